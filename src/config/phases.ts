@@ -1,0 +1,54 @@
+/**
+ * Rollout phases (design §5). The order is the rollout order; switching back is allowed.
+ * Every behaviour that depends on the phase is read from `phaseBehaviour`, so the table below is the whole policy.
+ */
+export const PHASES = ['runtime-truth', 'storage-truth', 'ignore-unmanaged', 'enforce'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const DEFAULT_PHASE: Phase = 'runtime-truth';
+
+export interface PhaseBehaviour {
+  /** Where jobs-api reads job definitions from. */
+  sourceOfTruth: 'runtime' | 'storage';
+  /** Sync: a jobs-framework job found in k8s without a CR gets one. */
+  backfillRuntimeOnly: boolean;
+  /** Webhook: deny direct writes of workloads that carry jobs-framework labels. */
+  denyDirectJobsFrameworkWrites: boolean;
+  /** Whether jobs-api lists a job that exists only in k8s. */
+  listsRuntimeOnlyJobs: boolean;
+}
+
+const TABLE: Readonly<Record<Phase, PhaseBehaviour>> = {
+  'runtime-truth': {
+    sourceOfTruth: 'runtime',
+    backfillRuntimeOnly: true,
+    denyDirectJobsFrameworkWrites: false,
+    listsRuntimeOnlyJobs: true,
+  },
+  'storage-truth': {
+    sourceOfTruth: 'storage',
+    backfillRuntimeOnly: true,
+    denyDirectJobsFrameworkWrites: false,
+    listsRuntimeOnlyJobs: true,
+  },
+  'ignore-unmanaged': {
+    sourceOfTruth: 'storage',
+    backfillRuntimeOnly: false,
+    denyDirectJobsFrameworkWrites: false,
+    listsRuntimeOnlyJobs: false,
+  },
+  enforce: {
+    sourceOfTruth: 'storage',
+    backfillRuntimeOnly: false,
+    denyDirectJobsFrameworkWrites: true,
+    listsRuntimeOnlyJobs: false,
+  },
+};
+
+export function phaseBehaviour(phase: Phase): PhaseBehaviour {
+  return TABLE[phase];
+}
+
+export function isPhase(value: unknown): value is Phase {
+  return typeof value === 'string' && (PHASES as readonly string[]).includes(value);
+}

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { PHASES } from './phases.js';
+
+/**
+ * The one configuration schema. Every default here is the production value for Toolforge's tools cluster;
+ * `docs` in README.md ("Configuration") lists each key.
+ */
+const seconds = (def: number) => z.number().int().min(0).default(def);
+
+const identities = z
+  .object({
+    /** Usernames allowed to write job CRs (jobs-api and the sync). */
+    storageWriters: z
+      .array(z.string().min(1))
+      .default([
+        'system:serviceaccount:jobs-api:jobs-api',
+        'system:serviceaccount:jobs-storage:jobs-storage-sync',
+      ]),
+    /** Groups whose writes are allowed everywhere, with a warning, a log line and a counter. */
+    breakGlassGroups: z.array(z.string().min(1)).default(['system:masters']),
+    /** Field managers jobs-api's runtime client produces (User-Agent prefix before the first '/'). */
+    jobsApiFieldManagers: z.array(z.string().min(1)).default(['jobs-api toolforge_weld']),
+    /** Field managers of other known Toolforge clients whose writes are not direct job writes. */
+    knownClientFieldManagers: z.array(z.string().min(1)).default(['webservice toolforge_weld', 'webservice']),
+    /** Usernames (or prefixes ending in ':') of Kubernetes controllers and system components. */
+    controllerUsernamePrefixes: z
+      .array(z.string().min(1))
+      .default(['system:serviceaccount:kube-system:', 'system:kube-controller-manager', 'system:apiserver']),
+  })
+  .strict()
+  .prefault({});
+
+const phaseSource = z
+  .object({
+    namespace: z.string().min(1).default('jobs-storage'),
+    name: z.string().min(1).default('jobs-storage-phase'),
+    key: z.string().min(1).default('phase'),
+    /** Used until the ConfigMap has been read once. */
+    initial: z.enum(PHASES).default('runtime-truth'),
+  })
+  .strict()
+  .prefault({});
+
+const webhook = z
+  .object({
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(1).max(65535).default(8443),
+    certFile: z.string().default('/etc/webhook/certs/tls.crt'),
+    keyFile: z.string().default('/etc/webhook/certs/tls.key'),
+    /** controller-runtime's lesson: fs watches miss Secret symlink swaps, so poll too. */
+    certPollSeconds: seconds(10),
+    /** Keep serving after SIGTERM so the endpoint leaves the Service before we stop (Gatekeeper's shutdown delay). */
+    shutdownDelaySeconds: seconds(5),
+    shutdownTimeoutSeconds: seconds(20),
+  })
+  .strict()
+  .prefault({});
+
+const sync = z
+  .object({
+    /** A workload seen without a CR is backfilled only after this long (jobs-api writes the CR first). */
+    backfillGraceSeconds: seconds(60),
+    relistSeconds: seconds(600),
+    /** No watch event for this long on a resource means the watch is presumed stalled and restarted. */
+    stallSeconds: seconds(900),
+    listPageSize: z.number().int().min(1).max(5000).default(500),
+    leaseNamespace: z.string().default('jobs-storage'),
+    leaseName: z.string().default('jobs-storage-sync'),
+    leaseDurationSeconds: seconds(15),
+    renewDeadlineSeconds: seconds(10),
+    retryPeriodSeconds: seconds(2),
+    /** Port of the metrics and admin HTTP API. */
+    port: z.number().int().min(1).max(65535).default(9100),
+    host: z.string().default('0.0.0.0'),
+  })
+  .strict()
+  .prefault({});
+
+const admin = z
+  .object({
+    /** Audience an admin requests with `kubectl create token --audience`. */
+    audience: z.string().min(1).default('jobs-storage-admin'),
+    /** Token subjects (`system:serviceaccount:<ns>:<name>`) allowed to use the admin API. */
+    allowedSubjects: z.array(z.string().min(1)).default([]),
+    /** Service-account issuer; empty means "read it from the API server's discovery document". */
+    issuer: z.string().default(''),
+    /** JWKS URL; empty means "<issuer>/openid/v1/jwks" through the API server. */
+    jwksUri: z.string().default(''),
+  })
+  .strict()
+  .prefault({});
+
+const runtime = z
+  .object({
+    /** jobs-api's `default_cpu_limit` as deployed on tools and toolsbeta (the code default, 4000m, differs). */
+    defaultCpuLimit: z.string().default('1000m'),
+    toolHomeBase: z.string().default('/data/project'),
+  })
+  .strict()
+  .prefault({});
+
+export const configSchema = z
+  .object({
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Path of a kubeconfig; empty means in-cluster, else the default loading rules. */
+    kubeconfig: z.string().default(''),
+    toolNamespacePrefix: z.string().min(1).default('tool-'),
+    identities,
+    phase: phaseSource,
+    webhook,
+    sync,
+    admin,
+    runtime,
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,56 @@
+/** Stable error codes: callers branch on `code`, never on message text. */
+export type AppErrorCode =
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_CONFIG_FILE'
+  | 'ERR_INPUT_PARSE'
+  | 'ERR_INPUT_READ'
+  | 'ERR_STORAGE_DECODE'
+  | 'ERR_STORAGE_VERSION'
+  | 'ERR_ADMISSION_DECODE'
+  | 'ERR_TLS_LOAD'
+  | 'ERR_K8S_API'
+  | 'ERR_USAGE';
+
+export class AppError extends Error {
+  readonly code: AppErrorCode;
+
+  constructor(code: AppErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends AppError {
+  readonly issues: readonly string[];
+
+  constructor(issues: readonly string[], options?: { cause?: unknown }) {
+    super('ERR_CONFIG_INVALID', `invalid configuration:\n  - ${issues.join('\n  - ')}`, options);
+    this.issues = issues;
+  }
+}
+
+/** Bad user input (a file that is not YAML, a CR spec that does not decode): says what and where. */
+export class InputError extends AppError {
+  readonly location: string | undefined;
+
+  constructor(
+    code: 'ERR_INPUT_PARSE' | 'ERR_INPUT_READ' | 'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION' | 'ERR_ADMISSION_DECODE',
+    message: string,
+    location?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, location === undefined ? message : `${location}: ${message}`, options);
+    this.location = location;
+  }
+}
+
+export class UsageError extends AppError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

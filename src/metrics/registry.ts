@@ -1,0 +1,150 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PHASES } from '../config/phases.js';
+import type { Phase } from '../config/phases.js';
+
+export const METRIC_PREFIX = 'toolforge_jobs_';
+
+/** Admission latency buckets in seconds, up to the 3 s webhook timeout. */
+const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3];
+const SYNC_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * Every metric of the product, declared once on its own registry. Components receive this object; tests create a
+ * fresh one each. Per-tool gauges keep only non-zero series (see `setPerToolGauge`).
+ */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX + 'process_' });
+  const registers = [registry];
+  const m = {
+    registry,
+    onlyInRuntime: new Gauge({
+      name: `${METRIC_PREFIX}only_in_runtime`,
+      help: 'Jobs-framework jobs found in Kubernetes but not in storage, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    onlyInStorage: new Gauge({
+      name: `${METRIC_PREFIX}only_in_storage`,
+      help: 'Jobs found in storage but with no workload in Kubernetes, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    outOfSync: new Gauge({
+      name: `${METRIC_PREFIX}out_of_sync`,
+      help: 'Jobs whose workload differs from the stored definition, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    foreignWorkloads: new Gauge({
+      name: `${METRIC_PREFIX}foreign_workloads`,
+      help: 'CronJobs and Deployments in tool namespaces without jobs-framework labels, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    syncedToStorage: new Counter({
+      name: `${METRIC_PREFIX}synced_to_storage_total`,
+      help: 'Job definitions backfilled into storage from workloads found in Kubernetes, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    directWrites: new Counter({
+      name: `${METRIC_PREFIX}direct_writes_total`,
+      help: 'Workload writes in tool namespaces that did not come through the jobs API, per tool, kind and operation',
+      labelNames: ['tool_name', 'kind', 'operation'] as const,
+      registers,
+    }),
+    storageWritesDenied: new Counter({
+      name: `${METRIC_PREFIX}storage_writes_denied_total`,
+      help: 'Writes of job definition custom resources denied because they did not come from the jobs API',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    breakGlass: new Counter({
+      name: `${METRIC_PREFIX}break_glass_total`,
+      help: 'Writes allowed only because the requester is in a break-glass group',
+      labelNames: ['resource', 'operation'] as const,
+      registers,
+    }),
+    admissionDuration: new Histogram({
+      name: `${METRIC_PREFIX}admission_duration_seconds`,
+      help: 'Time to decide an admission review',
+      labelNames: ['webhook'] as const,
+      buckets: ADMISSION_BUCKETS,
+      registers,
+    }),
+    admissionRequests: new Counter({
+      name: `${METRIC_PREFIX}admission_requests_total`,
+      help: 'Admission reviews answered, by webhook and decision',
+      labelNames: ['webhook', 'decision'] as const,
+      registers,
+    }),
+    syncDuration: new Histogram({
+      name: `${METRIC_PREFIX}sync_duration_seconds`,
+      help: 'Time of one complete reconcile of all tools',
+      buckets: SYNC_BUCKETS,
+      registers,
+    }),
+    syncLastSuccess: new Gauge({
+      name: `${METRIC_PREFIX}sync_last_success_timestamp_seconds`,
+      help: 'Unix time of the last complete reconcile',
+      registers,
+    }),
+    syncErrors: new Counter({
+      name: `${METRIC_PREFIX}sync_errors_total`,
+      help: 'Errors of the sync, by stage (list, watch, write)',
+      labelNames: ['stage'] as const,
+      registers,
+    }),
+    isLeader: new Gauge({
+      name: `${METRIC_PREFIX}sync_leader`,
+      help: '1 when this replica holds the sync lease and may write',
+      registers,
+    }),
+    phaseInfo: new Gauge({
+      name: `${METRIC_PREFIX}phase_info`,
+      help: 'The rollout phase in force: 1 for the current phase',
+      labelNames: ['phase'] as const,
+      registers,
+    }),
+    phaseStale: new Gauge({
+      name: `${METRIC_PREFIX}phase_config_stale`,
+      help: '1 while the phase ConfigMap cannot be read and the last known phase is used',
+      registers,
+    }),
+    certExpiry: new Gauge({
+      name: `${METRIC_PREFIX}tls_certificate_expiry_timestamp_seconds`,
+      help: 'Expiry (notAfter) of the serving certificate in use',
+      registers,
+    }),
+    certReloads: new Counter({
+      name: `${METRIC_PREFIX}tls_certificate_reloads_total`,
+      help: 'Serving certificate loads, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    buildInfo: new Gauge({
+      name: `${METRIC_PREFIX}build_info`,
+      help: 'Build information; always 1',
+      labelNames: ['version'] as const,
+      registers,
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Sets `phase_info` so exactly the current phase reads 1 and the others 0. */
+export function setPhaseInfo(metrics: Metrics, phase: Phase): void {
+  for (const p of PHASES) metrics.phaseInfo.set({ phase: p }, p === phase ? 1 : 0);
+}
+
+/**
+ * Replaces a per-tool gauge's series with `counts`, dropping zero entries, so idle tools export no series
+ * (4,000 tools must not mean 4,000 idle series).
+ */
+export function setPerToolGauge(gauge: Gauge<'tool_name'>, counts: ReadonlyMap<string, number>): void {
+  gauge.reset();
+  for (const [tool, n] of counts) if (n !== 0) gauge.set({ tool_name: tool }, n);
+}
