@@ -1,0 +1,161 @@
+import type { z } from 'zod';
+import { InputError } from '../errors.js';
+import type { StoredJob } from '../jobs/model.js';
+import {
+  ANNOTATIONS,
+  STORAGE_API_VERSION,
+  STORAGE_GROUP,
+  storageKindForJobType,
+  storageKindForKind,
+  toolNamespace,
+} from './kinds.js';
+import { specV1 } from './spec-v1.js';
+
+export type RawSpec = Record<string, unknown>;
+
+/** One schema version of the CR spec. */
+export interface SpecVersion {
+  name: string;
+  schema: z.ZodType<RawSpec>;
+}
+
+/** A pure step from one spec version to the next. Migrations never see or touch metadata. */
+export interface Migration {
+  from: string;
+  to: string;
+  migrate(spec: RawSpec): RawSpec;
+}
+
+export interface JobCr {
+  apiVersion: string;
+  kind: 'ScheduledJob' | 'ContinuousJob';
+  metadata: {
+    name: string;
+    namespace: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    resourceVersion?: string;
+    uid?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+  };
+  spec: RawSpec;
+}
+
+export type DecodeResult =
+  | { ok: true; job: StoredJob; version: string; migratedFrom?: string }
+  | { ok: false; error: InputError };
+
+/** Keys jobs-api accepts in a spec but which are not part of a job definition. */
+const NON_DEFINITION_KEYS = ['k8s_object', 'status_short', 'status_long'];
+
+export class StorageCodec {
+  readonly current: string;
+  private readonly versions: ReadonlyMap<string, SpecVersion>;
+  private readonly migrations: ReadonlyMap<string, Migration>;
+
+  constructor(options: { versions: readonly SpecVersion[]; migrations: readonly Migration[]; current: string }) {
+    this.versions = new Map(options.versions.map((v) => [v.name, v]));
+    this.migrations = new Map(options.migrations.map((m) => [m.from, m]));
+    this.current = options.current;
+    if (!this.versions.has(this.current)) throw new TypeError(`current spec version ${this.current} is not registered`);
+    for (const m of options.migrations) {
+      if (!this.versions.has(m.from) || !this.versions.has(m.to)) {
+        throw new TypeError(`migration ${m.from}→${m.to} names an unregistered version`);
+      }
+    }
+  }
+
+  /** The spec version a CR declares (by annotation); CRs written by jobs-api carry none and are the current one. */
+  versionOf(cr: Pick<JobCr, 'metadata'>): string {
+    return cr.metadata.annotations?.[ANNOTATIONS.specVersion] ?? this.current;
+  }
+
+  /**
+   * Reads a CR into a job: validates the spec against its own version's schema, migrates it step by step to the
+   * current version, validates again. Any failure says which field of which object is wrong.
+   */
+  decode(obj: unknown): DecodeResult {
+    const where = describe(obj);
+    if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') {
+      return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where);
+    }
+    if (typeof obj['apiVersion'] !== 'string' || !obj['apiVersion'].startsWith(`${STORAGE_GROUP}/`)) {
+      return fail('ERR_STORAGE_DECODE', `apiVersion must be in group ${STORAGE_GROUP}`, where);
+    }
+    const kind = storageKindForKind(String(obj['kind']));
+    if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where);
+    if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where} spec`);
+
+    const cr = obj as unknown as JobCr;
+    const declared = this.versionOf(cr);
+    let version = declared;
+    let spec: RawSpec = obj['spec'];
+    for (let steps = 0; ; steps++) {
+      const schema = this.versions.get(version);
+      if (!schema) return fail('ERR_STORAGE_VERSION', `unknown spec version '${version}'`, where);
+      const checked = schema.schema.safeParse(spec);
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        const path = ['spec', ...(issue?.path ?? []).map(String)].join('.');
+        return fail('ERR_STORAGE_DECODE', `${issue?.message ?? 'invalid'} (spec version ${version})`, `${where} ${path}`);
+      }
+      spec = checked.data;
+      if (version === this.current) break;
+      const step = this.migrations.get(version);
+      if (!step || steps > this.versions.size) {
+        return fail('ERR_STORAGE_VERSION', `no migration from spec version '${version}'`, where);
+      }
+      spec = step.migrate(structuredClone(spec));
+      version = step.to;
+    }
+    if (spec['job_type'] !== kind.jobType) {
+      return fail('ERR_STORAGE_DECODE', `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`, `${where} spec.job_type`);
+    }
+    const job = Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)));
+    return declared === this.current
+      ? { ok: true, job: job as unknown as StoredJob, version }
+      : { ok: true, job: job as unknown as StoredJob, version, migratedFrom: declared };
+  }
+
+  /**
+   * The CR for a job exactly as jobs-api stores it: only the set fields in `spec`, no labels, and the
+   * given annotations (this project's provenance records) in metadata.
+   */
+  encode(job: StoredJob, options: { namespacePrefix?: string; annotations?: Record<string, string> } = {}): JobCr {
+    const kind = storageKindForJobType(job.job_type);
+    if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
+    const metadata: JobCr['metadata'] = {
+      name: job.job_name,
+      namespace: toolNamespace(job.tool_name, options.namespacePrefix),
+    };
+    if (options.annotations && Object.keys(options.annotations).length > 0) metadata.annotations = { ...options.annotations };
+    return { apiVersion: STORAGE_API_VERSION, kind: kind.kind, metadata, spec: dropUndefined(job) };
+  }
+}
+
+function dropUndefined(job: StoredJob): RawSpec {
+  return JSON.parse(JSON.stringify(job)) as RawSpec;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(obj: unknown): string {
+  if (!isRecord(obj)) return 'object';
+  const md = isRecord(obj['metadata']) ? obj['metadata'] : {};
+  const ns = typeof md['namespace'] === 'string' ? `${md['namespace']}/` : '';
+  return `${String(obj['kind'] ?? 'object')} ${ns}${String(md['name'] ?? '?')}`;
+}
+
+function fail(code: 'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION', message: string, where: string): DecodeResult {
+  return { ok: false, error: new InputError(code, message, where) };
+}
+
+export const SPEC_V1: SpecVersion = { name: 'v1', schema: specV1 as unknown as z.ZodType<RawSpec> };
+
+/** The codec for the versions that exist today. */
+export function createStorageCodec(): StorageCodec {
+  return new StorageCodec({ versions: [SPEC_V1], migrations: [], current: 'v1' });
+}
