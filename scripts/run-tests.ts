@@ -1,0 +1,51 @@
+/**
+ * `npm test`: typecheck, lint, then every test file (unit next to the code, HTTP under test/http, e2e against a real
+ * kube-apiserver + etcd under test/e2e) in one node:test run, so the closing summary counts them all.
+ * Flags: --no-e2e skips the control plane (a quick local loop); any other argument filters files by substring.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const withE2e = !args.includes('--no-e2e');
+const filters = args.filter((a) => !a.startsWith('--'));
+
+function findTests(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (entry === 'node_modules' || entry === 'fixtures') continue;
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (entry.endsWith('.test.ts')) out.push(path);
+  }
+  return out.sort();
+}
+
+function run(step: string, cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.env): void {
+  const started = Date.now();
+  console.error(`[test] ${step}`);
+  const res = spawnSync(cmd, cmdArgs, { stdio: 'inherit', env });
+  if (res.status !== 0) {
+    console.error(`[test] ${step} failed (exit ${res.status ?? res.signal})`);
+    process.exit(res.status ?? 1);
+  }
+  console.error(`[test] ${step} ok in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+let files = [...findTests('src'), ...findTests('test/http'), ...(withE2e ? findTests('test/e2e') : [])];
+if (filters.length > 0) files = files.filter((f) => filters.some((s) => f.includes(s)));
+if (files.length === 0) {
+  console.error('[test] no test files matched');
+  process.exit(1);
+}
+
+if (filters.length === 0) {
+  run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+  run('lint', 'npx', ['eslint', '.']);
+}
+if (files.some((f) => f.startsWith('test/e2e')) && existsSync('scripts/control-plane/build.sh')) {
+  run('control plane binaries (built once, then cached)', 'bash', ['scripts/control-plane/build.sh']);
+}
+run(`${files.length} test files`, process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files]);
