@@ -5,10 +5,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const compiled = `${root}dist/cli.js`;
-if (existsSync(compiled)) {
-  await import(pathToFileURL(compiled).href);
-} else {
+let entry = compiled;
+if (!existsSync(compiled)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(`${root}src/cli.ts`).href);
+  entry = `${root}src/cli.ts`;
 }
+const { main } = await import(pathToFileURL(entry).href);
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,70 @@
+import { Command, CommanderError, Option } from 'commander';
+import { AppError, errorMessage } from './errors.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin?: () => string;
+}
+
+const defaultIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+/** Exit codes: 0 success, 1 the input had errors, 2 usage errors. */
+export const EXIT = { ok: 0, inputErrors: 1, usage: 2 } as const;
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('jobs-storage')
+    .description("Guards and backfills Toolforge's job-definition custom resources")
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+
+  program
+    .command('convert')
+    .description('Print the job CR the backfill would write for each workload in a file, or why none')
+    .requiredOption('-f, --filename <file>', "YAML or JSON workloads ('-' for stdin)")
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { filename: string; output: 'yaml' | 'json'; config?: string }) => {
+      const { runConvert } = await import('./cli/convert.js');
+      setExit(runConvert(opts, io));
+    });
+
+  program
+    .command('webhook')
+    .description('Serve the admission webhook (HTTPS) until SIGTERM')
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string }) => {
+      const { runWebhookCommand } = await import('./cli/serve.js');
+      setExit(await runWebhookCommand(opts, io));
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; never calls process.exit itself. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  if (argv.length === 0) {
+    io.stderr(program.helpInformation());
+    return EXIT.usage;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof AppError) {
+      io.stderr(`jobs-storage: ${err.message}\n`);
+      return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_CONFIG_FILE' ? EXIT.usage : EXIT.inputErrors;
+    }
+    io.stderr(`jobs-storage: unexpected error: ${errorMessage(err)}\n`);
+    return EXIT.inputErrors;
+  }
+  return code;
+}
