@@ -1,0 +1,33 @@
+import { ApiException } from '@kubernetes/client-node';
+
+/** The HTTP status of a client-node error, or undefined for errors that never reached the API server. */
+export function statusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => statusOf(err) === 404;
+export const isConflict = (err: unknown): boolean => statusOf(err) === 409;
+export const isGone = (err: unknown): boolean => statusOf(err) === 410;
+
+/** A short description for logs: status and the API's reason/message, never the whole body and headers. */
+export function describeApiError(err: unknown): { status?: number; reason?: string; message: string } {
+  if (err instanceof ApiException) {
+    const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
+    const b = (typeof body === 'object' && body !== null ? body : {}) as { reason?: string; message?: string };
+    return { status: err.code, ...(b.reason ? { reason: b.reason } : {}), message: b.message ?? `HTTP ${err.code}` };
+  }
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text.slice(0, 200) };
+  }
+}
