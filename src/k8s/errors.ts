@@ -1,8 +1,10 @@
 import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from './api.js';
 
 /** The HTTP status of a client-node error, or undefined for errors that never reached the API server. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
+  if (err instanceof KubeApiError) return err.status;
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
     if (typeof code === 'number') return code;
@@ -21,6 +23,7 @@ export function describeApiError(err: unknown): { status?: number; reason?: stri
     const b = (typeof body === 'object' && body !== null ? body : {}) as { reason?: string; message?: string };
     return { status: err.code, ...(b.reason ? { reason: b.reason } : {}), message: b.message ?? `HTTP ${err.code}` };
   }
+  if (err instanceof KubeApiError) return { status: err.status, ...(err.reason ? { reason: err.reason } : {}), message: err.message };
   return { message: err instanceof Error ? err.message : String(err) };
 }
 

@@ -1,0 +1,193 @@
+import type { Logger } from '../log/logger.js';
+import { KubeApiError } from './api.js';
+import type { KubeApi, WatchEvent } from './api.js';
+import { describeApiError, isGone } from './errors.js';
+
+interface ObjectMeta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export interface InformerOptions<T extends ObjectMeta, E> {
+  /** Short name for logs, e.g. "cronjobs". */
+  name: string;
+  api: KubeApi;
+  /** Collection path across all namespaces, e.g. /apis/batch/v1/cronjobs. */
+  path: string;
+  labelSelector?: string;
+  pageSize: number;
+  /** A full relist this often, to heal anything a watch missed. */
+  relistSeconds: number;
+  /** No event (bookmarks included) for this long means the watch is stalled: it is dropped and relisted. */
+  stallSeconds: number;
+  /** Keeps what the caller needs of an object (undefined drops it): the store never holds whole objects. */
+  transform: (obj: T) => E | undefined;
+  logger: Logger;
+  /** After every complete list. */
+  onSynced?: () => void;
+  /** After every change of the store (key = namespace/name; entry undefined = gone). */
+  onChange?: (key: string, entry: E | undefined) => void;
+  onError?: (stage: 'list' | 'watch', err: unknown) => void;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+/**
+ * List + watch + store with the recoveries client-node leaves to its callers: paginated lists, relist on 410,
+ * restart with jittered exponential backoff on any other error, periodic relist, and stall detection.
+ */
+export class Informer<T extends ObjectMeta, E> {
+  readonly store = new Map<string, E>();
+  private synced = false;
+  private syncWaiters: Array<() => void> = [];
+  private readonly stopper = new AbortController();
+  private loop: Promise<void> | undefined;
+  private failures = 0;
+  lastEventAt = 0;
+
+  constructor(private readonly o: InformerOptions<T, E>) {}
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.loop;
+  }
+
+  waitForSync(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopper.signal;
+    while (!signal.aborted) {
+      try {
+        const rv = await this.relist();
+        this.failures = 0;
+        await this.watchUntilRelist(rv);
+      } catch (err) {
+        if (signal.aborted) break;
+        const gone = isGone(err);
+        this.o.onError?.(err instanceof KubeApiError && !gone ? 'list' : 'watch', err);
+        this.o.logger.warn({ informer: this.o.name, err: describeApiError(err), gone }, 'informer restarting');
+        if (!gone) await this.backoff(signal);
+      }
+    }
+  }
+
+  private async backoff(signal: AbortSignal): Promise<void> {
+    this.failures += 1;
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 10));
+    const ms = Math.round((this.o.random ?? Math.random)() * cap);
+    await (this.o.sleep ?? sleep)(ms, signal);
+  }
+
+  private async relist(): Promise<string> {
+    const fresh = new Map<string, E>();
+    let rv = '';
+    for await (const page of this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector })) {
+      for (const obj of page.items) {
+        const entry = this.o.transform(obj);
+        if (entry !== undefined) fresh.set(keyOf(obj), entry);
+      }
+      rv = page.resourceVersion;
+    }
+    for (const key of this.store.keys()) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.o.onChange?.(key, undefined);
+      }
+    }
+    for (const [key, entry] of fresh) {
+      this.store.set(key, entry);
+      this.o.onChange?.(key, entry);
+    }
+    this.lastEventAt = Date.now();
+    this.o.logger.debug({ informer: this.o.name, objects: fresh.size, resourceVersion: rv }, 'informer listed');
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+    this.o.onSynced?.();
+    return rv;
+  }
+
+  /** Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. */
+  private async watchUntilRelist(startRv: string): Promise<void> {
+    let rv = startRv;
+    const relistAt = Date.now() + this.o.relistSeconds * 1000;
+    while (!this.stopper.signal.aborted && Date.now() < relistAt) {
+      const watchAbort = new AbortController();
+      const onStop = () => watchAbort.abort();
+      this.stopper.signal.addEventListener('abort', onStop, { once: true });
+      let stalled = false;
+      const stallTimer = setInterval(() => {
+        if (Date.now() - this.lastEventAt > this.o.stallSeconds * 1000) {
+          stalled = true;
+          watchAbort.abort();
+        }
+      }, Math.max(250, Math.min(5000, (this.o.stallSeconds * 1000) / 4)));
+      const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
+      try {
+        await this.o.api.watch<T>(
+          this.o.path,
+          {
+            resourceVersion: rv,
+            allowWatchBookmarks: true,
+            labelSelector: this.o.labelSelector,
+            timeoutSeconds: Math.min(remaining, 300),
+          },
+          (event) => {
+            this.lastEventAt = Date.now();
+            rv = event.object.metadata?.resourceVersion ?? rv;
+            this.apply(event);
+          },
+          watchAbort.signal,
+        );
+      } finally {
+        clearInterval(stallTimer);
+        this.stopper.signal.removeEventListener('abort', onStop);
+      }
+      if (stalled) {
+        this.o.logger.warn({ informer: this.o.name, stallSeconds: this.o.stallSeconds }, 'watch stalled, relisting');
+        this.o.onError?.('watch', new Error('watch stalled'));
+        return;
+      }
+    }
+  }
+
+  private apply(event: WatchEvent<T>): void {
+    if (event.type === 'BOOKMARK') return;
+    const key = keyOf(event.object);
+    const entry = event.type === 'DELETED' ? undefined : this.o.transform(event.object);
+    if (entry === undefined) {
+      if (this.store.delete(key)) this.o.onChange?.(key, undefined);
+    } else {
+      this.store.set(key, entry);
+      this.o.onChange?.(key, entry);
+    }
+  }
+}
+
+function keyOf(obj: ObjectMeta): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
