@@ -13,8 +13,8 @@ const image = z
     aliases: z.array(z.string()).optional(),
     state: z.string().optional(),
     digest: z.string().optional(),
-    host: z.string(),
-    path: z.string(),
+    host: z.string().optional(),
+    path: z.string().optional(),
     tag: z.string().optional(),
     exists: z.boolean().optional(),
   })
