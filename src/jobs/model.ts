@@ -22,15 +22,18 @@ export type PortProtocol = (typeof PORT_PROTOCOLS)[number];
 export const IMAGE_TYPES = ['standard', 'buildservice'] as const;
 export type ImageType = (typeof IMAGE_TYPES)[number];
 
-/** jobs-api `Image`: only the keys that were set are present. */
+/**
+ * jobs-api `Image`: only the keys that were set are present. A job created through the API stores just
+ * `{ short_name }`; a job parsed from a workload carries the resolved host, path, tag and type.
+ */
 export interface JobImage {
   short_name: string;
   type?: ImageType;
   aliases?: string[];
   state?: string;
   digest?: string;
-  host: string;
-  path: string;
+  host?: string;
+  path?: string;
   tag?: string;
   exists?: boolean;
 }

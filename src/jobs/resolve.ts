@@ -1,0 +1,46 @@
+import { imageTypeOf, resolveImageReference, type ImageSettings } from './images.js';
+import type { Job, JobImage } from './model.js';
+import { resolveFilelogPath } from './paths.js';
+
+export interface ResolveSettings extends ImageSettings {
+  /** Tool homes live at `<toolHomeBase>/<tool>` (jobs-api hardcodes /data/project). */
+  toolHomeBase: string;
+}
+
+export function toolHome(toolName: string, settings: Pick<ResolveSettings, 'toolHomeBase'>): string {
+  return `${settings.toolHomeBase.replace(/\/+$/, '')}/${toolName}`;
+}
+
+/** Fills host, path, tag and type of an image stored by short name only; a complete image is kept as it is. */
+export function resolveImage(image: JobImage, settings: ImageSettings): JobImage {
+  if (image.type && image.host !== undefined && image.path !== undefined) return { ...image };
+  const { image: found } = resolveImageReference(image.short_name, settings);
+  return { ...found, ...image, ...pickDefined(found, ['host', 'path', 'tag', 'type']) };
+}
+
+function pickDefined(image: JobImage, keys: readonly (keyof JobImage)[]): Partial<JobImage> {
+  const out: Partial<JobImage> = {};
+  for (const key of keys) {
+    if (image[key] !== undefined) Object.assign(out, { [key]: image[key] });
+  }
+  return out;
+}
+
+/**
+ * jobs-api `get_resolved_core_job`: image-dependent defaults for fields that were not set. A standard image gets
+ * mount "all" and file logging on; a buildservice image gets mount "none". With file logging on, the log paths
+ * become absolute under the tool home (default `<job>.out` / `<job>.err`). Returns a new object.
+ */
+export function resolveJob<J extends Job>(job: J, settings: ResolveSettings): J {
+  const resolved: J = structuredClone(job);
+  resolved.image = resolveImage(job.image, settings);
+  const buildservice = imageTypeOf(resolved.image) === 'buildservice';
+  if (job.mount === undefined) resolved.mount = buildservice ? 'none' : 'all';
+  if (job.filelog === undefined && !buildservice) resolved.filelog = true;
+  if (resolved.filelog) {
+    const home = toolHome(job.tool_name, settings);
+    resolved.filelog_stdout = resolveFilelogPath(job.filelog_stdout, home, `${job.job_name}.out`);
+    resolved.filelog_stderr = resolveFilelogPath(job.filelog_stderr, home, `${job.job_name}.err`);
+  }
+  return resolved;
+}
