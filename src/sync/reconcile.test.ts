@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { PHASES } from '../config/phases.js';
+import type { Phase } from '../config/phases.js';
+import type { ScheduledJob } from '../jobs/model.js';
+import { diffJobs, reconcileTool } from './reconcile.js';
+import type { JobReport, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
+
+const NOW = Date.parse('2026-11-24T12:00:00Z');
+const GRACE = 60;
+
+const job: ScheduledJob = {
+  job_name: 'daily',
+  tool_name: 'alpha',
+  job_type: 'scheduled',
+  cmd: './daily.sh',
+  image: { short_name: 'python3.11' },
+  schedule: { text: '@daily', minute: '13', hour: '13', day: '*', month: '*', day_of_week: '*' },
+};
+
+function runtime(over: Partial<RuntimeEntry['workload']> = {}, parsed: RuntimeEntry['parsed'] = { ok: true, job }): RuntimeEntry {
+  return {
+    tool: 'alpha',
+    type: 'scheduled',
+    name: 'daily',
+    parsed,
+    workload: {
+      kind: 'CronJob',
+      namespace: 'tool-alpha',
+      name: 'daily',
+      uid: 'u1',
+      resourceVersion: '100',
+      createdAt: NOW - 3600_000,
+      deleting: false,
+      ...over,
+    },
+  };
+}
+
+function stored(over: Partial<StorageEntry> = {}): StorageEntry {
+  return { tool: 'alpha', type: 'scheduled', name: 'daily', resourceVersion: '7', deleting: false, decoded: { ok: true, job }, ...over };
+}
+
+const drifted: RuntimeEntry['parsed'] = { ok: true, job: { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } } };
+
+type Case = { runtime: RuntimeEntry[]; storage: StorageEntry[]; foreign?: number };
+const CASES: Record<string, Case> = {
+  'k8s only': { runtime: [runtime()], storage: [] },
+  'storage only': { runtime: [], storage: [stored()] },
+  'both in sync': { runtime: [runtime()], storage: [stored()] },
+  'both drifted': { runtime: [runtime({}, drifted)], storage: [stored()] },
+  foreign: { runtime: [], storage: [], foreign: 2 },
+  'workload being deleted': { runtime: [runtime({ deleting: true })], storage: [] },
+  'CR being deleted': { runtime: [], storage: [stored({ deleting: true })] },
+  'within grace': { runtime: [runtime({ createdAt: NOW - 10_000 })], storage: [] },
+};
+
+interface Expect {
+  state?: JobReport['state'];
+  action?: JobReport['action'];
+  listed?: boolean;
+  backfill: number;
+  counts: [onlyInRuntime: number, onlyInStorage: number, outOfSync: number, foreign: number];
+}
+
+// The whole decision table: phase × situation.
+const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
+  'runtime-truth': {
+    'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
+    'storage only': { state: 'only-in-storage', action: 'report', listed: false, backfill: 0, counts: [0, 1, 0, 0] },
+    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
+    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
+    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+  },
+  'storage-truth': {
+    'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
+    'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
+    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
+    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
+    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+  },
+  'ignore-unmanaged': {
+    'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+    'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
+    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
+    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
+    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+  },
+  enforce: {
+    'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+    'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
+    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
+    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
+    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+  },
+};
+
+describe('reconcile decision table', () => {
+  for (const phase of PHASES) {
+    for (const [name, c] of Object.entries(CASES)) {
+      test(`${phase} × ${name}`, () => {
+        const inv: ToolInventory = { tool: 'alpha', runtime: c.runtime, storage: c.storage, foreign: c.foreign ?? 0 };
+        const plan = reconcileTool(inv, { phase, now: NOW, graceSeconds: GRACE, resolve: (j) => j });
+        const want = EXPECTED[phase][name];
+        assert.ok(want, `no expectation for ${phase} × ${name}`);
+        const { onlyInRuntime, onlyInStorage, outOfSync, foreign } = plan.counts;
+        assert.deepEqual([onlyInRuntime, onlyInStorage, outOfSync, foreign], want.counts, 'counts');
+        assert.equal(plan.backfill.length, want.backfill, 'backfill');
+        if (want.state) {
+          assert.equal(plan.jobs.length, 1);
+          const [report] = plan.jobs;
+          assert.equal(report?.state, want.state);
+          assert.equal(report?.action, want.action);
+          assert.equal(report?.listedByApi, want.listed, 'listed by the API');
+        } else {
+          assert.equal(plan.jobs.length, 0);
+        }
+      });
+    }
+  }
+});
+
+describe('reconcile details', () => {
+  test('a drifted job reports each changed field with both values', () => {
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [runtime({}, drifted)], storage: [stored()], foreign: 0 },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.deepEqual(plan.jobs[0]?.diff, [
+      { field: 'cmd', storage: './daily.sh', runtime: './other.sh' },
+      { field: 'schedule.hour', storage: '13', runtime: '2' },
+    ]);
+  });
+
+  test('grace expiry is reported so the caller can re-check then', () => {
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [runtime({ createdAt: NOW - 10_000 })], storage: [], foreign: 0 },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.equal(plan.nextDueAt, NOW - 10_000 + GRACE * 1000);
+  });
+
+  test('an unparsable workload is reported with its reason and never backfilled', () => {
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [runtime({}, { ok: false, error: 'spec.schedule: missing' })], storage: [], foreign: 0 },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.equal(plan.backfill.length, 0);
+    assert.equal(plan.jobs[0]?.state, 'unreadable');
+    assert.equal(plan.jobs[0]?.reason, 'spec.schedule: missing');
+  });
+
+  test('a scheduled and a continuous job of the same name are different jobs', () => {
+    const cont = { ...runtime(), type: 'continuous' as const, workload: { ...runtime().workload, kind: 'Deployment' as const } };
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [cont], storage: [stored()], foreign: 0 },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.deepEqual(plan.counts, { onlyInRuntime: 1, onlyInStorage: 1, outOfSync: 0, foreign: 0 });
+  });
+
+  test('records whether the workload changed since the resourceVersion noted on the CR', () => {
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [runtime({ resourceVersion: '200' })], storage: [stored({ recordedSourceVersions: { 'CronJob/daily': '100' } })], foreign: 0 },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.equal(plan.jobs[0]?.changedSinceRecorded, true);
+    assert.equal(plan.jobs[0]?.state, 'in-sync');
+  });
+
+  test('images compare by the name the user chose, not by registry details', () => {
+    const resolvedImage = { ...job, image: { short_name: 'python3.11', host: 'docker-registry.tools.wmflabs.org', path: 'toolforge-python311-sssd-base', state: 'stable', aliases: ['tf-python311'] } };
+    assert.deepEqual(diffJobs(job, resolvedImage), []);
+    assert.deepEqual(diffJobs(job, { ...job, image: { short_name: 'node18' } }), [
+      { field: 'image.short_name', storage: 'python3.11', runtime: 'node18' },
+    ]);
+  });
+});

@@ -1,0 +1,201 @@
+import { phaseBehaviour } from '../config/phases.js';
+import type { Phase } from '../config/phases.js';
+import type { StoredJob } from '../jobs/model.js';
+
+/** A jobs-framework workload (CronJob or Deployment) as the sync keeps it: parsed once, never the whole object. */
+export interface RuntimeEntry {
+  tool: string;
+  type: StoredJob['job_type'];
+  name: string;
+  workload: WorkloadRef;
+  parsed: { ok: true; job: StoredJob } | { ok: false; error: string };
+  /** Name of the jobs-framework Service found for a continuous job with a port, if any. */
+  hasService?: boolean;
+}
+
+export interface WorkloadRef {
+  kind: 'CronJob' | 'Deployment';
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  deleting: boolean;
+}
+
+export interface StorageEntry {
+  tool: string;
+  type: StoredJob['job_type'];
+  name: string;
+  resourceVersion: string;
+  deleting: boolean;
+  decoded: { ok: true; job: StoredJob } | { ok: false; error: string };
+  /** The workload resourceVersions recorded on the CR (kind/name → resourceVersion), if any. */
+  recordedSourceVersions?: Record<string, string>;
+}
+
+export interface ToolInventory {
+  tool: string;
+  runtime: readonly RuntimeEntry[];
+  storage: readonly StorageEntry[];
+  /** CronJobs and Deployments without jobs-framework labels. */
+  foreign: number;
+}
+
+export interface FieldDiff {
+  field: string;
+  storage: unknown;
+  runtime: unknown;
+}
+
+export type JobState = 'in-sync' | 'out-of-sync' | 'only-in-runtime' | 'only-in-storage' | 'unreadable';
+export type JobAction = 'none' | 'backfill' | 'wait-grace' | 'skip-deleting' | 'ignore' | 'report';
+
+export interface JobReport {
+  name: string;
+  type: StoredJob['job_type'];
+  inRuntime: boolean;
+  inStorage: boolean;
+  state: JobState;
+  action: JobAction;
+  /** Whether jobs-api lists this job in the phase in force. */
+  listedByApi: boolean;
+  diff?: FieldDiff[];
+  /** The workload changed since the resourceVersion recorded on the CR. */
+  changedSinceRecorded?: boolean;
+  reason?: string;
+}
+
+export interface ToolPlan {
+  tool: string;
+  jobs: JobReport[];
+  /** Workloads to backfill a CR for (only acted on by the leader, after a re-read). */
+  backfill: RuntimeEntry[];
+  counts: { onlyInRuntime: number; onlyInStorage: number; outOfSync: number; foreign: number };
+  /** Earliest time (ms) a job waiting for its grace period becomes due, for re-checking. */
+  nextDueAt?: number;
+}
+
+export interface ReconcileOptions {
+  phase: Phase;
+  now: number;
+  graceSeconds: number;
+  /** Fills the defaults jobs-api resolves (image-dependent mount/filelog, log paths), so equal jobs compare equal. */
+  resolve: (job: StoredJob) => StoredJob;
+}
+
+/**
+ * Images compare by what the user chose (short name and digest): host, path, type, state and aliases are resolved
+ * from the image registry, and an API-created CR stores only the short name. jobs-api's own check likewise ignores
+ * `exists`, `state` and `aliases`.
+ */
+function imageIdentity(image: unknown): unknown {
+  if (!isPlainObject(image)) return image;
+  return { short_name: image['short_name'], digest: image['digest'] || undefined };
+}
+
+const key = (type: string, name: string) => `${type}/${name}`;
+
+/**
+ * The decision for one tool: what exists where, what jobs-api would list, what to backfill, what to report.
+ * Pure: the same inventory, phase and clock give the same plan.
+ */
+export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan {
+  const behaviour = phaseBehaviour(o.phase);
+  const runtime = new Map(inv.runtime.map((r) => [key(r.type, r.name), r]));
+  const storage = new Map(inv.storage.map((s) => [key(s.type, s.name), s]));
+  const plan: ToolPlan = {
+    tool: inv.tool,
+    jobs: [],
+    backfill: [],
+    counts: { onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: inv.foreign },
+  };
+
+  for (const [k, r] of runtime) {
+    const s = storage.get(k);
+    if (s) plan.jobs.push(compareBoth(r, s, o));
+    else plan.jobs.push(runtimeOnly(r, o, behaviour.backfillRuntimeOnly, behaviour.listsRuntimeOnlyJobs, plan));
+  }
+  for (const [k, s] of storage) {
+    if (runtime.has(k)) continue;
+    plan.jobs.push({
+      name: s.name,
+      type: s.type,
+      inRuntime: false,
+      inStorage: true,
+      state: s.decoded.ok ? 'only-in-storage' : 'unreadable',
+      action: s.deleting ? 'skip-deleting' : 'report',
+      listedByApi: behaviour.sourceOfTruth === 'storage' && !s.deleting,
+      ...(s.decoded.ok ? {} : { reason: s.decoded.error }),
+    });
+  }
+  for (const job of plan.jobs) {
+    if (job.state === 'only-in-runtime' && job.action !== 'skip-deleting' && job.action !== 'wait-grace') plan.counts.onlyInRuntime++;
+    if (job.state === 'only-in-storage' && job.action !== 'skip-deleting') plan.counts.onlyInStorage++;
+    if (job.state === 'out-of-sync' || (job.state === 'unreadable' && job.inRuntime && job.inStorage)) plan.counts.outOfSync++;
+  }
+  plan.jobs.sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
+  return plan;
+}
+
+function runtimeOnly(r: RuntimeEntry, o: ReconcileOptions, backfill: boolean, listed: boolean, plan: ToolPlan): JobReport {
+  const base = { name: r.name, type: r.type, inRuntime: true, inStorage: false, listedByApi: listed } as const;
+  if (r.workload.deleting) return { ...base, state: 'only-in-runtime', action: 'skip-deleting', listedByApi: false };
+  if (!r.parsed.ok) return { ...base, state: 'unreadable', action: 'report', reason: r.parsed.error };
+  if (!backfill) return { ...base, state: 'only-in-runtime', action: 'ignore' };
+  const dueAt = r.workload.createdAt + o.graceSeconds * 1000;
+  if (o.now < dueAt) {
+    plan.nextDueAt = Math.min(plan.nextDueAt ?? dueAt, dueAt);
+    return { ...base, state: 'only-in-runtime', action: 'wait-grace' };
+  }
+  plan.backfill.push(r);
+  return { ...base, state: 'only-in-runtime', action: 'backfill' };
+}
+
+function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): JobReport {
+  const base = { name: r.name, type: r.type, inRuntime: true, inStorage: true, listedByApi: true, action: 'none' } as const;
+  const changed = changedSinceRecorded(r, s);
+  const extra = changed === undefined ? {} : { changedSinceRecorded: changed };
+  if (!s.decoded.ok) return { ...base, ...extra, state: 'unreadable', reason: `storage: ${s.decoded.error}` };
+  if (!r.parsed.ok) return { ...base, ...extra, state: 'unreadable', reason: `runtime: ${r.parsed.error}` };
+  const diff = diffJobs(o.resolve(s.decoded.job), o.resolve(r.parsed.job));
+  if (r.type === 'continuous' && r.parsed.job.job_type === 'continuous' && r.parsed.job.port && r.hasService === false) {
+    diff.push({ field: 'service', storage: 'present', runtime: 'missing' });
+  }
+  return diff.length === 0 ? { ...base, ...extra, state: 'in-sync' } : { ...base, ...extra, state: 'out-of-sync', diff };
+}
+
+function changedSinceRecorded(r: RuntimeEntry, s: StorageEntry): boolean | undefined {
+  const recorded = s.recordedSourceVersions?.[`${r.workload.kind}/${r.workload.name}`];
+  return recorded === undefined ? undefined : recorded !== r.workload.resourceVersion;
+}
+
+/** Per-field differences between two resolved jobs, as dotted paths, in a stable order. */
+export function diffJobs(storage: StoredJob, runtime: StoredJob): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  walk('', storage, runtime, out);
+  return out.sort((a, b) => a.field.localeCompare(b.field));
+}
+
+function walk(prefix: string, a: unknown, b: unknown, out: FieldDiff[]): void {
+  if (prefix === 'image') {
+    a = imageIdentity(a);
+    b = imageIdentity(b);
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) walk(prefix ? `${prefix}.${k}` : k, a[k], b[k], out);
+    return;
+  }
+  if (!sameValue(a, b)) out.push({ field: prefix, storage: a, runtime: b });
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if ((a === undefined || a === null) && (b === undefined || b === null)) return true;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
