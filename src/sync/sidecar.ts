@@ -1,0 +1,327 @@
+import type { Phase } from '../config/phases.js';
+import { phaseBehaviour } from '../config/phases.js';
+import type { Config } from '../config/schema.js';
+import type { StoredJob } from '../jobs/model.js';
+import type { KubeApi } from '../k8s/api.js';
+import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
+import { Informer } from '../k8s/informer.js';
+import { LeaderElector } from '../k8s/lease.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { StorageCodec } from '../storage/codec.js';
+import { ANNOTATIONS, STORAGE_API_VERSION, storageKindForJobType } from '../storage/kinds.js';
+import { Inventory, trackCr } from './inventory.js';
+import type { Resource, Tracked } from './inventory.js';
+import { reconcileTool } from './reconcile.js';
+import type { RuntimeEntry, ToolPlan } from './reconcile.js';
+
+/** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests and one-shot runs). */
+export interface PhaseView {
+  current(): Phase;
+  onChange(listener: (phase: Phase, previous: Phase) => void): void;
+}
+
+export interface SyncDeps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  api: KubeApi;
+  codec: StorageCodec;
+  phase: PhaseView;
+  /** This replica's name in the Lease (the pod name in production). */
+  identity: string;
+  /** Classifies and parses a CronJob or Deployment (see src/runtime). */
+  trackWorkload: (obj: unknown, resource: 'cronjobs' | 'deployments') => Tracked | undefined;
+  /** Fills jobs-api's defaults so equal jobs compare equal. */
+  resolve: (job: StoredJob) => StoredJob;
+  /** Writes only when true; one-shot imports skip the Lease. */
+  elect?: boolean;
+  now?: () => number;
+}
+
+export interface SyncStatus {
+  phase: Phase;
+  identity: string;
+  leader: boolean;
+  synced: boolean;
+  lastSyncAt: string | null;
+  lastSyncSeconds: number | null;
+  totals: { tools: number; runtimeJobs: number; storageJobs: number; onlyInRuntime: number; onlyInStorage: number; outOfSync: number; foreign: number; backfilled: number };
+}
+
+const LOOP_INTERVAL_MS = 500;
+const BACKFILL_RETRY_MS = 30_000;
+
+const WATCHED: ReadonlyArray<{ resource: Resource; path: string; labelSelector?: string }> = [
+  { resource: 'cronjobs', path: '/apis/batch/v1/cronjobs' },
+  { resource: 'deployments', path: '/apis/apps/v1/deployments' },
+  { resource: 'services', path: '/api/v1/services', labelSelector: 'app.kubernetes.io/managed-by=toolforge-jobs-framework' },
+  { resource: 'scheduled-jobs', path: '/apis/jobs-api.toolforge.org/v1/scheduled-jobs' },
+  { resource: 'continuous-jobs', path: '/apis/jobs-api.toolforge.org/v1/continuous-jobs' },
+];
+
+/**
+ * The sync sidecar: informers over workloads and job CRs in all tool namespaces, a per-tool reconcile on every
+ * change, gauges per tool, and — on the Lease holder only — backfills of CRs. It never writes a workload.
+ */
+export class SyncSidecar {
+  private readonly inventory: Inventory;
+  private readonly informers: Array<Informer<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } }, Tracked>> = [];
+  private readonly plans = new Map<string, ToolPlan>();
+  private readonly retryAt = new Map<string, number>();
+  private readonly elector: LeaderElector | undefined;
+  private leader: boolean;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private busy: Promise<void> = Promise.resolve();
+  private lastSync: { at: number; seconds: number } | undefined;
+  private backfilled = 0;
+  private resolveFirst!: () => void;
+  /** Resolves after the first complete reconcile of every tool. */
+  readonly firstReconcile: Promise<void> = new Promise((resolve) => (this.resolveFirst = resolve));
+  private firstDone = false;
+
+  constructor(private readonly d: SyncDeps) {
+    this.inventory = new Inventory(d.config.toolNamespacePrefix);
+    this.leader = !(d.elect ?? true);
+    const log = d.logger;
+    for (const w of WATCHED) {
+      const isCr = w.resource === 'scheduled-jobs' || w.resource === 'continuous-jobs';
+      this.informers.push(
+        new Informer({
+          name: w.resource,
+          api: d.api,
+          path: w.path,
+          ...(w.labelSelector ? { labelSelector: w.labelSelector } : {}),
+          pageSize: d.config.sync.listPageSize,
+          relistSeconds: d.config.sync.relistSeconds,
+          stallSeconds: d.config.sync.stallSeconds,
+          logger: log,
+          transform: (obj) => this.track(w.resource, obj, isCr),
+          onChange: (key, entry) => this.inventory.apply(w.resource, key, entry),
+          onError: (stage) => d.metrics.syncErrors.inc({ stage }),
+        }),
+      );
+    }
+    if (d.elect ?? true) {
+      this.elector = new LeaderElector({
+        api: d.api,
+        namespace: d.config.sync.leaseNamespace,
+        name: d.config.sync.leaseName,
+        identity: d.identity,
+        leaseDurationSeconds: d.config.sync.leaseDurationSeconds,
+        renewDeadlineSeconds: d.config.sync.renewDeadlineSeconds,
+        retryPeriodSeconds: d.config.sync.retryPeriodSeconds,
+        logger: log,
+        onStartedLeading: () => {
+          this.leader = true;
+          d.metrics.isLeader.set(1);
+          this.inventory.markAllDirty();
+        },
+        onStoppedLeading: () => {
+          this.leader = false;
+          d.metrics.isLeader.set(0);
+        },
+      });
+    }
+    d.phase.onChange((phase, previous) => {
+      log.info({ phase, previous }, 'phase changed');
+      this.inventory.markAllDirty();
+    });
+  }
+
+  private now(): number {
+    return (this.d.now ?? Date.now)();
+  }
+
+  private track(resource: Resource, obj: unknown, isCr: boolean): Tracked | undefined {
+    if (isCr) return trackCr(obj as Parameters<typeof trackCr>[0], this.d.codec, this.d.config.toolNamespacePrefix);
+    if (resource === 'services') {
+      const ns = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
+      return this.inventory.toolOf(ns) ? { what: 'service' } : undefined;
+    }
+    return this.d.trackWorkload(obj, resource as 'cronjobs' | 'deployments');
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const inf of this.informers) inf.start();
+    this.elector?.start();
+    void Promise.all(this.informers.map((i) => i.waitForSync())).then(() => {
+      if (!this.running) return;
+      this.busy = this.fullPass();
+      this.schedule();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.busy;
+    await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.busy = this.incrementalPass().finally(() => this.schedule());
+    }, LOOP_INTERVAL_MS);
+  }
+
+  /** Reconciles every tool: the first one after start is the "first complete reconcile". */
+  private async fullPass(): Promise<void> {
+    const started = this.now();
+    this.inventory.takeDirty();
+    await this.reconcileTools(this.inventory.toolNames());
+    const seconds = (this.now() - started) / 1000;
+    this.lastSync = { at: this.now(), seconds };
+    this.d.metrics.syncDuration.observe(seconds);
+    this.d.metrics.syncLastSuccess.set(this.lastSync.at / 1000);
+    if (!this.firstDone) {
+      this.firstDone = true;
+      this.d.logger.info({ seconds, ...this.status().totals }, 'first complete reconcile');
+      this.resolveFirst();
+    }
+  }
+
+  private async incrementalPass(): Promise<void> {
+    const now = this.now();
+    const due = [...this.plans.values()].filter((p) => p.nextDueAt !== undefined && p.nextDueAt <= now).map((p) => p.tool);
+    const tools = new Set([...this.inventory.takeDirty(), ...due]);
+    if (tools.size === 0) return;
+    await this.reconcileTools([...tools]);
+    this.lastSync = { at: this.now(), seconds: (this.now() - now) / 1000 };
+    this.d.metrics.syncLastSuccess.set(this.lastSync.at / 1000);
+  }
+
+  private async reconcileTools(tools: readonly string[]): Promise<void> {
+    const phase = this.d.phase.current();
+    const graceSeconds = this.d.config.sync.backfillGraceSeconds;
+    const backfills: RuntimeEntry[] = [];
+    for (const tool of tools) {
+      const plan = reconcileTool(this.inventory.inventoryOf(tool), { phase, now: this.now(), graceSeconds, resolve: this.d.resolve });
+      this.publish(plan);
+      backfills.push(...plan.backfill);
+    }
+    if (this.leader && backfills.length > 0) await this.runBackfills(backfills);
+  }
+
+  private publish(plan: ToolPlan): void {
+    const empty = plan.jobs.length === 0 && plan.counts.foreign === 0;
+    if (empty) this.plans.delete(plan.tool);
+    else this.plans.set(plan.tool, plan);
+    const labels = { tool_name: plan.tool };
+    const gauges: Array<[typeof this.d.metrics.onlyInRuntime, number]> = [
+      [this.d.metrics.onlyInRuntime, plan.counts.onlyInRuntime],
+      [this.d.metrics.onlyInStorage, plan.counts.onlyInStorage],
+      [this.d.metrics.outOfSync, plan.counts.outOfSync],
+      [this.d.metrics.foreignWorkloads, plan.counts.foreign],
+    ];
+    for (const [gauge, n] of gauges) {
+      if (n === 0) gauge.remove(labels);
+      else gauge.set(labels, n);
+    }
+  }
+
+  private async runBackfills(entries: readonly RuntimeEntry[]): Promise<void> {
+    const queue = entries.filter((e) => (this.retryAt.get(idOf(e)) ?? 0) <= this.now());
+    const workers = Array.from({ length: Math.min(4, queue.length) }, async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) await this.backfillOne(e);
+    });
+    await Promise.all(workers);
+  }
+
+  /**
+   * Creates the CR for a workload found without one, after re-reading both: the CR must still be missing, the
+   * workload still present and not being deleted. A 409 means someone (jobs-api) created it first: success.
+   */
+  private async backfillOne(e: RuntimeEntry): Promise<void> {
+    const log = this.d.logger.child({ tool: e.tool, job: e.name, type: e.type });
+    const kind = storageKindForJobType(e.type);
+    if (!kind || !e.parsed.ok) return;
+    const ns = e.workload.namespace;
+    try {
+      if (!phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) return;
+      const crPath = `/apis/${STORAGE_API_VERSION}/namespaces/${ns}/${kind.plural}`;
+      try {
+        await this.d.api.request('GET', `${crPath}/${e.name}`);
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      const workloadPath = e.workload.kind === 'CronJob' ? `/apis/batch/v1/namespaces/${ns}/cronjobs/${e.name}` : `/apis/apps/v1/namespaces/${ns}/deployments/${e.name}`;
+      let fresh: unknown;
+      try {
+        fresh = await this.d.api.request('GET', workloadPath);
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const tracked = this.d.trackWorkload(fresh, e.workload.kind === 'CronJob' ? 'cronjobs' : 'deployments');
+      if (tracked?.what !== 'job' || tracked.entry.workload.deleting || !tracked.entry.parsed.ok) return;
+      const w = tracked.entry.workload;
+      const cr = this.d.codec.encode(tracked.entry.parsed.job, {
+        namespacePrefix: this.d.config.toolNamespacePrefix,
+        annotations: {
+          [ANNOTATIONS.backfilledBy]: this.d.identity,
+          [ANNOTATIONS.backfilledAt]: new Date(this.now()).toISOString(),
+          [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${w.kind}/${w.name}`]: w.resourceVersion }),
+        },
+      });
+      try {
+        await this.d.api.request('POST', crPath, { body: cr });
+        this.backfilled += 1;
+        this.d.metrics.syncedToStorage.inc({ tool_name: e.tool });
+        log.info({ workloadResourceVersion: w.resourceVersion }, 'backfilled job definition');
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        log.info('job definition appeared meanwhile');
+      }
+      this.retryAt.delete(idOf(e));
+    } catch (err) {
+      this.retryAt.set(idOf(e), this.now() + BACKFILL_RETRY_MS);
+      this.d.metrics.syncErrors.inc({ stage: 'write' });
+      log.warn({ err: describeApiError(err) }, 'backfill failed, will retry');
+    }
+  }
+
+  status(): SyncStatus {
+    const totals = { tools: 0, runtimeJobs: 0, storageJobs: 0, onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: 0, backfilled: this.backfilled };
+    for (const plan of this.plans.values()) {
+      totals.tools += 1;
+      totals.runtimeJobs += plan.jobs.filter((j) => j.inRuntime).length;
+      totals.storageJobs += plan.jobs.filter((j) => j.inStorage).length;
+      totals.onlyInRuntime += plan.counts.onlyInRuntime;
+      totals.onlyInStorage += plan.counts.onlyInStorage;
+      totals.outOfSync += plan.counts.outOfSync;
+      totals.foreign += plan.counts.foreign;
+    }
+    return {
+      phase: this.d.phase.current(),
+      identity: this.d.identity,
+      leader: this.leader,
+      synced: this.firstDone,
+      lastSyncAt: this.lastSync ? new Date(this.lastSync.at).toISOString() : null,
+      lastSyncSeconds: this.lastSync?.seconds ?? null,
+      totals,
+    };
+  }
+
+  /** The plan of one tool as last computed, or undefined when the sync has seen nothing of it. */
+  toolPlan(tool: string): ToolPlan | undefined {
+    return this.plans.get(tool);
+  }
+
+  get synced(): boolean {
+    return this.firstDone;
+  }
+}
+
+function idOf(e: RuntimeEntry): string {
+  return `${e.workload.namespace}/${e.type}/${e.name}`;
+}
