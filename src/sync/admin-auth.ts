@@ -29,14 +29,24 @@ const JWKS_REFRESH_MIN_MS = 30_000;
  * issuer keys. Keys come from `jwksUri` when configured, else from the API server's own `/openid/v1/jwks`, read
  * with the sidecar's credentials and refreshed when a token names an unknown key.
  */
-export function createTokenVerifier(o: { api: KubeApi; audience: string; issuer?: string; jwksUri?: string; now?: () => Date }): TokenVerifier {
+export function createTokenVerifier(o: {
+  api?: KubeApi;
+  audience: string;
+  issuer?: string;
+  jwksUri?: string;
+  /** Fixed keys instead of the API server's (tests). */
+  jwks?: JSONWebKeySet;
+  now?: () => Date;
+}): TokenVerifier {
   let issuer = o.issuer || undefined;
-  let keys: JWTVerifyGetKey | undefined = o.jwksUri ? createRemoteJWKSet(new URL(o.jwksUri)) : undefined;
+  const fixed = o.jwks ? createLocalJWKSet(o.jwks) : o.jwksUri ? createRemoteJWKSet(new URL(o.jwksUri)) : undefined;
+  let keys: JWTVerifyGetKey | undefined = fixed;
   let fetchedAt = 0;
 
   async function loadFromApiServer(force: boolean): Promise<JWTVerifyGetKey> {
     if (keys && !force) return keys;
     if (keys && Date.now() - fetchedAt < JWKS_REFRESH_MIN_MS) return keys;
+    if (!o.api) throw new TypeError('a token verifier without fixed keys needs an API client');
     if (!issuer) {
       const discovery = await o.api.request<{ issuer: string }>('GET', '/.well-known/openid-configuration');
       issuer = discovery.issuer;
@@ -61,11 +71,11 @@ export function createTokenVerifier(o: { api: KubeApi; audience: string; issuer?
   return {
     async verify(token: string): Promise<VerifiedToken> {
       try {
-        const resolver = o.jwksUri ? (keys as JWTVerifyGetKey) : await loadFromApiServer(false);
+        const resolver = fixed ?? (await loadFromApiServer(false));
         try {
           return await attempt(resolver, token);
         } catch (err) {
-          if (!(err instanceof joseErrors.JWKSNoMatchingKey) || o.jwksUri) throw err;
+          if (!(err instanceof joseErrors.JWKSNoMatchingKey) || fixed) throw err;
           return await attempt(await loadFromApiServer(true), token);
         }
       } catch (err) {

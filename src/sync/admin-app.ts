@@ -1,0 +1,93 @@
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { AuthError, bearerToken } from './admin-auth.js';
+import type { TokenVerifier } from './admin-auth.js';
+import type { SyncStatus } from './sidecar.js';
+import type { ToolPlan } from './reconcile.js';
+
+export interface AdminSource {
+  status(): SyncStatus;
+  toolPlan(tool: string): ToolPlan | undefined;
+  readonly synced: boolean;
+}
+
+export interface AdminAppDeps {
+  source: AdminSource;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  allowedSubjects: readonly string[];
+  logger: Logger;
+}
+
+const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The sidecar's HTTP surface: /metrics, /healthz and /readyz are open (kubelet, Prometheus); /admin/v1/* needs a
+ * service-account JWT for the configured audience whose subject is on the allowed list.
+ */
+export function createAdminApp(d: AdminAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', (_req, res) => {
+    res.status(d.source.synced ? 200 : 503).json({ ready: d.source.synced });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  const admin = express.Router();
+  admin.use(requireAdmin(d));
+  admin.get('/status', (_req, res) => {
+    res.json(d.source.status());
+  });
+  admin.get('/tools/:tool', (req: Request<{ tool: string }>, res) => {
+    const tool = req.params.tool;
+    if (!TOOL_NAME.test(tool)) {
+      res.status(400).json({ error: 'tool name must be a lowercase RFC 1123 label' });
+      return;
+    }
+    const status = d.source.status();
+    const plan = d.source.toolPlan(tool);
+    res.json({
+      tool,
+      phase: status.phase,
+      synced: status.synced,
+      counts: plan?.counts ?? { onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: 0 },
+      jobs: plan?.jobs ?? [],
+    });
+  });
+  app.use('/admin/v1', admin);
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}
+
+function requireAdmin(d: AdminAppDeps) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token) {
+      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'a bearer token is required' });
+      return;
+    }
+    try {
+      const { subject } = await d.verifier.verify(token);
+      if (!d.allowedSubjects.includes(subject)) throw new AuthError(403, `subject '${subject}' may not use the admin API`);
+      d.logger.info({ subject, path: req.path }, 'admin request');
+      next();
+    } catch (err) {
+      if (err instanceof AuthError) {
+        d.logger.warn({ status: err.status, reason: err.message, path: req.path }, 'admin request refused');
+        res.status(err.status).set(err.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {}).json({ error: err.message });
+        return;
+      }
+      d.logger.error({ err }, 'token verification failed');
+      res.status(503).json({ error: 'cannot verify tokens right now' });
+    }
+  };
+}

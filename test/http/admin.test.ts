@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import type { JWK } from 'jose';
+import request from 'supertest';
+import { silentLogger } from '../../src/log/logger.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { createAdminApp } from '../../src/sync/admin-app.js';
+import type { AdminSource } from '../../src/sync/admin-app.js';
+import { createTokenVerifier } from '../../src/sync/admin-auth.js';
+import type { ToolPlan } from '../../src/sync/reconcile.js';
+
+const ISSUER = 'https://kubernetes.default.svc';
+const AUDIENCE = 'jobs-storage-admin';
+const ADMIN = 'system:serviceaccount:jobs-storage:admin';
+
+const plan: ToolPlan = {
+  tool: 'alpha',
+  backfill: [],
+  counts: { onlyInRuntime: 1, onlyInStorage: 0, outOfSync: 1, foreign: 0 },
+  jobs: [
+    { name: 'daily', type: 'scheduled', inRuntime: true, inStorage: false, state: 'only-in-runtime', action: 'backfill', listedByApi: true },
+    { name: 'bot', type: 'continuous', inRuntime: true, inStorage: true, state: 'out-of-sync', action: 'none', listedByApi: true, diff: [{ field: 'replicas', storage: 1, runtime: 3 }] },
+  ],
+};
+
+const source: AdminSource = {
+  synced: true,
+  status: () => ({
+    phase: 'storage-truth',
+    identity: 'sync-0',
+    leader: true,
+    synced: true,
+    lastSyncAt: '2026-11-24T12:00:00.000Z',
+    lastSyncSeconds: 0.5,
+    totals: { tools: 1, runtimeJobs: 2, storageJobs: 1, onlyInRuntime: 1, onlyInStorage: 0, outOfSync: 1, foreign: 0, backfilled: 0 },
+  }),
+  toolPlan: (tool) => (tool === 'alpha' ? plan : undefined),
+};
+
+describe('admin API', () => {
+  let signKey: CryptoKey;
+  let otherKey: CryptoKey;
+  let app: ReturnType<typeof createAdminApp>;
+
+  const token = (o: { sub?: string; aud?: string; exp?: string | number; key?: CryptoKey; iss?: string } = {}) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject(o.sub ?? ADMIN)
+      .setIssuer(o.iss ?? ISSUER)
+      .setAudience(o.aud ?? AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(o.exp ?? '10m')
+      .sign(o.key ?? signKey);
+
+  before(async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    signKey = pair.privateKey;
+    otherKey = (await generateKeyPair('RS256')).privateKey;
+    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const verifier = createTokenVerifier({ audience: AUDIENCE, issuer: ISSUER, jwks: { keys: [jwk] } });
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.onlyInRuntime.set({ tool_name: 'alpha' }, 1);
+    app = createAdminApp({ source, metrics, verifier, allowedSubjects: [ADMIN], logger: silentLogger() });
+  });
+
+  test('status with an allowed token', async () => {
+    const res = await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token()}`).expect(200);
+    assert.equal(res.body.phase, 'storage-truth');
+    assert.equal(res.body.leader, true);
+    assert.equal(res.body.totals.onlyInRuntime, 1);
+  });
+
+  test('per-tool report lists each job, where it exists, what the API lists, and the drift', async () => {
+    const res = await request(app).get('/admin/v1/tools/alpha').set('authorization', `Bearer ${await token()}`).expect(200);
+    assert.equal(res.body.tool, 'alpha');
+    assert.deepEqual(res.body.jobs.map((j: { name: string }) => j.name), ['daily', 'bot']);
+    assert.deepEqual(res.body.jobs[1].diff, [{ field: 'replicas', storage: 1, runtime: 3 }]);
+  });
+
+  test('an unknown tool gives an empty report, a bad name a 400', async () => {
+    const auth = `Bearer ${await token()}`;
+    const res = await request(app).get('/admin/v1/tools/gamma').set('authorization', auth).expect(200);
+    assert.deepEqual(res.body.jobs, []);
+    await request(app).get('/admin/v1/tools/Not_A_Tool').set('authorization', auth).expect(400);
+  });
+
+  const refused: Array<[string, () => Promise<string | undefined>, number, RegExp]> = [
+    ['no token', async () => undefined, 401, /bearer token is required/],
+    ['expired token', () => token({ exp: Math.floor(Date.now() / 1000) - 3600 }), 401, /expired/],
+    ['wrong audience', () => token({ aud: 'kubernetes' }), 401, /claim 'aud'/],
+    ['wrong issuer', () => token({ iss: 'https://elsewhere' }), 401, /claim 'iss'/],
+    ['signed by another key', () => token({ key: otherKey }), 401, /not signed by the cluster issuer/],
+    [
+      'unsigned token',
+      async () => {
+        const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+        const now = Math.floor(Date.now() / 1000);
+        return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: ADMIN, aud: AUDIENCE, iss: ISSUER, exp: now + 600 })}.`;
+      },
+      401,
+      /not (valid|allowed)/,
+    ],
+    ['garbage', async () => 'not-a-jwt', 401, /not valid/],
+    ['a valid token of another subject', () => token({ sub: 'system:serviceaccount:tool-alpha:default' }), 403, /may not use the admin API/],
+  ];
+  for (const [name, make, status, message] of refused) {
+    test(`refuses ${name} with ${status}`, async () => {
+      const t = await make();
+      const req = request(app).get('/admin/v1/status');
+      const res = await (t ? req.set('authorization', `Bearer ${t}`) : req).expect(status);
+      assert.match(res.body.error, message);
+    });
+  }
+
+  test('metrics, health and readiness need no token', async () => {
+    const metrics = await request(app).get('/metrics').expect(200);
+    assert.match(metrics.text, /toolforge_jobs_only_in_runtime\{tool_name="alpha"\} 1/);
+    await request(app).get('/healthz').expect(200);
+    await request(app).get('/readyz').expect(200);
+  });
+});
