@@ -14,6 +14,8 @@ const ISSUER = 'https://kubernetes.default.svc';
 const AUDIENCE = 'jobs-storage-admin';
 const ADMIN = 'system:serviceaccount:jobs-storage:admin';
 
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
 const plan: ToolPlan = {
   tool: 'alpha',
   backfill: [],
@@ -39,11 +41,11 @@ const source: AdminSource = {
 };
 
 describe('admin API', () => {
-  let signKey: CryptoKey;
-  let otherKey: CryptoKey;
+  let signKey: PrivateKey;
+  let otherKey: PrivateKey;
   let app: ReturnType<typeof createAdminApp>;
 
-  const token = (o: { sub?: string; aud?: string; exp?: string | number; key?: CryptoKey; iss?: string } = {}) =>
+  const token = (o: { sub?: string; aud?: string; exp?: string | number; key?: PrivateKey; iss?: string } = {}) =>
     new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setSubject(o.sub ?? ADMIN)
