@@ -17,6 +17,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; type: 'string' | 
   JOBS_STORAGE_STORAGE_WRITERS: { path: 'identities.storageWriters', type: 'list' },
   JOBS_STORAGE_BREAK_GLASS_GROUPS: { path: 'identities.breakGlassGroups', type: 'list' },
   JOBS_STORAGE_SYNC_PORT: { path: 'sync.port', type: 'number' },
+  JOBS_STORAGE_SYNC_IDENTITY: { path: 'sync.identity', type: 'string' },
   JOBS_STORAGE_ADMIN_AUDIENCE: { path: 'admin.audience', type: 'string' },
   JOBS_STORAGE_ADMIN_SUBJECTS: { path: 'admin.allowedSubjects', type: 'list' },
 };

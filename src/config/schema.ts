@@ -69,6 +69,8 @@ const sync = z
     leaseDurationSeconds: seconds(15),
     renewDeadlineSeconds: seconds(10),
     retryPeriodSeconds: seconds(2),
+    /** This replica's name in the Lease; empty means the host name (the pod name in Kubernetes). */
+    identity: z.string().default(''),
     /** Port of the metrics and admin HTTP API. */
     port: z.number().int().min(1).max(65535).default(9100),
     host: z.string().default('0.0.0.0'),

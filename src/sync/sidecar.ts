@@ -34,8 +34,10 @@ export interface SyncDeps {
   trackWorkload: (obj: unknown, resource: 'cronjobs' | 'deployments') => Tracked | undefined;
   /** Fills jobs-api's defaults so equal jobs compare equal. */
   resolve: (job: StoredJob) => StoredJob;
-  /** Writes only when true; one-shot imports skip the Lease. */
+  /** Campaign for the Lease before writing (default); false acts as the only writer (one-shot import). */
   elect?: boolean;
+  /** Never write, only report (the `report` command and `import --dry-run`). */
+  readOnly?: boolean;
   now?: () => number;
 }
 
@@ -208,7 +210,7 @@ export class SyncSidecar {
       this.publish(plan);
       backfills.push(...plan.backfill);
     }
-    if (this.leader && backfills.length > 0) await this.runBackfills(backfills);
+    if (this.leader && !this.d.readOnly && backfills.length > 0) await this.runBackfills(backfills);
   }
 
   private publish(plan: ToolPlan): void {
@@ -310,6 +312,16 @@ export class SyncSidecar {
       lastSyncSeconds: this.lastSync?.seconds ?? null,
       totals,
     };
+  }
+
+  /** Every tool's plan as last computed, by tool name. */
+  allPlans(): ToolPlan[] {
+    return [...this.plans.values()].sort((a, b) => a.tool.localeCompare(b.tool));
+  }
+
+  /** Resolves when no backfill is in flight (after the pass running now). */
+  async settled(): Promise<void> {
+    await this.busy;
   }
 
   /** The plan of one tool as last computed, or undefined when the sync has seen nothing of it. */
