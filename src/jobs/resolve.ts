@@ -1,5 +1,6 @@
 import { imageTypeOf, resolveImageReference, type ImageSettings } from './images.js';
 import type { Job, JobImage } from './model.js';
+import { formatCpu, formatMemory } from './quantity.js';
 import { resolveFilelogPath } from './paths.js';
 
 export interface ResolveSettings extends ImageSettings {
@@ -29,11 +30,15 @@ function pickDefined(image: JobImage, keys: readonly (keyof JobImage)[]): Partia
 /**
  * jobs-api `get_resolved_core_job`: image-dependent defaults for fields that were not set. A standard image gets
  * mount "all" and file logging on; a buildservice image gets mount "none". With file logging on, the log paths
- * become absolute under the tool home (default `<job>.out` / `<job>.err`). Returns a new object.
+ * become absolute under the tool home (default `<job>.out` / `<job>.err`). Memory and cpu are normalized, and an
+ * image stored by short name is completed from the image table. Returns a new object.
  */
 export function resolveJob<J extends Job>(job: J, settings: ResolveSettings): J {
   const resolved: J = structuredClone(job);
   resolved.image = resolveImage(job.image, settings);
+  // pydantic's field validators normalize these whenever a job is built
+  if (job.memory !== undefined) resolved.memory = formatMemory(job.memory) ?? job.memory;
+  if (job.cpu !== undefined) resolved.cpu = formatCpu(job.cpu) ?? job.cpu;
   const buildservice = imageTypeOf(resolved.image) === 'buildservice';
   if (job.mount === undefined) resolved.mount = buildservice ? 'none' : 'all';
   if (job.filelog === undefined && !buildservice) resolved.filelog = true;
