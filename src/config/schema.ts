@@ -97,6 +97,9 @@ const runtime = z
     /** jobs-api's `default_cpu_limit` as deployed on tools and toolsbeta (the code default, 4000m, differs). */
     defaultCpuLimit: z.string().default('1000m'),
     toolHomeBase: z.string().default('/data/project'),
+    harborHost: z.string().default('tools-harbor.wmcloud.org'),
+    /** A copy of the `image-config` ConfigMap's images-v1.yaml; empty means the table built into this release. */
+    imageConfigFile: z.string().default(''),
   })
   .strict()
   .prefault({});

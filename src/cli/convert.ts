@@ -1,0 +1,79 @@
+import { stringify } from 'yaml';
+import { loadConfig } from '../config/load.js';
+import { classifyWorkload } from '../runtime/classify.js';
+import { parseWorkload } from '../runtime/parse.js';
+import type { RuntimeSettings } from '../runtime/settings.js';
+import { createStorageCodec } from '../storage/codec.js';
+import type { JobCr, StorageCodec } from '../storage/codec.js';
+import { ANNOTATIONS } from '../storage/kinds.js';
+import { runtimeSettings } from '../sync/track-workload.js';
+import type { CliIo } from '../cli.js';
+import { EXIT } from '../cli.js';
+import { readObjects } from './input.js';
+
+export interface ConvertEntry {
+  source: { kind: string; namespace: string; name: string };
+  outcome: 'job' | 'unmanaged' | 'error';
+  cr?: JobCr;
+  reason?: string;
+  warnings?: string[];
+}
+
+interface Meta {
+  kind?: unknown;
+  metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown };
+}
+
+function sourceOf(value: unknown): ConvertEntry['source'] {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Meta;
+  const str = (x: unknown) => (typeof x === 'string' ? x : '');
+  return { kind: str(v.kind), namespace: str(v.metadata?.namespace), name: str(v.metadata?.name) };
+}
+
+/**
+ * What the backfill would do with one object: the CR it would write, or why none. Pure; the same function
+ * decides for the sync, so `convert` is a faithful preview.
+ */
+export function convertObject(value: unknown, settings: RuntimeSettings, codec: StorageCodec, namespacePrefix = 'tool-'): ConvertEntry {
+  const source = sourceOf(value);
+  if (!source.kind) return { source, outcome: 'error', reason: 'kind: not a Kubernetes object (no kind)' };
+  const cls = classifyWorkload(value);
+  if (cls.kind !== 'job') return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
+  const parsed = parseWorkload(value, settings);
+  if (!parsed.ok) return { source, outcome: 'error', reason: `${parsed.error.path}: ${parsed.error.message}` };
+  const job = parsed.job;
+  if (job.job_type === 'one-off') return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
+  const rv = (value as Meta).metadata?.resourceVersion;
+  const annotations = typeof rv === 'string' && rv ? { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${source.kind}/${source.name}`]: rv }) } : undefined;
+  const cr = codec.encode(job, { namespacePrefix, ...(annotations ? { annotations } : {}) });
+  const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
+  return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };
+}
+
+function describe(e: ConvertEntry): string {
+  const ns = e.source.namespace ? `${e.source.namespace}/` : '';
+  return `${e.source.kind || 'object'} ${ns}${e.source.name || '?'}`;
+}
+
+/** `jobs-storage convert`: exit 0 when every object converted or was classified unmanaged, 1 when any was an error. */
+export function runConvert(opts: { filename: string; output: 'yaml' | 'json'; config?: string }, io: CliIo): number {
+  const config = loadConfig({ file: opts.config });
+  const settings = runtimeSettings(config);
+  const codec = createStorageCodec();
+  const objects = readObjects(opts.filename, io.readStdin);
+  const entries = objects.map((o) => {
+    const entry = convertObject(o.value, settings, codec, config.toolNamespacePrefix);
+    return entry.outcome === 'error' ? { ...entry, reason: `${o.location}: ${entry.reason ?? ''}` } : entry;
+  });
+  if (opts.output === 'json') {
+    io.stdout(`${JSON.stringify(entries, null, 2)}\n`);
+  } else {
+    const docs = entries.map((e) => {
+      const head = `# ${describe(e)}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}\n${(e.warnings ?? []).map((w) => `# warning: ${w}\n`).join('')}`;
+      return e.cr ? `${head}${stringify(e.cr)}` : head;
+    });
+    io.stdout(docs.join('---\n'));
+  }
+  for (const e of entries) if (e.outcome === 'error') io.stderr(`error: ${describe(e)}: ${e.reason ?? ''}\n`);
+  return entries.some((e) => e.outcome === 'error') ? EXIT.inputErrors : EXIT.ok;
+}
