@@ -152,6 +152,17 @@ describe('reconcile details', () => {
     assert.equal(plan.nextDueAt, NOW - 10_000 + GRACE * 1000);
   });
 
+  test('an old workload that just lost its CR waits a full grace period (jobs-api deletes the CR first)', () => {
+    const r = { ...runtime(), unmatchedSince: NOW - 1000 };
+    const plan = reconcileTool(
+      { tool: 'alpha', runtime: [r], storage: [], foreign: 0 },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+    );
+    assert.equal(plan.jobs[0]?.action, 'wait-grace');
+    assert.equal(plan.backfill.length, 0);
+    assert.equal(plan.nextDueAt, NOW - 1000 + GRACE * 1000);
+  });
+
   test('an unparsable workload is reported with its reason and never backfilled', () => {
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [runtime({}, { ok: false, error: 'spec.schedule: missing' })], storage: [], foreign: 0 },

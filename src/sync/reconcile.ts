@@ -9,8 +9,14 @@ export interface RuntimeEntry {
   name: string;
   workload: WorkloadRef;
   parsed: { ok: true; job: StoredJob } | { ok: false; error: string };
-  /** Name of the jobs-framework Service found for a continuous job with a port, if any. */
+  /** Whether a jobs-framework Service exists for a continuous job with a port. */
   hasService?: boolean;
+  /**
+   * When the sync first saw this workload without a CR (ms). The grace period runs from the later of this and the
+   * workload's creation: jobs-api deletes the CR before the workload, so an old workload that just lost its CR is
+   * most likely being deleted.
+   */
+  unmatchedSince?: number;
 }
 
 export interface WorkloadRef {
@@ -144,7 +150,7 @@ function runtimeOnly(r: RuntimeEntry, o: ReconcileOptions, backfill: boolean, li
   if (r.workload.deleting) return { ...base, state: 'only-in-runtime', action: 'skip-deleting', listedByApi: false };
   if (!r.parsed.ok) return { ...base, state: 'unreadable', action: 'report', reason: r.parsed.error };
   if (!backfill) return { ...base, state: 'only-in-runtime', action: 'ignore' };
-  const dueAt = r.workload.createdAt + o.graceSeconds * 1000;
+  const dueAt = Math.max(r.workload.createdAt, r.unmatchedSince ?? 0) + o.graceSeconds * 1000;
   if (o.now < dueAt) {
     plan.nextDueAt = Math.min(plan.nextDueAt ?? dueAt, dueAt);
     return { ...base, state: 'only-in-runtime', action: 'wait-grace' };

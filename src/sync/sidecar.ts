@@ -13,7 +13,7 @@ import { ANNOTATIONS, STORAGE_API_VERSION, storageKindForJobType } from '../stor
 import { Inventory, trackCr } from './inventory.js';
 import type { Resource, Tracked } from './inventory.js';
 import { reconcileTool } from './reconcile.js';
-import type { RuntimeEntry, ToolPlan } from './reconcile.js';
+import type { RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
 
 /** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests and one-shot runs). */
 export interface PhaseView {
@@ -71,6 +71,8 @@ export class SyncSidecar {
   private readonly informers: Array<Informer<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } }, Tracked>> = [];
   private readonly plans = new Map<string, ToolPlan>();
   private readonly retryAt = new Map<string, number>();
+  /** When each runtime job was first seen without a CR (see RuntimeEntry.unmatchedSince). */
+  private readonly unmatched = new Map<string, number>();
   private readonly elector: LeaderElector | undefined;
   private leader: boolean;
   private timer: NodeJS.Timeout | undefined;
@@ -206,11 +208,27 @@ export class SyncSidecar {
     const graceSeconds = this.d.config.sync.backfillGraceSeconds;
     const backfills: RuntimeEntry[] = [];
     for (const tool of tools) {
-      const plan = reconcileTool(this.inventory.inventoryOf(tool), { phase, now: this.now(), graceSeconds, resolve: this.d.resolve });
+      const plan = reconcileTool(this.withUnmatchedSince(this.inventory.inventoryOf(tool)), { phase, now: this.now(), graceSeconds, resolve: this.d.resolve });
       this.publish(plan);
       backfills.push(...plan.backfill);
     }
     if (this.leader && !this.d.readOnly && backfills.length > 0) await this.runBackfills(backfills);
+  }
+
+  private withUnmatchedSince(inv: ToolInventory): ToolInventory {
+    const stored = new Set(inv.storage.map((s) => `${s.type}/${s.name}`));
+    const prefix = `${this.d.config.toolNamespacePrefix}${inv.tool}/`;
+    const live = new Set<string>();
+    const runtime = inv.runtime.map((r) => {
+      const id = idOf(r);
+      if (stored.has(`${r.type}/${r.name}`)) return r;
+      live.add(id);
+      const since = this.unmatched.get(id) ?? this.now();
+      this.unmatched.set(id, since);
+      return { ...r, unmatchedSince: since };
+    });
+    for (const id of this.unmatched.keys()) if (id.startsWith(prefix) && !live.has(id)) this.unmatched.delete(id);
+    return { ...inv, runtime };
   }
 
   private publish(plan: ToolPlan): void {
