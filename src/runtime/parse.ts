@@ -27,7 +27,7 @@ import {
 } from '../jobs/index.js';
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
-import { ANNOTATIONS, LABELS, toolFromNamespace } from './labels.js';
+import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK, toolFromNamespace } from './labels.js';
 import {
   child,
   FieldError,
@@ -139,6 +139,10 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   if (cronJob !== undefined) {
     throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);
   }
+  const labels = stringMap(metadata['labels'], 'metadata.labels');
+  if (labels[LABELS.managedBy] !== MANAGED_BY_JOBS_FRAMEWORK) {
+    throw new FieldError(labelPath(LABELS.managedBy), `must be '${MANAGED_BY_JOBS_FRAMEWORK}': not an object written by jobs-api`);
+  }
   const spec = requireObject(root['spec'], 'spec');
   const podOwnerPath = kind === 'CronJob' ? 'spec.jobTemplate.spec' : 'spec';
   const podOwner =
@@ -156,7 +160,7 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
     jobType,
     name,
     tool,
-    labels: stringMap(metadata['labels'], 'metadata.labels'),
+    labels,
     annotations: stringMap(metadata['annotations'], 'metadata.annotations'),
     spec,
     podOwner,
