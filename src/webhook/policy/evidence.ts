@@ -1,0 +1,91 @@
+import type { AdmissionRequest, KubeObject, ManagedFieldsEntry } from '../review.js';
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const JOBS_FRAMEWORK_MANAGER = 'toolforge-jobs-framework';
+export const WEBSERVICE_MANAGER = 'webservice';
+
+/** Entries ending in ':' are prefixes (`system:serviceaccount:kube-system:`), the others exact usernames. */
+export function matchesIdentity(username: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith(':') ? username.startsWith(p) : username === p));
+}
+
+/**
+ * Kubernetes components authenticate as `system:<component>` or `system:node:<node>`; ServiceAccounts (a tool's own
+ * included) and anonymous requests are not components.
+ */
+export function isSystemComponent(username: string): boolean {
+  return (
+    username.startsWith('system:') &&
+    !username.startsWith('system:serviceaccount:') &&
+    username !== 'system:anonymous'
+  );
+}
+
+export function breakGlassGroup(request: AdmissionRequest, groups: readonly string[]): string | undefined {
+  return request.userInfo.groups?.find((g) => groups.includes(g));
+}
+
+/** The object the request is about: the new one, or for DELETE the one being deleted. */
+export function subjectObject(request: AdmissionRequest): KubeObject | undefined {
+  return (request.operation === 'DELETE' ? request.oldObject : request.object) ?? undefined;
+}
+
+export function objectName(request: AdmissionRequest): string {
+  return request.name || subjectObject(request)?.metadata?.name || '';
+}
+
+export function hasControllerOwner(obj: KubeObject | undefined): boolean {
+  return obj?.metadata?.ownerReferences?.some((ref) => ref.controller === true) ?? false;
+}
+
+export function labelOf(obj: KubeObject | null | undefined, key: string): string | undefined {
+  return obj?.metadata?.labels?.[key];
+}
+
+/** Carries the jobs framework's labels, in the new object or (UPDATE, DELETE) the old one. */
+export function isJobsFrameworkWorkload(request: AdmissionRequest): boolean {
+  return (
+    labelOf(request.object, MANAGED_BY_LABEL) === JOBS_FRAMEWORK_MANAGER ||
+    labelOf(request.oldObject, MANAGED_BY_LABEL) === JOBS_FRAMEWORK_MANAGER
+  );
+}
+
+function writeEntries(obj: KubeObject | null | undefined): ManagedFieldsEntry[] {
+  return (obj?.metadata?.managedFields ?? []).filter(
+    (e) => typeof e.manager === 'string' && (e.operation === 'Update' || e.operation === 'Apply') && !e.subresource,
+  );
+}
+
+function sameEntry(a: ManagedFieldsEntry, b: ManagedFieldsEntry): boolean {
+  return a.manager === b.manager && a.operation === b.operation && a.time === b.time && a.apiVersion === b.apiVersion;
+}
+
+/** Newest by `time` (RFC 3339 in UTC, so string order is time order); on a tie the later entry. */
+function newest(entries: readonly ManagedFieldsEntry[]): ManagedFieldsEntry | undefined {
+  let best: ManagedFieldsEntry | undefined;
+  for (const e of entries) if (best === undefined || (e.time ?? '') >= (best.time ?? '')) best = e;
+  return best;
+}
+
+/**
+ * The field manager of this CREATE or UPDATE: `options.fieldManager` when the client set one, else the managedFields
+ * entry this request added or touched (the apiserver fills it from the User-Agent before admission), else the newest.
+ *
+ * Why this is evidence, not proof: any client can send `--field-manager` or a User-Agent of its choosing, so a
+ * kubectl user can pass as jobs-api here. The count is a signal for outreach; the sync's inventory of what actually
+ * exists stays the authority for the per-tool gauges.
+ */
+export function requestFieldManager(request: AdmissionRequest): string | undefined {
+  const fromOptions = request.options?.fieldManager;
+  if (typeof fromOptions === 'string' && fromOptions !== '') return fromOptions;
+  const entries = writeEntries(request.object);
+  if (entries.length === 0) return undefined;
+  const before = writeEntries(request.oldObject);
+  const touched = entries.filter((e) => !before.some((b) => sameEntry(b, e)));
+  return newest(touched.length > 0 ? touched : entries)?.manager;
+}
+
+/** Every manager that wrote an object (for DELETE, which carries no field manager of its own). */
+export function writers(obj: KubeObject | null | undefined): string[] {
+  return writeEntries(obj).map((e) => e.manager as string);
+}

@@ -1,0 +1,139 @@
+import { phaseBehaviour } from '../../config/phases.js';
+import type { AdmissionRequest } from '../review.js';
+import {
+  MANAGED_BY_LABEL,
+  WEBSERVICE_MANAGER,
+  breakGlassGroup,
+  hasControllerOwner,
+  isJobsFrameworkWorkload,
+  isSystemComponent,
+  labelOf,
+  writers,
+  matchesIdentity,
+  objectName,
+  requestFieldManager,
+  subjectObject,
+} from './evidence.js';
+import { breakGlassWarning, directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
+import type { Decision, PolicyContext, WriteSource } from './types.js';
+
+/** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
+const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(['batch/jobs', 'batch/cronjobs', 'apps/deployments']);
+
+export function toolOfNamespace(namespace: string | undefined, prefix: string): string | undefined {
+  if (namespace === undefined || !namespace.startsWith(prefix) || namespace.length === prefix.length) return undefined;
+  return namespace.slice(prefix.length);
+}
+
+function inScope(request: AdmissionRequest, tool: string | undefined): tool is string {
+  return (
+    tool !== undefined &&
+    request.operation !== 'CONNECT' &&
+    !request.subResource &&
+    WORKLOAD_RESOURCES.has(`${request.resource.group}/${request.resource.resource}`)
+  );
+}
+
+function isController(request: AdmissionRequest, ctx: PolicyContext): boolean {
+  const { username } = request.userInfo;
+  return (
+    matchesIdentity(username, ctx.identities.controllerUsernamePrefixes) ||
+    isSystemComponent(username) ||
+    hasControllerOwner(subjectObject(request))
+  );
+}
+
+/**
+ * jobs-api writes workloads with the tool's own certificate, so the user alone cannot tell it from the tool's
+ * kubectl; its field manager can (evidence only, see `requestFieldManager`). Deletes carry no field manager:
+ * jobs-api deletes by label selector, which reaches admission once per object with an empty name (kubectl deletes
+ * by name, also with -l), and jobs-api wrote the object. Any jobs-api entry counts, not only the newest: a tool that
+ * once patched its job with kubectl must not have jobs-api's later delete counted as its own direct write.
+ */
+function isJobsApi(request: AdmissionRequest, tool: string, ctx: PolicyContext): boolean {
+  if (request.userInfo.username !== tool) return false;
+  const managers = ctx.identities.jobsApiFieldManagers;
+  if (request.operation === 'DELETE') return !request.name && writers(request.oldObject).some((w) => managers.includes(w));
+  const manager = requestFieldManager(request);
+  return manager !== undefined && managers.includes(manager);
+}
+
+function isKnownClient(request: AdmissionRequest, ctx: PolicyContext): boolean {
+  if (labelOf(subjectObject(request), MANAGED_BY_LABEL) === WEBSERVICE_MANAGER) return true;
+  const manager = request.operation === 'DELETE' ? undefined : requestFieldManager(request);
+  return manager !== undefined && ctx.identities.knownClientFieldManagers.includes(manager);
+}
+
+/** Design §4, first match wins. */
+export function classifyWorkloadWrite(request: AdmissionRequest, ctx: PolicyContext): WriteSource {
+  const tool = toolOfNamespace(request.namespace, ctx.toolNamespacePrefix);
+  if (!inScope(request, tool)) return 'out-of-scope';
+  if (breakGlassGroup(request, ctx.identities.breakGlassGroups) !== undefined) return 'break-glass';
+  if (isController(request, ctx)) return 'controller';
+  if (isJobsApi(request, tool, ctx)) return 'jobs-api';
+  if (isKnownClient(request, ctx)) return 'known-client';
+  return request.dryRun ? 'dry-run' : 'direct';
+}
+
+function breakGlassDecision(request: AdmissionRequest, ctx: PolicyContext): Decision {
+  const group = breakGlassGroup(request, ctx.identities.breakGlassGroups) ?? '';
+  const { operation } = request;
+  return {
+    verdict: { allowed: true, warnings: [breakGlassWarning(request.kind.kind, objectName(request), group)] },
+    source: 'break-glass',
+    level: 'warn',
+    ...(request.dryRun ? {} : { recording: { metric: 'breakGlass', labels: { resource: request.resource.resource, operation } } }),
+  };
+}
+
+/**
+ * Identifies one user write across repeated admission calls: the apiserver assigns name and uid before validating
+ * admission, so a retried call for the same CREATE carries the same pair (the request uid differs per call).
+ */
+function writeKey(request: AdmissionRequest, name: string): string {
+  const uid = subjectObject(request)?.metadata?.uid ?? '';
+  const { group, resource } = request.resource;
+  return `${request.operation}/${group}/${resource}/${request.namespace ?? ''}/${name}/${uid}`;
+}
+
+/**
+ * A write nobody vouches for. Allowed with a phase-dependent warning and counted once per tool, kind and operation;
+ * in a phase that denies them, a workload with jobs-framework labels (an imitation of an API job) is denied instead,
+ * and a denial is not a write, so it is not counted. A dry run gets the same answer and is never counted.
+ */
+function directDecision(request: AdmissionRequest, source: 'direct' | 'dry-run', ctx: PolicyContext): Decision {
+  const behaviour = phaseBehaviour(ctx.phase);
+  const kind = request.kind.kind;
+  const name = objectName(request);
+  const { operation } = request;
+  if (behaviour.denyDirectJobsFrameworkWrites && isJobsFrameworkWorkload(request)) {
+    const message = jobsFrameworkDeniedMessage(kind, operation, name);
+    return { verdict: { allowed: false, warnings: [], denial: { code: 403, reason: 'Forbidden', message } }, source, level: 'info' };
+  }
+  const verdict = { allowed: true, warnings: [directWriteWarning(kind, operation, name, behaviour)] } as const;
+  if (source === 'dry-run') return { verdict, source, level: 'debug' };
+  const tool = toolOfNamespace(request.namespace, ctx.toolNamespacePrefix) ?? '';
+  return {
+    verdict,
+    source,
+    level: 'info',
+    recording: {
+      metric: 'directWrites',
+      labels: { tool_name: tool, kind, operation },
+      key: writeKey(request, name),
+    },
+  };
+}
+
+export function decideRecordDirectWrite(request: AdmissionRequest, ctx: PolicyContext): Decision {
+  const source = classifyWorkloadWrite(request, ctx);
+  switch (source) {
+    case 'break-glass':
+      return breakGlassDecision(request, ctx);
+    case 'direct':
+    case 'dry-run':
+      return directDecision(request, source, ctx);
+    default:
+      return { verdict: { allowed: true, warnings: [] }, source, level: 'debug' };
+  }
+}
