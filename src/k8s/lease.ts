@@ -66,6 +66,13 @@ export class LeaderElector {
     tick();
   }
 
+  /** Stops at once without releasing the lease, as a crashed process would; followers wait for it to expire. */
+  abandon(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.leading = false;
+  }
+
   /** Stops campaigning; a leader releases the lease so a follower takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;

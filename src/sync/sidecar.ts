@@ -170,6 +170,15 @@ export class SyncSidecar {
     await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
   }
 
+  /** Stops without a goodbye (the Lease is left to expire), as when the process is killed. For failover tests. */
+  kill(): void {
+    this.running = false;
+    this.leader = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.elector?.abandon();
+    for (const inf of this.informers) void inf.stop();
+  }
+
   private schedule(): void {
     if (!this.running) return;
     this.timer = setTimeout(() => {

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setPhase } from '../../src/cli/phase.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { KubeApi } from '../../src/k8s/api.js';
+import { isNotFound } from '../../src/k8s/errors.js';
+import { PhaseSource } from '../../src/k8s/phase-source.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import type { Metrics } from '../../src/metrics/registry.js';
+import { createStorageCodec } from '../../src/storage/codec.js';
+import type { JobCr } from '../../src/storage/codec.js';
+import { ANNOTATIONS } from '../../src/storage/kinds.js';
+import { SyncSidecar } from '../../src/sync/sidecar.js';
+import { workloadTracker } from '../../src/sync/track-workload.js';
+import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from './cluster.js';
+import type { ControlPlane } from './cluster.js';
+import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from './harness/jobs.js';
+
+const GRACE_SECONDS = 2;
+const JOBS_API_MANAGER = 'jobs-api toolforge_weld';
+
+interface Replica {
+  name: string;
+  sidecar: SyncSidecar;
+  phase: PhaseSource;
+  metrics: Metrics;
+}
+
+describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
+  let cp: ControlPlane;
+  let admin: KubeApi;
+  let config: Config;
+  const replicas: Replica[] = [];
+
+  const crPath = (tool: string, name: string) => `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs/${name}`;
+  const getCr = async (tool: string, name: string): Promise<JobCr | undefined> => {
+    try {
+      return await admin.request<JobCr>('GET', crPath(tool, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  const kubectlCreate = (tool: string, objects: object[]) =>
+    cp.kubectlOk(tool, ['create', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  /** jobs-api's create order: the CR (its ServiceAccount) first, then the workload with the tool's certificate. */
+  const createThroughApi = async (tool: string, name: string) => {
+    const job = scheduledJob(tool, name);
+    const jobsApi = new KubeApi(cp.kubeConfig('jobs-api'));
+    await jobsApi.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs`, { body: crOf(job) });
+    const asTool = new KubeApi(cp.kubeConfig(tool));
+    for (const obj of workloadsOf(job)) {
+      await asTool.request('POST', `/apis/batch/v1/namespaces/tool-${tool}/cronjobs`, { body: obj, query: { fieldManager: JOBS_API_MANAGER } });
+    }
+    return job;
+  };
+  const gauge = async (metrics: Metrics, name: string, tool: string): Promise<number> => {
+    const m = (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['tool_name'] === tool);
+    return m?.value ?? 0;
+  };
+  const leader = () => replicas.find((r) => r.sidecar.isLeader);
+  const switchPhase = async (phase: Parameters<typeof setPhase>[2]) => {
+    await setPhase(admin, config, phase, { by: 'e2e' });
+    await waitFor(`all replicas in phase ${phase}`, () => replicas.every((r) => r.phase.current() === phase));
+  };
+
+  function startReplica(name: string): Replica {
+    const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
+    const metrics = createMetrics({ defaultMetrics: false });
+    const logger = silentLogger();
+    const phase = new PhaseSource({ config, api, logger, metrics });
+    phase.start();
+    const sidecar = new SyncSidecar({ config, logger, metrics, api, codec: createStorageCodec(), phase, identity: name, ...workloadTracker(config) });
+    sidecar.start();
+    const r = { name, sidecar, phase, metrics };
+    replicas.push(r);
+    return r;
+  }
+
+  before(async () => {
+    cp = await startControlPlane();
+    await Promise.all([cp.addTool('alpha'), cp.addTool('beta')]);
+    await installJobsCrds(cp);
+    admin = new KubeApi(cp.kubeConfig('admin'));
+    config = loadConfig({
+      env: {},
+      overrides: {
+        phase: { namespace: JOBS_STORAGE_SA.namespace },
+        sync: { backfillGraceSeconds: GRACE_SECONDS, leaseNamespace: JOBS_STORAGE_SA.namespace, leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 1 },
+      },
+    });
+    await setPhase(admin, config, 'runtime-truth', { by: 'e2e' });
+    startReplica('sync-0');
+    await replicas[0]?.sidecar.firstReconcile;
+    await waitFor('a leader', () => leader());
+  });
+
+  after(async () => {
+    await Promise.all(replicas.map(async (r) => {
+      await r.sidecar.stop();
+      await r.phase.stop();
+    }));
+    await cp?.stop();
+  });
+
+  test('a kubectl-created jobs-framework CronJob is backfilled in runtime-truth', async () => {
+    await kubectlCreate('alpha', workloadsOf(scheduledJob('alpha', 'kc-a')));
+    const cr = await waitFor('backfilled CR kc-a', () => getCr('alpha', 'kc-a'));
+    assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], leader()?.name);
+    const cronjob = await admin.request<{ metadata: { resourceVersion: string } }>('GET', '/apis/batch/v1/namespaces/tool-alpha/cronjobs/kc-a');
+    assert.deepEqual(JSON.parse(cr.metadata.annotations?.[ANNOTATIONS.sourceVersions] ?? '{}'), { 'CronJob/kc-a': cronjob.metadata.resourceVersion });
+    const decoded = createStorageCodec().decode(cr);
+    assert.ok(decoded.ok);
+    assert.equal(decoded.job.cmd, './kc-a.sh');
+    assert.equal(decoded.job.job_type === 'scheduled' && decoded.job.schedule.text, '17 3 * * *');
+    await waitFor('only_in_runtime back to 0', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha')) === 0);
+  });
+
+  test('a job created through the API (CR first, then workload) is never double-created', async () => {
+    await createThroughApi('alpha', 'api-made');
+    const first = await getCr('alpha', 'api-made');
+    assert.ok(first);
+    await sleep((GRACE_SECONDS + 2) * 1000);
+    const again = await getCr('alpha', 'api-made');
+    assert.equal(again?.metadata.uid, first.metadata.uid);
+    assert.equal(again?.metadata.annotations?.[ANNOTATIONS.backfilledBy], undefined);
+    const plan = leader()!.sidecar.toolPlan('alpha');
+    assert.equal(plan?.jobs.find((j) => j.name === 'api-made')?.state, 'in-sync');
+  });
+
+  test('deleting through the API (CR first, then workload) never resurrects the CR', async () => {
+    await createThroughApi('alpha', 'to-delete');
+    await sleep(500);
+    const jobsApi = new KubeApi(cp.kubeConfig('jobs-api'));
+    await jobsApi.request('DELETE', crPath('alpha', 'to-delete'));
+    await sleep(300);
+    await cp.kubectlOk('alpha', ['delete', 'cronjob', 'to-delete', '-n', 'tool-alpha']);
+    await sleep((GRACE_SECONDS + 2) * 1000);
+    assert.equal(await getCr('alpha', 'to-delete'), undefined);
+  });
+
+  test('a kubectl edit of an API-created CronJob is reported out of sync with the changed field', async () => {
+    await createThroughApi('alpha', 'edited');
+    await cp.kubectlOk('alpha', ['patch', 'cronjob', 'edited', '-n', 'tool-alpha', '--type=merge', '-p', '{"spec":{"schedule":"45 3 * * *"}}']);
+    const report = await waitFor('out-of-sync report', () => {
+      const job = leader()?.sidecar.toolPlan('alpha')?.jobs.find((j) => j.name === 'edited');
+      return job?.state === 'out-of-sync' ? job : undefined;
+    });
+    assert.deepEqual(report.diff, [{ field: 'schedule.minute', storage: '17', runtime: '45' }]);
+    assert.equal(report.changedSinceRecorded, undefined);
+    assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_out_of_sync', 'alpha'), 1);
+  });
+
+  test('switching runtime-truth → storage-truth changes nothing observable but the phase', async () => {
+    const snapshot = async () => {
+      const crs = await admin.request<{ items: JobCr[] }>('GET', '/apis/jobs-api.toolforge.org/v1/scheduled-jobs');
+      const cronjobs = await admin.request<{ items: Array<{ metadata: { name: string; resourceVersion: string } }> }>('GET', '/apis/batch/v1/cronjobs');
+      const l = leader()!;
+      const metrics = (await l.metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('toolforge_jobs_') && !line.startsWith('toolforge_jobs_phase_info') && !line.includes('last_success') && !line.includes('sync_duration'));
+      const { phase: _phase, lastSyncAt: _at, lastSyncSeconds: _s, ...status } = l.sidecar.status();
+      return {
+        crs: crs.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}@${c.metadata.resourceVersion}`).sort(),
+        cronjobs: cronjobs.items.map((c) => `${c.metadata.name}@${c.metadata.resourceVersion}`).sort(),
+        plans: l.sidecar.allPlans(),
+        status,
+        metrics,
+      };
+    };
+    const before = await snapshot();
+    await switchPhase('storage-truth');
+    await sleep(1500);
+    const after = await snapshot();
+    assert.deepEqual(after, before);
+    assert.equal(leader()?.sidecar.status().phase, 'storage-truth');
+  });
+
+  test('storage-truth still backfills kubectl-created jobs', async () => {
+    await kubectlCreate('beta', workloadsOf(scheduledJob('beta', 'kc-b')));
+    await waitFor('backfilled CR kc-b', () => getCr('beta', 'kc-b'));
+  });
+
+  test('ignore-unmanaged does not store kubectl-created jobs and counts them per tool', async () => {
+    await switchPhase('ignore-unmanaged');
+    await kubectlCreate('beta', workloadsOf(scheduledJob('beta', 'kc-c')));
+    await waitFor('only_in_runtime{beta} = 1', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta')) === 1);
+    await sleep((GRACE_SECONDS + 2) * 1000);
+    assert.equal(await getCr('beta', 'kc-c'), undefined);
+    assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta'), 1);
+    assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha'), 0);
+    const job = leader()!.sidecar.toolPlan('beta')?.jobs.find((j) => j.name === 'kc-c');
+    assert.equal(job?.action, 'ignore');
+    assert.equal(job?.listedByApi, false);
+    await switchPhase('runtime-truth');
+  });
+
+  test('two replicas never both write, and killing the leader hands over', async () => {
+    startReplica('sync-1');
+    await replicas[1]?.sidecar.firstReconcile;
+    await sleep(2000);
+    assert.equal(replicas.filter((r) => r.sidecar.isLeader).length, 1, 'exactly one leader');
+    const first = leader()!;
+    await kubectlCreate('alpha', workloadsOf(scheduledJob('alpha', 'kc-two')));
+    const cr = await waitFor('backfilled CR kc-two', () => getCr('alpha', 'kc-two'));
+    assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], first.name);
+    await sleep(1000);
+    const writes = await Promise.all(replicas.map(async (r) => (await r.metrics.registry.getSingleMetric('toolforge_jobs_synced_to_storage_total')?.get())?.values.reduce((n, v) => n + v.value, 0) ?? 0));
+    const follower = replicas.find((r) => r !== first)!;
+    assert.equal(writes[replicas.indexOf(follower)], 0, 'the follower wrote nothing');
+
+    first.sidecar.kill();
+    replicas.splice(replicas.indexOf(first), 1);
+    await waitFor('the follower takes over', () => follower.sidecar.isLeader, 15_000);
+    await kubectlCreate('alpha', workloadsOf(scheduledJob('alpha', 'kc-after')));
+    const next = await waitFor('backfilled CR kc-after', () => getCr('alpha', 'kc-after'));
+    assert.equal(next.metadata.annotations?.[ANNOTATIONS.backfilledBy], follower.name);
+    await first.phase.stop();
+  });
+});
