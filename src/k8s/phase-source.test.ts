@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { configSchema } from '../config/schema.js';
+import { silentLogger } from '../log/logger.js';
+import { createMetrics } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
+import { KubeApiError } from './api.js';
+import type { KubeApi, ListPage, WatchEvent } from './api.js';
+import { PhaseSource } from './phase-source.js';
+import type { Phase } from '../config/phases.js';
+
+interface ConfigMap {
+  metadata: { name: string; namespace: string; resourceVersion: string };
+  data?: Record<string, string>;
+}
+
+/** The two calls the informer makes, scripted: list answers from `objects` (or `listError`), watches stay open. */
+class FakeApi {
+  objects: ConfigMap[] = [];
+  listError: Error | undefined;
+  lists = 0;
+  private rv = 1;
+  private watches: Array<{ onEvent: (e: WatchEvent<ConfigMap>) => void; fail: (err: Error) => void }> = [];
+
+  async *listPages(): AsyncGenerator<ListPage<ConfigMap>> {
+    this.lists += 1;
+    if (this.listError) throw this.listError;
+    yield { items: structuredClone(this.objects), resourceVersion: String(this.rv) };
+  }
+
+  watch(_path: string, _query: unknown, onEvent: (e: WatchEvent<ConfigMap>) => void, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const entry = { onEvent, fail: reject };
+      this.watches.push(entry);
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  emit(type: WatchEvent<ConfigMap>['type'], object: ConfigMap): void {
+    this.rv += 1;
+    object.metadata.resourceVersion = String(this.rv);
+    if (type === 'DELETED') this.objects = this.objects.filter((o) => o.metadata.name !== object.metadata.name);
+    else this.objects = [...this.objects.filter((o) => o.metadata.name !== object.metadata.name), object];
+    for (const w of this.watches) w.onEvent({ type, object: structuredClone(object) });
+  }
+
+  breakWatches(err: Error): void {
+    for (const w of this.watches.splice(0)) w.fail(err);
+  }
+}
+
+const cm = (phase: string, name = 'jobs-storage-phase'): ConfigMap => ({
+  metadata: { name, namespace: 'jobs-storage', resourceVersion: '1' },
+  data: { phase },
+});
+
+function setup(objects: ConfigMap[] = []) {
+  const api = new FakeApi();
+  api.objects = objects;
+  const metrics = createMetrics({ defaultMetrics: false });
+  const source = new PhaseSource({
+    config: configSchema.parse({}),
+    api: api as unknown as KubeApi,
+    logger: silentLogger(),
+    metrics,
+    sleep: () => new Promise((r) => setTimeout(r, 5)),
+    random: () => 0.5,
+  });
+  return { api, metrics, source };
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function gauge(metrics: Metrics, which: 'phaseInfo' | 'phaseStale', phase?: Phase): Promise<number> {
+  const { values } = await metrics[which].get();
+  return values.find((v) => phase === undefined || v.labels['phase'] === phase)?.value ?? -1;
+}
+
+test('before the first read the phase is the configured initial one and not known', async () => {
+  const { source, metrics } = setup();
+  assert.equal(source.current(), 'runtime-truth');
+  assert.equal(source.known(), false);
+  assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 1);
+});
+
+test('the ConfigMap value is the phase, and changes apply without restart with old → new events', async () => {
+  const { api, source, metrics } = setup([cm('storage-truth'), cm('enforce', 'unrelated')]);
+  const changes: string[] = [];
+  source.onChange((next, previous) => changes.push(`${previous}→${next}`));
+  source.start();
+  try {
+    await until(() => source.known());
+    assert.equal(source.current(), 'storage-truth');
+    assert.equal(await gauge(metrics, 'phaseInfo', 'storage-truth'), 1);
+    assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 0);
+    api.emit('MODIFIED', cm('enforce'));
+    await until(() => source.current() === 'enforce');
+    api.emit('MODIFIED', cm('enforce', 'unrelated'));
+    api.emit('MODIFIED', cm('ignore-unmanaged', 'unrelated'));
+    assert.deepEqual(changes, ['runtime-truth→storage-truth', 'storage-truth→enforce']);
+    assert.equal(await gauge(metrics, 'phaseInfo', 'enforce'), 1);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('no ConfigMap means the initial phase, known; deleting it goes back to the initial phase', async () => {
+  const { api, source } = setup();
+  source.start();
+  try {
+    await until(() => source.known());
+    assert.equal(source.current(), 'runtime-truth');
+    api.emit('ADDED', cm('ignore-unmanaged'));
+    await until(() => source.current() === 'ignore-unmanaged');
+    api.emit('DELETED', cm('ignore-unmanaged'));
+    await until(() => source.current() === 'runtime-truth');
+  } finally {
+    await source.stop();
+  }
+});
+
+test('an invalid value keeps the last known phase and marks it stale until a valid one', async () => {
+  const { api, source, metrics } = setup([cm('enforce')]);
+  source.start();
+  try {
+    await until(() => source.known());
+    api.emit('MODIFIED', cm('Enforce!'));
+    await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
+    assert.equal(source.current(), 'enforce');
+    api.emit('MODIFIED', cm('storage-truth'));
+    await until(() => source.current() === 'storage-truth');
+    assert.equal(await gauge(metrics, 'phaseStale'), 0);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('an invalid value at start leaves the phase unknown', async () => {
+  const { source, metrics } = setup([{ ...cm('x'), data: {} }]);
+  source.start();
+  try {
+    await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
+    assert.equal(source.known(), false);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('when the API cannot be read the last phase stays, stale is set, and a later read recovers', async () => {
+  const { api, source, metrics } = setup([cm('storage-truth')]);
+  source.start();
+  try {
+    await until(() => source.known());
+    api.listError = new KubeApiError(503, 'unavailable');
+    api.breakWatches(new KubeApiError(500, 'stream broke'));
+    await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
+    const lists = api.lists;
+    await until(() => api.lists > lists + 1);
+    assert.equal(source.current(), 'storage-truth');
+    assert.equal(source.known(), true);
+    api.listError = undefined;
+    api.objects = [cm('enforce')];
+    await until(() => source.current() === 'enforce');
+    assert.equal(await gauge(metrics, 'phaseStale'), 0);
+  } finally {
+    await source.stop();
+  }
+});
