@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import type { Phase } from '../config/phases.js';
+import { configSchema } from '../config/schema.js';
+import { createLogger } from '../log/logger.js';
+import { createMetrics } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
+import { loadReview, reviewText } from '../../test/fixtures/admission/load.js';
+import { createAdmissionHandler } from './admission.js';
+
+const config = configSchema.parse({});
+
+function setup(phase: Phase = 'runtime-truth') {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  let clock = 0;
+  const state = { phase };
+  const handle = createAdmissionHandler({
+    config,
+    logger: createLogger({ level: 'info', destination }),
+    metrics,
+    phase: () => state.phase,
+    now: () => clock,
+  });
+  return { handle, metrics, lines, state, advance: (ms: number) => (clock += ms) };
+}
+
+async function value(metrics: Metrics, name: keyof Metrics, labels: Record<string, string>): Promise<number> {
+  const metric = metrics[name] as { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> };
+  const { values } = await metric.get();
+  const match = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return match?.value ?? 0;
+}
+
+const cronCreate = { tool_name: 'mytool', kind: 'CronJob', operation: 'CREATE' };
+
+test('a direct write is answered with a warning, counted and logged with the decision fields', async () => {
+  const { handle, metrics, lines } = setup();
+  const answer = handle('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  assert.equal(answer.status, 200);
+  const body = JSON.parse(answer.body) as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; warnings: string[] } };
+  assert.equal(body.apiVersion, 'admission.k8s.io/v1');
+  assert.equal(body.kind, 'AdmissionReview');
+  assert.equal(body.response.uid, loadReview('cronjob-create-kubectl').request.uid);
+  assert.equal(body.response.allowed, true);
+  assert.equal(body.response.warnings.length, 1);
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'record-direct-writes', decision: 'allow' }), 1);
+  const line = lines.find((l) => l['msg'] === 'admission decision');
+  assert.ok(line);
+  assert.equal(line['uid'], body.response.uid);
+  assert.equal(line['namespace'], 'tool-mytool');
+  assert.equal(line['kind'], 'CronJob');
+  assert.equal(line['operation'], 'CREATE');
+  assert.equal(line['decision'], 'allow');
+  assert.equal(line['reason'], 'direct');
+  assert.equal(line['counted'], true);
+});
+
+test('the same write admitted again (a retried call, new uid) is counted once; after the window, again', async () => {
+  const { handle, metrics, advance } = setup();
+  handle('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  const retry = loadReview('cronjob-create-kubectl');
+  retry.request.uid = 'second-call';
+  handle('record-direct-writes', JSON.stringify(retry));
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+  advance(60_000);
+  handle('record-direct-writes', JSON.stringify(retry));
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 2);
+});
+
+test('dry runs, jobs-api writes and denials are not counted as direct writes', async () => {
+  const { handle, metrics, state } = setup();
+  handle('record-direct-writes', reviewText('cronjob-create-dry-run'));
+  handle('record-direct-writes', reviewText('cronjob-create-jobs-api'));
+  state.phase = 'enforce';
+  const denied = JSON.parse(handle('record-direct-writes', reviewText('cronjob-create-kubectl')).body) as {
+    response: { allowed: boolean; status: { code: number; message: string } };
+  };
+  assert.equal(denied.response.allowed, false);
+  assert.equal(denied.response.status.code, 403);
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 0);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'record-direct-writes', decision: 'deny' }), 1);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'record-direct-writes', decision: 'allow' }), 2);
+});
+
+test('the phase is read on every review', async () => {
+  const { handle, state } = setup();
+  const warn = (phase: Phase) => {
+    state.phase = phase;
+    const review = loadReview('cronjob-create-kubectl-unlabelled');
+    return (JSON.parse(handle('record-direct-writes', JSON.stringify(review)).body) as { response: { warnings: string[] } }).response.warnings[0];
+  };
+  assert.match(warn('runtime-truth') ?? '', /this is recorded/);
+  assert.match(warn('ignore-unmanaged') ?? '', /will not show it/);
+});
+
+test('CR denials and break-glass writes are counted on their own counters', async () => {
+  const { handle, metrics, lines } = setup();
+  handle('protect-storage', reviewText('scheduledjob-delete-tool'));
+  handle('protect-storage', reviewText('scheduledjob-update-break-glass'));
+  handle('protect-storage', reviewText('scheduledjob-create-jobs-api'));
+  assert.equal(await value(metrics, 'storageWritesDenied', { operation: 'DELETE' }), 1);
+  assert.equal(await value(metrics, 'breakGlass', { resource: 'scheduled-jobs', operation: 'UPDATE' }), 1);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'protect-storage', decision: 'deny' }), 1);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'protect-storage', decision: 'allow' }), 2);
+  const breakGlass = lines.find((l) => l['reason'] === 'break-glass');
+  assert.equal(breakGlass?.['level'], 'warn');
+  assert.equal(breakGlass?.['user'], 'someadmin');
+});
+
+test('a body that is not JSON or not an AdmissionReview answers 400 with a JSON message and is counted as an error', async () => {
+  const { handle, metrics } = setup();
+  const notJson = handle('protect-storage', '{"apiVersion":');
+  assert.equal(notJson.status, 400);
+  assert.match((JSON.parse(notJson.body) as { message: string }).message, /not valid JSON/);
+  const wrong = handle('protect-storage', JSON.stringify({ apiVersion: 'v1', kind: 'Pod' }));
+  assert.equal(wrong.status, 400);
+  assert.match((JSON.parse(wrong.body) as { message: string }).message, /^AdmissionReview: apiVersion must be admission\.k8s\.io\/v1/);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'protect-storage', decision: 'error' }), 2);
+});
+
+test('every review is timed per webhook', async () => {
+  const { handle, metrics } = setup();
+  handle('protect-storage', reviewText('scheduledjob-create-tool'));
+  handle('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  const text = await metrics.registry.getSingleMetricAsString('toolforge_jobs_admission_duration_seconds');
+  assert.match(text, /toolforge_jobs_admission_duration_seconds_count\{webhook="protect-storage"\} 1/);
+  assert.match(text, /toolforge_jobs_admission_duration_seconds_count\{webhook="record-direct-writes"\} 1/);
+});

@@ -1,0 +1,141 @@
+import type { Phase } from '../config/phases.js';
+import type { Config } from '../config/schema.js';
+import { AppError, errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { decideProtectStorage } from './policy/protect-storage.js';
+import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
+import type { Decision, PolicyContext, Recording, WebhookName } from './policy/types.js';
+import { RecentKeys } from './recent-keys.js';
+import { buildAdmissionResponse, parseAdmissionReview } from './review.js';
+import type { AdmissionRequest } from './review.js';
+
+export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, ctx: PolicyContext) => Decision>> = {
+  'protect-storage': decideProtectStorage,
+  'record-direct-writes': decideRecordDirectWrite,
+};
+
+/** A retried admission call for the same write arrives within the webhook timeout plus the apiserver's backoff. */
+const REPEAT_WINDOW_MS = 30_000;
+const MAX_REMEMBERED_WRITES = 50_000;
+
+export interface AdmissionDeps {
+  config: Pick<Config, 'identities' | 'toolNamespacePrefix'>;
+  logger: Logger;
+  metrics: Metrics;
+  /** The phase in force, read on every review so a change applies at once. */
+  phase: () => Phase;
+  /** Milliseconds clock for the repeat window; tests pass their own. */
+  now?: () => number;
+}
+
+/** An HTTP answer: status and JSON text. */
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+export type AdmissionHandler = (webhook: WebhookName, body: string) => Answer;
+
+type Outcome = 'allow' | 'deny' | 'error';
+
+function errorAnswer(status: number, message: string): Answer {
+  return { status, body: JSON.stringify({ message }) };
+}
+
+function decisionOf(decision: Decision): Outcome {
+  return decision.verdict.allowed ? 'allow' : 'deny';
+}
+
+/**
+ * Decides one AdmissionReview body for `webhook` and applies what the decision records. Malformed bodies answer 400
+ * with a JSON message; an unexpected failure answers 500. Never throws.
+ */
+export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
+  const { metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
+  const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
+  const countRequest = (webhook: WebhookName, outcome: Outcome): void => {
+    const key = `${webhook}/${outcome}`;
+    let child = requests.get(key);
+    if (child === undefined) {
+      child = metrics.admissionRequests.labels({ webhook, decision: outcome });
+      requests.set(key, child);
+    }
+    child.inc();
+  };
+
+  const record = (recording: Recording | undefined, allowed: boolean): boolean => {
+    if (recording === undefined) return false;
+    switch (recording.metric) {
+      case 'directWrites':
+        if (!allowed || !recent.firstSeen(recording.key, now())) return false;
+        metrics.directWrites.inc(recording.labels);
+        return true;
+      case 'breakGlass':
+        if (!allowed) return false;
+        metrics.breakGlass.inc(recording.labels);
+        return true;
+      case 'storageWritesDenied':
+        if (allowed) return false;
+        metrics.storageWritesDenied.inc(recording.labels);
+        return true;
+    }
+  };
+
+  const log = (webhook: WebhookName, request: AdmissionRequest, decision: Decision, counted: boolean, started: number): void => {
+    if (!logger.isLevelEnabled(decision.level)) return;
+    logger[decision.level](
+      {
+        webhook,
+        uid: request.uid,
+        namespace: request.namespace,
+        name: request.name || request.object?.metadata?.name || request.oldObject?.metadata?.name,
+        kind: request.kind.kind,
+        operation: request.operation,
+        user: request.userInfo.username,
+        dryRun: request.dryRun === true,
+        decision: decisionOf(decision),
+        reason: decision.source,
+        counted,
+        durationMs: performance.now() - started,
+      },
+      'admission decision',
+    );
+  };
+
+  return (webhook, body) => {
+    const started = performance.now();
+    const end = metrics.admissionDuration.startTimer({ webhook });
+    let request: AdmissionRequest;
+    try {
+      request = parseAdmissionReview(JSON.parse(body));
+    } catch (err) {
+      end();
+      countRequest(webhook, 'error');
+      const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
+      logger.info({ webhook, err: message }, 'admission review rejected');
+      return errorAnswer(400, message);
+    }
+    try {
+      const ctx: PolicyContext = {
+        identities: deps.config.identities,
+        toolNamespacePrefix: deps.config.toolNamespacePrefix,
+        phase: deps.phase(),
+      };
+      const decision = WEBHOOKS[webhook](request, ctx);
+      const counted = record(decision.recording, decision.verdict.allowed);
+      const answer = JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict));
+      end();
+      countRequest(webhook, decisionOf(decision));
+      log(webhook, request, decision, counted, started);
+      return { status: 200, body: answer };
+    } catch (err) {
+      end();
+      countRequest(webhook, 'error');
+      logger.error({ webhook, uid: request.uid, err }, 'admission decision failed');
+      return errorAnswer(500, 'internal error deciding the admission review');
+    }
+  };
+}

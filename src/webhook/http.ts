@@ -1,0 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdmissionHandler, Answer } from './admission.js';
+import type { WebhookName } from './policy/types.js';
+
+/** Admission paths and the webhook each one serves. */
+export const ADMISSION_PATHS: Readonly<Record<string, WebhookName>> = {
+  '/validate/protect-storage': 'protect-storage',
+  '/validate/record-direct-writes': 'record-direct-writes',
+};
+
+/**
+ * An AdmissionReview holds the object and the old object; each may be up to etcd's 1.5 MiB request limit, and JSON
+ * escaping can grow them, so a little over twice that is the most a legitimate review needs.
+ */
+export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
+
+function send(res: ServerResponse, answer: Answer): void {
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(answer.body),
+  });
+  res.end(answer.body);
+}
+
+function reject(res: ServerResponse, status: number, message: string): void {
+  send(res, { status, body: JSON.stringify({ message }) });
+}
+
+export function admissionWebhookFor(url: string | undefined): WebhookName | undefined {
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  return ADMISSION_PATHS[q === -1 ? url : url.slice(0, q)];
+}
+
+/** Reads the JSON body (bounded) and answers it with `handler`. Plain node types, so express and the bare server share it. */
+export function serveAdmission(handler: AdmissionHandler, webhook: WebhookName, req: IncomingMessage, res: ServerResponse): void {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !type.startsWith('application/json')) {
+    req.resume();
+    reject(res, 415, 'AdmissionReview: content-type must be application/json');
+    return;
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_REVIEW_BYTES) {
+    req.resume();
+    reject(res, 413, `AdmissionReview: body larger than ${MAX_REVIEW_BYTES} bytes`);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_REVIEW_BYTES) tooLarge = true;
+    else chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (tooLarge) reject(res, 413, `AdmissionReview: body larger than ${MAX_REVIEW_BYTES} bytes`);
+    else send(res, handler(webhook, chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+  });
+  req.on('error', () => res.destroy());
+}
+
+/**
+ * The admission POSTs, answered before any framework code runs; returns false for every other request. The
+ * apiserver waits on this path for each write, so it skips express's routing and middleware.
+ */
+export function admissionFastPath(handler: AdmissionHandler): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const webhook = admissionWebhookFor(req.url);
+    if (webhook === undefined) return false;
+    serveAdmission(handler, webhook, req, res);
+    return true;
+  };
+}

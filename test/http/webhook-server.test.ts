@@ -1,0 +1,207 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:tls';
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Phase } from '../../src/config/phases.js';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import type { Metrics } from '../../src/metrics/registry.js';
+import { runWebhook } from '../../src/webhook/server.js';
+import type { PhaseView, WebhookHandle } from '../../src/webhook/server.js';
+import { reviewText } from '../fixtures/admission/load.js';
+
+const MAKE_CERTS = join(import.meta.dirname, '..', '..', 'certs', 'make-certs.sh');
+let dir = '';
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'webhook-server-test-'));
+  execFileSync(MAKE_CERTS, [dir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function fixedPhase(known = true, phase: Phase = 'runtime-truth'): PhaseView & { known(): boolean; setKnown(v: boolean): void } {
+  let isKnown = known;
+  return { current: () => phase, known: () => isKnown, setKnown: (v) => (isKnown = v), start: () => undefined, stop: async () => undefined };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function start(phase: PhaseView, overrides: Record<string, unknown> = {}): Promise<{ handle: WebhookHandle; metrics: Metrics }> {
+  const config = configSchema.parse({
+    webhook: {
+      host: '127.0.0.1',
+      port: await freePort(),
+      certFile: join(dir, 'tls.crt'),
+      keyFile: join(dir, 'tls.key'),
+      certPollSeconds: 1,
+      shutdownDelaySeconds: 0,
+      shutdownTimeoutSeconds: 5,
+      ...overrides,
+    },
+  });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const handle = await runWebhook({ config, logger: silentLogger(), metrics, kubeConfig: new KubeConfig(), phase, signals: [] });
+  return { handle, metrics };
+}
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function call(handle: WebhookHandle, method: string, path: string, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port: handle.address.port, method, path, ca: readFileSync(join(dir, 'ca.crt')), agent: false, headers: body ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function servedSerial(handle: WebhookHandle): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: handle.address.port, ca: readFileSync(join(dir, 'ca.crt')) }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.end();
+      resolve(serial);
+    });
+    socket.on('error', reject);
+  });
+}
+
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('serves admission over HTTPS with the files’ certificate and exports its expiry', async () => {
+  const { handle, metrics } = await start(fixedPhase());
+  try {
+    const reply = await call(handle, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl'));
+    assert.equal(reply.status, 200);
+    assert.equal((JSON.parse(reply.body) as { response: { allowed: boolean } }).response.allowed, true);
+    const expiry = (await metrics.certExpiry.get()).values[0]?.value ?? 0;
+    const notAfter = Date.parse(execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', join(dir, 'tls.crt')]).toString().replace('notAfter=', ''));
+    assert.equal(expiry, Math.floor(notAfter / 1000));
+    assert.equal((await call(handle, 'GET', '/healthz')).status, 200);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('not ready until the phase is known', async () => {
+  const phase = fixedPhase(false);
+  const { handle } = await start(phase);
+  try {
+    const before = await call(handle, 'GET', '/readyz');
+    assert.equal(before.status, 503);
+    assert.deepEqual((JSON.parse(before.body) as { checks: unknown }).checks, { certificate: true, phase: false, draining: false });
+    phase.setKnown(true);
+    assert.equal((await call(handle, 'GET', '/readyz')).status, 200);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('a rotated certificate is served without a restart; a broken pair keeps the previous one', async () => {
+  const { handle, metrics } = await start(fixedPhase());
+  try {
+    const first = await servedSerial(handle);
+    execFileSync(MAKE_CERTS, [dir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
+    await eventually(async () => (await servedSerial(handle)) !== first);
+    const rotated = await servedSerial(handle);
+    const reloads = async (result: string) => (await metrics.certReloads.get()).values.find((v) => v.labels['result'] === result)?.value ?? 0;
+    assert.equal(await reloads('success'), 2);
+
+    const goodKey = readFileSync(join(dir, 'tls.key'));
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(dir, 'tls.key')]);
+    await eventually(async () => (await reloads('error')) > 0);
+    assert.equal(await servedSerial(handle), rotated);
+    writeFileSync(join(dir, 'tls.key'), goodKey);
+    assert.equal((await call(handle, 'GET', '/readyz')).status, 200);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('shutdown: not ready at once, serves through the delay, finishes in-flight requests, then stops accepting', async () => {
+  const { handle } = await start(fixedPhase(), { shutdownDelaySeconds: 1, shutdownTimeoutSeconds: 5 });
+  const body = reviewText('cronjob-create-kubectl');
+  const inFlight = new Promise<Reply>((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: handle.address.port,
+        method: 'POST',
+        path: '/validate/record-direct-writes',
+        ca: readFileSync(join(dir, 'ca.crt')),
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.on('error', reject);
+    req.write(body.slice(0, 100));
+    setTimeout(() => req.end(body.slice(100)), 1500);
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  const closing = handle.close();
+  assert.equal((await call(handle, 'GET', '/readyz')).status, 503);
+  assert.equal((await call(handle, 'POST', '/validate/record-direct-writes', body)).status, 200, 'still serving during the delay');
+  assert.equal((await inFlight).status, 200);
+  await closing;
+  assert.ok(Date.now() - started >= 1000);
+  await assert.rejects(call(handle, 'GET', '/healthz'), /ECONNREFUSED/);
+});
+
+test('shutdown cuts connections still open at the deadline', async () => {
+  const { handle } = await start(fixedPhase(), { shutdownDelaySeconds: 0, shutdownTimeoutSeconds: 1 });
+  const stuck = new Promise<string>((resolve) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port: handle.address.port,
+      method: 'POST',
+      path: '/validate/record-direct-writes',
+      ca: readFileSync(join(dir, 'ca.crt')),
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': 100_000 },
+    });
+    req.on('error', (err) => resolve(err.message));
+    req.write('{');
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  await handle.close();
+  assert.ok(Date.now() - started < 2000);
+  assert.match(await stuck, /socket hang up|ECONNRESET/);
+});
