@@ -1,6 +1,14 @@
-export * from './model.js';
-export * from './defaults.js';
-export { parseCron, cronFromRuntime, formatCron, expandCronMacro, CRON_MACROS, CRON_FIELDS, type CronResult } from './cron.js';
+export * from "./model.js";
+export * from "./defaults.js";
+export {
+  parseCron,
+  cronFromRuntime,
+  formatCron,
+  expandCronMacro,
+  CRON_MACROS,
+  CRON_FIELDS,
+  type CronResult,
+} from "./cron.js";
 export {
   parseQuantity,
   formatCpu,
@@ -11,7 +19,7 @@ export {
   compareDec,
   pyFloatRepr,
   type Dec,
-} from './quantity.js';
+} from "./quantity.js";
 export {
   resolveImageReference,
   splitImageReference,
@@ -22,9 +30,14 @@ export {
   type ImageReference,
   type ResolvedImage,
   type ImageMatch,
-} from './images.js';
-export { resolveJob, resolveImage, toolHome, type ResolveSettings } from './resolve.js';
-export { normalizePosixPath, resolveFilelogPath } from './paths.js';
+} from "./images.js";
+export {
+  resolveJob,
+  resolveImage,
+  toolHome,
+  type ResolveSettings,
+} from "./resolve.js";
+export { normalizePosixPath, resolveFilelogPath } from "./paths.js";
 export {
   validateJob,
   hasErrors,
@@ -33,4 +46,4 @@ export {
   LEGACY_JOB_NAME_MAX_LENGTH,
   type ValidationIssue,
   type ValidationCode,
-} from './validate.js';
+} from "./validate.js";
