@@ -1,5 +1,5 @@
-import type { CronSchedule } from "./model.js";
-import { PyRandom } from "./pyrandom.js";
+import type { CronSchedule } from './model.js';
+import { PyRandom } from './pyrandom.js';
 
 /**
  * jobs-api's cron handling (tjf/core/cron.py): five space-separated fields, or an @-macro that becomes a fixed
@@ -7,58 +7,53 @@ import { PyRandom } from "./pyrandom.js";
  */
 
 interface CronField {
-  readonly name: keyof Omit<CronSchedule, "text">;
+  readonly name: keyof Omit<CronSchedule, 'text'>;
   readonly min: number;
   readonly max: number;
   readonly mapping?: Readonly<Record<string, string>>;
 }
 
 export const CRON_FIELDS: readonly CronField[] = [
-  { name: "minute", min: 0, max: 59 },
-  { name: "hour", min: 0, max: 23 },
-  { name: "day", min: 1, max: 31 },
-  { name: "month", min: 1, max: 12 },
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12 },
   {
-    name: "day_of_week",
+    name: 'day_of_week',
     min: 0,
     max: 6,
     mapping: {
-      "7": "0",
-      sun: "0",
-      mon: "1",
-      tue: "2",
-      wed: "3",
-      thu: "4",
-      fri: "5",
-      sat: "6",
+      '7': '0',
+      sun: '0',
+      mon: '1',
+      tue: '2',
+      wed: '3',
+      thu: '4',
+      fri: '5',
+      sat: '6',
     },
   },
 ];
 
 export const CRON_MACROS: Readonly<Record<string, string>> = {
-  "@hourly": "0 * * * *",
-  "@daily": "0 0 * * *",
-  "@weekly": "0 0 * * 0",
-  "@monthly": "0 0 1 * *",
-  "@yearly": "0 0 1 1 *",
+  '@hourly': '0 * * * *',
+  '@daily': '0 0 * * *',
+  '@weekly': '0 0 * * 0',
+  '@monthly': '0 0 1 * *',
+  '@yearly': '0 0 1 1 *',
 };
 
 export type CronResult =
-  | { ok: true; schedule: CronSchedule }
-  | { ok: false; field?: CronField["name"]; message: string };
+  { ok: true; schedule: CronSchedule } | { ok: false; field?: CronField['name']; message: string };
 
 const PY_INT_RE = /^[ \t\n\r\f\v]*[+-]?\d+(?:_\d+)*[ \t\n\r\f\v]*$/;
 
 /** Python's `int(str)`, null where it raises. */
 function pyInt(text: string): number | null {
-  return PY_INT_RE.test(text) ? Number(text.replaceAll("_", "").trim()) : null;
+  return PY_INT_RE.test(text) ? Number(text.replaceAll('_', '').trim()) : null;
 }
 
-function fieldError(
-  value: string,
-  field: CronField,
-  reason: string,
-): CronResult {
+function fieldError(value: string, field: CronField, reason: string): CronResult {
   return {
     ok: false,
     field: field.name,
@@ -66,112 +61,50 @@ function fieldError(
   };
 }
 
-function checkRange(
-  entry: string,
-  field: CronField,
-  whole: string,
-): CronResult | null {
-  const at = entry.indexOf("-");
+function checkRange(entry: string, field: CronField, whole: string): CronResult | null {
+  const at = entry.indexOf('-');
   const [startText, endText] = [entry.slice(0, at), entry.slice(at + 1)];
   const start = pyInt(startText);
-  if (start === null)
-    return fieldError(
-      whole,
-      field,
-      `Unable to parse '${startText}' as an integer`,
-    );
+  if (start === null) return fieldError(whole, field, `Unable to parse '${startText}' as an integer`);
   const end = pyInt(endText);
-  if (end === null)
-    return fieldError(
-      whole,
-      field,
-      `Unable to parse '${endText}' as an integer`,
-    );
-  if (start > end)
-    return fieldError(
-      whole,
-      field,
-      `End value ${end} must be smaller than start value ${start}`,
-    );
-  if (start < field.min)
-    return fieldError(
-      whole,
-      field,
-      `Start value ${start} must be at least ${field.min}`,
-    );
-  if (end > field.max)
-    return fieldError(
-      whole,
-      field,
-      `End value ${end} must be at most ${field.max}`,
-    );
+  if (end === null) return fieldError(whole, field, `Unable to parse '${endText}' as an integer`);
+  if (start > end) return fieldError(whole, field, `End value ${end} must be smaller than start value ${start}`);
+  if (start < field.min) return fieldError(whole, field, `Start value ${start} must be at least ${field.min}`);
+  if (end > field.max) return fieldError(whole, field, `End value ${end} must be at most ${field.max}`);
   return null;
 }
 
-function checkSingle(
-  entry: string,
-  field: CronField,
-  whole: string,
-): CronResult | null {
+function checkSingle(entry: string, field: CronField, whole: string): CronResult | null {
   const mapped = field.mapping?.[entry] ?? entry;
   const n = pyInt(mapped);
-  if (n === null)
-    return fieldError(
-      whole,
-      field,
-      `Unable to parse '${mapped}' as an integer`,
-    );
+  if (n === null) return fieldError(whole, field, `Unable to parse '${mapped}' as an integer`);
   if (n < field.min || n > field.max)
-    return fieldError(
-      whole,
-      field,
-      `Invalid value '${mapped}', expected ${field.min}-${field.max}`,
-    );
+    return fieldError(whole, field, `Invalid value '${mapped}', expected ${field.min}-${field.max}`);
   return null;
 }
 
-function checkStep(
-  step: string,
-  entry: string,
-  field: CronField,
-  whole: string,
-): CronResult | null {
+function checkStep(step: string, entry: string, field: CronField, whole: string): CronResult | null {
   const n = pyInt(step);
-  if (n === null)
-    return fieldError(
-      whole,
-      field,
-      `Unable to parse '${step}' (from '${entry}') as an integer`,
-    );
-  if (n === 0 || n < field.min || n > field.max)
-    return fieldError(whole, field, `Invalid step value in '${entry}'`);
+  if (n === null) return fieldError(whole, field, `Unable to parse '${step}' (from '${entry}') as an integer`);
+  if (n === 0 || n < field.min || n > field.max) return fieldError(whole, field, `Invalid step value in '${entry}'`);
   return null;
 }
 
 /** `_assert_value`: null when the field is valid, else the error. */
-function checkField(
-  value: string,
-  field: CronField,
-  whole: string,
-): CronResult | null {
-  for (const original of value.split(",")) {
+function checkField(value: string, field: CronField, whole: string): CronResult | null {
+  for (const original of value.split(',')) {
     let entry = original;
     let step: string | null = null;
-    if (entry.includes("-")) {
-      if (entry.includes("/"))
-        return fieldError(
-          whole,
-          field,
-          "Step syntax is not supported with ranges",
-        );
-    } else if (entry.includes("/")) {
-      const at = entry.indexOf("/");
+    if (entry.includes('-')) {
+      if (entry.includes('/')) return fieldError(whole, field, 'Step syntax is not supported with ranges');
+    } else if (entry.includes('/')) {
+      const at = entry.indexOf('/');
       step = entry.slice(at + 1);
       entry = entry.slice(0, at);
     }
-    const error = entry.includes("-")
+    const error = entry.includes('-')
       ? checkRange(entry, field, whole)
-      : entry === "*"
+      : entry === '*'
         ? null
         : checkSingle(entry, field, whole);
     if (error) return error;
@@ -182,50 +115,39 @@ function checkField(
 }
 
 function toSchedule(text: string, parts: readonly string[]): CronSchedule {
-  const [minute = "", hour = "", day = "", month = "", day_of_week = ""] =
-    parts;
+  const [minute = '', hour = '', day = '', month = '', day_of_week = ''] = parts;
   return { text, minute, hour, day, month, day_of_week };
 }
 
 /** The fixed time jobs-api derives for an @-macro: one `randint` per non-"*" field, in field order. */
-export function expandCronMacro(
-  macro: string,
-  toolName: string,
-  jobName: string,
-): string[] | null {
+export function expandCronMacro(macro: string, toolName: string, jobName: string): string[] | null {
   const mapped = CRON_MACROS[macro];
   if (mapped === undefined) return null;
   const random = new PyRandom(`${toolName} ${jobName}`);
-  return mapped.split(" ").map((part, i) => {
+  return mapped.split(' ').map((part, i) => {
     const field = CRON_FIELDS[i];
-    return part === "*" || field === undefined
-      ? part
-      : String(random.randint(field.min, field.max));
+    return part === '*' || field === undefined ? part : String(random.randint(field.min, field.max));
   });
 }
 
 /** `CronExpression.parse(value, job_name, tool_name)`. */
-export function parseCron(
-  value: string,
-  toolName: string,
-  jobName: string,
-): CronResult {
-  if (value.startsWith("@")) {
+export function parseCron(value: string, toolName: string, jobName: string): CronResult {
+  if (value.startsWith('@')) {
     const parts = expandCronMacro(value, toolName, jobName);
     if (parts === null) {
       return {
         ok: false,
         message:
           `Unable to parse cron expression "${value}": ` +
-          `Invalid at-macro '${value}', supported macros are: ${Object.keys(CRON_MACROS).join(", ")}`,
+          `Invalid at-macro '${value}', supported macros are: ${Object.keys(CRON_MACROS).join(', ')}`,
       };
     }
     return { ok: true, schedule: toSchedule(value, parts) };
   }
   const parts = value
     .toLowerCase()
-    .split(" ")
-    .filter((p) => p !== "");
+    .split(' ')
+    .filter((p) => p !== '');
   if (parts.length !== 5) {
     return {
       ok: false,
@@ -233,21 +155,18 @@ export function parseCron(
     };
   }
   for (const [i, field] of CRON_FIELDS.entries()) {
-    const error = checkField(parts[i] ?? "", field, value);
+    const error = checkField(parts[i] ?? '', field, value);
     if (error) return error;
   }
   return { ok: true, schedule: toSchedule(value, parts) };
 }
 
 /** `CronExpression.from_runtime`: the configured text plus the five fields of the actual schedule. */
-export function cronFromRuntime(
-  actual: string,
-  configured: string,
-): CronResult {
+export function cronFromRuntime(actual: string, configured: string): CronResult {
   const parts = actual
     .trim()
-    .split(" ")
-    .filter((p) => p !== "");
+    .split(' ')
+    .filter((p) => p !== '');
   if (parts.length !== 5) {
     return {
       ok: false,

@@ -1,5 +1,5 @@
-export * from "./model.js";
-export * from "./defaults.js";
+export * from './model.js';
+export * from './defaults.js';
 export {
   parseCron,
   cronFromRuntime,
@@ -8,7 +8,7 @@ export {
   CRON_MACROS,
   CRON_FIELDS,
   type CronResult,
-} from "./cron.js";
+} from './cron.js';
 export {
   parseQuantity,
   formatCpu,
@@ -19,7 +19,7 @@ export {
   compareDec,
   pyFloatRepr,
   type Dec,
-} from "./quantity.js";
+} from './quantity.js';
 export {
   resolveImageReference,
   splitImageReference,
@@ -30,14 +30,9 @@ export {
   type ImageReference,
   type ResolvedImage,
   type ImageMatch,
-} from "./images.js";
-export {
-  resolveJob,
-  resolveImage,
-  toolHome,
-  type ResolveSettings,
-} from "./resolve.js";
-export { normalizePosixPath, resolveFilelogPath } from "./paths.js";
+} from './images.js';
+export { resolveJob, resolveImage, toolHome, type ResolveSettings } from './resolve.js';
+export { normalizePosixPath, resolveFilelogPath } from './paths.js';
 export {
   validateJob,
   hasErrors,
@@ -46,4 +41,4 @@ export {
   LEGACY_JOB_NAME_MAX_LENGTH,
   type ValidationIssue,
   type ValidationCode,
-} from "./validate.js";
+} from './validate.js';

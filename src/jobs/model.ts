@@ -7,19 +7,19 @@
  * image-dependent defaults (mount, filelog) only for fields that were not set.
  */
 
-export const JOB_TYPES = ["one-off", "scheduled", "continuous"] as const;
+export const JOB_TYPES = ['one-off', 'scheduled', 'continuous'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
-export const EMAIL_OPTIONS = ["none", "all", "onfinish", "onfailure"] as const;
+export const EMAIL_OPTIONS = ['none', 'all', 'onfinish', 'onfailure'] as const;
 export type EmailOption = (typeof EMAIL_OPTIONS)[number];
 
-export const MOUNT_OPTIONS = ["all", "none"] as const;
+export const MOUNT_OPTIONS = ['all', 'none'] as const;
 export type MountOption = (typeof MOUNT_OPTIONS)[number];
 
-export const PORT_PROTOCOLS = ["tcp", "udp"] as const;
+export const PORT_PROTOCOLS = ['tcp', 'udp'] as const;
 export type PortProtocol = (typeof PORT_PROTOCOLS)[number];
 
-export const IMAGE_TYPES = ["standard", "buildservice"] as const;
+export const IMAGE_TYPES = ['standard', 'buildservice'] as const;
 export type ImageType = (typeof IMAGE_TYPES)[number];
 
 /**
@@ -48,8 +48,7 @@ export interface CronSchedule {
   day_of_week: string;
 }
 
-export type HealthCheck =
-  { type: "script"; script: string } | { type: "http"; path: string };
+export type HealthCheck = { type: 'script'; script: string } | { type: 'http'; path: string };
 
 interface CommonJob {
   job_name: string;
@@ -68,19 +67,19 @@ interface CommonJob {
 }
 
 export interface OneOffJob extends CommonJob {
-  job_type: "one-off";
+  job_type: 'one-off';
   retry?: number;
 }
 
 export interface ScheduledJob extends CommonJob {
-  job_type: "scheduled";
+  job_type: 'scheduled';
   schedule: CronSchedule;
   retry?: number;
   timeout?: number;
 }
 
 export interface ContinuousJob extends CommonJob {
-  job_type: "continuous";
+  job_type: 'continuous';
   port?: number | null;
   port_protocol?: PortProtocol;
   replicas?: number;

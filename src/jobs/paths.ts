@@ -1,30 +1,18 @@
 /** `str(PurePosixPath(p))`: repeated and trailing slashes and "." parts dropped, "" becomes ".". */
 export function normalizePosixPath(path: string): string {
-  const root =
-    path.startsWith("//") && !path.startsWith("///")
-      ? "//"
-      : path.startsWith("/")
-        ? "/"
-        : "";
-  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  const joined = `${root}${parts.join("/")}`;
-  return joined === "" ? "." : joined;
+  const root = path.startsWith('//') && !path.startsWith('///') ? '//' : path.startsWith('/') ? '/' : '';
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  const joined = `${root}${parts.join('/')}`;
+  return joined === '' ? '.' : joined;
 }
 
 export function isAbsolutePosixPath(path: string): boolean {
-  return path.startsWith("/");
+  return path.startsWith('/');
 }
 
 /** `resolve_filelog_path`: no path → home/default, absolute → itself, relative → home/path. */
-export function resolveFilelogPath(
-  path: string | null | undefined,
-  home: string,
-  fallback: string,
-): string {
-  if (path === null || path === undefined)
-    return normalizePosixPath(`${home}/${fallback}`);
+export function resolveFilelogPath(path: string | null | undefined, home: string, fallback: string): string {
+  if (path === null || path === undefined) return normalizePosixPath(`${home}/${fallback}`);
   const normalized = normalizePosixPath(path);
-  return isAbsolutePosixPath(normalized)
-    ? normalized
-    : normalizePosixPath(`${home}/${normalized}`);
+  return isAbsolutePosixPath(normalized) ? normalized : normalizePosixPath(`${home}/${normalized}`);
 }

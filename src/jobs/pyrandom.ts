@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash } from 'node:crypto';
 
 /**
  * CPython's `random.Random` as far as jobs-api's cron macros need it: MT19937, `seed(str)` (version 2: the seed is
@@ -12,12 +12,9 @@ export class PyRandom {
   private index = N + 1;
 
   constructor(seed: string) {
-    const bytes = Buffer.from(seed, "utf8");
-    const all = Buffer.concat([
-      bytes,
-      createHash("sha512").update(bytes).digest(),
-    ]);
-    this.initByArray(wordsOf(BigInt(`0x${all.toString("hex")}`)));
+    const bytes = Buffer.from(seed, 'utf8');
+    const all = Buffer.concat([bytes, createHash('sha512').update(bytes).digest()]);
+    this.initByArray(wordsOf(BigInt(`0x${all.toString('hex')}`)));
   }
 
   private initGenrand(s: number): void {
@@ -36,10 +33,7 @@ export class PyRandom {
     let j = 0;
     for (let k = Math.max(N, key.length); k > 0; k--) {
       const prev = mt[i - 1] ?? 0;
-      mt[i] =
-        ((mt[i] ?? 0) ^ Math.imul(prev ^ (prev >>> 30), 1664525)) +
-        (key[j] ?? 0) +
-        j;
+      mt[i] = ((mt[i] ?? 0) ^ Math.imul(prev ^ (prev >>> 30), 1664525)) + (key[j] ?? 0) + j;
       i++;
       j++;
       if (i >= N) {
@@ -64,8 +58,7 @@ export class PyRandom {
     const mt = this.mt;
     if (this.index >= N) {
       for (let kk = 0; kk < N; kk++) {
-        const y =
-          ((mt[kk] ?? 0) & 0x80000000) | ((mt[(kk + 1) % N] ?? 0) & 0x7fffffff);
+        const y = ((mt[kk] ?? 0) & 0x80000000) | ((mt[(kk + 1) % N] ?? 0) & 0x7fffffff);
         mt[kk] = (mt[(kk + M) % N] ?? 0) ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       }
       this.index = 0;

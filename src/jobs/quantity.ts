@@ -16,10 +16,10 @@ const DECIMAL_RE = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
 export function parseDecimal(text: string): Dec | null {
   const m = DECIMAL_RE.exec(text);
   if (!m) return null;
-  const [, sign = "", intPart = "", fracPart = "", expPart] = m;
-  if (intPart === "" && fracPart === "") return null;
-  const digits = `${intPart}${fracPart}` || "0";
-  const coef = BigInt(digits) * (sign === "-" ? -1n : 1n);
+  const [, sign = '', intPart = '', fracPart = '', expPart] = m;
+  if (intPart === '' && fracPart === '') return null;
+  const digits = `${intPart}${fracPart}` || '0';
+  const coef = BigInt(digits) * (sign === '-' ? -1n : 1n);
   return { coef, exp: (expPart ? Number(expPart) : 0) - fracPart.length };
 }
 
@@ -33,9 +33,7 @@ export function mulDec(a: Dec, b: Dec): Dec {
 
 /** Exact division by 2 at the exponent Python's Decimal picks (the dividend's, or one more digit when odd). */
 export function halfDec(a: Dec): Dec {
-  return a.coef % 2n === 0n
-    ? { coef: a.coef / 2n, exp: a.exp }
-    : { coef: a.coef * 5n, exp: a.exp - 1 };
+  return a.coef % 2n === 0n ? { coef: a.coef / 2n, exp: a.exp } : { coef: a.coef * 5n, exp: a.exp - 1 };
 }
 
 export function compareDec(a: Dec, b: Dec): -1 | 0 | 1 {
@@ -55,38 +53,34 @@ export function decToString(d: Dec): string {
     if (d.exp === 0) body = digits;
     else {
       const point = digits.length + d.exp;
-      body =
-        point > 0
-          ? `${digits.slice(0, point)}.${digits.slice(point)}`
-          : `0.${"0".repeat(-point)}${digits}`;
+      body = point > 0 ? `${digits.slice(0, point)}.${digits.slice(point)}` : `0.${'0'.repeat(-point)}${digits}`;
     }
   } else {
-    const mantissa =
-      digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    body = `${mantissa}E${adjusted >= 0 ? "+" : ""}${adjusted}`;
+    const mantissa = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    body = `${mantissa}E${adjusted >= 0 ? '+' : ''}${adjusted}`;
   }
   return negative ? `-${body}` : body;
 }
 
 /** `repr(float)`: the shortest round-trip digits, scientific below 1e-4 and from 1e16 up. */
 export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return "nan";
-  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
-  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
-  const [mant = "", expText = "0"] = Math.abs(x).toExponential().split("e");
-  const digits = mant.replace(".", "");
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const [mant = '', expText = '0'] = Math.abs(x).toExponential().split('e');
+  const digits = mant.replace('.', '');
   const exp10 = Number(expText);
   let body: string;
   if (exp10 < -4 || exp10 >= 16) {
     const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    const e = Math.abs(exp10).toString().padStart(2, "0");
-    body = `${m}e${exp10 < 0 ? "-" : "+"}${e}`;
+    const e = Math.abs(exp10).toString().padStart(2, '0');
+    body = `${m}e${exp10 < 0 ? '-' : '+'}${e}`;
   } else if (exp10 >= digits.length - 1) {
-    body = `${digits}${"0".repeat(exp10 - digits.length + 1)}.0`;
+    body = `${digits}${'0'.repeat(exp10 - digits.length + 1)}.0`;
   } else if (exp10 >= 0) {
     body = `${digits.slice(0, exp10 + 1)}.${digits.slice(exp10 + 1)}`;
   } else {
-    body = `0.${"0".repeat(-exp10 - 1)}${digits}`;
+    body = `0.${'0'.repeat(-exp10 - 1)}${digits}`;
   }
   return x < 0 ? `-${body}` : body;
 }
@@ -120,9 +114,7 @@ const SI_EXPONENTS: Readonly<Record<string, number>> = {
 function basePower(base: 1000 | 1024, exponent: number): Dec {
   if (exponent >= 0) return { coef: BigInt(base) ** BigInt(exponent), exp: 0 };
   const k = -exponent;
-  return base === 1000
-    ? { coef: 1n, exp: -3 * k }
-    : { coef: 5n ** BigInt(10 * k), exp: -10 * k };
+  return base === 1000 ? { coef: 1n, exp: -3 * k } : { coef: 5n ** BigInt(10 * k), exp: -10 * k };
 }
 
 /**
@@ -134,7 +126,7 @@ export function parseQuantity(quantity: string): Dec | null {
   let suffix: string | null = null;
   const last = quantity.at(-1);
   const beforeLast = quantity.at(-2);
-  if (quantity.length >= 2 && last === "i") {
+  if (quantity.length >= 2 && last === 'i') {
     if (beforeLast !== undefined && beforeLast in SI_EXPONENTS) {
       number = quantity.slice(0, -2);
       suffix = quantity.slice(-2);
@@ -146,10 +138,10 @@ export function parseQuantity(quantity: string): Dec | null {
   const value = parseDecimal(number);
   if (value === null) return null;
   if (suffix === null) return value;
-  if (suffix === "ki") return null;
-  const exponent = SI_EXPONENTS[suffix[0] ?? ""];
+  if (suffix === 'ki') return null;
+  const exponent = SI_EXPONENTS[suffix[0] ?? ''];
   if (exponent === undefined) return null;
-  return mulDec(value, basePower(suffix.endsWith("i") ? 1024 : 1000, exponent));
+  return mulDec(value, basePower(suffix.endsWith('i') ? 1024 : 1000, exponent));
 }
 
 function decToNumber(d: Dec): number {

@@ -1,43 +1,29 @@
-import {
-  imageTypeOf,
-  resolveImageReference,
-  type ImageSettings,
-} from "./images.js";
-import type { Job, JobImage } from "./model.js";
-import { formatCpu, formatMemory } from "./quantity.js";
-import { resolveFilelogPath } from "./paths.js";
+import { imageTypeOf, resolveImageReference, type ImageSettings } from './images.js';
+import type { Job, JobImage } from './model.js';
+import { formatCpu, formatMemory } from './quantity.js';
+import { resolveFilelogPath } from './paths.js';
 
 export interface ResolveSettings extends ImageSettings {
   /** Tool homes live at `<toolHomeBase>/<tool>` (jobs-api hardcodes /data/project). */
   toolHomeBase: string;
 }
 
-export function toolHome(
-  toolName: string,
-  settings: Pick<ResolveSettings, "toolHomeBase">,
-): string {
-  return `${settings.toolHomeBase.replace(/\/+$/, "")}/${toolName}`;
+export function toolHome(toolName: string, settings: Pick<ResolveSettings, 'toolHomeBase'>): string {
+  return `${settings.toolHomeBase.replace(/\/+$/, '')}/${toolName}`;
 }
 
 /** Fills host, path, tag and type of an image stored by short name only; a complete image is kept as it is. */
-export function resolveImage(
-  image: JobImage,
-  settings: ImageSettings,
-): JobImage {
-  if (image.type && image.host !== undefined && image.path !== undefined)
-    return { ...image };
+export function resolveImage(image: JobImage, settings: ImageSettings): JobImage {
+  if (image.type && image.host !== undefined && image.path !== undefined) return { ...image };
   const { image: found } = resolveImageReference(image.short_name, settings);
   return {
     ...found,
     ...image,
-    ...pickDefined(found, ["host", "path", "tag", "type"]),
+    ...pickDefined(found, ['host', 'path', 'tag', 'type']),
   };
 }
 
-function pickDefined(
-  image: JobImage,
-  keys: readonly (keyof JobImage)[],
-): Partial<JobImage> {
+function pickDefined(image: JobImage, keys: readonly (keyof JobImage)[]): Partial<JobImage> {
   const out: Partial<JobImage> = {};
   for (const key of keys) {
     if (image[key] !== undefined) Object.assign(out, { [key]: image[key] });
@@ -51,31 +37,19 @@ function pickDefined(
  * become absolute under the tool home (default `<job>.out` / `<job>.err`). Memory and cpu are normalized, and an
  * image stored by short name is completed from the image table. Returns a new object.
  */
-export function resolveJob<J extends Job>(
-  job: J,
-  settings: ResolveSettings,
-): J {
+export function resolveJob<J extends Job>(job: J, settings: ResolveSettings): J {
   const resolved: J = structuredClone(job);
   resolved.image = resolveImage(job.image, settings);
   // pydantic's field validators normalize these whenever a job is built
-  if (job.memory !== undefined)
-    resolved.memory = formatMemory(job.memory) ?? job.memory;
+  if (job.memory !== undefined) resolved.memory = formatMemory(job.memory) ?? job.memory;
   if (job.cpu !== undefined) resolved.cpu = formatCpu(job.cpu) ?? job.cpu;
-  const buildservice = imageTypeOf(resolved.image) === "buildservice";
-  if (job.mount === undefined) resolved.mount = buildservice ? "none" : "all";
+  const buildservice = imageTypeOf(resolved.image) === 'buildservice';
+  if (job.mount === undefined) resolved.mount = buildservice ? 'none' : 'all';
   if (job.filelog === undefined && !buildservice) resolved.filelog = true;
   if (resolved.filelog) {
     const home = toolHome(job.tool_name, settings);
-    resolved.filelog_stdout = resolveFilelogPath(
-      job.filelog_stdout,
-      home,
-      `${job.job_name}.out`,
-    );
-    resolved.filelog_stderr = resolveFilelogPath(
-      job.filelog_stderr,
-      home,
-      `${job.job_name}.err`,
-    );
+    resolved.filelog_stdout = resolveFilelogPath(job.filelog_stdout, home, `${job.job_name}.out`);
+    resolved.filelog_stderr = resolveFilelogPath(job.filelog_stderr, home, `${job.job_name}.err`);
   }
   return resolved;
 }

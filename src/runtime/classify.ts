@@ -1,5 +1,5 @@
-import type { JobType } from "../jobs/index.js";
-import { detectEra, versionOf, type EraId } from "./eras.js";
+import type { JobType } from '../jobs/index.js';
+import { detectEra, versionOf, type EraId } from './eras.js';
 import {
   ANNOTATIONS,
   COMPONENT_BY_TYPE,
@@ -7,83 +7,72 @@ import {
   MANAGED_BY_JOBS_FRAMEWORK,
   MANAGED_BY_WEBSERVICE,
   toolFromNamespace,
-} from "./labels.js";
-import { isObject, type KObject } from "./object.js";
+} from './labels.js';
+import { isObject, type KObject } from './object.js';
 
 /** What a Kubernetes object in a tool namespace is, from the jobs framework's point of view. */
 export type WorkloadClass =
   | {
-      kind: "job";
-      jobType: "scheduled" | "continuous";
+      kind: 'job';
+      jobType: 'scheduled' | 'continuous';
       name: string;
       tool: string;
       era: EraId;
       reason: string;
     }
   | {
-      kind: "one-off-job";
-      jobType: "one-off";
+      kind: 'one-off-job';
+      jobType: 'one-off';
       name: string;
       tool: string;
       era: EraId;
       reason: string;
     }
-  | { kind: "job-service"; jobName: string; tool: string; reason: string }
+  | { kind: 'job-service'; jobName: string; tool: string; reason: string }
   | {
-      kind: "cronjob-run";
+      kind: 'cronjob-run';
       cronJobName: string;
       manual: boolean;
       reason: string;
     }
-  | { kind: "webservice"; reason: string }
-  | { kind: "foreign"; jobsFrameworkLabels: boolean; reason: string }
-  | { kind: "unsupported"; reason: string };
+  | { kind: 'webservice'; reason: string }
+  | { kind: 'foreign'; jobsFrameworkLabels: boolean; reason: string }
+  | { kind: 'unsupported'; reason: string };
 
 const JOB_KINDS: Readonly<Record<string, JobType>> = {
-  CronJob: "scheduled",
-  Deployment: "continuous",
-  Job: "one-off",
+  CronJob: 'scheduled',
+  Deployment: 'continuous',
+  Job: 'one-off',
 };
 
 function record(value: unknown): Record<string, string> {
   if (!isObject(value)) return {};
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value))
-    if (typeof v === "string") out[k] = v;
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
   return out;
 }
 
 function ownerCronJob(metadata: KObject): string | undefined {
-  const owners = metadata["ownerReferences"];
+  const owners = metadata['ownerReferences'];
   if (!Array.isArray(owners)) return undefined;
   for (const owner of owners) {
-    if (
-      isObject(owner) &&
-      owner["kind"] === "CronJob" &&
-      typeof owner["name"] === "string"
-    )
-      return owner["name"];
+    if (isObject(owner) && owner['kind'] === 'CronJob' && typeof owner['name'] === 'string') return owner['name'];
   }
   return undefined;
 }
 
 function firstCommand(obj: KObject): string[] {
-  const spec = isObject(obj["spec"]) ? obj["spec"] : {};
+  const spec = isObject(obj['spec']) ? obj['spec'] : {};
   const podOwner =
-    obj["kind"] === "CronJob" &&
-    isObject(spec["jobTemplate"]) &&
-    isObject(spec["jobTemplate"]["spec"])
-      ? spec["jobTemplate"]["spec"]
+    obj['kind'] === 'CronJob' && isObject(spec['jobTemplate']) && isObject(spec['jobTemplate']['spec'])
+      ? spec['jobTemplate']['spec']
       : spec;
-  const template = isObject(podOwner["template"]) ? podOwner["template"] : {};
-  const podSpec = isObject(template["spec"]) ? template["spec"] : {};
-  const containers = Array.isArray(podSpec["containers"])
-    ? podSpec["containers"]
-    : [];
+  const template = isObject(podOwner['template']) ? podOwner['template'] : {};
+  const podSpec = isObject(template['spec']) ? template['spec'] : {};
+  const containers = Array.isArray(podSpec['containers']) ? podSpec['containers'] : [];
   const first: unknown = containers[0];
-  const command =
-    isObject(first) && Array.isArray(first["command"]) ? first["command"] : [];
-  return command.filter((c): c is string => typeof c === "string");
+  const command = isObject(first) && Array.isArray(first['command']) ? first['command'] : [];
+  return command.filter((c): c is string => typeof c === 'string');
 }
 
 function jobsFrameworkObject(
@@ -94,10 +83,10 @@ function jobsFrameworkObject(
   labels: Record<string, string>,
 ): WorkloadClass {
   const component = labels[LABELS.component];
-  if (kind === "Service") {
+  if (kind === 'Service') {
     const jobName = labels[LABELS.name] ?? name;
     return {
-      kind: "job-service",
+      kind: 'job-service',
       jobName,
       tool,
       reason: `Service of continuous job '${jobName}'`,
@@ -106,14 +95,14 @@ function jobsFrameworkObject(
   const jobType = JOB_KINDS[kind];
   if (jobType === undefined)
     return {
-      kind: "unsupported",
+      kind: 'unsupported',
       reason: `${kind} carrying jobs-framework labels is not a job definition`,
     };
-  if (component !== COMPONENT_BY_TYPE[jobType] && component !== "tool") {
+  if (component !== COMPONENT_BY_TYPE[jobType] && component !== 'tool') {
     return {
-      kind: "foreign",
+      kind: 'foreign',
       jobsFrameworkLabels: true,
-      reason: `${kind} with jobs-framework labels but component '${component ?? ""}': jobs-api never lists it as a job`,
+      reason: `${kind} with jobs-framework labels but component '${component ?? ''}': jobs-api never lists it as a job`,
     };
   }
   const era = detectEra({
@@ -121,9 +110,9 @@ function jobsFrameworkObject(
     version: versionOf(labels) ?? 2,
     command: firstCommand(obj),
   }).id;
-  if (jobType === "one-off") {
+  if (jobType === 'one-off') {
     return {
-      kind: "one-off-job",
+      kind: 'one-off-job',
       jobType,
       name,
       tool,
@@ -132,7 +121,7 @@ function jobsFrameworkObject(
     };
   }
   return {
-    kind: "job",
+    kind: 'job',
     jobType,
     name,
     tool,
@@ -143,22 +132,21 @@ function jobsFrameworkObject(
 
 /** Never throws: anything that is not a recognisable object is 'unsupported'. */
 export function classifyWorkload(obj: unknown): WorkloadClass {
-  if (!isObject(obj) || typeof obj["kind"] !== "string")
-    return { kind: "unsupported", reason: "not a Kubernetes object (no kind)" };
-  const kind = obj["kind"];
-  const metadata = isObject(obj["metadata"]) ? obj["metadata"] : {};
-  const labels = record(metadata["labels"]);
-  const annotations = record(metadata["annotations"]);
-  const name = typeof metadata["name"] === "string" ? metadata["name"] : "";
-  const namespace =
-    typeof metadata["namespace"] === "string" ? metadata["namespace"] : "";
-  const tool = toolFromNamespace(namespace) || (labels[LABELS.createdBy] ?? "");
+  if (!isObject(obj) || typeof obj['kind'] !== 'string')
+    return { kind: 'unsupported', reason: 'not a Kubernetes object (no kind)' };
+  const kind = obj['kind'];
+  const metadata = isObject(obj['metadata']) ? obj['metadata'] : {};
+  const labels = record(metadata['labels']);
+  const annotations = record(metadata['annotations']);
+  const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
+  const namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '';
+  const tool = toolFromNamespace(namespace) || (labels[LABELS.createdBy] ?? '');
 
-  const cronJob = kind === "Job" ? ownerCronJob(metadata) : undefined;
+  const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
-    const manual = annotations[ANNOTATIONS.instantiate] === "manual";
+    const manual = annotations[ANNOTATIONS.instantiate] === 'manual';
     return {
-      kind: "cronjob-run",
+      kind: 'cronjob-run',
       cronJobName: cronJob,
       manual,
       reason: manual
@@ -167,18 +155,17 @@ export function classifyWorkload(obj: unknown): WorkloadClass {
     };
   }
   if (labels[LABELS.managedBy] === MANAGED_BY_WEBSERVICE)
-    return { kind: "webservice", reason: `${kind} managed by webservice` };
-  if (labels[LABELS.managedBy] === MANAGED_BY_JOBS_FRAMEWORK)
-    return jobsFrameworkObject(obj, kind, name, tool, labels);
-  if (kind in JOB_KINDS || kind === "Service") {
+    return { kind: 'webservice', reason: `${kind} managed by webservice` };
+  if (labels[LABELS.managedBy] === MANAGED_BY_JOBS_FRAMEWORK) return jobsFrameworkObject(obj, kind, name, tool, labels);
+  if (kind in JOB_KINDS || kind === 'Service') {
     return {
-      kind: "foreign",
+      kind: 'foreign',
       jobsFrameworkLabels: false,
       reason: `${kind} without jobs-framework labels (created outside jobs-api)`,
     };
   }
   return {
-    kind: "unsupported",
+    kind: 'unsupported',
     reason: `kind ${kind} is not a workload the jobs framework writes`,
   };
 }

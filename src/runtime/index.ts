@@ -1,30 +1,20 @@
-export { classifyWorkload, type WorkloadClass } from "./classify.js";
+export { classifyWorkload, type WorkloadClass } from './classify.js';
 export {
   parseWorkload,
   type ParseOptions,
   type ParseResult,
   type ParseWarning,
   type ParseWarningCode,
-} from "./parse.js";
-export {
-  renderWorkloads,
-  type RenderOptions,
-  type RenderResult,
-} from "./render.js";
+} from './parse.js';
+export { renderWorkloads, type RenderOptions, type RenderResult } from './render.js';
 export {
   DEFAULT_RUNTIME_SETTINGS,
   DEFAULT_PREBUILT_IMAGES,
   prebuiltImagesFromImageConfig,
   type RuntimeSettings,
   type ImageConfigResult,
-} from "./settings.js";
-export {
-  ERA_TABLE,
-  detectEra,
-  type EraId,
-  type EraFeature,
-  type WorkloadEra,
-} from "./eras.js";
+} from './settings.js';
+export { ERA_TABLE, detectEra, type EraId, type EraFeature, type WorkloadEra } from './eras.js';
 export {
   LABELS,
   ANNOTATIONS,
@@ -36,12 +26,6 @@ export {
   labelSelector,
   toolFromNamespace,
   namespaceOf,
-} from "./labels.js";
-export {
-  parseCommand,
-  renderCommand,
-  COMMAND_WRAPPER,
-  type CommandLayout,
-  type ParsedCommand,
-} from "./command.js";
-export { isObject, type KObject } from "./object.js";
+} from './labels.js';
+export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
+export { isObject, type KObject } from './object.js';

@@ -1,4 +1,4 @@
-import { join as shlexJoin } from "shlex";
+import { join as shlexJoin } from 'shlex';
 import {
   cronFromRuntime,
   DEFAULT_CPU,
@@ -24,20 +24,10 @@ import {
   type MountOption,
   type PortProtocol,
   type ValidationIssue,
-} from "../jobs/index.js";
-import { parseCommand, stripLauncher, type ParsedCommand } from "./command.js";
-import {
-  detectEra,
-  versionOf,
-  type EraFeature,
-  type WorkloadEra,
-} from "./eras.js";
-import {
-  ANNOTATIONS,
-  LABELS,
-  MANAGED_BY_JOBS_FRAMEWORK,
-  toolFromNamespace,
-} from "./labels.js";
+} from '../jobs/index.js';
+import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
+import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
+import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK, toolFromNamespace } from './labels.js';
 import {
   child,
   FieldError,
@@ -51,8 +41,8 @@ import {
   stringList,
   stringMap,
   type KObject,
-} from "./object.js";
-import type { RuntimeSettings } from "./settings.js";
+} from './object.js';
+import type { RuntimeSettings } from './settings.js';
 
 export interface ParseOptions {
   /** The job's Service, if one was found: only cross-checked (jobs-api ignores it when reading a job). */
@@ -66,26 +56,26 @@ export interface ParseOptions {
 }
 
 export type ParseWarningCode =
-  | "invisible-to-jobs-api"
-  | "jobs-api-cannot-parse"
-  | "filelog-made-explicit"
-  | "unknown-image"
-  | "image-registry-alias"
-  | "image-variant"
-  | "launcher-added-on-render"
-  | "command-unknown"
-  | "mount-label-missing"
-  | "no-resources"
-  | "cpu-old-default"
-  | "name-label-mismatch"
-  | "created-by-mismatch"
-  | "extra-containers"
-  | "raw-macro-schedule"
-  | "no-cron-annotation"
-  | "schedule-mismatch"
-  | "probe-not-parsed"
-  | "service-mismatch"
-  | "validation";
+  | 'invisible-to-jobs-api'
+  | 'jobs-api-cannot-parse'
+  | 'filelog-made-explicit'
+  | 'unknown-image'
+  | 'image-registry-alias'
+  | 'image-variant'
+  | 'launcher-added-on-render'
+  | 'command-unknown'
+  | 'mount-label-missing'
+  | 'no-resources'
+  | 'cpu-old-default'
+  | 'name-label-mismatch'
+  | 'created-by-mismatch'
+  | 'extra-containers'
+  | 'raw-macro-schedule'
+  | 'no-cron-annotation'
+  | 'schedule-mismatch'
+  | 'probe-not-parsed'
+  | 'service-mismatch'
+  | 'validation';
 
 export interface ParseWarning {
   code: ParseWarningCode;
@@ -99,9 +89,9 @@ export type ParseResult =
   | { ok: false; error: { path: string; message: string } };
 
 const TYPE_BY_KIND: Readonly<Record<string, JobType>> = {
-  CronJob: "scheduled",
-  Deployment: "continuous",
-  Job: "one-off",
+  CronJob: 'scheduled',
+  Deployment: 'continuous',
+  Job: 'one-off',
 };
 
 interface Ctx {
@@ -125,84 +115,52 @@ interface Ctx {
 }
 
 function labelPath(key: string): string {
-  return child("metadata.labels", key);
+  return child('metadata.labels', key);
 }
 
-function warn(
-  ctx: Ctx,
-  code: ParseWarningCode,
-  path: string,
-  message: string,
-): void {
+function warn(ctx: Ctx, code: ParseWarningCode, path: string, message: string): void {
   ctx.warnings.push({ code, path, message });
 }
 
 function ownerCronJob(metadata: KObject): string | undefined {
-  const owners = metadata["ownerReferences"];
+  const owners = metadata['ownerReferences'];
   if (!Array.isArray(owners)) return undefined;
-  const owner: unknown = owners.find(
-    (o) => isObject(o) && o["kind"] === "CronJob",
-  );
-  return isObject(owner) ? String(owner["name"]) : undefined;
+  const owner: unknown = owners.find((o) => isObject(o) && o['kind'] === 'CronJob');
+  return isObject(owner) ? String(owner['name']) : undefined;
 }
 
-function readContext(
-  obj: unknown,
-  settings: RuntimeSettings,
-  options: ParseOptions,
-): Ctx {
-  const root = requireObject(obj, "");
-  const kind = requireString(root["kind"], "kind");
+function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions): Ctx {
+  const root = requireObject(obj, '');
+  const kind = requireString(root['kind'], 'kind');
   const jobType = TYPE_BY_KIND[kind];
-  if (jobType === undefined)
-    throw new FieldError(
-      "kind",
-      `must be CronJob, Deployment or Job, got '${kind}'`,
-    );
-  const metadata = requireObject(root["metadata"], "metadata");
-  const name = requireString(metadata["name"], "metadata.name");
-  const namespace = requireString(metadata["namespace"], "metadata.namespace");
+  if (jobType === undefined) throw new FieldError('kind', `must be CronJob, Deployment or Job, got '${kind}'`);
+  const metadata = requireObject(root['metadata'], 'metadata');
+  const name = requireString(metadata['name'], 'metadata.name');
+  const namespace = requireString(metadata['namespace'], 'metadata.namespace');
   const tool = toolFromNamespace(namespace);
-  if (tool === "")
-    throw new FieldError(
-      "metadata.namespace",
-      `must be 'tool-<tool>', got '${namespace}'`,
-    );
-  const cronJob = kind === "Job" ? ownerCronJob(metadata) : undefined;
+  if (tool === '') throw new FieldError('metadata.namespace', `must be 'tool-<tool>', got '${namespace}'`);
+  const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
-    throw new FieldError(
-      "metadata.ownerReferences",
-      `this Job is a run of CronJob '${cronJob}', not a job definition`,
-    );
+    throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);
   }
-  const labels = stringMap(metadata["labels"], "metadata.labels");
+  const labels = stringMap(metadata['labels'], 'metadata.labels');
   if (labels[LABELS.managedBy] !== MANAGED_BY_JOBS_FRAMEWORK) {
     throw new FieldError(
       labelPath(LABELS.managedBy),
       `must be '${MANAGED_BY_JOBS_FRAMEWORK}': not an object written by jobs-api`,
     );
   }
-  const spec = requireObject(root["spec"], "spec");
-  const podOwnerPath = kind === "CronJob" ? "spec.jobTemplate.spec" : "spec";
+  const spec = requireObject(root['spec'], 'spec');
+  const podOwnerPath = kind === 'CronJob' ? 'spec.jobTemplate.spec' : 'spec';
   const podOwner =
-    kind === "CronJob"
-      ? requireObject(
-          requireObject(spec["jobTemplate"], "spec.jobTemplate")["spec"],
-          podOwnerPath,
-        )
+    kind === 'CronJob'
+      ? requireObject(requireObject(spec['jobTemplate'], 'spec.jobTemplate')['spec'], podOwnerPath)
       : spec;
-  const template = requireObject(
-    podOwner["template"],
-    `${podOwnerPath}.template`,
-  );
-  const podSpec = requireObject(
-    template["spec"],
-    `${podOwnerPath}.template.spec`,
-  );
+  const template = requireObject(podOwner['template'], `${podOwnerPath}.template`);
+  const podSpec = requireObject(template['spec'], `${podOwnerPath}.template.spec`);
   const containersPath = `${podOwnerPath}.template.spec.containers`;
-  const containers = requireArray(podSpec["containers"], containersPath);
-  if (containers.length === 0)
-    throw new FieldError(containersPath, "must have at least one container");
+  const containers = requireArray(podSpec['containers'], containersPath);
+  if (containers.length === 0) throw new FieldError(containersPath, 'must have at least one container');
   const containerPath = `${containersPath}[0]`;
   return {
     settings,
@@ -212,7 +170,7 @@ function readContext(
     name,
     tool,
     labels,
-    annotations: stringMap(metadata["annotations"], "metadata.annotations"),
+    annotations: stringMap(metadata['annotations'], 'metadata.annotations'),
     spec,
     podOwner,
     podOwnerPath,
@@ -226,12 +184,12 @@ function readContext(
 
 function readImage(ctx: Ctx): JobImage {
   const path = `${ctx.containerPath}.image`;
-  const url = requireString(ctx.container["image"], path);
+  const url = requireString(ctx.container['image'], path);
   const resolved = resolveImageReference(url, ctx.settings);
-  if (resolved.match === "unknown") {
+  if (resolved.match === 'unknown') {
     warn(
       ctx,
-      "unknown-image",
+      'unknown-image',
       path,
       `'${url}' is neither a prebuilt image of the image config nor a Harbor image; jobs-api stores it as a non-existing image`,
     );
@@ -239,15 +197,15 @@ function readImage(ctx: Ctx): JobImage {
   if (resolved.hostAlias !== undefined) {
     warn(
       ctx,
-      "image-registry-alias",
+      'image-registry-alias',
       path,
-      `registry '${resolved.hostAlias}' taken as '${resolved.image.host ?? ""}' for prebuilt image '${resolved.image.short_name}'`,
+      `registry '${resolved.hostAlias}' taken as '${resolved.image.host ?? ''}' for prebuilt image '${resolved.image.short_name}'`,
     );
   }
-  if (resolved.match === "prebuilt" && imageUrl(resolved.image) !== url) {
+  if (resolved.match === 'prebuilt' && imageUrl(resolved.image) !== url) {
     warn(
       ctx,
-      "image-variant",
+      'image-variant',
       path,
       `jobs-api renders '${resolved.image.short_name}' as '${imageUrl(resolved.image)}'; this workload runs '${url}'`,
     );
@@ -255,43 +213,25 @@ function readImage(ctx: Ctx): JobImage {
   return resolved.image;
 }
 
-function readCommand(
-  ctx: Ctx,
-  version: number,
-  buildservice: boolean,
-): ParsedCommand {
+function readCommand(ctx: Ctx, version: number, buildservice: boolean): ParsedCommand {
   const commandPath = `${ctx.containerPath}.command`;
-  const command = stringList(ctx.container["command"], commandPath);
-  const rawArgs = ctx.container["args"];
-  const args =
-    rawArgs === undefined || rawArgs === null
-      ? []
-      : stringList(rawArgs, `${ctx.containerPath}.args`);
-  const result = parseCommand(
-    { labels: ctx.labels, jobName: ctx.name, command, args },
-    version,
-  );
+  const command = stringList(ctx.container['command'], commandPath);
+  const rawArgs = ctx.container['args'];
+  const args = rawArgs === undefined || rawArgs === null ? [] : stringList(rawArgs, `${ctx.containerPath}.args`);
+  const result = parseCommand({ labels: ctx.labels, jobName: ctx.name, command, args }, version);
   if (!result.ok)
-    throw new FieldError(
-      result.field === "args" ? `${ctx.containerPath}.args` : commandPath,
-      result.message,
-    );
+    throw new FieldError(result.field === 'args' ? `${ctx.containerPath}.args` : commandPath, result.message);
   const parsed = result.command;
   if (result.jobsApiFails) {
     warn(
       ctx,
-      "jobs-api-cannot-parse",
+      'jobs-api-cannot-parse',
       commandPath,
       "jobs-api's parser fails on this command layout (no ' 1>' redirect); the command is taken as it runs",
     );
   }
-  if (parsed.cmd === "unknown")
-    warn(
-      ctx,
-      "command-unknown",
-      commandPath,
-      "the command is empty; jobs-api records it as 'unknown'",
-    );
+  if (parsed.cmd === 'unknown')
+    warn(ctx, 'command-unknown', commandPath, "the command is empty; jobs-api records it as 'unknown'");
   recordCommandFeatures(ctx, parsed, buildservice, commandPath);
   return {
     ...parsed,
@@ -299,56 +239,36 @@ function readCommand(
   };
 }
 
-function recordCommandFeatures(
-  ctx: Ctx,
-  parsed: ParsedCommand,
-  buildservice: boolean,
-  commandPath: string,
-): void {
-  if (parsed.layout === "shell-less") ctx.features.add("shell-less");
-  if (parsed.layout === "split-args") ctx.features.add("split-args");
-  if (parsed.filelog) ctx.features.add("filelog");
+function recordCommandFeatures(ctx: Ctx, parsed: ParsedCommand, buildservice: boolean, commandPath: string): void {
+  if (parsed.layout === 'shell-less') ctx.features.add('shell-less');
+  if (parsed.layout === 'split-args') ctx.features.add('split-args');
+  if (parsed.filelog) ctx.features.add('filelog');
   for (const p of [parsed.filelog_stdout, parsed.filelog_stderr]) {
-    if (p !== null && p !== "/dev/null")
-      ctx.features.add(
-        p.startsWith("/") ? "absolute-log-paths" : "relative-log-paths",
-      );
+    if (p !== null && p !== '/dev/null')
+      ctx.features.add(p.startsWith('/') ? 'absolute-log-paths' : 'relative-log-paths');
   }
   if (!buildservice) return;
-  if (parsed.cmd.startsWith("launcher ")) ctx.features.add("launcher-prefix");
+  if (parsed.cmd.startsWith('launcher ')) ctx.features.add('launcher-prefix');
   else
     warn(
       ctx,
-      "launcher-added-on-render",
+      'launcher-added-on-render',
       commandPath,
       "this buildservice command runs without 'launcher'; jobs-api adds 'launcher ' when it renders the job again",
     );
 }
 
-function enumLabel<T extends string>(
-  ctx: Ctx,
-  key: string,
-  allowed: readonly T[],
-  fallback: T,
-): T {
+function enumLabel<T extends string>(ctx: Ctx, key: string, allowed: readonly T[], fallback: T): T {
   const value = ctx.labels[key] ?? fallback;
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new FieldError(
-      labelPath(key),
-      `must be one of ${allowed.map((a) => `'${a}'`).join(", ")}, got '${value}'`,
-    );
+    throw new FieldError(labelPath(key), `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got '${value}'`);
   }
   return value as T;
 }
 
-function quantity(
-  value: string,
-  path: string,
-  format: (q: string) => string | null,
-): string {
+function quantity(value: string, path: string, format: (q: string) => string | null): string {
   const formatted = format(value);
-  if (formatted === null)
-    throw new FieldError(path, `'${value}' is not a Kubernetes quantity`);
+  if (formatted === null) throw new FieldError(path, `'${value}' is not a Kubernetes quantity`);
   return formatted;
 }
 
@@ -360,71 +280,51 @@ interface Resources {
 /** Memory is the limit; cpu is "default" when limit = default limit and request = 100m, else the limit. */
 function readResources(ctx: Ctx): Resources {
   const path = `${ctx.containerPath}.resources`;
-  const resources = optionalObject(ctx.container["resources"], path) ?? {};
-  const limits = optionalObject(resources["limits"], `${path}.limits`) ?? {};
-  const requests =
-    optionalObject(resources["requests"], `${path}.requests`) ?? {};
-  const memoryLimit = optionalString(
-    stringOrNumber(limits["memory"]),
-    `${path}.limits.memory`,
-  );
-  const cpuLimit = optionalString(
-    stringOrNumber(limits["cpu"]),
-    `${path}.limits.cpu`,
-  );
-  const cpuRequest = optionalString(
-    stringOrNumber(requests["cpu"]),
-    `${path}.requests.cpu`,
-  );
-  if (
-    memoryLimit === undefined &&
-    cpuLimit === undefined &&
-    cpuRequest === undefined
-  ) {
+  const resources = optionalObject(ctx.container['resources'], path) ?? {};
+  const limits = optionalObject(resources['limits'], `${path}.limits`) ?? {};
+  const requests = optionalObject(resources['requests'], `${path}.requests`) ?? {};
+  const memoryLimit = optionalString(stringOrNumber(limits['memory']), `${path}.limits.memory`);
+  const cpuLimit = optionalString(stringOrNumber(limits['cpu']), `${path}.limits.cpu`);
+  const cpuRequest = optionalString(stringOrNumber(requests['cpu']), `${path}.requests.cpu`);
+  if (memoryLimit === undefined && cpuLimit === undefined && cpuRequest === undefined) {
     warn(
       ctx,
-      "no-resources",
+      'no-resources',
       path,
-      "no cpu or memory set: taken as the defaults; jobs-api sets requests and limits when it renders the job again",
+      'no cpu or memory set: taken as the defaults; jobs-api sets requests and limits when it renders the job again',
     );
   }
   const memory =
-    memoryLimit === undefined
-      ? DEFAULT_MEMORY
-      : quantity(memoryLimit, `${path}.limits.memory`, formatMemory);
+    memoryLimit === undefined ? DEFAULT_MEMORY : quantity(memoryLimit, `${path}.limits.memory`, formatMemory);
   const limit = cpuLimit ?? ctx.settings.defaultCpuLimit;
   const request = cpuRequest ?? JOB_DEFAULT_CPU;
   quantity(limit, `${path}.limits.cpu`, formatCpu);
   quantity(request, `${path}.requests.cpu`, formatCpu);
-  if (quantitiesEqual(limit, "500m") && quantitiesEqual(request, "250m")) {
+  if (quantitiesEqual(limit, '500m') && quantitiesEqual(request, '250m')) {
     warn(
       ctx,
-      "cpu-old-default",
+      'cpu-old-default',
       `${path}.limits.cpu`,
       `cpu 500m/250m was the default of early jobs-api; jobs-api reads it as an explicit cpu 0.5 (the admin rewrite to ${ctx.settings.defaultCpuLimit}/100m only covered 500m/500m objects)`,
     );
   }
-  const isDefault =
-    quantitiesEqual(limit, ctx.settings.defaultCpuLimit) &&
-    quantitiesEqual(request, JOB_DEFAULT_CPU);
+  const isDefault = quantitiesEqual(limit, ctx.settings.defaultCpuLimit) && quantitiesEqual(request, JOB_DEFAULT_CPU);
   return {
     memory,
-    cpu: isDefault
-      ? DEFAULT_CPU
-      : quantity(limit, `${path}.limits.cpu`, formatCpu),
+    cpu: isDefault ? DEFAULT_CPU : quantity(limit, `${path}.limits.cpu`, formatCpu),
   };
 }
 
 function stringOrNumber(value: unknown): unknown {
-  return typeof value === "number" ? String(value) : value;
+  return typeof value === 'number' ? String(value) : value;
 }
 
-function checkMetadataLabels(ctx: Ctx, era: WorkloadEra["id"]): void {
-  if (era === "pre-release") {
+function checkMetadataLabels(ctx: Ctx, era: WorkloadEra['id']): void {
+  if (era === 'pre-release') {
     warn(
       ctx,
-      "invisible-to-jobs-api",
-      "metadata.labels",
+      'invisible-to-jobs-api',
+      'metadata.labels',
       "pre-release object (component 'tool' or no 'toolforge' label): jobs-api's label selector never finds it",
     );
   }
@@ -432,7 +332,7 @@ function checkMetadataLabels(ctx: Ctx, era: WorkloadEra["id"]): void {
   if (nameLabel !== undefined && nameLabel !== ctx.name) {
     warn(
       ctx,
-      "name-label-mismatch",
+      'name-label-mismatch',
       labelPath(LABELS.name),
       `is '${nameLabel}' but the object is named '${ctx.name}': jobs-api looks the job up by the label`,
     );
@@ -441,139 +341,121 @@ function checkMetadataLabels(ctx: Ctx, era: WorkloadEra["id"]): void {
   if (createdBy !== undefined && createdBy !== ctx.tool) {
     warn(
       ctx,
-      "created-by-mismatch",
+      'created-by-mismatch',
       labelPath(LABELS.createdBy),
       `is '${createdBy}' but the namespace belongs to tool '${ctx.tool}': jobs-api's label selector does not find this object`,
     );
   }
-  if (ctx.labels[LABELS.mount] !== undefined) ctx.features.add("mount-label");
-  if (ctx.labels[LABELS.emails] !== undefined) ctx.features.add("emails-label");
+  if (ctx.labels[LABELS.mount] !== undefined) ctx.features.add('mount-label');
+  if (ctx.labels[LABELS.emails] !== undefined) ctx.features.add('emails-label');
 }
 
 function readMount(ctx: Ctx, image: JobImage): MountOption | undefined {
-  const mount = enumLabel(ctx, LABELS.mount, MOUNT_OPTIONS, "none");
-  if (ctx.labels[LABELS.mount] === undefined && image.type === "buildservice") {
+  const mount = enumLabel(ctx, LABELS.mount, MOUNT_OPTIONS, 'none');
+  if (ctx.labels[LABELS.mount] === undefined && image.type === 'buildservice') {
     warn(
       ctx,
-      "mount-label-missing",
+      'mount-label-missing',
       labelPath(LABELS.mount),
       "no mount label: jobs-api reads mount 'none', but volume-admission mounted everything ('all') for these pods",
     );
   }
-  if (mount === "none") return undefined;
+  if (mount === 'none') return undefined;
   // jobs-api treats 'all' on a standard image as the image default, i.e. not set
-  if (mount === "all" && image.type === "standard") return undefined;
+  if (mount === 'all' && image.type === 'standard') return undefined;
   return mount;
 }
 
 function readFeatures(ctx: Ctx): void {
-  const env = Array.isArray(ctx.container["env"]) ? ctx.container["env"] : [];
-  const volumes = Array.isArray(ctx.podSpec["volumes"])
-    ? ctx.podSpec["volumes"]
-    : [];
+  const env = Array.isArray(ctx.container['env']) ? ctx.container['env'] : [];
+  const volumes = Array.isArray(ctx.podSpec['volumes']) ? ctx.podSpec['volumes'] : [];
   if (
-    env.some((e) => isObject(e) && e["name"] === "HOME") ||
-    volumes.some((v) => isObject(v) && v["name"] === "home")
+    env.some((e) => isObject(e) && e['name'] === 'HOME') ||
+    volumes.some((v) => isObject(v) && v['name'] === 'home')
   ) {
-    ctx.features.add("home-volume");
+    ctx.features.add('home-volume');
   }
-  if (env.some((e) => isObject(e) && e["name"] === "PORT"))
-    ctx.features.add("port-env");
-  if (ctx.container["name"] !== "job")
-    ctx.features.add("container-named-after-job");
-  const containers = ctx.podSpec["containers"];
+  if (env.some((e) => isObject(e) && e['name'] === 'PORT')) ctx.features.add('port-env');
+  if (ctx.container['name'] !== 'job') ctx.features.add('container-named-after-job');
+  const containers = ctx.podSpec['containers'];
   if (Array.isArray(containers) && containers.length > 1) {
     warn(
       ctx,
-      "extra-containers",
+      'extra-containers',
       `${ctx.podOwnerPath}.template.spec.containers`,
-      "has more than one container: only the first is part of the job",
+      'has more than one container: only the first is part of the job',
     );
   }
 }
 
 function readSchedule(ctx: Ctx): CronSchedule {
-  const actualText = requireString(ctx.spec["schedule"], "spec.schedule");
-  const annotationPath = child(
-    "metadata.annotations",
-    ANNOTATIONS.cronExpression,
-  );
-  const configuredText =
-    ctx.annotations[ANNOTATIONS.cronExpression] ?? actualText;
+  const actualText = requireString(ctx.spec['schedule'], 'spec.schedule');
+  const annotationPath = child('metadata.annotations', ANNOTATIONS.cronExpression);
+  const configuredText = ctx.annotations[ANNOTATIONS.cronExpression] ?? actualText;
   const actual = parseCron(actualText, ctx.tool, ctx.name);
-  if (!actual.ok) throw new FieldError("spec.schedule", actual.message);
+  if (!actual.ok) throw new FieldError('spec.schedule', actual.message);
   const configured = parseCron(configuredText, ctx.tool, ctx.name);
   if (!configured.ok) throw new FieldError(annotationPath, configured.message);
-  if (actualText.startsWith("@")) {
-    ctx.features.add("raw-macro-schedule");
+  if (actualText.startsWith('@')) {
+    ctx.features.add('raw-macro-schedule');
     warn(
       ctx,
-      "raw-macro-schedule",
-      "spec.schedule",
+      'raw-macro-schedule',
+      'spec.schedule',
       `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.schedule)}' and moves it there on the next render (T391786)`,
     );
   }
   if (ctx.annotations[ANNOTATIONS.cronExpression] === undefined) {
     warn(
       ctx,
-      "no-cron-annotation",
+      'no-cron-annotation',
       annotationPath,
-      "no configured schedule (objects before 2023-06): the schedule text is taken from spec.schedule, an @-macro the user gave is lost",
+      'no configured schedule (objects before 2023-06): the schedule text is taken from spec.schedule, an @-macro the user gave is lost',
     );
   } else {
-    ctx.features.add("cron-annotation");
+    ctx.features.add('cron-annotation');
     if (formatCron(configured.schedule) !== formatCron(actual.schedule)) {
       warn(
         ctx,
-        "schedule-mismatch",
-        "spec.schedule",
+        'schedule-mismatch',
+        'spec.schedule',
         `'${actualText}' is not what the configured '${configuredText}' gives ('${formatCron(configured.schedule)}'): the CronJob was changed outside jobs-api`,
       );
     }
   }
-  const schedule = cronFromRuntime(
-    formatCron(actual.schedule),
-    configured.schedule.text,
-  );
-  if (!schedule.ok) throw new FieldError("spec.schedule", schedule.message);
+  const schedule = cronFromRuntime(formatCron(actual.schedule), configured.schedule.text);
+  if (!schedule.ok) throw new FieldError('spec.schedule', schedule.message);
   return schedule.schedule;
 }
 
 function probeScript(command: readonly string[]): string {
-  if (command[0] === "/bin/sh" && command[1] === "-c")
-    return command[command[2] === "--" ? 3 : 2] ?? "";
-  if (command[0] === "launcher") return shlexJoin(command.slice(1));
+  if (command[0] === '/bin/sh' && command[1] === '-c') return command[command[2] === '--' ? 3 : 2] ?? '';
+  if (command[0] === 'launcher') return shlexJoin(command.slice(1));
   return shlexJoin(command);
 }
 
 function readHealthCheck(ctx: Ctx): HealthCheck | undefined {
   const path = `${ctx.containerPath}.startupProbe`;
-  const probe = optionalObject(ctx.container["startupProbe"], path);
+  const probe = optionalObject(ctx.container['startupProbe'], path);
   if (probe === undefined) return undefined;
-  const exec = optionalObject(probe["exec"], `${path}.exec`);
+  const exec = optionalObject(probe['exec'], `${path}.exec`);
   if (exec !== undefined) {
-    ctx.features.add("health-check");
+    ctx.features.add('health-check');
     return {
-      type: "script",
-      script: probeScript(stringList(exec["command"], `${path}.exec.command`)),
+      type: 'script',
+      script: probeScript(stringList(exec['command'], `${path}.exec.command`)),
     };
   }
-  const http = optionalObject(probe["httpGet"], `${path}.httpGet`);
+  const http = optionalObject(probe['httpGet'], `${path}.httpGet`);
   if (http !== undefined) {
-    ctx.features.add("health-check");
+    ctx.features.add('health-check');
     return {
-      type: "http",
-      path: requireString(http["path"], `${path}.httpGet.path`),
+      type: 'http',
+      path: requireString(http['path'], `${path}.httpGet.path`),
     };
   }
-  if (probe["tcpSocket"] !== undefined) ctx.features.add("implicit-tcp-probe");
-  else
-    warn(
-      ctx,
-      "probe-not-parsed",
-      path,
-      "neither exec, httpGet nor tcpSocket: not a jobs-api health check",
-    );
+  if (probe['tcpSocket'] !== undefined) ctx.features.add('implicit-tcp-probe');
+  else warn(ctx, 'probe-not-parsed', path, 'neither exec, httpGet nor tcpSocket: not a jobs-api health check');
   return undefined;
 }
 
@@ -584,25 +466,17 @@ interface PortSpec {
 
 function readPort(ctx: Ctx): PortSpec {
   const path = `${ctx.containerPath}.ports`;
-  const ports = ctx.container["ports"];
+  const ports = ctx.container['ports'];
   if (ports === undefined || ports === null) return {};
   const list = requireArray(ports, path);
   if (list.length === 0) return {};
   const first = requireObject(list[0], `${path}[0]`);
-  const port = optionalInteger(
-    first["containerPort"],
-    `${path}[0].containerPort`,
-  );
-  const rawProtocol =
-    optionalString(first["protocol"], `${path}[0].protocol`)?.toLowerCase() ??
-    "tcp";
+  const port = optionalInteger(first['containerPort'], `${path}[0].containerPort`);
+  const rawProtocol = optionalString(first['protocol'], `${path}[0].protocol`)?.toLowerCase() ?? 'tcp';
   if (!(PORT_PROTOCOLS as readonly string[]).includes(rawProtocol)) {
-    throw new FieldError(
-      `${path}[0].protocol`,
-      `must be TCP or UDP, got '${String(first["protocol"])}'`,
-    );
+    throw new FieldError(`${path}[0].protocol`, `must be TCP or UDP, got '${String(first['protocol'])}'`);
   }
-  if (port !== undefined) ctx.features.add("port");
+  if (port !== undefined) ctx.features.add('port');
   return {
     ...(port === undefined ? {} : { port }),
     protocol: rawProtocol as PortProtocol,
@@ -612,60 +486,48 @@ function readPort(ctx: Ctx): PortSpec {
 function checkService(ctx: Ctx, port: PortSpec): void {
   const service = ctx.options.service;
   if (service === undefined || service === null) return;
-  if (!isObject(service) || !isObject(service["spec"])) {
-    warn(
-      ctx,
-      "service-mismatch",
-      "service",
-      "the Service given is not an object with a spec",
-    );
+  if (!isObject(service) || !isObject(service['spec'])) {
+    warn(ctx, 'service-mismatch', 'service', 'the Service given is not an object with a spec');
     return;
   }
-  const ports = Array.isArray(service["spec"]["ports"])
-    ? service["spec"]["ports"]
-    : [];
+  const ports = Array.isArray(service['spec']['ports']) ? service['spec']['ports'] : [];
   const first: unknown = ports[0];
-  const servicePort = isObject(first) ? first["port"] : undefined;
+  const servicePort = isObject(first) ? first['port'] : undefined;
   const serviceProtocol =
-    isObject(first) && typeof first["protocol"] === "string"
-      ? first["protocol"].toLowerCase()
-      : "tcp";
+    isObject(first) && typeof first['protocol'] === 'string' ? first['protocol'].toLowerCase() : 'tcp';
   if (port.port === undefined) {
     warn(
       ctx,
-      "service-mismatch",
-      "service.spec.ports",
-      "the job has no port but a Service exists for it: jobs-api deletes it on the next update",
+      'service-mismatch',
+      'service.spec.ports',
+      'the job has no port but a Service exists for it: jobs-api deletes it on the next update',
     );
-  } else if (
-    servicePort !== port.port ||
-    serviceProtocol !== (port.protocol ?? "tcp")
-  ) {
+  } else if (servicePort !== port.port || serviceProtocol !== (port.protocol ?? 'tcp')) {
     warn(
       ctx,
-      "service-mismatch",
-      "service.spec.ports[0]",
-      `the Service exposes ${String(servicePort)}/${serviceProtocol}, the job ${port.port}/${port.protocol ?? "tcp"}`,
+      'service-mismatch',
+      'service.spec.ports[0]',
+      `the Service exposes ${String(servicePort)}/${serviceProtocol}, the job ${port.port}/${port.protocol ?? 'tcp'}`,
     );
   }
 }
 
 const JOB_FIELD_PATHS: Readonly<Record<string, (ctx: Ctx) => string>> = {
-  "spec.job_name": () => "metadata.name",
-  "spec.tool_name": () => "metadata.namespace",
-  "spec.cmd": (c) => `${c.containerPath}.command`,
-  "spec.image": (c) => `${c.containerPath}.image`,
-  "spec.retry": (c) => `${c.podOwnerPath}.backoffLimit`,
-  "spec.timeout": (c) => `${c.podOwnerPath}.activeDeadlineSeconds`,
-  "spec.port": (c) => `${c.containerPath}.ports[0].containerPort`,
-  "spec.replicas": () => "spec.replicas",
-  "spec.health_check": (c) => `${c.containerPath}.startupProbe`,
-  "spec.mount": () => labelPath(LABELS.mount),
-  "spec.filelog": () => labelPath(LABELS.filelog),
-  "spec.emails": () => labelPath(LABELS.emails),
-  "spec.memory": (c) => `${c.containerPath}.resources.limits.memory`,
-  "spec.cpu": (c) => `${c.containerPath}.resources.limits.cpu`,
-  "spec.schedule": () => "spec.schedule",
+  'spec.job_name': () => 'metadata.name',
+  'spec.tool_name': () => 'metadata.namespace',
+  'spec.cmd': (c) => `${c.containerPath}.command`,
+  'spec.image': (c) => `${c.containerPath}.image`,
+  'spec.retry': (c) => `${c.podOwnerPath}.backoffLimit`,
+  'spec.timeout': (c) => `${c.podOwnerPath}.activeDeadlineSeconds`,
+  'spec.port': (c) => `${c.containerPath}.ports[0].containerPort`,
+  'spec.replicas': () => 'spec.replicas',
+  'spec.health_check': (c) => `${c.containerPath}.startupProbe`,
+  'spec.mount': () => labelPath(LABELS.mount),
+  'spec.filelog': () => labelPath(LABELS.filelog),
+  'spec.emails': () => labelPath(LABELS.emails),
+  'spec.memory': (c) => `${c.containerPath}.resources.limits.memory`,
+  'spec.cpu': (c) => `${c.containerPath}.resources.limits.cpu`,
+  'spec.schedule': () => 'spec.schedule',
 };
 
 function workloadPath(ctx: Ctx, issue: ValidationIssue): string {
@@ -678,15 +540,10 @@ function workloadPath(ctx: Ctx, issue: ValidationIssue): string {
 
 function buildJob(ctx: Ctx, version: number): Job {
   const image = readImage(ctx);
-  const buildservice = image.type === "buildservice";
+  const buildservice = image.type === 'buildservice';
   const command = readCommand(ctx, version, buildservice);
   const resources = readResources(ctx);
-  const emails: EmailOption = enumLabel(
-    ctx,
-    LABELS.emails,
-    EMAIL_OPTIONS,
-    "none",
-  );
+  const emails: EmailOption = enumLabel(ctx, LABELS.emails, EMAIL_OPTIONS, 'none');
   const mount = readMount(ctx, image);
   const job: Record<string, unknown> = {
     job_name: ctx.name,
@@ -695,44 +552,36 @@ function buildJob(ctx: Ctx, version: number): Job {
     cmd: command.cmd,
     image,
   };
-  if (command.filelog) job["filelog"] = true;
+  if (command.filelog) job['filelog'] = true;
   else if (!buildservice && !ctx.options.jobsApiFieldsOnly) {
-    job["filelog"] = false;
+    job['filelog'] = false;
     warn(
       ctx,
-      "filelog-made-explicit",
+      'filelog-made-explicit',
       labelPath(LABELS.filelog),
       "no filelog label on a standard image: written as filelog=false, which jobs-api's parser leaves unset (and would then resolve to true)",
     );
   }
-  if (command.filelog_stdout !== null)
-    job["filelog_stdout"] = command.filelog_stdout;
-  if (command.filelog_stderr !== null)
-    job["filelog_stderr"] = command.filelog_stderr;
-  if (resources.memory !== DEFAULT_MEMORY) job["memory"] = resources.memory;
-  if (resources.cpu !== DEFAULT_CPU) job["cpu"] = resources.cpu;
-  if (emails !== "none") job["emails"] = emails;
-  if (mount !== undefined) job["mount"] = mount;
+  if (command.filelog_stdout !== null) job['filelog_stdout'] = command.filelog_stdout;
+  if (command.filelog_stderr !== null) job['filelog_stderr'] = command.filelog_stderr;
+  if (resources.memory !== DEFAULT_MEMORY) job['memory'] = resources.memory;
+  if (resources.cpu !== DEFAULT_CPU) job['cpu'] = resources.cpu;
+  if (emails !== 'none') job['emails'] = emails;
+  if (mount !== undefined) job['mount'] = mount;
   Object.assign(job, typeSpecific(ctx));
   return job as unknown as Job;
 }
 
 function retryAndTimeout(ctx: Ctx): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const retry = optionalInteger(
-    ctx.podOwner["backoffLimit"],
-    `${ctx.podOwnerPath}.backoffLimit`,
-  );
-  if (retry !== undefined && retry !== 0) out["retry"] = retry;
-  if (ctx.jobType !== "scheduled") return out;
-  out["schedule"] = readSchedule(ctx);
-  const timeout = optionalInteger(
-    ctx.podOwner["activeDeadlineSeconds"],
-    `${ctx.podOwnerPath}.activeDeadlineSeconds`,
-  );
+  const retry = optionalInteger(ctx.podOwner['backoffLimit'], `${ctx.podOwnerPath}.backoffLimit`);
+  if (retry !== undefined && retry !== 0) out['retry'] = retry;
+  if (ctx.jobType !== 'scheduled') return out;
+  out['schedule'] = readSchedule(ctx);
+  const timeout = optionalInteger(ctx.podOwner['activeDeadlineSeconds'], `${ctx.podOwnerPath}.activeDeadlineSeconds`);
   if (timeout !== undefined && timeout !== 0) {
-    out["timeout"] = timeout;
-    ctx.features.add("timeout");
+    out['timeout'] = timeout;
+    ctx.features.add('timeout');
   }
   return out;
 }
@@ -740,65 +589,42 @@ function retryAndTimeout(ctx: Ctx): Record<string, unknown> {
 function continuousFields(ctx: Ctx): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const port = readPort(ctx);
-  if (port.port !== undefined) out["port"] = port.port;
-  if (port.protocol !== undefined && port.protocol !== "tcp")
-    out["port_protocol"] = port.protocol;
-  const replicas = optionalInteger(ctx.spec["replicas"], "spec.replicas") ?? 1;
-  if (replicas !== 1) out["replicas"] = replicas;
+  if (port.port !== undefined) out['port'] = port.port;
+  if (port.protocol !== undefined && port.protocol !== 'tcp') out['port_protocol'] = port.protocol;
+  const replicas = optionalInteger(ctx.spec['replicas'], 'spec.replicas') ?? 1;
+  if (replicas !== 1) out['replicas'] = replicas;
   const healthCheck = readHealthCheck(ctx);
-  if (healthCheck !== undefined) out["health_check"] = healthCheck;
+  if (healthCheck !== undefined) out['health_check'] = healthCheck;
   checkService(ctx, port);
   readDeploymentFeatures(ctx);
   return out;
 }
 
 function readDeploymentFeatures(ctx: Ctx): void {
-  const selector = optionalObject(ctx.spec["selector"], "spec.selector");
-  const matchLabels =
-    optionalObject(selector?.["matchLabels"], "spec.selector.matchLabels") ??
-    {};
-  ctx.features.add(
-    LABELS.version in matchLabels ? "full-selector" : "minimal-selector",
-  );
+  const selector = optionalObject(ctx.spec['selector'], 'spec.selector');
+  const matchLabels = optionalObject(selector?.['matchLabels'], 'spec.selector.matchLabels') ?? {};
+  ctx.features.add(LABELS.version in matchLabels ? 'full-selector' : 'minimal-selector');
   const templateMeta = optionalObject(
-    requireObject(ctx.spec["template"], "spec.template")["metadata"],
-    "spec.template.metadata",
+    requireObject(ctx.spec['template'], 'spec.template')['metadata'],
+    'spec.template.metadata',
   );
-  const templateAnnotations =
-    optionalObject(
-      templateMeta?.["annotations"],
-      "spec.template.metadata.annotations",
-    ) ?? {};
-  if (ANNOTATIONS.restartedAt in templateAnnotations)
-    ctx.features.add("restarted");
+  const templateAnnotations = optionalObject(templateMeta?.['annotations'], 'spec.template.metadata.annotations') ?? {};
+  if (ANNOTATIONS.restartedAt in templateAnnotations) ctx.features.add('restarted');
 }
 
 function typeSpecific(ctx: Ctx): Record<string, unknown> {
-  return ctx.jobType === "continuous"
-    ? continuousFields(ctx)
-    : retryAndTimeout(ctx);
+  return ctx.jobType === 'continuous' ? continuousFields(ctx) : retryAndTimeout(ctx);
 }
 
-function parseUnsafe(
-  obj: unknown,
-  settings: RuntimeSettings,
-  options: ParseOptions,
-): ParseResult {
+function parseUnsafe(obj: unknown, settings: RuntimeSettings, options: ParseOptions): ParseResult {
   const ctx = readContext(obj, settings, options);
   const version = versionOf(ctx.labels);
   if (version === null)
-    throw new FieldError(
-      labelPath(LABELS.version),
-      `must be an integer, got '${ctx.labels[LABELS.version] ?? ""}'`,
-    );
-  if (
-    ctx.kind === "CronJob" &&
-    isObject(obj) &&
-    obj["apiVersion"] === "batch/v1beta1"
-  )
-    ctx.features.add("batch-v1beta1");
-  const commandForEra = Array.isArray(ctx.container["command"])
-    ? ctx.container["command"].filter((c): c is string => typeof c === "string")
+    throw new FieldError(labelPath(LABELS.version), `must be an integer, got '${ctx.labels[LABELS.version] ?? ''}'`);
+  if (ctx.kind === 'CronJob' && isObject(obj) && obj['apiVersion'] === 'batch/v1beta1')
+    ctx.features.add('batch-v1beta1');
+  const commandForEra = Array.isArray(ctx.container['command'])
+    ? ctx.container['command'].filter((c): c is string => typeof c === 'string')
     : [];
   const era = detectEra({
     labels: ctx.labels,
@@ -809,12 +635,12 @@ function parseUnsafe(
   readFeatures(ctx);
   const job = buildJob(ctx, version);
   for (const issue of validateJob(job)) {
-    if (issue.severity === "error")
+    if (issue.severity === 'error')
       return {
         ok: false,
         error: { path: workloadPath(ctx, issue), message: issue.message },
       };
-    warn(ctx, "validation", workloadPath(ctx, issue), issue.message);
+    warn(ctx, 'validation', workloadPath(ctx, issue), issue.message);
   }
   return {
     ok: true,
@@ -828,20 +654,15 @@ function parseUnsafe(
  * The job jobs-api would read from a CronJob, Deployment or Job of any era (what it would store when it backfills,
  * without `k8s_object`). Never throws and never modifies `obj`; an error names the workload field at fault.
  */
-export function parseWorkload(
-  obj: unknown,
-  settings: RuntimeSettings,
-  options: ParseOptions = {},
-): ParseResult {
+export function parseWorkload(obj: unknown, settings: RuntimeSettings, options: ParseOptions = {}): ParseResult {
   try {
     return parseUnsafe(obj, settings, options);
   } catch (e) {
-    if (e instanceof FieldError)
-      return { ok: false, error: { path: e.path, message: e.reason } };
+    if (e instanceof FieldError) return { ok: false, error: { path: e.path, message: e.reason } };
     return {
       ok: false,
       error: {
-        path: "",
+        path: '',
         message: `unexpected: ${e instanceof Error ? e.message : String(e)}`,
       },
     };

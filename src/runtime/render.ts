@@ -1,4 +1,4 @@
-import { split as shlexSplit } from "shlex";
+import { split as shlexSplit } from 'shlex';
 import {
   compareDec,
   decToString,
@@ -18,29 +18,22 @@ import {
   type ContinuousJob,
   type HealthCheck,
   type Job,
-} from "../jobs/index.js";
-import { renderCommand } from "./command.js";
-import {
-  ANNOTATIONS,
-  generateLabels,
-  KIND_BY_TYPE,
-  namespaceOf,
-} from "./labels.js";
-import type { KObject } from "./object.js";
-import type { RuntimeSettings } from "./settings.js";
+} from '../jobs/index.js';
+import { renderCommand } from './command.js';
+import { ANNOTATIONS, generateLabels, KIND_BY_TYPE, namespaceOf } from './labels.js';
+import type { KObject } from './object.js';
+import type { RuntimeSettings } from './settings.js';
 
 export interface RenderOptions {
   /** The tool's uid (passwd "<project>.<tool>"); without it the security contexts carry no user or group. */
   toolUid?: number;
 }
 
-export type RenderResult =
-  | { ok: true; objects: KObject[] }
-  | { ok: false; error: { path: string; message: string } };
+export type RenderResult = { ok: true; objects: KObject[] } | { ok: false; error: { path: string; message: string } };
 
 const JOB_TTL_AFTER_FINISHED = 30;
 const TERMINATION_GRACE_PERIOD = 15;
-const CONTAINER_NAME = "job";
+const CONTAINER_NAME = 'job';
 const STARTUP_PROBE = {
   initialDelaySeconds: 0,
   periodSeconds: 1,
@@ -72,14 +65,14 @@ function podSecurityContext(uid: number | undefined): KObject {
     ...(uid === undefined ? {} : { fsGroup: uid }),
     ...uidFields(uid),
     runAsNonRoot: true,
-    seccompProfile: { type: "RuntimeDefault" },
+    seccompProfile: { type: 'RuntimeDefault' },
   };
 }
 
 function containerSecurityContext(uid: number | undefined): KObject {
   return {
     allowPrivilegeEscalation: false,
-    capabilities: { drop: ["ALL"] },
+    capabilities: { drop: ['ALL'] },
     privileged: false,
     readOnlyRootFilesystem: false,
     ...uidFields(uid),
@@ -87,31 +80,21 @@ function containerSecurityContext(uid: number | undefined): KObject {
   };
 }
 
-function decimal(
-  value: string,
-  path: string,
-): NonNullable<ReturnType<typeof parseQuantity>> {
+function decimal(value: string, path: string): NonNullable<ReturnType<typeof parseQuantity>> {
   const d = parseQuantity(value);
-  if (d === null)
-    throw new RenderError(path, `'${value}' is not a Kubernetes quantity`);
+  if (d === null) throw new RenderError(path, `'${value}' is not a Kubernetes quantity`);
   return d;
 }
 
 /** `_generate_container_resources`: memory request is half the limit above 512Mi; the default cpu gets the default limit. */
 function resources(job: Job, defaultCpuLimit: string): KObject {
-  const memory =
-    formatMemory(job.memory ?? DEFAULT_MEMORY) ?? job.memory ?? DEFAULT_MEMORY;
+  const memory = formatMemory(job.memory ?? DEFAULT_MEMORY) ?? job.memory ?? DEFAULT_MEMORY;
   const cpu = formatCpu(job.cpu ?? DEFAULT_CPU) ?? job.cpu ?? DEFAULT_CPU;
-  const mem = decimal(memory, "spec.memory");
+  const mem = decimal(memory, 'spec.memory');
   const memoryRequest =
-    compareDec(mem, decimal(JOB_DEFAULT_MEMORY, "spec.memory")) <= 0
-      ? memory
-      : decToString(halfDec(mem));
-  const dec = decimal(cpu, "spec.cpu");
-  const cpuLimit =
-    compareDec(dec, decimal(JOB_DEFAULT_CPU, "spec.cpu")) === 0
-      ? defaultCpuLimit
-      : decToString(dec);
+    compareDec(mem, decimal(JOB_DEFAULT_MEMORY, 'spec.memory')) <= 0 ? memory : decToString(halfDec(mem));
+  const dec = decimal(cpu, 'spec.cpu');
+  const cpuLimit = compareDec(dec, decimal(JOB_DEFAULT_CPU, 'spec.cpu')) === 0 ? defaultCpuLimit : decToString(dec);
   return {
     requests: { memory: memoryRequest, cpu: decToString(dec) },
     limits: { memory, cpu: cpuLimit },
@@ -119,14 +102,11 @@ function resources(job: Job, defaultCpuLimit: string): KObject {
 }
 
 function probeCommand(script: string, buildservice: boolean): string[] {
-  if (!buildservice) return ["/bin/sh", "-c", script];
+  if (!buildservice) return ['/bin/sh', '-c', script];
   try {
-    return ["launcher", ...shlexSplit(script)];
+    return ['launcher', ...shlexSplit(script)];
   } catch (e) {
-    throw new RenderError(
-      "spec.health_check.script",
-      `cannot be split into arguments: ${(e as Error).message}`,
-    );
+    throw new RenderError('spec.health_check.script', `cannot be split into arguments: ${(e as Error).message}`);
   }
 }
 
@@ -135,12 +115,9 @@ function probes(job: ContinuousJob, buildservice: boolean): KObject {
   const hc: HealthCheck | null | undefined = job.health_check;
   const port = job.port ?? undefined;
   let action: KObject | undefined;
-  if (hc?.type === "script")
-    action = { exec: { command: probeCommand(hc.script, buildservice) } };
-  else if (hc?.type === "http")
-    action = port ? { httpGet: { path: hc.path, port } } : undefined;
-  else if (port && (job.port_protocol ?? "tcp") === "tcp")
-    action = { tcpSocket: { port } };
+  if (hc?.type === 'script') action = { exec: { command: probeCommand(hc.script, buildservice) } };
+  else if (hc?.type === 'http') action = port ? { httpGet: { path: hc.path, port } } : undefined;
+  else if (port && (job.port_protocol ?? 'tcp') === 'tcp') action = { tcpSocket: { port } };
   if (action === undefined) return {};
   return {
     startupProbe: { ...action, ...STARTUP_PROBE },
@@ -154,7 +131,7 @@ function labelsOf(job: Job): Record<string, string> {
     job: job.job_name,
     type: job.job_type,
     filelog: job.filelog ?? false,
-    emails: job.emails ?? "none",
+    emails: job.emails ?? 'none',
     ...(job.mount ? { mount: job.mount } : {}),
   });
 }
@@ -167,24 +144,20 @@ function minimalLabels(job: Job): Record<string, string> {
   });
 }
 
-function podTemplate(
-  job: Job,
-  settings: RuntimeSettings,
-  options: RenderOptions,
-): KObject {
-  const buildservice = imageTypeOf(job.image) === "buildservice";
+function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions): KObject {
+  const buildservice = imageTypeOf(job.image) === 'buildservice';
   const command = renderCommand({
     cmd: job.cmd,
     filelog_stdout: job.filelog_stdout,
     filelog_stderr: job.filelog_stderr,
     buildservice,
   });
-  if (!command.ok) throw new RenderError("spec.cmd", command.message);
+  if (!command.ok) throw new RenderError('spec.cmd', command.message);
   const env: KObject[] = buildservice
     ? [
         {
-          name: "NO_HOME",
-          value: "a buildservice pod does not need a home env",
+          name: 'NO_HOME',
+          value: 'a buildservice pod does not need a home env',
         },
       ]
     : [];
@@ -197,30 +170,30 @@ function podTemplate(
     resources: resources(job, settings.defaultCpuLimit),
     securityContext: containerSecurityContext(options.toolUid),
   };
-  if (job.job_type === "continuous") {
+  if (job.job_type === 'continuous') {
     Object.assign(container, probes(job, buildservice));
     if (job.port) {
-      container["ports"] = [
+      container['ports'] = [
         {
           containerPort: job.port,
-          protocol: (job.port_protocol ?? "tcp").toUpperCase(),
+          protocol: (job.port_protocol ?? 'tcp').toUpperCase(),
         },
       ];
-      env.push({ name: "PORT", value: String(job.port) });
+      env.push({ name: 'PORT', value: String(job.port) });
     }
   }
   return {
     metadata: { labels: labelsOf(job) },
     spec: {
-      restartPolicy: job.job_type === "continuous" ? "Always" : "Never",
+      restartPolicy: job.job_type === 'continuous' ? 'Always' : 'Never',
       terminationGracePeriodSeconds: TERMINATION_GRACE_PERIOD,
       securityContext: podSecurityContext(options.toolUid),
       containers: [container],
       topologySpreadConstraints: [
         {
           maxSkew: 1,
-          topologyKey: "kubernetes.io/hostname",
-          whenUnsatisfiable: "ScheduleAnyway",
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: 'ScheduleAnyway',
           labelSelector: { matchLabels: minimalLabels(job) },
         },
       ],
@@ -236,18 +209,14 @@ function metadata(job: Job): KObject {
   };
 }
 
-function renderObjects(
-  job: Job,
-  settings: RuntimeSettings,
-  options: RenderOptions,
-): KObject[] {
+function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptions): KObject[] {
   const template = podTemplate(job, settings, options);
   switch (job.job_type) {
-    case "one-off":
+    case 'one-off':
       return [
         {
-          apiVersion: "batch/v1",
-          kind: KIND_BY_TYPE["one-off"],
+          apiVersion: 'batch/v1',
+          kind: KIND_BY_TYPE['one-off'],
           metadata: metadata(job),
           spec: {
             template,
@@ -256,16 +225,16 @@ function renderObjects(
           },
         },
       ];
-    case "scheduled": {
+    case 'scheduled': {
       const jobSpec: KObject = {
         template,
         ttlSecondsAfterFinished: JOB_TTL_AFTER_FINISHED,
         backoffLimit: job.retry ?? 0,
       };
-      if (job.timeout) jobSpec["activeDeadlineSeconds"] = job.timeout;
+      if (job.timeout) jobSpec['activeDeadlineSeconds'] = job.timeout;
       return [
         {
-          apiVersion: "batch/v1",
+          apiVersion: 'batch/v1',
           kind: KIND_BY_TYPE.scheduled,
           metadata: {
             ...metadata(job),
@@ -275,22 +244,22 @@ function renderObjects(
             schedule: formatCron(job.schedule),
             successfulJobsHistoryLimit: 1,
             failedJobsHistoryLimit: 1,
-            concurrencyPolicy: "Forbid",
+            concurrencyPolicy: 'Forbid',
             startingDeadlineSeconds: 30,
             jobTemplate: { spec: jobSpec },
           },
         },
       ];
     }
-    case "continuous": {
+    case 'continuous': {
       const replicas = job.replicas ?? 1;
       const deployment: KObject = {
-        apiVersion: "apps/v1",
+        apiVersion: 'apps/v1',
         kind: KIND_BY_TYPE.continuous,
         metadata: metadata(job),
         spec: {
           replicas,
-          strategy: { type: replicas === 1 ? "Recreate" : "RollingUpdate" },
+          strategy: { type: replicas === 1 ? 'Recreate' : 'RollingUpdate' },
           template,
           selector: { matchLabels: minimalLabels(job) },
         },
@@ -304,11 +273,11 @@ function service(job: ContinuousJob, port: number): KObject {
   const labels = generateLabels({
     tool: job.tool_name,
     job: job.job_name,
-    type: "continuous",
+    type: 'continuous',
   });
   return {
-    apiVersion: "v1",
-    kind: "Service",
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: {
       name: job.job_name,
       namespace: namespaceOf(job.tool_name),
@@ -316,10 +285,10 @@ function service(job: ContinuousJob, port: number): KObject {
     },
     spec: {
       selector: { ...labels },
-      type: "ClusterIP",
+      type: 'ClusterIP',
       ports: [
         {
-          protocol: (job.port_protocol ?? "tcp").toUpperCase(),
+          protocol: (job.port_protocol ?? 'tcp').toUpperCase(),
           port,
           targetPort: port,
         },
@@ -332,23 +301,18 @@ function service(job: ContinuousJob, port: number): KObject {
  * The objects current jobs-api (version "2") creates for a job: CronJob, Deployment (plus a Service when it has a
  * port) or Job. The job is resolved first, as jobs-api does. Never throws.
  */
-export function renderWorkloads(
-  job: Job,
-  settings: RuntimeSettings,
-  options: RenderOptions = {},
-): RenderResult {
+export function renderWorkloads(job: Job, settings: RuntimeSettings, options: RenderOptions = {}): RenderResult {
   try {
     return {
       ok: true,
       objects: renderObjects(resolveJob(job, settings), settings, options),
     };
   } catch (e) {
-    if (e instanceof RenderError)
-      return { ok: false, error: { path: e.path, message: e.reason } };
+    if (e instanceof RenderError) return { ok: false, error: { path: e.path, message: e.reason } };
     return {
       ok: false,
       error: {
-        path: "",
+        path: '',
         message: `unexpected: ${e instanceof Error ? e.message : String(e)}`,
       },
     };
