@@ -1,0 +1,779 @@
+import * as k8s from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { createCA, createLeaf, createSigningKey } from './harness/pki.js';
+import type { KeyPair } from './harness/pki.js';
+import {
+  commandOf,
+  freePort,
+  isAlive,
+  killGroupSync,
+  onExit,
+  removeDirSync,
+  spawnDaemon,
+  stopGroup,
+  tail,
+} from './harness/process.js';
+import type { Daemon } from './harness/process.js';
+
+import { installJobsCrds as installCrdsFrom } from './harness/crds.js';
+export { JOBS_API_GROUP, JOBS_API_PLURALS, upstreamJobsCrds } from './harness/crds.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'control-plane', 'build.sh');
+
+/** Built-in identities; every tool added with addTool() is an identity named after the tool. */
+export type BuiltinIdentity = 'admin' | 'jobs-api' | 'jobs-storage-sync';
+export type Identity = BuiltinIdentity | (string & {});
+
+export const JOBS_API_SA = { namespace: 'jobs-api', name: 'jobs-api' } as const;
+export const JOBS_STORAGE_SA = { namespace: 'jobs-storage', name: 'jobs-storage-sync' } as const;
+const RESERVED_NAMES = new Set<string>(['admin', JOBS_API_SA.name, JOBS_STORAGE_SA.name]);
+const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
+
+export interface ControlPlaneOptions {
+  /** Directory holding kube-apiserver and etcd; default: env JOBS_STORAGE_CP_BIN_DIR, else the output of build.sh. */
+  binDir?: string;
+  /** State directory (PKI, kubeconfigs, logs, etcd data); default: a fresh temp dir. Removed by stop(). */
+  dir?: string;
+  /**
+   * Long-lived mode for scripts/cluster.ts: children survive this process and no exit handlers are installed;
+   * stop them with stopControlPlaneAt(dir).
+   */
+  keep?: boolean;
+  /** Create the built-in RBAC and ServiceAccount identities (default true). */
+  seed?: boolean;
+  /** Audience of the ServiceAccount tokens put in the SA kubeconfigs; default: the issuer URL. */
+  tokenAudience?: string;
+  /** Lifetime of those tokens; default 24 h. */
+  tokenTtlSeconds?: number;
+  /** Audiences accepted by kube-apiserver besides the issuer URL and tokenAudience. */
+  apiAudiences?: string[];
+  startTimeoutMs?: number;
+  extraApiserverArgs?: string[];
+  log?: LogFn;
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface KubectlOptions {
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+export interface TokenOptions {
+  audience?: string;
+  expirationSeconds?: number;
+}
+
+/** Everything a second process needs to use or stop a running control plane (dir/state.json). */
+export interface ControlPlaneState {
+  version: 1;
+  dir: string;
+  binDir: string;
+  server: string;
+  issuer: string;
+  etcdUrl: string;
+  caFile: string;
+  clientCa: KeyPair;
+  tokenAudience: string;
+  tokenTtlSeconds: number;
+  pids: { etcd: number; apiserver: number };
+  commands: { etcd: string; apiserver: string };
+  kubeconfigs: Record<string, string>;
+  tools: string[];
+  logs: { etcd: string; apiserver: string };
+}
+
+const defaultLog: LogFn = (msg, fields) => {
+  process.stderr.write(`[control-plane] ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}\n`);
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function buildBinaries(log: LogFn = defaultLog): Promise<string> {
+  const fromEnv = process.env['JOBS_STORAGE_CP_BIN_DIR'];
+  if (fromEnv) return fromEnv;
+  const started = Date.now();
+  const out = await new Promise<string>((resolveOut, reject) => {
+    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolveOut(stdout.trim());
+      else reject(new Error(`build.sh exited with ${String(code)}`));
+    });
+  });
+  log('control-plane binaries ready', { binDir: out, ms: Date.now() - started });
+  return out;
+}
+
+interface HttpsResult {
+  status: number;
+  body: string;
+}
+
+function httpsGet(url: string, opts: { ca: string; cert?: string; key?: string; token?: string }): Promise<HttpsResult> {
+  return new Promise((resolveRes, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+        timeout: 5_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolveRes({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function runKubectl(kubeconfig: string, cacheDir: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
+  return new Promise((resolveRes, reject) => {
+    const child = spawn('kubectl', [`--kubeconfig=${kubeconfig}`, `--cache-dir=${cacheDir}`, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolveRes({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+interface KubeconfigUser {
+  'client-certificate-data'?: string;
+  'client-key-data'?: string;
+  token?: string;
+}
+
+function b64(text: string): string {
+  return Buffer.from(text).toString('base64');
+}
+
+export class ControlPlane {
+  private readonly log: LogFn;
+  private unregisterExit: (() => void) | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly state: ControlPlaneState,
+    log: LogFn,
+  ) {
+    this.log = log;
+  }
+
+  /** @internal */
+  static fromState(state: ControlPlaneState, log: LogFn, autoCleanup: boolean): ControlPlane {
+    const cp = new ControlPlane(state, log);
+    if (autoCleanup) {
+      const { pids, dir } = state;
+      cp.unregisterExit = onExit(() => {
+        killGroupSync(pids.apiserver);
+        killGroupSync(pids.etcd);
+        removeDirSync(dir);
+      });
+    }
+    return cp;
+  }
+
+  get server(): string {
+    return this.state.server;
+  }
+  get caFile(): string {
+    return this.state.caFile;
+  }
+  /** ServiceAccount token issuer; JWKS at `${issuer}/openid/v1/jwks` (readable anonymously, trust caFile). */
+  get issuer(): string {
+    return this.state.issuer;
+  }
+  get jwksUri(): string {
+    return `${this.state.issuer}/openid/v1/jwks`;
+  }
+  get dir(): string {
+    return this.state.dir;
+  }
+  get binDir(): string {
+    return this.state.binDir;
+  }
+  get pids(): Readonly<{ etcd: number; apiserver: number }> {
+    return this.state.pids;
+  }
+  get logs(): Readonly<{ etcd: string; apiserver: string }> {
+    return this.state.logs;
+  }
+  /** Identity name to kubeconfig path. */
+  get kubeconfigs(): Readonly<Record<string, string>> {
+    return this.state.kubeconfigs;
+  }
+  get tools(): readonly string[] {
+    return this.state.tools;
+  }
+
+  kubeconfigPath(identity: Identity): string {
+    const path = this.state.kubeconfigs[identity];
+    if (path === undefined) throw new Error(`unknown identity: ${identity}`);
+    return path;
+  }
+
+  kubeConfig(identity: Identity): k8s.KubeConfig {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath(identity));
+    return kc;
+  }
+
+  kubectl(identity: Identity, args: string[], opts?: KubectlOptions): Promise<KubectlResult> {
+    return runKubectl(this.kubeconfigPath(identity), join(this.state.dir, 'kubectl-cache'), args, opts);
+  }
+
+  /** kubectl as identity; throws with stderr unless it exits 0. */
+  async kubectlOk(identity: Identity, args: string[], opts?: KubectlOptions): Promise<string> {
+    const res = await this.kubectl(identity, args, opts);
+    if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} as ${identity} failed (${res.code}): ${res.stderr}`);
+    return res.stdout;
+  }
+
+  async apply(identity: Identity, objects: object[]): Promise<void> {
+    await this.kubectlOk(identity, ['apply', '-f', '-'], {
+      stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+    });
+  }
+
+  /** Fetches anything under the server with the CA (and optionally a bearer token), e.g. '/openid/v1/jwks'. */
+  async get(path: string, opts: { token?: string } = {}): Promise<HttpsResult> {
+    return httpsGet(new URL(path, this.state.server).toString(), {
+      ca: await readFile(this.state.caFile, 'utf8'),
+      ...(opts.token ? { token: opts.token } : {}),
+    });
+  }
+
+  /** Mints a ServiceAccount token through the TokenRequest API (as admin). */
+  async createToken(namespace: string, serviceAccount: string, opts: TokenOptions = {}): Promise<string> {
+    const out = await this.kubectlOk('admin', [
+      'create', 'token', serviceAccount,
+      '-n', namespace,
+      `--audience=${opts.audience ?? this.state.tokenAudience}`,
+      `--duration=${opts.expirationSeconds ?? this.state.tokenTtlSeconds}s`,
+    ]);
+    return out.trim();
+  }
+
+  private async writeKubeconfig(
+    identity: string,
+    user: string,
+    creds: KubeconfigUser,
+    namespace: string,
+  ): Promise<string> {
+    const caPem = await readFile(this.state.caFile, 'utf8');
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'jobs-storage-e2e', cluster: { server: this.state.server, 'certificate-authority-data': b64(caPem) } }],
+      users: [{ name: user, user: creds }],
+      contexts: [{ name: identity, context: { cluster: 'jobs-storage-e2e', user, namespace } }],
+      'current-context': identity,
+      preferences: {},
+    };
+    const path = join(this.state.dir, 'kubeconfig', `${identity}.yaml`);
+    await writeFile(path, YAML.stringify(config), { mode: 0o600 });
+    this.state.kubeconfigs[identity] = path;
+    await this.saveState();
+    return path;
+  }
+
+  /** @internal */
+  async writeCertKubeconfig(identity: string, user: string, pair: KeyPair, namespace: string): Promise<string> {
+    const [cert, key] = await Promise.all([readFile(pair.certFile, 'utf8'), readFile(pair.keyFile, 'utf8')]);
+    return this.writeKubeconfig(identity, user, { 'client-certificate-data': b64(cert), 'client-key-data': b64(key) }, namespace);
+  }
+
+  /** Writes a kubeconfig for identity that authenticates as namespace/serviceAccount with a fresh token. */
+  async addServiceAccountIdentity(
+    identity: string,
+    namespace: string,
+    serviceAccount: string,
+    opts: TokenOptions = {},
+  ): Promise<string> {
+    const token = await this.createToken(namespace, serviceAccount, opts);
+    return this.writeKubeconfig(identity, `system:serviceaccount:${namespace}:${serviceAccount}`, { token }, namespace);
+  }
+
+  /** The bearer token stored in identity's kubeconfig (ServiceAccount identities only). */
+  async tokenOf(identity: Identity): Promise<string> {
+    const config = YAML.parse(await readFile(this.kubeconfigPath(identity), 'utf8')) as {
+      users?: { user?: KubeconfigUser }[];
+    };
+    const token = config.users?.[0]?.user?.token;
+    if (!token) throw new Error(`identity ${identity} has no token`);
+    return token;
+  }
+
+  /**
+   * Toolforge-style tool account (maintain-kubeusers): namespace tool-<name> labelled tenancy=tool, client cert
+   * CN=<name> O=toolforge, RoleBinding <name>-tool-binding to ClusterRole tools-user, kubeconfig in tool-<name>.
+   */
+  async addTool(name: string): Promise<{ identity: string; namespace: string; kubeconfig: string }> {
+    if (!TOOL_NAME.test(name) || name.length >= 54) throw new Error(`invalid tool name: ${name}`);
+    if (RESERVED_NAMES.has(name)) throw new Error(`tool name clashes with a built-in identity: ${name}`);
+    const namespace = `tool-${name}`;
+    const [pair] = await Promise.all([
+      createLeaf(join(this.state.dir, 'pki'), `tool-${name}`, this.state.clientCa, {
+        commonName: name,
+        organizations: ['toolforge'],
+        usage: 'client',
+      }),
+      this.apply('admin', [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { name: namespace, tenancy: 'tool' } } },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: `${name}-tool-binding`, namespace },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tools-user' },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name }],
+        },
+      ]),
+    ]);
+    const kubeconfig = await this.writeCertKubeconfig(name, `tf-${name}`, pair, namespace);
+    if (!this.state.tools.includes(name)) this.state.tools.push(name);
+    await this.saveState();
+    return { identity: name, namespace, kubeconfig };
+  }
+
+  private saving: Promise<void> = Promise.resolve();
+
+  /** @internal */
+  saveState(): Promise<void> {
+    // Serialised and renamed into place: concurrent addTool()/kubeconfig writes must not interleave in the file.
+    const next = this.saving.then(async () => {
+      const file = join(this.state.dir, 'state.json');
+      await writeFile(`${file}.tmp`, JSON.stringify(this.state, null, 2) + '\n');
+      await rename(`${file}.tmp`, file);
+    });
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  /** SIGTERM, then SIGKILL, both process groups; removes the state dir. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await stopState(this.state, this.log);
+    this.unregisterExit?.();
+  }
+}
+
+async function stopState(state: ControlPlaneState, log: LogFn): Promise<void> {
+  const ours = (pid: number, command: string) => isAlive(pid) && commandOf(pid) === command;
+  if (ours(state.pids.apiserver, state.commands.apiserver)) await stopGroup(state.pids.apiserver);
+  if (ours(state.pids.etcd, state.commands.etcd)) await stopGroup(state.pids.etcd);
+  await rm(state.dir, { recursive: true, force: true });
+  log('control plane stopped', { dir: state.dir });
+}
+
+export async function readState(dir: string): Promise<ControlPlaneState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as ControlPlaneState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isRunning(state: ControlPlaneState): boolean {
+  return (
+    isAlive(state.pids.apiserver) &&
+    commandOf(state.pids.apiserver) === state.commands.apiserver &&
+    isAlive(state.pids.etcd) &&
+    commandOf(state.pids.etcd) === state.commands.etcd
+  );
+}
+
+/** Uses a control plane started by another process (e.g. `tsx scripts/cluster.ts up`). stop() tears it down. */
+export async function attachControlPlane(dir: string, opts: { log?: LogFn } = {}): Promise<ControlPlane> {
+  const state = await readState(dir);
+  if (!state) throw new Error(`no control plane state in ${dir}`);
+  if (!isRunning(state)) throw new Error(`control plane in ${dir} is not running`);
+  return ControlPlane.fromState(state, opts.log ?? defaultLog, false);
+}
+
+/** Stops the control plane recorded in dir (if any) and removes dir. */
+export async function stopControlPlaneAt(dir: string, opts: { log?: LogFn } = {}): Promise<boolean> {
+  const state = await readState(dir);
+  if (!state) return false;
+  await stopState(state, opts.log ?? defaultLog);
+  return true;
+}
+
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  daemon: Daemon,
+  probe: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  void daemon.exited.then((how) => (exited = how));
+  for (;;) {
+    if (exited !== undefined) {
+      throw new Error(`${what} exited (${exited}) during startup; log tail:\n${tail(daemon.logFile)}`);
+    }
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${what} not ready after ${timeoutMs} ms; log tail:\n${tail(daemon.logFile)}`);
+    }
+    await sleep(200);
+  }
+}
+
+async function resolveBinaries(opts: ControlPlaneOptions, log: LogFn): Promise<{ binDir: string; etcd: string; apiserver: string }> {
+  const binDir = opts.binDir ?? (await buildBinaries(log));
+  const etcd = join(binDir, 'etcd');
+  const apiserver = join(binDir, 'kube-apiserver');
+  for (const bin of [etcd, apiserver]) {
+    if (!existsSync(bin)) throw new Error(`missing binary ${bin}`);
+  }
+  return { binDir, etcd, apiserver };
+}
+
+async function prepareDir(requested: string | undefined): Promise<string> {
+  let dir: string;
+  if (requested) {
+    dir = resolve(requested);
+    const previous = await readState(dir);
+    if (previous && isRunning(previous)) throw new Error(`a control plane is already running in ${dir}`);
+    // Only ever wipe a directory that is empty or was ours: a mistyped --dir must not delete unrelated files.
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    if (entries.length > 0 && !previous) throw new Error(`refusing to use non-empty directory ${dir} (no state.json)`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+  } else {
+    dir = await mkdtemp(join(tmpdir(), 'jobs-storage-cp-'));
+  }
+  await Promise.all(
+    ['pki', 'logs', 'kubeconfig', 'etcd'].map((d) => mkdir(join(dir, d), { recursive: true, mode: 0o700 })),
+  );
+  return dir;
+}
+
+async function createPki(pkiDir: string) {
+  const [servingCa, clientCa, saKey] = await Promise.all([
+    createCA(pkiDir, 'serving-ca', 'jobs-storage-e2e-serving-ca'),
+    createCA(pkiDir, 'client-ca', 'jobs-storage-e2e-client-ca'),
+    createSigningKey(pkiDir, 'sa-signer'),
+  ]);
+  const [serving, admin] = await Promise.all([
+    createLeaf(pkiDir, 'apiserver', servingCa, {
+      commonName: 'kube-apiserver',
+      usage: 'server',
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    }),
+    createLeaf(pkiDir, 'admin', clientCa, { commonName: 'admin', organizations: ['system:masters'], usage: 'client' }),
+  ]);
+  return { servingCa, clientCa, saKey, serving, admin };
+}
+
+type Pki = Awaited<ReturnType<typeof createPki>>;
+
+interface Endpoints {
+  etcdUrl: string;
+  etcdPeerUrl: string;
+  server: string;
+  apiPort: number;
+}
+
+async function allocateEndpoints(): Promise<Endpoints> {
+  const [etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  return {
+    etcdUrl: `http://127.0.0.1:${etcdClientPort}`,
+    etcdPeerUrl: `http://127.0.0.1:${etcdPeerPort}`,
+    server: `https://127.0.0.1:${apiPort}`,
+    apiPort,
+  };
+}
+
+function etcdArgs(dir: string, ep: Endpoints): string[] {
+  return [
+    '--name=default',
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=${ep.etcdUrl}`,
+    `--advertise-client-urls=${ep.etcdUrl}`,
+    `--listen-peer-urls=${ep.etcdPeerUrl}`,
+    `--initial-advertise-peer-urls=${ep.etcdPeerUrl}`,
+    `--initial-cluster=default=${ep.etcdPeerUrl}`,
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ];
+}
+
+function apiserverArgs(ep: Endpoints, pki: Pki, apiAudiences: string[], extra: string[]): string[] {
+  return [
+    `--etcd-servers=${ep.etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${ep.apiPort}`,
+    `--tls-cert-file=${pki.serving.certFile}`,
+    `--tls-private-key-file=${pki.serving.keyFile}`,
+    `--client-ca-file=${pki.clientCa.certFile}`,
+    '--authorization-mode=RBAC',
+    `--service-account-issuer=${ep.server}`,
+    `--service-account-key-file=${pki.saKey.publicKeyFile}`,
+    `--service-account-signing-key-file=${pki.saKey.privateKeyFile}`,
+    `--api-audiences=${apiAudiences.join(',')}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
+    // No controller-manager runs, so nothing would create the token Secrets this plugin expects; tokens come from
+    // the TokenRequest API instead.
+    '--disable-admission-plugins=ServiceAccount',
+    '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
+    '--profiling=false',
+    ...extra,
+  ];
+}
+
+async function apiserverReady(server: string, pki: Pki): Promise<() => Promise<boolean>> {
+  const [ca, cert, key] = await Promise.all([
+    readFile(pki.servingCa.certFile, 'utf8'),
+    readFile(pki.admin.certFile, 'utf8'),
+    readFile(pki.admin.keyFile, 'utf8'),
+  ]);
+  return async () => (await httpsGet(`${server}/readyz`, { ca, cert, key })).status === 200;
+}
+
+/**
+ * Starts etcd and kube-apiserver on free 127.0.0.1 ports with throw-away PKI, writes the 'admin' kubeconfig and,
+ * unless seed is false, the built-in RBAC and ServiceAccount identities (seedIdentities). Without keep, the processes
+ * are killed and the state dir removed on stop(), on process exit and on SIGINT/SIGTERM/SIGHUP.
+ */
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = opts.log ?? defaultLog;
+  const keep = opts.keep ?? false;
+  const timeoutMs = opts.startTimeoutMs ?? 120_000;
+  const started = Date.now();
+  const bins = await resolveBinaries(opts, log);
+  const dir = await prepareDir(opts.dir);
+
+  const daemons: Daemon[] = [];
+  // Until the ControlPlane object exists, a crash or Ctrl-C must still take the children down.
+  const unregisterEarly = onExit(() => {
+    for (const d of daemons) killGroupSync(d.pid);
+    removeDirSync(dir);
+  });
+
+  try {
+    const [ep, pki] = await Promise.all([allocateEndpoints(), createPki(join(dir, 'pki'))]);
+    const issuer = ep.server;
+    const tokenAudience = opts.tokenAudience ?? issuer;
+    const apiAudiences = [...new Set([issuer, tokenAudience, ...(opts.apiAudiences ?? [])])];
+
+    const etcd = spawnDaemon(bins.etcd, etcdArgs(dir, ep), join(dir, 'logs', 'etcd.log'));
+    daemons.push(etcd);
+    log('etcd started', { pid: etcd.pid, url: ep.etcdUrl });
+    await waitFor('etcd', timeoutMs, etcd, async () => {
+      const res = await fetch(`${ep.etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+      return res.ok;
+    });
+
+    const apiserver = spawnDaemon(
+      bins.apiserver,
+      apiserverArgs(ep, pki, apiAudiences, opts.extraApiserverArgs ?? []),
+      join(dir, 'logs', 'kube-apiserver.log'),
+    );
+    daemons.push(apiserver);
+    log('kube-apiserver started', { pid: apiserver.pid, server: ep.server });
+    await waitFor('kube-apiserver', timeoutMs, apiserver, await apiserverReady(ep.server, pki));
+    log('kube-apiserver ready', { ms: Date.now() - started });
+
+    const cp = ControlPlane.fromState(
+      {
+        version: 1,
+        dir,
+        binDir: bins.binDir,
+        server: ep.server,
+        issuer,
+        etcdUrl: ep.etcdUrl,
+        caFile: pki.servingCa.certFile,
+        clientCa: pki.clientCa,
+        tokenAudience,
+        tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400,
+        pids: { etcd: etcd.pid, apiserver: apiserver.pid },
+        commands: { etcd: bins.etcd, apiserver: bins.apiserver },
+        kubeconfigs: {},
+        tools: [],
+        logs: { etcd: etcd.logFile, apiserver: apiserver.logFile },
+      },
+      log,
+      !keep,
+    );
+    unregisterEarly();
+    try {
+      await cp.writeCertKubeconfig('admin', 'admin', pki.admin, 'default');
+      if (opts.seed ?? true) await seedIdentities(cp);
+    } catch (err) {
+      await cp.stop();
+      throw err;
+    }
+    log('control plane seeded', { ms: Date.now() - started });
+    return cp;
+  } catch (err) {
+    for (const d of daemons) await stopGroup(d.pid, 2_000);
+    await rm(dir, { recursive: true, force: true });
+    unregisterEarly();
+    throw err;
+  }
+}
+
+const rbac = 'rbac.authorization.k8s.io';
+const JOBS_GROUP = 'jobs-api.toolforge.org';
+const JOBS_PLURALS = ['scheduled-jobs', 'continuous-jobs', 'one-off-jobs'];
+
+function clusterRoleBinding(name: string, role: string, subjects: object[]): object {
+  return {
+    apiVersion: `${rbac}/v1`,
+    kind: 'ClusterRoleBinding',
+    metadata: { name },
+    roleRef: { apiGroup: rbac, kind: 'ClusterRole', name: role },
+    subjects,
+  };
+}
+
+function saSubject(sa: { namespace: string; name: string }): object {
+  return { kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace };
+}
+
+/** RBAC objects for tools, jobs-api and the jobs-storage sync sidecar (modelled on Toolforge, see domain doc §3.3/§4.5). */
+export function baseRbacObjects(): object[] {
+  const crud = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+  const read = ['get', 'list', 'watch'];
+  return [
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'ClusterRole',
+      metadata: { name: 'tools-user' },
+      rules: [
+        { apiGroups: [''], resources: ['pods', 'services', 'secrets', 'configmaps'], verbs: crud },
+        { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'statefulsets'], verbs: crud },
+        { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: crud },
+        { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'networkpolicies'], verbs: crud },
+        // Production tools-user grants nothing on this group. Writes are allowed here on purpose so that the requests
+        // reach admission and the jobs-storage webhook/policy is what denies them (the thing under test).
+        { apiGroups: [JOBS_GROUP], resources: JOBS_PLURALS, verbs: crud },
+      ],
+    },
+    // Lets token verifiers outside the cluster (the admin API) fetch the issuer's discovery document and JWKS.
+    clusterRoleBinding('service-account-issuer-discovery-public', 'system:service-account-issuer-discovery', [
+      { apiGroup: rbac, kind: 'Group', name: 'system:unauthenticated' },
+      { apiGroup: rbac, kind: 'Group', name: 'system:authenticated' },
+    ]),
+
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOBS_API_SA.namespace } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: JOBS_API_SA.name, namespace: JOBS_API_SA.namespace } },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'ClusterRole',
+      metadata: { name: 'toolforge-jobs-owner' },
+      rules: [{ apiGroups: [JOBS_GROUP], resources: JOBS_PLURALS, verbs: ['*'] }],
+    },
+    clusterRoleBinding('toolforge-jobs-owner-binding', 'toolforge-jobs-owner', [saSubject(JOBS_API_SA)]),
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'Role',
+      metadata: { name: 'jobs-api-configmaps', namespace: JOBS_API_SA.namespace },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: read }],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'RoleBinding',
+      metadata: { name: 'jobs-api-configmaps', namespace: JOBS_API_SA.namespace },
+      roleRef: { apiGroup: rbac, kind: 'Role', name: 'jobs-api-configmaps' },
+      subjects: [saSubject(JOBS_API_SA)],
+    },
+
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOBS_STORAGE_SA.namespace } },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: JOBS_STORAGE_SA.name, namespace: JOBS_STORAGE_SA.namespace },
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'ClusterRole',
+      metadata: { name: 'jobs-storage-sync' },
+      rules: [
+        { apiGroups: ['batch'], resources: ['cronjobs', 'jobs'], verbs: read },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: read },
+        { apiGroups: [''], resources: ['services', 'namespaces', 'configmaps'], verbs: read },
+        { apiGroups: [JOBS_GROUP], resources: JOBS_PLURALS, verbs: ['create', ...read] },
+      ],
+    },
+    clusterRoleBinding('jobs-storage-sync', 'jobs-storage-sync', [saSubject(JOBS_STORAGE_SA)]),
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'Role',
+      metadata: { name: 'jobs-storage-sync-leases', namespace: JOBS_STORAGE_SA.namespace },
+      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: crud }],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'RoleBinding',
+      metadata: { name: 'jobs-storage-sync-leases', namespace: JOBS_STORAGE_SA.namespace },
+      roleRef: { apiGroup: rbac, kind: 'Role', name: 'jobs-storage-sync-leases' },
+      subjects: [saSubject(JOBS_STORAGE_SA)],
+    },
+  ];
+}
+
+/** Applies baseRbacObjects() and writes token kubeconfigs for the 'jobs-api' and 'jobs-storage-sync' identities. */
+export async function seedIdentities(cp: ControlPlane, opts: TokenOptions = {}): Promise<void> {
+  await cp.apply('admin', baseRbacObjects());
+  await Promise.all([
+    cp.addServiceAccountIdentity('jobs-api', JOBS_API_SA.namespace, JOBS_API_SA.name, opts),
+    cp.addServiceAccountIdentity('jobs-storage-sync', JOBS_STORAGE_SA.namespace, JOBS_STORAGE_SA.name, opts),
+  ]);
+}
+
+/**
+ * Installs the jobs-api CRDs as admin from deploy/crds/ (or the upstream shape while that directory has no YAML) and
+ * waits for Established. Returns the CRD names.
+ */
+export function installJobsCrds(cp: ControlPlane, crdDir = join(REPO_ROOT, 'deploy', 'crds')): Promise<string[]> {
+  return installCrdsFrom(cp, crdDir);
+}
+
+/** Default state dir of the long-lived control plane started by `tsx scripts/cluster.ts up`. */
+export function defaultClusterDir(): string {
+  const cache = process.env['XDG_CACHE_HOME'] || join(process.env['HOME'] ?? tmpdir(), '.cache');
+  return join(cache, 'toolforge-jobs-storage', 'cluster');
+}
