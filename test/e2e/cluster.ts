@@ -126,7 +126,10 @@ interface HttpsResult {
   body: string;
 }
 
-function httpsGet(url: string, opts: { ca: string; cert?: string; key?: string; token?: string }): Promise<HttpsResult> {
+function httpsGet(
+  url: string,
+  opts: { ca: string; cert?: string; key?: string; token?: string },
+): Promise<HttpsResult> {
   return new Promise((resolveRes, reject) => {
     const req = request(
       url,
@@ -152,7 +155,12 @@ function httpsGet(url: string, opts: { ca: string; cert?: string; key?: string; 
   });
 }
 
-function runKubectl(kubeconfig: string, cacheDir: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
+function runKubectl(
+  kubeconfig: string,
+  cacheDir: string,
+  args: string[],
+  opts: KubectlOptions = {},
+): Promise<KubectlResult> {
   return new Promise((resolveRes, reject) => {
     const child = spawn('kubectl', [`--kubeconfig=${kubeconfig}`, `--cache-dir=${cacheDir}`, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -283,8 +291,11 @@ export class ControlPlane {
   /** Mints a ServiceAccount token through the TokenRequest API (as admin). */
   async createToken(namespace: string, serviceAccount: string, opts: TokenOptions = {}): Promise<string> {
     const out = await this.kubectlOk('admin', [
-      'create', 'token', serviceAccount,
-      '-n', namespace,
+      'create',
+      'token',
+      serviceAccount,
+      '-n',
+      namespace,
       `--audience=${opts.audience ?? this.state.tokenAudience}`,
       `--duration=${opts.expirationSeconds ?? this.state.tokenTtlSeconds}s`,
     ]);
@@ -301,7 +312,9 @@ export class ControlPlane {
     const config = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'jobs-storage-e2e', cluster: { server: this.state.server, 'certificate-authority-data': b64(caPem) } }],
+      clusters: [
+        { name: 'jobs-storage-e2e', cluster: { server: this.state.server, 'certificate-authority-data': b64(caPem) } },
+      ],
       users: [{ name: user, user: creds }],
       contexts: [{ name: identity, context: { cluster: 'jobs-storage-e2e', user, namespace } }],
       'current-context': identity,
@@ -317,7 +330,12 @@ export class ControlPlane {
   /** @internal */
   async writeCertKubeconfig(identity: string, user: string, pair: KeyPair, namespace: string): Promise<string> {
     const [cert, key] = await Promise.all([readFile(pair.certFile, 'utf8'), readFile(pair.keyFile, 'utf8')]);
-    return this.writeKubeconfig(identity, user, { 'client-certificate-data': b64(cert), 'client-key-data': b64(key) }, namespace);
+    return this.writeKubeconfig(
+      identity,
+      user,
+      { 'client-certificate-data': b64(cert), 'client-key-data': b64(key) },
+      namespace,
+    );
   }
 
   /** Writes a kubeconfig for identity that authenticates as namespace/serviceAccount with a fresh token. */
@@ -356,7 +374,11 @@ export class ControlPlane {
         usage: 'client',
       }),
       this.apply('admin', [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { name: namespace, tenancy: 'tool' } } },
+        {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: namespace, labels: { name: namespace, tenancy: 'tool' } },
+        },
         {
           apiVersion: 'rbac.authorization.k8s.io/v1',
           kind: 'RoleBinding',
@@ -436,12 +458,7 @@ export async function stopControlPlaneAt(dir: string, opts: { log?: LogFn } = {}
   return true;
 }
 
-async function waitFor(
-  what: string,
-  timeoutMs: number,
-  daemon: Daemon,
-  probe: () => Promise<boolean>,
-): Promise<void> {
+async function waitFor(what: string, timeoutMs: number, daemon: Daemon, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   void daemon.exited.then((how) => (exited = how));
@@ -457,7 +474,10 @@ async function waitFor(
   }
 }
 
-async function resolveBinaries(opts: ControlPlaneOptions, log: LogFn): Promise<{ binDir: string; etcd: string; apiserver: string }> {
+async function resolveBinaries(
+  opts: ControlPlaneOptions,
+  log: LogFn,
+): Promise<{ binDir: string; etcd: string; apiserver: string }> {
   const binDir = opts.binDir ?? (await buildBinaries(log));
   const etcd = join(binDir, 'etcd');
   const apiserver = join(binDir, 'kube-apiserver');
@@ -699,7 +719,11 @@ export function baseRbacObjects(): object[] {
     ]),
 
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOBS_API_SA.namespace } },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: JOBS_API_SA.name, namespace: JOBS_API_SA.namespace } },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: JOBS_API_SA.name, namespace: JOBS_API_SA.namespace },
+    },
     {
       apiVersion: `${rbac}/v1`,
       kind: 'ClusterRole',

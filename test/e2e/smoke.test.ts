@@ -23,7 +23,16 @@ const cronJob = (name: string, namespace: string) =>
       jobTemplate: {
         spec: {
           template: {
-            spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest', command: ['true'] }] },
+            spec: {
+              restartPolicy: 'Never',
+              containers: [
+                {
+                  name: 'job',
+                  image: 'docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest',
+                  command: ['true'],
+                },
+              ],
+            },
           },
         },
       },
@@ -66,7 +75,13 @@ test('jobs-api creates a ScheduledJob through the client library once the CRDs a
       apiVersion: `${JOBS_API_GROUP}/v1`,
       kind: 'ScheduledJob',
       metadata: { name: 'smoke' },
-      spec: { job_name: 'smoke', tool_name: 'alpha', job_type: 'scheduled', cmd: 'true', schedule: { text: '*/5 * * * *' } },
+      spec: {
+        job_name: 'smoke',
+        tool_name: 'alpha',
+        job_type: 'scheduled',
+        cmd: 'true',
+        schedule: { text: '*/5 * * * *' },
+      },
     },
   })) as { metadata?: { uid?: string; managedFields?: { manager?: string }[] } };
   assert.ok(created.metadata?.uid);

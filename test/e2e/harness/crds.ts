@@ -45,7 +45,10 @@ export function upstreamJobsCrds(): object[] {
 export async function installJobsCrds(cp: KubectlRunner, crdDir: string): Promise<string[]> {
   let files: string[] = [];
   try {
-    files = (await readdir(crdDir)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(crdDir, f));
+    files = (await readdir(crdDir))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort()
+      .map((f) => join(crdDir, f));
   } catch {
     files = [];
   }
@@ -61,11 +64,21 @@ export async function installJobsCrds(cp: KubectlRunner, crdDir: string): Promis
     objects.push(...upstreamJobsCrds());
   }
   const names = objects
-    .filter((o): o is { kind: string; metadata: { name: string } } => (o as { kind?: unknown }).kind === 'CustomResourceDefinition')
+    .filter(
+      (o): o is { kind: string; metadata: { name: string } } =>
+        (o as { kind?: unknown }).kind === 'CustomResourceDefinition',
+    )
     .map((o) => o.metadata.name);
-  await cp.kubectlOk('admin', ['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  await cp.kubectlOk('admin', ['apply', '-f', '-'], {
+    stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  });
   if (names.length > 0) {
-    await cp.kubectlOk('admin', ['wait', '--for=condition=Established', '--timeout=60s', ...names.map((n) => `crd/${n}`)]);
+    await cp.kubectlOk('admin', [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      ...names.map((n) => `crd/${n}`),
+    ]);
   }
   return names;
 }

@@ -48,11 +48,21 @@ export async function createCA(dir: string, name: string, commonName: string, da
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   await openssl([
-    'req', '-x509', ...EC_KEY,
-    '-keyout', keyFile, '-out', certFile,
-    '-days', String(days), '-subj', subject(commonName),
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    String(days),
+    '-subj',
+    subject(commonName),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
   ]);
   return { certFile, keyFile };
 }
@@ -62,10 +72,7 @@ export async function createLeaf(dir: string, name: string, ca: KeyPair, opts: L
   const keyFile = join(dir, `${name}.key`);
   const csrFile = join(dir, `${name}.csr`);
   const extFile = join(dir, `${name}.ext`);
-  const sans = [
-    ...(opts.dnsNames ?? []).map((d) => `DNS:${d}`),
-    ...(opts.ipAddresses ?? []).map((ip) => `IP:${ip}`),
-  ];
+  const sans = [...(opts.dnsNames ?? []).map((d) => `DNS:${d}`), ...(opts.ipAddresses ?? []).map((ip) => `IP:${ip}`)];
   const ext = [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -74,14 +81,33 @@ export async function createLeaf(dir: string, name: string, ca: KeyPair, opts: L
   ];
   await writeFile(extFile, ext.join('\n') + '\n');
   await openssl([
-    'req', '-new', ...EC_KEY,
-    '-keyout', keyFile, '-out', csrFile,
-    '-subj', subject(opts.commonName, opts.organizations),
+    'req',
+    '-new',
+    ...EC_KEY,
+    '-keyout',
+    keyFile,
+    '-out',
+    csrFile,
+    '-subj',
+    subject(opts.commonName, opts.organizations),
   ]);
   await openssl([
-    'x509', '-req', '-in', csrFile,
-    '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', serial(),
-    '-days', String(opts.days ?? 2), '-extfile', extFile, '-out', certFile,
+    'x509',
+    '-req',
+    '-in',
+    csrFile,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-set_serial',
+    serial(),
+    '-days',
+    String(opts.days ?? 2),
+    '-extfile',
+    extFile,
+    '-out',
+    certFile,
   ]);
   await Promise.all([rm(csrFile, { force: true }), rm(extFile, { force: true })]);
   return { certFile, keyFile };
