@@ -1,0 +1,102 @@
+// Long-lived local control plane (kube-apiserver + etcd) for the demo and manual testing.
+//   tsx scripts/cluster.ts up [--dir DIR] [--tool NAME ...]   start (or report the running one); tools default: alpha beta
+//   tsx scripts/cluster.ts status [--dir DIR]
+//   tsx scripts/cluster.ts down [--dir DIR]
+// DIR defaults to $JOBS_STORAGE_CLUSTER_DIR, else ${XDG_CACHE_HOME:-~/.cache}/toolforge-jobs-storage/cluster.
+import { parseArgs } from 'node:util';
+import {
+  attachControlPlane,
+  defaultClusterDir,
+  isRunning,
+  readState,
+  startControlPlane,
+  stopControlPlaneAt,
+} from '../test/e2e/cluster.js';
+import type { ControlPlane } from '../test/e2e/cluster.js';
+
+function describe(cp: ControlPlane): string {
+  const lines = [
+    `server:      ${cp.server}`,
+    `ca:          ${cp.caFile}`,
+    `issuer:      ${cp.issuer}`,
+    `jwks:        ${cp.jwksUri}`,
+    `state dir:   ${cp.dir}`,
+    `logs:        ${cp.logs.apiserver}`,
+    `             ${cp.logs.etcd}`,
+    'kubeconfigs:',
+    ...Object.entries(cp.kubeconfigs).map(([identity, path]) => `  ${identity.padEnd(18)} ${path}`),
+    '',
+    `example:     kubectl --kubeconfig=${cp.kubeconfigs['alpha'] ?? cp.kubeconfigs['admin'] ?? ''} get cronjobs`,
+    `stop:        tsx scripts/cluster.ts down${cp.dir === defaultClusterDir() ? '' : ` --dir ${cp.dir}`}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+async function up(dir: string, tools: string[] | undefined): Promise<number> {
+  const existing = await readState(dir);
+  if (existing && isRunning(existing)) {
+    const cp = await attachControlPlane(dir);
+    for (const tool of tools ?? []) {
+      if (!cp.tools.includes(tool)) await cp.addTool(tool);
+    }
+    process.stderr.write('[cluster] already running\n');
+    process.stdout.write(describe(cp));
+    return 0;
+  }
+  if (existing) await stopControlPlaneAt(dir);
+  const cp = await startControlPlane({ dir, keep: true });
+  try {
+    for (const tool of tools ?? ['alpha', 'beta']) await cp.addTool(tool);
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
+  process.stdout.write(describe(cp));
+  return 0;
+}
+
+async function status(dir: string): Promise<number> {
+  const state = await readState(dir);
+  if (!state || !isRunning(state)) {
+    process.stdout.write(`not running (${dir})\n`);
+    return 1;
+  }
+  process.stdout.write(describe(await attachControlPlane(dir)));
+  return 0;
+}
+
+async function down(dir: string): Promise<number> {
+  const stopped = await stopControlPlaneAt(dir);
+  process.stdout.write(stopped ? `stopped (${dir})\n` : `not running (${dir})\n`);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string' },
+      tool: { type: 'string', multiple: true },
+    },
+  });
+  const dir = values.dir ?? process.env['JOBS_STORAGE_CLUSTER_DIR'] ?? defaultClusterDir();
+  switch (positionals[0]) {
+    case 'up':
+      return up(dir, values.tool);
+    case 'status':
+      return status(dir);
+    case 'down':
+      return down(dir);
+    default:
+      process.stderr.write('usage: tsx scripts/cluster.ts up|status|down [--dir DIR] [--tool NAME ...]\n');
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`[cluster] ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
