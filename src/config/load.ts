@@ -8,6 +8,8 @@ import type { Config } from './schema.js';
 export const ENV_VARS: Readonly<Record<string, { path: string; type: 'string' | 'number' | 'list' }>> = {
   JOBS_STORAGE_LOG_LEVEL: { path: 'logLevel', type: 'string' },
   JOBS_STORAGE_KUBECONFIG: { path: 'kubeconfig', type: 'string' },
+  KUBERNETES_SERVICE_HOST: { path: 'inCluster.host', type: 'string' },
+  KUBERNETES_SERVICE_PORT: { path: 'inCluster.port', type: 'string' },
   JOBS_STORAGE_WEBHOOK_PORT: { path: 'webhook.port', type: 'number' },
   JOBS_STORAGE_WEBHOOK_HOST: { path: 'webhook.host', type: 'string' },
   JOBS_STORAGE_TLS_CERT_FILE: { path: 'webhook.certFile', type: 'string' },

@@ -71,8 +71,8 @@ const sync = z
     retryPeriodSeconds: seconds(2),
     /** This replica's name in the Lease; empty means the host name (the pod name in Kubernetes). */
     identity: z.string().default(''),
-    /** Port of the metrics and admin HTTP API. */
-    port: z.number().int().min(1).max(65535).default(9100),
+    /** Port of the metrics and admin HTTP API (0 picks a free one). */
+    port: z.number().int().min(0).max(65535).default(9100),
     host: z.string().default('0.0.0.0'),
   })
   .strict()
@@ -109,6 +109,8 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Path of a kubeconfig; empty means in-cluster, else the default loading rules. */
     kubeconfig: z.string().default(''),
+    /** The API server address inside a pod (from KUBERNETES_SERVICE_HOST/PORT); used when `kubeconfig` is empty. */
+    inCluster: z.object({ host: z.string().default(''), port: z.string().default('') }).strict().prefault({}),
     toolNamespacePrefix: z.string().min(1).default('tool-'),
     identities,
     phase: phaseSource,

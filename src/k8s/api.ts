@@ -2,6 +2,8 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
 import { AppError } from '../errors.js';
+import { credentialsFromKubeConfig } from './credentials.js';
+import type { KubeCredentials } from './credentials.js';
 
 /** A non-2xx answer of the API server (or a watch ERROR event), with its status and the Status reason. */
 export class KubeApiError extends AppError {
@@ -38,23 +40,22 @@ export class KubeApi {
   private readonly server: URL;
   private credentials: { agent: https.Agent; headers: Record<string, string>; at: number } | undefined;
 
-  constructor(private readonly kc: k8s.KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new TypeError('kubeconfig has no current cluster');
-    this.server = new URL(cluster.server);
+  private readonly source: KubeCredentials;
+
+  /** From lean credentials (src/k8s/credentials.ts) or a client-node KubeConfig. */
+  constructor(source: KubeCredentials | k8s.KubeConfig) {
+    this.source = 'resolve' in source ? source : credentialsFromKubeConfig(source);
+    this.server = new URL(this.source.server);
   }
 
   private async auth(): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
     const now = Date.now();
     if (this.credentials && now - this.credentials.at < CREDENTIALS_TTL_MS) return this.credentials;
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+    const c = await this.source.resolve();
     const agent =
       this.credentials?.agent ??
-      new https.Agent({ keepAlive: true, maxSockets: 16, ca: opts.ca, cert: opts.cert, key: opts.key, ...(opts.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
-    this.credentials = { agent, headers, at: now };
+      new https.Agent({ keepAlive: true, maxSockets: 16, ca: c.ca, cert: c.cert, key: c.key, ...(c.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
+    this.credentials = { agent, headers: c.headers, at: now };
     return this.credentials;
   }
 

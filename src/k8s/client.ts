@@ -1,9 +1,13 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 
-/** A KubeConfig from the configured file, else in-cluster credentials, else the client's default loading rules. */
-export function loadKubeConfig(config: Pick<Config, 'kubeconfig'>): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+/**
+ * A client-node KubeConfig from the configured file, else its default loading rules (in-cluster, $KUBECONFIG,
+ * ~/.kube/config). Imported lazily: client-node is large, and the hot paths use src/k8s/credentials.ts.
+ */
+export async function loadKubeConfig(config: Pick<Config, 'kubeconfig'>): Promise<k8s.KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
   return kc;

@@ -1,9 +1,18 @@
-import { ApiException } from '@kubernetes/client-node';
 import { KubeApiError } from './api.js';
+
+/** client-node's ApiException, recognised by shape so that this module does not load client-node. */
+interface ApiExceptionLike {
+  code: number;
+  body: unknown;
+}
+
+function isApiException(err: unknown): err is ApiExceptionLike {
+  return err instanceof Error && err.constructor.name === 'ApiException' && typeof (err as { code?: unknown }).code === 'number';
+}
 
 /** The HTTP status of a client-node error, or undefined for errors that never reached the API server. */
 export function statusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
+  if (isApiException(err)) return err.code;
   if (err instanceof KubeApiError) return err.status;
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
@@ -18,7 +27,7 @@ export const isGone = (err: unknown): boolean => statusOf(err) === 410;
 
 /** A short description for logs: status and the API's reason/message, never the whole body and headers. */
 export function describeApiError(err: unknown): { status?: number; reason?: string; message: string } {
-  if (err instanceof ApiException) {
+  if (isApiException(err)) {
     const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
     const b = (typeof body === 'object' && body !== null ? body : {}) as { reason?: string; message?: string };
     return { status: err.code, ...(b.reason ? { reason: b.reason } : {}), message: b.message ?? `HTTP ${err.code}` };

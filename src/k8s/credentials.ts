@@ -1,0 +1,124 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/schema.js';
+import { ConfigError, errorMessage } from '../errors.js';
+
+/** TLS material and headers for one request to the API server. */
+export interface RequestCredentials {
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  headers: Record<string, string>;
+  rejectUnauthorized?: boolean;
+}
+
+export interface KubeCredentials {
+  server: string;
+  /** Called before requests (at most once a minute): tokens from files are re-read, as they rotate. */
+  resolve(): Promise<RequestCredentials>;
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** client-node's KubeConfig as credentials: every auth method it knows (exec plugins, OIDC, …). */
+export function credentialsFromKubeConfig(kc: k8s.KubeConfig): KubeCredentials {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new ConfigError(['kubeconfig has no current cluster']);
+  return {
+    server: cluster.server,
+    async resolve() {
+      const opts: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; headers?: Record<string, unknown>; rejectUnauthorized?: boolean } = {};
+      await kc.applyToHTTPSOptions(opts as never);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+      return {
+        headers,
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        ...(opts.cert ? { cert: opts.cert } : {}),
+        ...(opts.key ? { key: opts.key } : {}),
+        ...(opts.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      };
+    },
+  };
+}
+
+interface KubeconfigFile {
+  'current-context'?: string;
+  contexts?: Array<{ name: string; context: { cluster: string; user: string } }>;
+  clusters?: Array<{ name: string; cluster: Record<string, unknown> }>;
+  users?: Array<{ name: string; user: Record<string, unknown> }>;
+}
+
+function material(entry: Record<string, unknown>, dataKey: string, fileKey: string, base: string): Buffer | undefined {
+  const data = entry[dataKey];
+  if (typeof data === 'string') return Buffer.from(data, 'base64');
+  const file = entry[fileKey];
+  if (typeof file === 'string') return readFileSync(isAbsolute(file) ? file : join(base, file));
+  return undefined;
+}
+
+/**
+ * The common kubeconfig shapes — client certificates, a static token or a token file — read directly; anything
+ * else (exec plugins, auth providers) returns undefined so the caller falls back to client-node. This keeps
+ * client-node's 70 MB of generated API code out of the sync's memory (see the sync benchmark).
+ */
+export function credentialsFromKubeconfigFile(path: string): KubeCredentials | undefined {
+  let doc: KubeconfigFile;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8')) as KubeconfigFile;
+  } catch (err) {
+    throw new ConfigError([`kubeconfig ${path}: ${errorMessage(err)}`]);
+  }
+  const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context ?? doc.contexts?.[0]?.context;
+  const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster;
+  const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? {};
+  if (!cluster || typeof cluster['server'] !== 'string') throw new ConfigError([`kubeconfig ${path}: no cluster for the current context`]);
+  const known = new Set(['client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'token', 'tokenFile']);
+  if (Object.keys(user).some((k) => !known.has(k))) return undefined;
+  const base = dirname(path);
+  const ca = material(cluster, 'certificate-authority-data', 'certificate-authority', base);
+  const cert = material(user, 'client-certificate-data', 'client-certificate', base);
+  const key = material(user, 'client-key-data', 'client-key', base);
+  const tokenFile = typeof user['tokenFile'] === 'string' ? user['tokenFile'] : undefined;
+  const token = typeof user['token'] === 'string' ? user['token'] : undefined;
+  const insecure = cluster['insecure-skip-tls-verify'] === true;
+  return {
+    server: cluster['server'],
+    async resolve(): Promise<RequestCredentials> {
+      const bearer = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : token;
+      const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
+      return {
+        headers,
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert } : {}),
+        ...(key ? { key } : {}),
+        ...(insecure ? { rejectUnauthorized: false } : {}),
+      };
+    },
+  };
+}
+
+/** In-cluster credentials: the pod's ServiceAccount token (re-read: it is rotated) and the cluster CA. */
+export function inClusterCredentials(host: string, port: string): KubeCredentials | undefined {
+  if (!host || !existsSync(join(SA_DIR, 'token'))) return undefined;
+  const ca = readFileSync(join(SA_DIR, 'ca.crt'));
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port || '443'}`;
+  return {
+    server,
+    async resolve() {
+      return { ca, headers: { authorization: `Bearer ${readFileSync(join(SA_DIR, 'token'), 'utf8').trim()}` } };
+    },
+  };
+}
+
+/** Credentials for the configuration: the lean paths first, client-node for everything else. */
+export async function loadCredentials(config: Pick<Config, 'kubeconfig' | 'inCluster'>): Promise<KubeCredentials> {
+  const lean = config.kubeconfig
+    ? credentialsFromKubeconfigFile(config.kubeconfig)
+    : inClusterCredentials(config.inCluster.host, config.inCluster.port);
+  if (lean) return lean;
+  const { loadKubeConfig } = await import('./client.js');
+  return credentialsFromKubeConfig(await loadKubeConfig(config));
+}
