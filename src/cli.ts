@@ -42,6 +42,54 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await runWebhookCommand(opts, io));
     });
 
+  program
+    .command('sync')
+    .description('Run the sync sidecar: watch workloads and job CRs, backfill, export gauges, serve the admin API')
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string }) => {
+      const { runSyncCommand } = await import('./cli/serve.js');
+      setExit(await runSyncCommand(opts, io));
+    });
+
+  program
+    .command('import')
+    .description('Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)')
+    .option('--dry-run', 'only print what would be created', false)
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string; dryRun: boolean }) => {
+      const { runImport } = await import('./cli/ops.js');
+      setExit(await runImport(opts, io));
+    });
+
+  program
+    .command('report')
+    .description('Per-tool report: each job, where it exists, what the jobs API lists in this phase, drift')
+    .option('--tool <name...>', 'only these tools', [])
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string; tool: string[]; output: 'table' | 'json' }) => {
+      const { runReport } = await import('./cli/ops.js');
+      setExit(await runReport(opts, io));
+    });
+
+  const phase = program.command('phase').description('Show or switch the rollout phase (ConfigMap)');
+  phase
+    .command('get')
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string }) => {
+      const { runPhaseGet } = await import('./cli/ops.js');
+      setExit(await runPhaseGet(opts, io));
+    });
+  phase
+    .command('set')
+    .argument('<phase>', 'runtime-truth | storage-truth | ignore-unmanaged | enforce')
+    .option('--reason <text>', 'recorded in the phase history')
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (value: string, opts: { config?: string; reason?: string }) => {
+      const { runPhaseSet } = await import('./cli/ops.js');
+      setExit(await runPhaseSet(value, opts, io));
+    });
+
   return program;
 }
 

@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import type { Server } from 'node:http';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { KubeApi } from '../k8s/api.js';
+import { loadKubeConfig } from '../k8s/client.js';
+import { loadCredentials } from '../k8s/credentials.js';
+import { PhaseSource } from '../k8s/phase-source.js';
+import { createLogger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
+import { createMetrics } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
+import { createStorageCodec } from '../storage/codec.js';
+import { createAdminApp } from '../sync/admin-app.js';
+import { createTokenVerifier } from '../sync/admin-auth.js';
+import { SyncSidecar } from '../sync/sidecar.js';
+import type { PhaseView } from '../sync/sidecar.js';
+import { workloadTracker } from '../sync/track-workload.js';
+import { VERSION } from '../version.js';
+import { runWebhook } from '../webhook/server.js';
+import type { CliIo } from '../cli.js';
+
+interface Common {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+function common(file: string | undefined, component: string): Common {
+  const config = loadConfig({ file });
+  const logger = createLogger({ level: config.logLevel, base: { component, version: VERSION } });
+  const metrics = createMetrics();
+  metrics.buildInfo.set({ version: VERSION }, 1);
+  return { config, logger, metrics };
+}
+
+/** `jobs-storage webhook`: serves until SIGTERM/SIGINT, then drains. */
+export async function runWebhookCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
+  const { config, logger, metrics } = common(opts.config, 'webhook');
+  const handle = await runWebhook({ config, logger, metrics, kubeConfig: await loadKubeConfig(config), version: VERSION });
+  await handle.closed;
+  return 0;
+}
+
+/** The sync's dependencies, shared by the sidecar and the one-shot import/report commands. */
+export async function syncParts(c: Common, o: { readOnly?: boolean; elect?: boolean; phase?: PhaseView } = {}) {
+  const api = new KubeApi(await loadCredentials(c.config));
+  const phaseSource = o.phase ? undefined : new PhaseSource({ config: c.config, api, logger: c.logger, metrics: c.metrics });
+  const phase: PhaseView = o.phase ?? (phaseSource as PhaseSource);
+  const sidecar = new SyncSidecar({
+    config: c.config,
+    logger: c.logger,
+    metrics: c.metrics,
+    api,
+    codec: createStorageCodec(),
+    phase,
+    identity: c.config.sync.identity || hostname(),
+    ...workloadTracker(c.config),
+    ...(o.elect === undefined ? {} : { elect: o.elect }),
+    ...(o.readOnly ? { readOnly: true } : {}),
+  });
+  return { api, phaseSource, sidecar };
+}
+
+/** `jobs-storage sync`: the sidecar with its metrics and admin API, until SIGTERM/SIGINT. */
+export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
+  const c = common(opts.config, 'sync');
+  const { api, phaseSource, sidecar } = await syncParts(c);
+  const verifier = createTokenVerifier({
+    api,
+    audience: c.config.admin.audience,
+    ...(c.config.admin.issuer ? { issuer: c.config.admin.issuer } : {}),
+    ...(c.config.admin.jwksUri ? { jwksUri: c.config.admin.jwksUri } : {}),
+  });
+  const app = createAdminApp({ source: sidecar, metrics: c.metrics, verifier, allowedSubjects: c.config.admin.allowedSubjects, logger: c.logger });
+  const server: Server = app.listen(c.config.sync.port, c.config.sync.host);
+  await once(server, 'listening');
+  c.logger.info({ address: server.address(), identity: c.config.sync.identity || hostname() }, 'sync serving');
+  phaseSource?.start();
+  sidecar.start();
+  const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  c.logger.info({ signal: String(signal[0] ?? 'signal') }, 'sync stopping');
+  await sidecar.stop();
+  await phaseSource?.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return 0;
+}
+
+export { common as loadCommon };
