@@ -9,6 +9,7 @@ import {
   defaultClusterDir,
   isRunning,
   readState,
+  seedIdentities,
   startControlPlane,
   stopControlPlaneAt,
 } from '../test/e2e/cluster.js';
@@ -36,6 +37,8 @@ async function up(dir: string, tools: string[] | undefined): Promise<number> {
   const existing = await readState(dir);
   if (existing && isRunning(existing)) {
     const cp = await attachControlPlane(dir);
+    // ServiceAccount tokens in the kubeconfigs expire (24 h); a repeated `up` hands out fresh ones.
+    await seedIdentities(cp);
     for (const tool of tools ?? []) {
       if (!cp.tools.includes(tool)) await cp.addTool(tool);
     }
