@@ -56,14 +56,21 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const now = deps.now ?? Date.now;
   const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
   const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
-  const countRequest = (webhook: WebhookName, outcome: Outcome): void => {
-    const key = `${webhook}/${outcome}`;
-    let child = requests.get(key);
-    if (child === undefined) {
-      child = metrics.admissionRequests.labels({ webhook, decision: outcome });
-      requests.set(key, child);
+  const durations = new Map<WebhookName, ReturnType<typeof metrics.admissionDuration.labels>>();
+  const finish = (webhook: WebhookName, outcome: Outcome, started: number): void => {
+    let duration = durations.get(webhook);
+    if (duration === undefined) {
+      duration = metrics.admissionDuration.labels({ webhook });
+      durations.set(webhook, duration);
     }
-    child.inc();
+    duration.observe((performance.now() - started) / 1000);
+    const key = `${webhook}/${outcome}`;
+    let count = requests.get(key);
+    if (count === undefined) {
+      count = metrics.admissionRequests.labels({ webhook, decision: outcome });
+      requests.set(key, count);
+    }
+    count.inc();
   };
 
   const record = (recording: Recording | undefined, allowed: boolean): boolean => {
@@ -107,13 +114,11 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
 
   return (webhook, body) => {
     const started = performance.now();
-    const end = metrics.admissionDuration.startTimer({ webhook });
     let request: AdmissionRequest;
     try {
       request = parseAdmissionReview(JSON.parse(body));
     } catch (err) {
-      end();
-      countRequest(webhook, 'error');
+      finish(webhook, 'error', started);
       const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
       logger.info({ webhook, err: message }, 'admission review rejected');
       return errorAnswer(400, message);
@@ -127,13 +132,11 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
       const decision = WEBHOOKS[webhook](request, ctx);
       const counted = record(decision.recording, decision.verdict.allowed);
       const answer = JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict));
-      end();
-      countRequest(webhook, decisionOf(decision));
+      finish(webhook, decisionOf(decision), started);
       log(webhook, request, decision, counted, started);
       return { status: 200, body: answer };
     } catch (err) {
-      end();
-      countRequest(webhook, 'error');
+      finish(webhook, 'error', started);
       logger.error({ webhook, uid: request.uid, err }, 'admission decision failed');
       return errorAnswer(500, 'internal error deciding the admission review');
     }
