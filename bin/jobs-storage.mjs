@@ -1,15 +1,13 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when `npm run build` has produced dist/, else the TypeScript sources through tsx.
+// In a source checkout, runs src/ through tsx (never a stale build); in an image without src/, runs dist/.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const compiled = `${root}dist/cli.js`;
-let entry = compiled;
-if (!existsSync(compiled)) {
+if (existsSync(`${root}src/main.ts`)) {
   const { register } = await import('tsx/esm/api');
   register();
-  entry = `${root}src/cli.ts`;
+  await import(pathToFileURL(`${root}src/main.ts`).href);
+} else {
+  await import(pathToFileURL(`${root}dist/main.js`).href);
 }
-const { main } = await import(pathToFileURL(entry).href);
-process.exitCode = await main(process.argv.slice(2));

@@ -102,11 +102,16 @@ export class KubeApi {
   async *listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>> {
     let token: string | undefined;
     do {
-      const page = await this.request<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', path, {
-        query: { ...query, continue: token },
-      });
+      const page = await this.request<{
+        apiVersion?: string;
+        kind?: string;
+        items?: T[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      }>('GET', path, { query: { ...query, continue: token } });
       token = page.metadata?.continue || undefined;
-      yield { items: page.items ?? [], resourceVersion: page.metadata?.resourceVersion ?? '' };
+      const items = page.items ?? [];
+      stampKind(items, page.apiVersion, page.kind);
+      yield { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
     } while (token);
   }
 
@@ -156,6 +161,21 @@ export class KubeApi {
       res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
       res.on('close', resolve);
     });
+  }
+}
+
+/**
+ * List items come without `apiVersion` and `kind` (watch events carry them); set them from the list
+ * (`CronJobList` → `CronJob`) so that every object reaching a caller looks the same whichever way it came.
+ */
+function stampKind(items: unknown[], apiVersion: string | undefined, listKind: string | undefined): void {
+  if (!apiVersion || !listKind?.endsWith('List')) return;
+  const kind = listKind.slice(0, -'List'.length);
+  for (const item of items) {
+    if (typeof item !== 'object' || item === null) continue;
+    const obj = item as { apiVersion?: string; kind?: string };
+    obj.apiVersion ??= apiVersion;
+    obj.kind ??= kind;
   }
 }
 

@@ -197,7 +197,8 @@ export class SyncSidecar {
     this.d.metrics.syncLastSuccess.set(this.lastSync.at / 1000);
     if (!this.firstDone) {
       this.firstDone = true;
-      this.d.logger.info({ seconds, ...this.status().totals }, 'first complete reconcile');
+      const { rss, heapUsed } = process.memoryUsage();
+      this.d.logger.info({ seconds, ...this.status().totals, rssBytes: rss, heapUsedBytes: heapUsed }, 'first complete reconcile');
       this.resolveFirst();
     }
   }

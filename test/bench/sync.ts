@@ -65,6 +65,8 @@ function measure(args: string[], doneLine: RegExp, env: NodeJS.ProcessEnv = proc
           // already exited
         }
         clearInterval(poll);
+        const line = out.split('\n').find((l) => doneLine.test(l));
+        if (process.env['BENCH_VERBOSE']) console.error(`[bench] ${line}`);
         child.kill('SIGKILL');
         resolve({ seconds, peakRssMb: peakKb / 1024 });
       }
@@ -147,7 +149,7 @@ console.log('listed ' + counts.reduce((a, b) => a + b, 0));
     const sync: Measured[] = [];
     for (let run = 0; run < RUNS; run++) {
       bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
-      sync.push(await measure([join(REPO_ROOT, 'bin/jobs-storage.mjs'), 'sync', '--config', configFile], /first complete reconcile/));
+      sync.push(await measure([join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/));
       console.error(`[bench] run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`);
     }
     const b = median(bare.map((m) => m.seconds));

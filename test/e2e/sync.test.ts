@@ -92,6 +92,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       },
     });
     await setPhase(admin, config, 'runtime-truth', { by: 'e2e' });
+    await kubectlCreate('alpha', workloadsOf(scheduledJob('alpha', 'pre-existing')));
     startReplica('sync-0');
     await replicas[0]?.sidecar.firstReconcile;
     await waitFor('a leader', () => leader());
@@ -103,6 +104,11 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       await r.phase.stop();
     }));
     await cp?.stop();
+  });
+
+  test('a job that existed before the sidecar started (found by the initial list) is backfilled', async () => {
+    const cr = await waitFor('backfilled CR pre-existing', () => getCr('alpha', 'pre-existing'));
+    assert.equal(cr.spec['cmd'], './pre-existing.sh');
   });
 
   test('a kubectl-created jobs-framework CronJob is backfilled in runtime-truth', async () => {
