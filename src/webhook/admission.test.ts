@@ -64,13 +64,14 @@ test('a direct write is answered with a warning, counted and logged with the dec
   assert.equal(line['counted'], true);
 });
 
-test('the same write admitted again (a retried call, new uid) is counted once; after the window, again', async () => {
-  const { handle, metrics, advance } = setup();
+test('the same write admitted again (a retried call, new uid) is counted and logged once; after the window, again', async () => {
+  const { handle, metrics, advance, lines } = setup();
   handle('record-direct-writes', reviewText('cronjob-create-kubectl'));
   const retry = loadReview('cronjob-create-kubectl');
   retry.request.uid = 'second-call';
   handle('record-direct-writes', JSON.stringify(retry));
   assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+  assert.equal(lines.filter((l) => l['msg'] === 'admission decision').length, 1);
   advance(60_000);
   handle('record-direct-writes', JSON.stringify(retry));
   assert.equal(await value(metrics, 'directWrites', cronCreate), 2);

@@ -50,6 +50,8 @@ function decisionOf(decision: Decision): Outcome {
 /**
  * Decides one AdmissionReview body for `webhook` and applies what the decision records. Malformed bodies answer 400
  * with a JSON message; an unexpected failure answers 500. Never throws.
+ * Each recorded direct write, denial and break-glass write gets an info (break-glass: warn) line; a repeated call for
+ * a write already recorded logs at debug, like routine allows.
  */
 export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const { metrics, logger } = deps;
@@ -92,8 +94,9 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   };
 
   const log = (webhook: WebhookName, request: AdmissionRequest, decision: Decision, counted: boolean, started: number): void => {
-    if (!logger.isLevelEnabled(decision.level)) return;
-    logger[decision.level](
+    const level = decision.recording?.metric === 'directWrites' && !counted ? 'debug' : decision.level;
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level](
       {
         webhook,
         uid: request.uid,

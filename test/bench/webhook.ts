@@ -1,13 +1,15 @@
 /**
  * Admission throughput and latency: the real webhook server against a bare node:https server that only parses,
- * decides and answers, with the same 3 KB CronJob CREATE review (a kubectl direct write), HTTPS keep-alive and
+ * decides and answers, with a 3 KB CronJob CREATE review (a kubectl direct write), HTTPS keep-alive and
  * 8 connections. Each server runs in its own child process; this process is the load client.
  *
  * Two runs per target: saturating (as fast as the 8 connections go: requests/s) and paced (--rate requests/s over the
  * same connections: latency when the CPU is not the queue).
  *
  * Usage: npx tsx test/bench/webhook.ts [--requests 20000] [--seconds 20] [--connections 8] [--rate 2000]
- *                                      [--rounds 3] [--targets bare,webhook,express]
+ *                                      [--rounds 3] [--same-write] [--targets bare,webhook,express]
+ * By default every request is a distinct write (own uids), so the webhook counts, logs and remembers each one: the
+ * costly path. `--same-write` repeats one review (repeats are remembered and not counted again).
  * The targets run interleaved, `--rounds` times; each figure is the median over rounds (the machine may be shared).
  * Targets: bare (baseline), webhook (runWebhook as deployed), express (the same handler routed through express only,
  * kept to show why the admission paths bypass it). Prints requests/s, p50/p99 and each target's ratio to bare.
@@ -34,6 +36,7 @@ interface Options {
   connections: number;
   rate: number;
   rounds: number;
+  sameWrite: boolean;
   targets: Target[];
 }
 
@@ -48,6 +51,7 @@ function parseArgs(argv: string[]): Options {
     connections: Number(value('--connections', '8')),
     rate: Number(value('--rate', '2000')),
     rounds: Number(value('--rounds', '3')),
+    sameWrite: argv.includes('--same-write'),
     targets: value('--targets', 'bare,webhook,express').split(',') as Target[],
   };
 }
@@ -86,7 +90,8 @@ async function serve(target: Target, certDir: string): Promise<void> {
     return;
   }
 
-  const logger = createLogger({ level: 'info', destination: pino.default.destination({ dest: '/dev/null', sync: false }) });
+  // As deployed (info, one synchronous write per line, like pino's stdout default), into /dev/null.
+  const logger = createLogger({ level: 'info', destination: pino.default.destination({ dest: '/dev/null', sync: true }) });
   const metrics = createMetrics();
   const phase = { current: () => 'runtime-truth' as const, known: () => true, start: () => undefined, stop: async () => undefined };
   if (target === 'webhook') {
@@ -136,6 +141,8 @@ function startChild(target: Target, certDir: string): Promise<{ child: ChildProc
 }
 
 interface Stats {
+  /** Server process CPU (user + system) per request, µs: the webhook's cost independent of other load on the machine. */
+  cpuUs: number;
   requests: number;
   seconds: number;
   rps: number;
@@ -158,25 +165,48 @@ function percentile(sorted: Float64Array, p: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `rate` 0: each connection sends as soon as its previous answer arrived; else request k is due at k / rate s. */
+/** Request bodies: each one a distinct write (its own request and object uid, same length), unless `--same-write`. */
+type Bodies = (i: number) => Buffer;
+
+function reviewBodies(review: { request: { uid: string; object: { metadata: { uid: string } } } }, sameWrite: boolean): Bodies {
+  const text = JSON.stringify(review);
+  if (sameWrite) {
+    const body = Buffer.from(text);
+    return () => body;
+  }
+  const marked = JSON.stringify({
+    ...review,
+    request: { ...review.request, uid: '@UID@', object: { ...review.request.object, metadata: { ...review.request.object.metadata, uid: '@UID@' } } },
+  });
+  const parts = marked.split('@UID@');
+  return (i) => {
+    const uid = `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+    return Buffer.from(parts.join(uid));
+  };
+}
+
 interface Run {
   port: number;
   ca: Buffer;
-  body: Buffer;
+  bodies: Bodies;
+  /** Added to the request index, so runs against the same server never repeat a write. */
+  offset: number;
   connections: number;
   count: number;
   seconds: number;
   rate: number;
 }
 
-async function load({ port, ca, body, connections, count, seconds, rate }: Run): Promise<Stats> {
+async function load({ port, ca, bodies, offset, connections, count, seconds, rate }: Run): Promise<Stats> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: connections, ca });
   const latencies = new Float64Array(count);
   let issued = 0;
   let done = 0;
   let errors = 0;
   const deadline = performance.now() + seconds * 1000;
-  const one = () =>
+  const one = (i: number) =>
     new Promise<void>((resolve) => {
+      const body = bodies(i);
       const started = performance.now();
       const req = https.request(
         {
@@ -206,11 +236,12 @@ async function load({ port, ca, body, connections, count, seconds, rate }: Run):
   const started = performance.now();
   const worker = async () => {
     while (issued < count && performance.now() < deadline) {
-      const due = rate > 0 ? started + (issued * 1000) / rate : 0;
+      const i = issued;
+      const due = rate > 0 ? started + (i * 1000) / rate : 0;
       issued += 1;
       const wait = due - performance.now();
       if (wait >= 1) await sleep(wait);
-      await one();
+      await one(i + offset);
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
@@ -218,6 +249,7 @@ async function load({ port, ca, body, connections, count, seconds, rate }: Run):
   agent.destroy();
   const sorted = latencies.subarray(0, done).sort();
   return {
+    cpuUs: Number.NaN,
     requests: done,
     seconds: elapsed,
     rps: done / elapsed,
@@ -235,17 +267,43 @@ function median(values: number[]): number {
 
 function medianStats(all: Stats[]): Stats {
   const pick = (key: keyof Stats) => median(all.map((s) => s[key]));
-  return { requests: pick('requests'), seconds: pick('seconds'), rps: pick('rps'), p50: pick('p50'), p99: pick('p99'), max: pick('max'), errors: pick('errors') };
+  return {
+    cpuUs: pick('cpuUs'),
+    requests: pick('requests'),
+    seconds: pick('seconds'),
+    rps: pick('rps'),
+    p50: pick('p50'),
+    p99: pick('p99'),
+    max: pick('max'),
+    errors: pick('errors'),
+  };
 }
 
-async function measure(target: Target, certDir: string, body: Buffer, o: Options): Promise<Result> {
+/** CPU seconds (user + system) a process has used, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function timed(pid: number | undefined, run: Promise<Stats>): Promise<Stats> {
+  const before = cpuSeconds(pid);
+  const stats = await run;
+  return { ...stats, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / Math.max(1, stats.requests) };
+}
+
+async function measure(target: Target, certDir: string, bodies: Bodies, o: Options): Promise<Result> {
   const { child, port } = await startChild(target, certDir);
   try {
     const ca = readFileSync(join(certDir, 'ca.crt'));
-    const run = { port, ca, body, connections: o.connections, seconds: o.seconds, rate: 0 };
-    await load({ ...run, count: WARMUP });
-    const saturated = await load({ ...run, count: o.requests });
-    const paced = await load({ ...run, count: Math.max(1, Math.round(o.rate * 5)), rate: o.rate });
+    const run = { port, ca, bodies, connections: o.connections, seconds: o.seconds, rate: 0 };
+    await load({ ...run, offset: 0, count: WARMUP });
+    const saturated = await timed(child.pid, load({ ...run, offset: WARMUP, count: o.requests }));
+    const paced = await timed(child.pid, load({ ...run, offset: WARMUP + o.requests, count: Math.max(1, Math.round(o.rate * 5)), rate: o.rate }));
     return { target, saturated, paced };
   } finally {
     child.kill('SIGKILL');
@@ -263,15 +321,16 @@ async function main(): Promise<void> {
   try {
     execFileSync(join(ROOT, 'certs', 'make-certs.sh'), [certDir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
     const review = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'admission', `${FIXTURE}.json`), 'utf8')) as unknown;
-    const body = Buffer.from(JSON.stringify(review));
+    const bodies = reviewBodies(review as Parameters<typeof reviewBodies>[0], o.sameWrite);
     console.log(
-      `webhook bench: ${FIXTURE} (${body.length} bytes), ${o.connections} keep-alive connections, ` +
+      `webhook bench: ${FIXTURE} (${bodies(0).length} bytes, ${o.sameWrite ? 'the same write repeated' : 'a distinct write per request'}), ` +
+        `${o.connections} keep-alive connections, ` +
         `${o.requests} requests or ${o.seconds} s per target, median of ${o.rounds} interleaved rounds`,
     );
     const rounds: Result[][] = [];
     for (let i = 0; i < o.rounds; i++) {
       const round: Result[] = [];
-      for (const target of o.targets) round.push(await measure(target, certDir, body, o));
+      for (const target of o.targets) round.push(await measure(target, certDir, bodies, o));
       rounds.push(round);
     }
     const results = o.targets.map((target, i) => ({
@@ -282,15 +341,18 @@ async function main(): Promise<void> {
     const bare = results.find((r) => r.target === 'bare');
     const row = (label: string, st: Stats, base: Stats | undefined) =>
       `${label.padEnd(20)} ${String(st.requests).padStart(8)} ${st.rps.toFixed(0).padStart(7)} ${st.p50.toFixed(3).padStart(8)} ` +
-      `${st.p99.toFixed(3).padStart(7)} ${st.max.toFixed(1).padStart(7)} ${String(st.errors).padStart(6)}  ${base ? (st.rps / base.rps).toFixed(2) : '-'}`;
-    console.log('run                  requests   req/s   p50 ms  p99 ms  max ms errors  req/s vs bare');
+      `${st.p99.toFixed(3).padStart(7)} ${st.max.toFixed(1).padStart(7)} ${String(st.errors).padStart(6)} ${st.cpuUs.toFixed(0).padStart(7)}` +
+      (base ? `  ${(st.rps / base.rps).toFixed(2).padStart(5)}  ${(base.cpuUs / st.cpuUs).toFixed(2).padStart(5)}` : '');
+    console.log('run                  requests   req/s   p50 ms  p99 ms  max ms errors  cpu µs  req/s  cpu-capacity (vs bare)');
     for (const r of results) console.log(row(`${r.target} saturated`, r.saturated, bare?.saturated));
     for (const r of results) console.log(row(`${r.target} at ${o.rate}/s`, r.paced, undefined));
     const webhook = results.find((r) => r.target === 'webhook');
     if (bare && webhook) {
       const ratio = webhook.saturated.rps / bare.saturated.rps;
+      const capacity = bare.saturated.cpuUs / webhook.saturated.cpuUs;
       console.log(
-        `webhook/bare ${ratio.toFixed(2)} (target >= 0.80): ${ratio >= 0.8 ? 'met' : 'NOT met'}; ` +
+        `webhook/bare ${ratio.toFixed(2)} req/s, ${capacity.toFixed(2)} by server CPU per request (target >= 0.80): ` +
+          `${ratio >= 0.8 ? 'met' : 'NOT met'}; ` +
           `webhook p99 saturated ${webhook.saturated.p99.toFixed(2)} ms (bare ${bare.saturated.p99.toFixed(2)} ms), ` +
           `at ${o.rate}/s ${webhook.paced.p99.toFixed(2)} ms (bare ${bare.paced.p99.toFixed(2)} ms) (target <= 2 ms)`,
       );
