@@ -38,7 +38,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Serve the admission webhook (HTTPS) until SIGTERM')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string }) => {
-      const { runWebhookCommand } = await import('./cli/serve.js');
+      const { runWebhookCommand } = await import('./cli/webhook.js');
       setExit(await runWebhookCommand(opts, io));
     });
 

@@ -4,7 +4,6 @@ import type { Server } from 'node:http';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
-import { loadKubeConfig } from '../k8s/client.js';
 import { loadCredentials } from '../k8s/credentials.js';
 import { PhaseSource } from '../k8s/phase-source.js';
 import { createLogger } from '../log/logger.js';
@@ -18,7 +17,6 @@ import { SyncSidecar } from '../sync/sidecar.js';
 import type { PhaseView } from '../sync/sidecar.js';
 import { workloadTracker } from '../sync/track-workload.js';
 import { VERSION } from '../version.js';
-import { runWebhook } from '../webhook/server.js';
 import type { CliIo } from '../cli.js';
 
 interface Common {
@@ -33,14 +31,6 @@ function common(file: string | undefined, component: string): Common {
   const metrics = createMetrics();
   metrics.buildInfo.set({ version: VERSION }, 1);
   return { config, logger, metrics };
-}
-
-/** `jobs-storage webhook`: serves until SIGTERM/SIGINT, then drains. */
-export async function runWebhookCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
-  const { config, logger, metrics } = common(opts.config, 'webhook');
-  const handle = await runWebhook({ config, logger, metrics, kubeConfig: await loadKubeConfig(config), version: VERSION });
-  await handle.closed;
-  return 0;
 }
 
 /** The sync's dependencies, shared by the sidecar and the one-shot import/report commands. */

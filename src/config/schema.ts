@@ -63,7 +63,10 @@ const sync = z
     relistSeconds: seconds(600),
     /** No watch event for this long on a resource means the watch is presumed stalled and restarted. */
     stallSeconds: seconds(900),
-    listPageSize: z.number().int().min(1).max(5000).default(500),
+    /** Objects per list page. Small pages keep the transient JSON small: 100 measured best for peak RSS (bench). */
+    listPageSize: z.number().int().min(1).max(5000).default(100),
+    /** List pages in flight across all watched resources; bounds the sidecar's peak memory at start and relist. */
+    listConcurrency: z.number().int().min(1).max(16).default(1),
     leaseNamespace: z.string().default('jobs-storage'),
     leaseName: z.string().default('jobs-storage-sync'),
     leaseDurationSeconds: seconds(15),

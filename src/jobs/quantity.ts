@@ -148,8 +148,27 @@ function decToNumber(d: Dec): number {
   return Number(decToString(d));
 }
 
+/**
+ * Remembers a pure string function's results. Quantities repeat across thousands of jobs ("0.5Gi", "100m"), and
+ * the exact decimal arithmetic is the sync's largest per-job cost without it. Bounded: cleared when full.
+ */
+function memoize(fn: (s: string) => string | null): (s: string) => string | null {
+  const cache = new Map<string, string | null>();
+  return (s) => {
+    let out = cache.get(s);
+    if (out === undefined && !cache.has(s)) {
+      if (cache.size >= 1024) cache.clear();
+      out = fn(s);
+      cache.set(s, out);
+    }
+    return out ?? null;
+  };
+}
+
 /** jobs-api `format_quantity(parse_quantity(x))`, e.g. "100m" → "0.1", "1" → "1.0"; null if unparseable. */
-export function formatCpu(cpu: string): string | null {
+export const formatCpu = memoize(formatCpuUncached);
+
+function formatCpuUncached(cpu: string): string | null {
   const value = parseQuantity(cpu);
   return value === null ? null : pyFloatRepr(decToNumber(value));
 }
@@ -157,7 +176,9 @@ export function formatCpu(cpu: string): string | null {
 const GIBIBYTE_EXP = 30;
 
 /** jobs-api `parse_and_format_mem`: bytes in Gi, rounded half-even to 3 decimals, through float: "512Mi" → "0.5Gi". */
-export function formatMemory(memory: string): string | null {
+export const formatMemory = memoize(formatMemoryUncached);
+
+function formatMemoryUncached(memory: string): string | null {
   const bytes = parseQuantity(memory);
   if (bytes === null) return null;
   // bytes / 2^30 == bytes * 5^30 / 10^30, exact

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { KubeApiError } from './api.js';
 import type { KubeApi, WatchEvent } from './api.js';
 import { describeApiError, isGone } from './errors.js';
+import type { Gate } from './gate.js';
 
 interface ObjectMeta {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
@@ -27,6 +28,8 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   /** After every change of the store (key = namespace/name; entry undefined = gone). */
   onChange?: (key: string, entry: E | undefined) => void;
   onError?: (stage: 'list' | 'watch', err: unknown) => void;
+  /** Shared by informers to bound list pages in flight: each page is megabytes of JSON until transformed. */
+  listGate?: Gate;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   random?: () => number;
 }
@@ -93,12 +96,16 @@ export class Informer<T extends ObjectMeta, E> {
   private async relist(): Promise<string> {
     const fresh = new Map<string, E>();
     let rv = '';
-    for await (const page of this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector })) {
-      for (const obj of page.items) {
+    const pages = this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector });
+    const gate = this.o.listGate;
+    for (;;) {
+      const next = await (gate ? gate.run(() => pages.next()) : pages.next());
+      if (next.done) break;
+      for (const obj of next.value.items) {
         const entry = this.o.transform(obj);
         if (entry !== undefined) fresh.set(keyOf(obj), entry);
       }
-      rv = page.resourceVersion;
+      rv = next.value.resourceVersion;
     }
     for (const key of this.store.keys()) {
       if (!fresh.has(key)) {

@@ -28,7 +28,6 @@ function runtime(over: Partial<RuntimeEntry['workload']> = {}, parsed: RuntimeEn
       kind: 'CronJob',
       namespace: 'tool-alpha',
       name: 'daily',
-      uid: 'u1',
       resourceVersion: '100',
       createdAt: NOW - 3600_000,
       deleting: false,

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
+import { Gate } from '../k8s/gate.js';
 import { Informer } from '../k8s/informer.js';
 import { LeaderElector } from '../k8s/lease.js';
 import type { Logger } from '../log/logger.js';
@@ -89,6 +90,7 @@ export class SyncSidecar {
     this.inventory = new Inventory(d.config.toolNamespacePrefix);
     this.leader = !(d.elect ?? true);
     const log = d.logger;
+    const listGate = new Gate(d.config.sync.listConcurrency);
     for (const w of WATCHED) {
       const isCr = w.resource === 'scheduled-jobs' || w.resource === 'continuous-jobs';
       this.informers.push(
@@ -98,6 +100,7 @@ export class SyncSidecar {
           path: w.path,
           ...(w.labelSelector ? { labelSelector: w.labelSelector } : {}),
           pageSize: d.config.sync.listPageSize,
+          listGate,
           relistSeconds: d.config.sync.relistSeconds,
           stallSeconds: d.config.sync.stallSeconds,
           logger: log,
@@ -139,12 +142,41 @@ export class SyncSidecar {
   }
 
   private track(resource: Resource, obj: unknown, isCr: boolean): Tracked | undefined {
-    if (isCr) return trackCr(obj as Parameters<typeof trackCr>[0], this.d.codec, this.d.config.toolNamespacePrefix);
     if (resource === 'services') {
       const ns = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
       return this.inventory.toolOf(ns) ? { what: 'service' } : undefined;
     }
-    return this.d.trackWorkload(obj, resource as 'cronjobs' | 'deployments');
+    const tracked = isCr
+      ? trackCr(obj as Parameters<typeof trackCr>[0], this.d.codec, this.d.config.toolNamespacePrefix)
+      : this.d.trackWorkload(obj, resource as 'cronjobs' | 'deployments');
+    return tracked && this.resolved(tracked);
+  }
+
+  /**
+   * Entries keep the job with jobs-api's defaults resolved, once, so every later reconcile compares without
+   * re-resolving; image objects are shared between jobs that use the same image (thousands do).
+   */
+  private resolved(tracked: Tracked): Tracked {
+    if (tracked.what === 'job' && tracked.entry.parsed.ok) {
+      tracked.entry.parsed = { ok: true, job: this.intern(this.d.resolve(tracked.entry.parsed.job)) };
+    } else if (tracked.what === 'cr' && tracked.entry.decoded.ok) {
+      tracked.entry.decoded = { ok: true, job: this.intern(this.d.resolve(tracked.entry.decoded.job)) };
+    }
+    return tracked;
+  }
+
+  private readonly images = new Map<string, StoredJob['image']>();
+
+  private intern(job: StoredJob): StoredJob {
+    const key = JSON.stringify(job.image);
+    let image = this.images.get(key);
+    if (!image) {
+      if (this.images.size >= 10_000) this.images.clear();
+      image = Object.freeze(job.image);
+      this.images.set(key, image);
+    }
+    job.image = image;
+    return job;
   }
 
   get isLeader(): boolean {
@@ -218,7 +250,7 @@ export class SyncSidecar {
     const graceSeconds = this.d.config.sync.backfillGraceSeconds;
     const backfills: RuntimeEntry[] = [];
     for (const tool of tools) {
-      const plan = reconcileTool(this.withUnmatchedSince(this.inventory.inventoryOf(tool)), { phase, now: this.now(), graceSeconds, resolve: this.d.resolve });
+      const plan = reconcileTool(this.withUnmatchedSince(this.inventory.inventoryOf(tool)), { phase, now: this.now(), graceSeconds, resolve: alreadyResolved });
       this.publish(plan);
       backfills.push(...plan.backfill);
     }
@@ -361,6 +393,8 @@ export class SyncSidecar {
     return this.firstDone;
   }
 }
+
+const alreadyResolved = (job: StoredJob): StoredJob => job;
 
 function idOf(e: RuntimeEntry): string {
   return `${e.workload.namespace}/${e.type}/${e.name}`;

@@ -34,7 +34,7 @@ export function runtimeSettings(config: Config): RuntimeSettings {
 }
 
 interface Meta {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string; deletionTimestamp?: string };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; creationTimestamp?: string; deletionTimestamp?: string };
 }
 
 /**
@@ -61,7 +61,6 @@ export function trackWorkloadWith(settings: RuntimeSettings, namespacePrefix: st
           kind,
           namespace: md.namespace ?? '',
           name: md.name,
-          uid: md.uid ?? '',
           resourceVersion: md.resourceVersion ?? '',
           createdAt: Date.parse(md.creationTimestamp ?? '') || 0,
           deleting: Boolean(md.deletionTimestamp),

@@ -1,7 +1,8 @@
 /**
  * Sync benchmark: N tools × M jobs in a local control plane, then the sidecar's cold start to its first complete
- * reconcile and its peak RSS, next to a bare paginated LIST of the same objects (same resources, same page size,
- * concurrently, JSON-parsed and dropped) in a child process of its own, in the same run.
+ * reconcile and its peak RSS, next to a bare paginated LIST of the same objects (same resources, same page size, one
+ * page in flight as with the sidecar's default `sync.listConcurrency`, JSON-parsed and dropped) in a child process of
+ * its own, in the same run.
  *
  *   npx tsx test/bench/sync.ts [--tools 4000] [--jobs 5] [--runs 3]
  */
@@ -24,7 +25,7 @@ const { values } = parseArgs({
 const TOOLS = Number(values.tools);
 const JOBS = Number(values.jobs);
 const RUNS = Number(values.runs);
-const PAGE = 500;
+const PAGE = Number(process.env['BENCH_PAGE'] ?? 100);
 const STORED_SHARE = 0.8;
 
 async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -136,15 +137,20 @@ async function listAll(path, selector) {
   } while (token);
   return n;
 }
-const counts = await Promise.all([
-  listAll('/apis/batch/v1/cronjobs'), listAll('/apis/apps/v1/deployments'),
-  listAll('/api/v1/services', 'app.kubernetes.io/managed-by=toolforge-jobs-framework'),
-  listAll('/apis/jobs-api.toolforge.org/v1/scheduled-jobs'), listAll('/apis/jobs-api.toolforge.org/v1/continuous-jobs'),
-]);
-console.log('listed ' + counts.reduce((a, b) => a + b, 0));
+let total = 0;
+for (const [path, selector] of [
+  ['/apis/batch/v1/cronjobs'], ['/apis/apps/v1/deployments'],
+  ['/api/v1/services', 'app.kubernetes.io/managed-by=toolforge-jobs-framework'],
+  ['/apis/jobs-api.toolforge.org/v1/scheduled-jobs'], ['/apis/jobs-api.toolforge.org/v1/continuous-jobs'],
+]) total += await listAll(path, selector);
+console.log('listed ' + total);
 `,
     );
 
+    for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
+      const m = await measure([...flags.split(' '), join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/);
+      console.error(`[bench] variant node ${flags}: sync ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`);
+    }
     const bare: Measured[] = [];
     const sync: Measured[] = [];
     for (let run = 0; run < RUNS; run++) {
