@@ -156,6 +156,28 @@ interface Result {
   target: Target;
   saturated: Stats;
   paced: Stats;
+  /** Upper bound of the p99 of the server's own decision time (admission_duration_seconds bucket), ms; NaN for bare. */
+  decideP99: number;
+}
+
+/** The bucket bound under which 99 % of the webhook's own timings fall, from its /metrics. */
+async function decisionP99(port: number, ca: Buffer): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port, path: '/metrics', ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+  const buckets = [...text.matchAll(/admission_duration_seconds_bucket\{le="([^"]+)",webhook="record-direct-writes"\} (\d+)/g)].map((m) => ({
+    le: Number(m[1]),
+    n: Number(m[2]),
+  }));
+  const total = buckets.find((b) => !Number.isFinite(b.le))?.n ?? 0;
+  return (buckets.find((b) => b.n >= total * 0.99)?.le ?? Number.NaN) * 1000;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -304,7 +326,8 @@ async function measure(target: Target, certDir: string, bodies: Bodies, o: Optio
     await load({ ...run, offset: 0, count: WARMUP });
     const saturated = await timed(child.pid, load({ ...run, offset: WARMUP, count: o.requests }));
     const paced = await timed(child.pid, load({ ...run, offset: WARMUP + o.requests, count: Math.max(1, Math.round(o.rate * 5)), rate: o.rate }));
-    return { target, saturated, paced };
+    const decideP99 = target === 'bare' ? Number.NaN : await decisionP99(port, ca);
+    return { target, saturated, paced, decideP99 };
   } finally {
     child.kill('SIGKILL');
   }
@@ -337,6 +360,7 @@ async function main(): Promise<void> {
       target,
       saturated: medianStats(rounds.map((r) => (r[i] as Result).saturated)),
       paced: medianStats(rounds.map((r) => (r[i] as Result).paced)),
+      decideP99: median(rounds.map((r) => (r[i] as Result).decideP99)),
     }));
     const bare = results.find((r) => r.target === 'bare');
     const row = (label: string, st: Stats, base: Stats | undefined) =>
@@ -346,6 +370,9 @@ async function main(): Promise<void> {
     console.log('run                  requests   req/s   p50 ms  p99 ms  max ms errors  cpu µs  req/s  cpu-capacity (vs bare)');
     for (const r of results) console.log(row(`${r.target} saturated`, r.saturated, bare?.saturated));
     for (const r of results) console.log(row(`${r.target} at ${o.rate}/s`, r.paced, undefined));
+    for (const r of results) {
+      if (Number.isFinite(r.decideP99)) console.log(`${r.target}: server-side decision time p99 <= ${r.decideP99} ms (histogram bucket)`);
+    }
     const webhook = results.find((r) => r.target === 'webhook');
     if (bare && webhook) {
       const ratio = webhook.saturated.rps / bare.saturated.rps;
