@@ -12,7 +12,7 @@ async function withOneShotSync<T>(
   o: { readOnly: boolean },
   use: (plans: ToolPlan[], logger: Logger) => T,
 ): Promise<T> {
-  const c = loadCommon(configFile, o.readOnly ? 'report' : 'import');
+  const c = loadCommon(configFile, o.readOnly ? 'report' : 'import', true);
   const config = { ...c.config, sync: { ...c.config.sync, backfillGraceSeconds: 0 } };
   const { phaseSource, sidecar } = await syncParts({ ...c, config }, { elect: false, readOnly: o.readOnly });
   phaseSource?.start();
@@ -80,7 +80,7 @@ export async function runImport(opts: { config?: string; dryRun: boolean }, io: 
 }
 
 export async function runPhaseGet(opts: { config?: string }, io: CliIo): Promise<number> {
-  const c = loadCommon(opts.config, 'phase');
+  const c = loadCommon(opts.config, 'phase', true);
   const api = new KubeApi(await loadCredentials(c.config));
   const state = await getPhase(api, c.config);
   io.stdout(`${state.phase}${state.stored ? '' : ' (not set; the configured initial phase applies)'}\n`);
@@ -89,7 +89,7 @@ export async function runPhaseGet(opts: { config?: string }, io: CliIo): Promise
 }
 
 export async function runPhaseSet(phase: string, opts: { config?: string; reason?: string }, io: CliIo): Promise<number> {
-  const c = loadCommon(opts.config, 'phase');
+  const c = loadCommon(opts.config, 'phase', true);
   const api = new KubeApi(await loadCredentials(c.config));
   const change = await setPhase(api, c.config, phase, { ...(opts.reason ? { reason: opts.reason } : {}) });
   io.stdout(`phase: ${change.previous ?? '(unset)'} → ${change.phase}\n`);

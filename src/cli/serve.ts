@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
 import { loadCredentials } from '../k8s/credentials.js';
 import { PhaseSource } from '../k8s/phase-source.js';
+import pino from 'pino';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
@@ -25,9 +26,17 @@ interface Common {
   metrics: Metrics;
 }
 
-function common(file: string | undefined, component: string): Common {
+/**
+ * Config, logger and metrics for a command. Daemons log NDJSON to stdout; one-shot commands (`oneShot`) log to
+ * stderr, so their stdout is only their output (tables, JSON) and can be piped.
+ */
+function common(file: string | undefined, component: string, oneShot = false): Common {
   const config = loadConfig({ file });
-  const logger = createLogger({ level: config.logLevel, base: { component, version: VERSION } });
+  const logger = createLogger({
+    level: config.logLevel,
+    base: { component, version: VERSION },
+    ...(oneShot ? { destination: pino.destination(2) } : {}),
+  });
   const metrics = createMetrics();
   metrics.buildInfo.set({ version: VERSION }, 1);
   return { config, logger, metrics };

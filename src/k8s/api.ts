@@ -65,7 +65,14 @@ export class KubeApi {
     return url;
   }
 
-  private async open(method: string, url: URL, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<IncomingMessage> {
+  private async open(
+    method: string,
+    url: URL,
+    body?: unknown,
+    contentType = 'application/json',
+    signal?: AbortSignal,
+    accept = 'application/json',
+  ): Promise<IncomingMessage> {
     const { agent, headers } = await this.auth();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -77,7 +84,7 @@ export class KubeApi {
           signal,
           headers: {
             ...headers,
-            accept: 'application/json',
+            accept,
             'user-agent': 'jobs-storage/0.1',
             ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
           },
@@ -90,8 +97,12 @@ export class KubeApi {
   }
 
   /** One request; the parsed JSON answer, or a KubeApiError carrying the API's Status. */
-  async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
-    const res = await this.open(method, this.url(path, options.query), options.body, options.contentType);
+  async request<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {},
+  ): Promise<T> {
+    const res = await this.open(method, this.url(path, options.query), options.body, options.contentType, undefined, options.accept);
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw toApiError(status, text);

@@ -51,7 +51,7 @@ export function createTokenVerifier(o: {
       const discovery = await o.api.request<{ issuer: string }>('GET', '/.well-known/openid-configuration');
       issuer = discovery.issuer;
     }
-    const jwks = await o.api.request<JSONWebKeySet>('GET', '/openid/v1/jwks');
+    const jwks = await o.api.request<JSONWebKeySet>('GET', '/openid/v1/jwks', { accept: 'application/jwk-set+json' });
     keys = createLocalJWKSet(jwks);
     fetchedAt = Date.now();
     return keys;

@@ -13,6 +13,9 @@ import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
 import { ANNOTATIONS } from '../../src/storage/kinds.js';
 import { SyncSidecar } from '../../src/sync/sidecar.js';
+import { createAdminApp } from '../../src/sync/admin-app.js';
+import { createTokenVerifier } from '../../src/sync/admin-auth.js';
+import request from 'supertest';
 import { workloadTracker } from '../../src/sync/track-workload.js';
 import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from './cluster.js';
 import type { ControlPlane } from './cluster.js';
@@ -199,6 +202,31 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     assert.equal(job?.action, 'ignore');
     assert.equal(job?.listedByApi, false);
     await switchPhase('runtime-truth');
+  });
+
+  test('the admin API verifies real service-account tokens against the cluster issuer keys', async () => {
+    const ns = JOBS_STORAGE_SA.namespace;
+    await cp.apply('admin', [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'an-admin', namespace: ns } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'someone-else', namespace: ns } },
+    ]);
+    const audience = config.admin.audience;
+    const l = leader()!;
+    const app = createAdminApp({
+      source: l.sidecar,
+      metrics: l.metrics,
+      verifier: createTokenVerifier({ api: new KubeApi(cp.kubeConfig('jobs-storage-sync')), audience }),
+      allowedSubjects: [`system:serviceaccount:${ns}:an-admin`],
+      logger: silentLogger(),
+    });
+    const token = (sa: string, aud = audience) => cp.createToken(ns, sa, { audience: aud, expirationSeconds: 600 });
+    const ok = await request(app).get('/admin/v1/tools/alpha').set('authorization', `Bearer ${await token('an-admin')}`).expect(200);
+    assert.ok(ok.body.jobs.some((j: { name: string; inRuntime: boolean; inStorage: boolean }) => j.name === 'kc-a' && j.inRuntime && j.inStorage));
+    const status = await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('an-admin')}`).expect(200);
+    assert.equal(status.body.leader, true);
+    await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('someone-else')}`).expect(403);
+    await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('an-admin', 'kubernetes')}`).expect(401);
+    await request(app).get('/admin/v1/status').expect(401);
   });
 
   test('two replicas never both write, and killing the leader hands over', async () => {
