@@ -6,39 +6,42 @@
  * AdmissionRequest uid names one call, not the user request (kubernetes/apimachinery#116). Counting a write once per
  * key and window absorbs those repeats; real writes of the same object within the window are undercounted, which a
  * signal meant for outreach can afford.
+ *
+ * Two generations of Maps that are replaced, never deleted from: deleting the oldest entries of one big Map leaves
+ * holes V8 skips on every iteration, which made each call cost ~40 µs at 50,000 keys.
  */
 export class RecentKeys {
-  private readonly expiries = new Map<string, number>();
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private rotateAt = Number.NEGATIVE_INFINITY;
+  private readonly generationSize: number;
 
   constructor(
     private readonly windowMs: number,
-    private readonly maxKeys: number,
-  ) {}
+    maxKeys: number,
+  ) {
+    this.generationSize = Math.max(1, Math.floor(maxKeys / 2));
+  }
 
   firstSeen(key: string, nowMs: number): boolean {
-    this.evict(nowMs);
-    const expiry = this.expiries.get(key);
+    if (nowMs >= this.rotateAt || this.current.size >= this.generationSize) this.rotate(nowMs);
+    const expiry = this.current.get(key) ?? this.previous.get(key);
     if (expiry !== undefined && expiry > nowMs) return false;
-    this.expiries.delete(key);
-    this.expiries.set(key, nowMs + this.windowMs);
-    if (this.expiries.size > this.maxKeys) this.evictOldest();
+    this.current.set(key, nowMs + this.windowMs);
     return true;
   }
 
   get size(): number {
-    return this.expiries.size;
+    return this.current.size + this.previous.size;
   }
 
-  /** Insertion order is expiry order (the window is fixed), so expired keys are always at the front. */
-  private evict(nowMs: number): void {
-    for (const [key, expiry] of this.expiries) {
-      if (expiry > nowMs) return;
-      this.expiries.delete(key);
-    }
-  }
-
-  private evictOldest(): void {
-    const oldest = this.expiries.keys().next();
-    if (!oldest.done) this.expiries.delete(oldest.value);
+  /**
+   * On time, everything in `previous` has expired (it is at least one window old). Early, because `current` is full,
+   * the oldest generation is dropped even if unexpired: the size bound wins.
+   */
+  private rotate(nowMs: number): void {
+    this.previous = this.current;
+    this.current = new Map();
+    this.rotateAt = nowMs + this.windowMs;
   }
 }
