@@ -98,9 +98,12 @@ export class Informer<T extends ObjectMeta, E> {
     let rv = '';
     const pages = this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector });
     const gate = this.o.listGate;
-    for (;;) {
-      const next = await (gate ? gate.run(() => pages.next()) : pages.next());
+    const fetchPage = () => (gate ? gate.run(() => pages.next()) : pages.next());
+    // The next page is requested before this one is transformed, so the API server prepares it meanwhile.
+    for (let pending = fetchPage(); ; ) {
+      const next = await pending;
       if (next.done) break;
+      pending = fetchPage();
       for (const obj of next.value.items) {
         const entry = this.o.transform(obj);
         if (entry !== undefined) fresh.set(keyOf(obj), entry);

@@ -166,7 +166,7 @@ function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): Job
   if (!r.parsed.ok) return { ...base, ...extra, state: 'unreadable', reason: `runtime: ${r.parsed.error}` };
   const storageJob = o.resolve(s.decoded.job);
   const runtimeJob = o.resolve(r.parsed.job);
-  const diff = equalJobs('', storageJob, runtimeJob) ? [] : diffJobs(storageJob, runtimeJob);
+  const diff = equalJobs(storageJob, runtimeJob) ? [] : diffJobs(storageJob, runtimeJob);
   if (r.type === 'continuous' && r.parsed.job.job_type === 'continuous' && r.parsed.job.port && r.hasService === false) {
     diff.push({ field: 'service', storage: 'present', runtime: 'missing' });
   }
@@ -185,18 +185,29 @@ export function diffJobs(storage: StoredJob, runtime: StoredJob): FieldDiff[] {
   return out.sort((a, b) => a.field.localeCompare(b.field));
 }
 
-/** Whether `walk` would find no difference; allocation-free, for the common in-sync case. */
-function equalJobs(prefix: string, a: unknown, b: unknown): boolean {
-  if (prefix === 'image') {
-    a = imageIdentity(a);
-    b = imageIdentity(b);
-  }
+/** Whether `diffJobs` would find no difference; allocation-light, for the common in-sync case. */
+function equalJobs(a: StoredJob, b: StoredJob): boolean {
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  for (const k in x) if (!equalField(k, x[k], y[k])) return false;
+  for (const k in y) if (!(k in x) && !equalField(k, undefined, y[k])) return false;
+  return true;
+}
+
+function equalField(key: string, a: unknown, b: unknown): boolean {
+  if (key === 'image') return sameImage(a, b);
   if (isPlainObject(a) && isPlainObject(b)) {
-    for (const k in a) if (!equalJobs(prefix ? `${prefix}.${k}` : k, a[k], b[k])) return false;
-    for (const k in b) if (!(k in a) && !equalJobs(prefix ? `${prefix}.${k}` : k, undefined, b[k])) return false;
+    for (const k in a) if (!sameValue(a[k], b[k])) return false;
+    for (const k in b) if (!(k in a) && !sameValue(undefined, b[k])) return false;
     return true;
   }
   return sameValue(a, b);
+}
+
+function sameImage(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!isPlainObject(a) || !isPlainObject(b)) return sameValue(a, b);
+  return a['short_name'] === b['short_name'] && (a['digest'] || undefined) === (b['digest'] || undefined);
 }
 
 function walk(prefix: string, a: unknown, b: unknown, out: FieldDiff[]): void {

@@ -70,7 +70,8 @@ const WATCHED: ReadonlyArray<{ resource: Resource; path: string; labelSelector?:
 export class SyncSidecar {
   private readonly inventory: Inventory;
   private readonly informers: Array<Informer<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } }, Tracked>> = [];
-  private readonly plans = new Map<string, ToolPlan>();
+  /** What the last reconcile found per tool; reports are recomputed on demand rather than kept for 4,000 tools. */
+  private readonly summaries = new Map<string, ToolSummary>();
   private readonly retryAt = new Map<string, number>();
   /** When each runtime job was first seen without a CR (see RuntimeEntry.unmatchedSince). */
   private readonly unmatched = new Map<string, number>();
@@ -237,7 +238,7 @@ export class SyncSidecar {
 
   private async incrementalPass(): Promise<void> {
     const now = this.now();
-    const due = [...this.plans.values()].filter((p) => p.nextDueAt !== undefined && p.nextDueAt <= now).map((p) => p.tool);
+    const due = [...this.summaries].filter(([, p]) => p.nextDueAt !== undefined && p.nextDueAt <= now).map(([tool]) => tool);
     const tools = new Set([...this.inventory.takeDirty(), ...due]);
     if (tools.size === 0) return;
     await this.reconcileTools([...tools]);
@@ -275,8 +276,14 @@ export class SyncSidecar {
 
   private publish(plan: ToolPlan): void {
     const empty = plan.jobs.length === 0 && plan.counts.foreign === 0;
-    if (empty) this.plans.delete(plan.tool);
-    else this.plans.set(plan.tool, plan);
+    if (empty) this.summaries.delete(plan.tool);
+    else
+      this.summaries.set(plan.tool, {
+        counts: plan.counts,
+        runtimeJobs: plan.jobs.filter((j) => j.inRuntime).length,
+        storageJobs: plan.jobs.filter((j) => j.inStorage).length,
+        ...(plan.nextDueAt === undefined ? {} : { nextDueAt: plan.nextDueAt }),
+      });
     const labels = { tool_name: plan.tool };
     const gauges: Array<[typeof this.d.metrics.onlyInRuntime, number]> = [
       [this.d.metrics.onlyInRuntime, plan.counts.onlyInRuntime],
@@ -354,10 +361,10 @@ export class SyncSidecar {
 
   status(): SyncStatus {
     const totals = { tools: 0, runtimeJobs: 0, storageJobs: 0, onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: 0, backfilled: this.backfilled };
-    for (const plan of this.plans.values()) {
+    for (const plan of this.summaries.values()) {
       totals.tools += 1;
-      totals.runtimeJobs += plan.jobs.filter((j) => j.inRuntime).length;
-      totals.storageJobs += plan.jobs.filter((j) => j.inStorage).length;
+      totals.runtimeJobs += plan.runtimeJobs;
+      totals.storageJobs += plan.storageJobs;
       totals.onlyInRuntime += plan.counts.onlyInRuntime;
       totals.onlyInStorage += plan.counts.onlyInStorage;
       totals.outOfSync += plan.counts.outOfSync;
@@ -374,9 +381,9 @@ export class SyncSidecar {
     };
   }
 
-  /** Every tool's plan as last computed, by tool name. */
+  /** Every tool's plan as of now, by tool name. */
   allPlans(): ToolPlan[] {
-    return [...this.plans.values()].sort((a, b) => a.tool.localeCompare(b.tool));
+    return [...this.summaries.keys()].sort().map((tool) => this.planNow(tool));
   }
 
   /** Resolves when no backfill is in flight (after the pass running now). */
@@ -384,9 +391,19 @@ export class SyncSidecar {
     await this.busy;
   }
 
-  /** The plan of one tool as last computed, or undefined when the sync has seen nothing of it. */
+  /** The plan of one tool as of now, or undefined when the sync has seen nothing of it. */
   toolPlan(tool: string): ToolPlan | undefined {
-    return this.plans.get(tool);
+    return this.summaries.has(tool) ? this.planNow(tool) : undefined;
+  }
+
+  /** Recomputes a tool's plan from the inventory without acting on it (reconcile is pure and cheap per tool). */
+  private planNow(tool: string): ToolPlan {
+    const inv = this.inventory.inventoryOf(tool);
+    const runtime = inv.runtime.map((r) => {
+      const since = this.unmatched.get(idOf(r));
+      return since === undefined ? r : { ...r, unmatchedSince: since };
+    });
+    return reconcileTool({ ...inv, runtime }, { phase: this.d.phase.current(), now: this.now(), graceSeconds: this.d.config.sync.backfillGraceSeconds, resolve: alreadyResolved });
   }
 
   get synced(): boolean {
@@ -395,6 +412,13 @@ export class SyncSidecar {
 }
 
 const alreadyResolved = (job: StoredJob): StoredJob => job;
+
+interface ToolSummary {
+  counts: ToolPlan['counts'];
+  runtimeJobs: number;
+  storageJobs: number;
+  nextDueAt?: number;
+}
 
 function idOf(e: RuntimeEntry): string {
   return `${e.workload.namespace}/${e.type}/${e.name}`;

@@ -68,7 +68,7 @@ function measure(args: string[], doneLine: RegExp, env: NodeJS.ProcessEnv = proc
         clearInterval(poll);
         const line = out.split('\n').find((l) => doneLine.test(l));
         if (process.env['BENCH_VERBOSE']) console.error(`[bench] ${line}`);
-        child.kill('SIGKILL');
+        child.kill(args.some((a) => a.startsWith('--cpu-prof')) ? 'SIGTERM' : 'SIGKILL');
         resolve({ seconds, peakRssMb: peakKb / 1024 });
       }
     });

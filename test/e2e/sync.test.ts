@@ -159,7 +159,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     });
     assert.deepEqual(report.diff, [{ field: 'schedule.minute', storage: '17', runtime: '45' }]);
     assert.equal(report.changedSinceRecorded, undefined);
-    assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_out_of_sync', 'alpha'), 1);
+    await waitFor('out_of_sync{alpha} = 1', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_out_of_sync', 'alpha')) === 1);
   });
 
   test('switching runtime-truth → storage-truth changes nothing observable but the phase', async () => {
