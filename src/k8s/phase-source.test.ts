@@ -28,7 +28,12 @@ class FakeApi {
     yield { items: structuredClone(this.objects), resourceVersion: String(this.rv) };
   }
 
-  watch(_path: string, _query: unknown, onEvent: (e: WatchEvent<ConfigMap>) => void, signal: AbortSignal): Promise<void> {
+  watch(
+    _path: string,
+    _query: unknown,
+    onEvent: (e: WatchEvent<ConfigMap>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       const entry = { onEvent, fail: reject };
       this.watches.push(entry);

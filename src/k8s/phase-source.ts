@@ -109,7 +109,11 @@ export class PhaseSource {
       return;
     }
     if (!isPhase(entry.value)) {
-      this.markStale({ value: entry.value ?? null, key: this.o.config.phase.key, resourceVersion: entry.resourceVersion });
+      this.markStale({
+        value: entry.value ?? null,
+        key: this.o.config.phase.key,
+        resourceVersion: entry.resourceVersion,
+      });
       return;
     }
     this.settle(entry.value, entry.resourceVersion);
@@ -135,6 +139,9 @@ export class PhaseSource {
 
   private markStale(details: Record<string, unknown>): void {
     this.o.metrics.phaseStale.set(1);
-    this.log.warn({ ...details, phase: this.phase, known: this.isKnown }, 'phase cannot be read, keeping the last known phase');
+    this.log.warn(
+      { ...details, phase: this.phase, known: this.isKnown },
+      'phase cannot be read, keeping the last known phase',
+    );
   }
 }

@@ -45,7 +45,11 @@ test('a direct write is answered with a warning, counted and logged with the dec
   const { handle, metrics, lines } = setup();
   const answer = handle('record-direct-writes', reviewText('cronjob-create-kubectl'));
   assert.equal(answer.status, 200);
-  const body = JSON.parse(answer.body) as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; warnings: string[] } };
+  const body = JSON.parse(answer.body) as {
+    apiVersion: string;
+    kind: string;
+    response: { uid: string; allowed: boolean; warnings: string[] };
+  };
   assert.equal(body.apiVersion, 'admission.k8s.io/v1');
   assert.equal(body.kind, 'AdmissionReview');
   assert.equal(body.response.uid, loadReview('cronjob-create-kubectl').request.uid);
@@ -97,7 +101,9 @@ test('the phase is read on every review', async () => {
   const warn = (phase: Phase) => {
     state.phase = phase;
     const review = loadReview('cronjob-create-kubectl-unlabelled');
-    return (JSON.parse(handle('record-direct-writes', JSON.stringify(review)).body) as { response: { warnings: string[] } }).response.warnings[0];
+    return (
+      JSON.parse(handle('record-direct-writes', JSON.stringify(review)).body) as { response: { warnings: string[] } }
+    ).response.warnings[0];
   };
   assert.match(warn('runtime-truth') ?? '', /this is recorded/);
   assert.match(warn('ignore-unmanaged') ?? '', /will not show it/);
@@ -124,7 +130,10 @@ test('a body that is not JSON or not an AdmissionReview answers 400 with a JSON 
   assert.match((JSON.parse(notJson.body) as { message: string }).message, /not valid JSON/);
   const wrong = handle('protect-storage', JSON.stringify({ apiVersion: 'v1', kind: 'Pod' }));
   assert.equal(wrong.status, 400);
-  assert.match((JSON.parse(wrong.body) as { message: string }).message, /^AdmissionReview: apiVersion must be admission\.k8s\.io\/v1/);
+  assert.match(
+    (JSON.parse(wrong.body) as { message: string }).message,
+    /^AdmissionReview: apiVersion must be admission\.k8s\.io\/v1/,
+  );
   assert.equal(await value(metrics, 'admissionRequests', { webhook: 'protect-storage', decision: 'error' }), 2);
 });
 

@@ -93,7 +93,13 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
     }
   };
 
-  const log = (webhook: WebhookName, request: AdmissionRequest, decision: Decision, counted: boolean, started: number): void => {
+  const log = (
+    webhook: WebhookName,
+    request: AdmissionRequest,
+    decision: Decision,
+    counted: boolean,
+    started: number,
+  ): void => {
     const level = decision.recording?.metric === 'directWrites' && !counted ? 'debug' : decision.level;
     if (!logger.isLevelEnabled(level)) return;
     logger[level](

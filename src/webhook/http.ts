@@ -33,7 +33,12 @@ export function admissionWebhookFor(url: string | undefined): WebhookName | unde
 }
 
 /** Reads the JSON body (bounded) and answers it with `handler`. Plain node types, so express and the bare server share it. */
-export function serveAdmission(handler: AdmissionHandler, webhook: WebhookName, req: IncomingMessage, res: ServerResponse): void {
+export function serveAdmission(
+  handler: AdmissionHandler,
+  webhook: WebhookName,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const type = req.headers['content-type'];
   if (type !== undefined && !type.startsWith('application/json')) {
     req.resume();
@@ -56,7 +61,14 @@ export function serveAdmission(handler: AdmissionHandler, webhook: WebhookName, 
   });
   req.on('end', () => {
     if (tooLarge) reject(res, 413, `AdmissionReview: body larger than ${MAX_REVIEW_BYTES} bytes`);
-    else send(res, handler(webhook, chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    else
+      send(
+        res,
+        handler(
+          webhook,
+          chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+        ),
+      );
   });
   req.on('error', () => res.destroy());
 }

@@ -34,22 +34,28 @@ test('the committed lists are the configured storage writers and break-glass gro
   const protect = vwc.webhooks.find((w) => w.name.startsWith('protect-storage'));
   assert.ok(protect);
   const writerCondition = protect.matchConditions.find((c) => c.name === 'not-a-storage-writer')?.expression ?? '';
-  assert.equal(writerCondition, `!(request.userInfo.username in ${JSON.stringify(defaults.identities.storageWriters).replaceAll('","', '", "')})`);
+  assert.equal(
+    writerCondition,
+    `!(request.userInfo.username in ${JSON.stringify(defaults.identities.storageWriters).replaceAll('","', '", "')})`,
+  );
 
-  const [policy] = committed('storage-policy.yaml') as [{ spec: { variables: { name: string; expression: string }[] } }];
-  const variable = (name: string) => JSON.parse(policy.spec.variables.find((v) => v.name === name)?.expression ?? 'null') as unknown;
+  const [policy] = committed('storage-policy.yaml') as [
+    { spec: { variables: { name: string; expression: string }[] } },
+  ];
+  const variable = (name: string) =>
+    JSON.parse(policy.spec.variables.find((v) => v.name === name)?.expression ?? 'null') as unknown;
   assert.deepEqual(variable('writers'), defaults.identities.storageWriters);
   assert.deepEqual(variable('breakGlassGroups'), defaults.identities.breakGlassGroups);
 });
 
 test('protect-storage fails closed on every write of the group; record-direct-writes fails open on tool namespaces', () => {
-  const vwc = validatingWebhookConfiguration({ identities: defaults.identities, target: { url: 'https://127.0.0.1:1' } }) as unknown as { webhooks: Webhook[] };
+  const vwc = validatingWebhookConfiguration({
+    identities: defaults.identities,
+    target: { url: 'https://127.0.0.1:1' },
+  }) as unknown as { webhooks: Webhook[] };
   const [protect, record] = vwc.webhooks;
   assert.ok(protect && record);
-  assert.deepEqual(
-    [protect.failurePolicy, protect.sideEffects, protect.timeoutSeconds],
-    ['Fail', 'None', 3],
-  );
+  assert.deepEqual([protect.failurePolicy, protect.sideEffects, protect.timeoutSeconds], ['Fail', 'None', 3]);
   assert.deepEqual(protect.rules[0]?.resources, ['*/*']);
   assert.deepEqual(protect.rules[0]?.operations, ['CREATE', 'UPDATE', 'DELETE']);
   assert.deepEqual([record.failurePolicy, record.sideEffects], ['Ignore', 'NoneOnDryRun']);

@@ -21,8 +21,14 @@ const broken: Array<[string, (body: Record<string, unknown>) => unknown]> = [
   ['an empty uid', (b) => ({ ...b, request: { ...(b['request'] as object), uid: '' } })],
   ['an unknown operation', (b) => ({ ...b, request: { ...(b['request'] as object), operation: 'PATCH' } })],
   ['no userInfo', (b) => ({ ...b, request: { ...(b['request'] as object), userInfo: undefined } })],
-  ['groups that are not strings', (b) => ({ ...b, request: { ...(b['request'] as object), userInfo: { username: 'x', groups: [1] } } })],
-  ['a resource without version', (b) => ({ ...b, request: { ...(b['request'] as object), resource: { group: 'batch', resource: 'cronjobs' } } })],
+  [
+    'groups that are not strings',
+    (b) => ({ ...b, request: { ...(b['request'] as object), userInfo: { username: 'x', groups: [1] } } }),
+  ],
+  [
+    'a resource without version',
+    (b) => ({ ...b, request: { ...(b['request'] as object), resource: { group: 'batch', resource: 'cronjobs' } } }),
+  ],
   ['an object that is a string', (b) => ({ ...b, request: { ...(b['request'] as object), object: 'x' } })],
   ['dryRun that is a string', (b) => ({ ...b, request: { ...(b['request'] as object), dryRun: 'true' } })],
 ];
@@ -32,7 +38,8 @@ for (const [what, mangle] of broken) {
     const body = loadReview('cronjob-create-kubectl') as unknown as Record<string, unknown>;
     assert.throws(
       () => parseAdmissionReview(mangle(body)),
-      (err: unknown) => err instanceof InputError && err.code === 'ERR_ADMISSION_DECODE' && err.message.startsWith('AdmissionReview: '),
+      (err: unknown) =>
+        err instanceof InputError && err.code === 'ERR_ADMISSION_DECODE' && err.message.startsWith('AdmissionReview: '),
     );
   });
 }

@@ -84,8 +84,7 @@ export interface Denial {
 
 /** What a policy answers; `buildAdmissionResponse` turns it into the AdmissionReview response. */
 export type Verdict =
-  | { allowed: true; warnings: readonly string[] }
-  | { allowed: false; warnings: readonly string[]; denial: Denial };
+  { allowed: true; warnings: readonly string[] } | { allowed: false; warnings: readonly string[]; denial: Denial };
 
 export interface AdmissionReviewResponse {
   apiVersion: typeof ADMISSION_API_VERSION;

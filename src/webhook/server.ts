@@ -84,8 +84,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
 
   const phase =
-    options.phase ??
-    new PhaseSource({ config, api: new KubeApi(options.kubeConfig), logger: options.logger, metrics });
+    options.phase ?? new PhaseSource({ config, api: new KubeApi(options.kubeConfig), logger: options.logger, metrics });
   let draining = false;
   const server = https.createServer({
     minVersion: 'TLSv1.2',

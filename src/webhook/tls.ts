@@ -101,7 +101,9 @@ export class CertificateReloader {
         this.debounce = setTimeout(() => void this.reload(), DEBOUNCE_MS);
         this.debounce.unref();
       });
-      watcher.on('error', (err) => this.o.logger.warn({ dir, err: errorMessage(err) }, 'certificate directory watch failed, polling only'));
+      watcher.on('error', (err) =>
+        this.o.logger.warn({ dir, err: errorMessage(err) }, 'certificate directory watch failed, polling only'),
+      );
       this.watchers.push(watcher);
     } catch (err) {
       this.o.logger.warn({ dir, err: errorMessage(err) }, 'certificate directory watch failed, polling only');
@@ -143,6 +145,9 @@ export class CertificateReloader {
     if (message === this.lastError) return;
     this.lastError = message;
     const level = this.current ? 'warn' : 'error';
-    this.o.logger[level]({ certFile: this.o.certFile, keyFile: this.o.keyFile, err: message, keepsPrevious: this.current !== undefined }, 'serving certificate not loaded');
+    this.o.logger[level](
+      { certFile: this.o.certFile, keyFile: this.o.keyFile, err: message, keepsPrevious: this.current !== undefined },
+      'serving certificate not loaded',
+    );
   }
 }

@@ -74,12 +74,18 @@ async function serve(target: Target, certDir: string): Promise<void> {
   if (target === 'bare') {
     const { decideRecordDirectWrite } = await import('../../src/webhook/policy/record-direct-writes.js');
     const { buildAdmissionResponse } = await import('../../src/webhook/review.js');
-    const ctx = { identities: config.identities, toolNamespacePrefix: config.toolNamespacePrefix, phase: 'runtime-truth' as const };
+    const ctx = {
+      identities: config.identities,
+      toolNamespacePrefix: config.toolNamespacePrefix,
+      phase: 'runtime-truth' as const,
+    };
     const server = https.createServer({ cert, key, keepAliveTimeout: 90_000 }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: Parameters<typeof decideRecordDirectWrite>[0] };
+        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          request: Parameters<typeof decideRecordDirectWrite>[0];
+        };
         const decision = decideRecordDirectWrite(review.request, ctx);
         const body = JSON.stringify(buildAdmissionResponse(review.request.uid, decision.verdict));
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -91,9 +97,17 @@ async function serve(target: Target, certDir: string): Promise<void> {
   }
 
   // As deployed (info, one synchronous write per line, like pino's stdout default), into /dev/null.
-  const logger = createLogger({ level: 'info', destination: pino.default.destination({ dest: '/dev/null', sync: true }) });
+  const logger = createLogger({
+    level: 'info',
+    destination: pino.default.destination({ dest: '/dev/null', sync: true }),
+  });
   const metrics = createMetrics();
-  const phase = { current: () => 'runtime-truth' as const, known: () => true, start: () => undefined, stop: async () => undefined };
+  const phase = {
+    current: () => 'runtime-truth' as const,
+    known: () => true,
+    start: () => undefined,
+    stop: async () => undefined,
+  };
   if (target === 'webhook') {
     const { runWebhook } = await import('../../src/webhook/server.js');
     const { KubeConfig } = await import('@kubernetes/client-node');
@@ -172,7 +186,9 @@ async function decisionP99(port: number, ca: Buffer): Promise<number> {
       })
       .on('error', reject);
   });
-  const buckets = [...text.matchAll(/admission_duration_seconds_bucket\{le="([^"]+)",webhook="record-direct-writes"\} (\d+)/g)].map((m) => ({
+  const buckets = [
+    ...text.matchAll(/admission_duration_seconds_bucket\{le="([^"]+)",webhook="record-direct-writes"\} (\d+)/g),
+  ].map((m) => ({
     le: Number(m[1]),
     n: Number(m[2]),
   }));
@@ -190,7 +206,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Request bodies: each one a distinct write (its own request and object uid, same length), unless `--same-write`. */
 type Bodies = (i: number) => Buffer;
 
-function reviewBodies(review: { request: { uid: string; object: { metadata: { uid: string } } } }, sameWrite: boolean): Bodies {
+function reviewBodies(
+  review: { request: { uid: string; object: { metadata: { uid: string } } } },
+  sameWrite: boolean,
+): Bodies {
   const text = JSON.stringify(review);
   if (sameWrite) {
     const body = Buffer.from(text);
@@ -198,7 +217,11 @@ function reviewBodies(review: { request: { uid: string; object: { metadata: { ui
   }
   const marked = JSON.stringify({
     ...review,
-    request: { ...review.request, uid: '@UID@', object: { ...review.request.object, metadata: { ...review.request.object.metadata, uid: '@UID@' } } },
+    request: {
+      ...review.request,
+      uid: '@UID@',
+      object: { ...review.request.object, metadata: { ...review.request.object.metadata, uid: '@UID@' } },
+    },
   });
   const parts = marked.split('@UID@');
   return (i) => {
@@ -325,7 +348,10 @@ async function measure(target: Target, certDir: string, bodies: Bodies, o: Optio
     const run = { port, ca, bodies, connections: o.connections, seconds: o.seconds, rate: 0 };
     await load({ ...run, offset: 0, count: WARMUP });
     const saturated = await timed(child.pid, load({ ...run, offset: WARMUP, count: o.requests }));
-    const paced = await timed(child.pid, load({ ...run, offset: WARMUP + o.requests, count: Math.max(1, Math.round(o.rate * 5)), rate: o.rate }));
+    const paced = await timed(
+      child.pid,
+      load({ ...run, offset: WARMUP + o.requests, count: Math.max(1, Math.round(o.rate * 5)), rate: o.rate }),
+    );
     const decideP99 = target === 'bare' ? Number.NaN : await decisionP99(port, ca);
     return { target, saturated, paced, decideP99 };
   } finally {
@@ -343,7 +369,9 @@ async function main(): Promise<void> {
   const certDir = mkdtempSync(join(tmpdir(), 'webhook-bench-'));
   try {
     execFileSync(join(ROOT, 'certs', 'make-certs.sh'), [certDir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
-    const review = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'admission', `${FIXTURE}.json`), 'utf8')) as unknown;
+    const review = JSON.parse(
+      readFileSync(join(ROOT, 'test', 'fixtures', 'admission', `${FIXTURE}.json`), 'utf8'),
+    ) as unknown;
     const bodies = reviewBodies(review as Parameters<typeof reviewBodies>[0], o.sameWrite);
     console.log(
       `webhook bench: ${FIXTURE} (${bodies(0).length} bytes, ${o.sameWrite ? 'the same write repeated' : 'a distinct write per request'}), ` +
@@ -366,12 +394,17 @@ async function main(): Promise<void> {
     const row = (label: string, st: Stats, base: Stats | undefined) =>
       `${label.padEnd(20)} ${String(st.requests).padStart(8)} ${st.rps.toFixed(0).padStart(7)} ${st.p50.toFixed(3).padStart(8)} ` +
       `${st.p99.toFixed(3).padStart(7)} ${st.max.toFixed(1).padStart(7)} ${String(st.errors).padStart(6)} ${st.cpuUs.toFixed(0).padStart(7)}` +
-      (base ? `  ${(st.rps / base.rps).toFixed(2).padStart(5)}  ${(base.cpuUs / st.cpuUs).toFixed(2).padStart(5)}` : '');
-    console.log('run                  requests   req/s   p50 ms  p99 ms  max ms errors  cpu µs  req/s  cpu-capacity (vs bare)');
+      (base
+        ? `  ${(st.rps / base.rps).toFixed(2).padStart(5)}  ${(base.cpuUs / st.cpuUs).toFixed(2).padStart(5)}`
+        : '');
+    console.log(
+      'run                  requests   req/s   p50 ms  p99 ms  max ms errors  cpu µs  req/s  cpu-capacity (vs bare)',
+    );
     for (const r of results) console.log(row(`${r.target} saturated`, r.saturated, bare?.saturated));
     for (const r of results) console.log(row(`${r.target} at ${o.rate}/s`, r.paced, undefined));
     for (const r of results) {
-      if (Number.isFinite(r.decideP99)) console.log(`${r.target}: server-side decision time p99 <= ${r.decideP99} ms (histogram bucket)`);
+      if (Number.isFinite(r.decideP99))
+        console.log(`${r.target}: server-side decision time p99 <= ${r.decideP99} ms (histogram bucket)`);
     }
     const webhook = results.find((r) => r.target === 'webhook');
     if (bare && webhook) {

@@ -71,7 +71,11 @@ function cronJob(name: string, labelled = true): Record<string, unknown> {
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
-    metadata: { name, namespace: NS, ...(labelled ? { labels: { ...JOBS_FRAMEWORK_LABELS, 'app.kubernetes.io/name': name } } : {}) },
+    metadata: {
+      name,
+      namespace: NS,
+      ...(labelled ? { labels: { ...JOBS_FRAMEWORK_LABELS, 'app.kubernetes.io/name': name } } : {}),
+    },
     spec: {
       schedule: '13 13 * * *',
       jobTemplate: {
@@ -79,7 +83,13 @@ function cronJob(name: string, labelled = true): Record<string, unknown> {
           template: {
             spec: {
               restartPolicy: 'Never',
-              containers: [{ name: 'job', image: 'docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest', command: ['./run.sh'] }],
+              containers: [
+                {
+                  name: 'job',
+                  image: 'docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest',
+                  command: ['./run.sh'],
+                },
+              ],
             },
           },
         },
@@ -93,7 +103,14 @@ function scheduledJob(name: string): Record<string, unknown> {
     apiVersion: 'jobs-api.toolforge.org/v1',
     kind: 'ScheduledJob',
     metadata: { name, namespace: NS },
-    spec: { job_name: name, tool_name: TOOL, job_type: 'scheduled', cmd: './run.sh', image: { short_name: 'python3.11' }, schedule: { text: '@daily' } },
+    spec: {
+      job_name: name,
+      tool_name: TOOL,
+      job_type: 'scheduled',
+      cmd: './run.sh',
+      image: { short_name: 'python3.11' },
+      schedule: { text: '@daily' },
+    },
   };
 }
 
@@ -102,16 +119,31 @@ function asTool(args: string[], stdin?: string): Promise<KubectlResult> {
 }
 
 /** A request with the tool's certificate and jobs-api's User-Agent, as jobs-api's runtime client sends it. */
-async function asJobsApiRuntime(method: string, path: string, body?: unknown): Promise<{ status: number; warning: string | undefined }> {
+async function asJobsApiRuntime(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; warning: string | undefined }> {
   const opts: https.RequestOptions = {};
   await plane().kubeConfig(TOOL).applyToHTTPSOptions(opts);
   return new Promise((resolve, reject) => {
     const req = https.request(
       new URL(path, plane().server),
-      { ...opts, method, headers: { ...opts.headers, 'user-agent': JOBS_API_UA, 'content-type': 'application/json', accept: 'application/json' } },
+      {
+        ...opts,
+        method,
+        headers: {
+          ...opts.headers,
+          'user-agent': JOBS_API_UA,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+      },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, warning: res.headers['warning'] as string | undefined }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, warning: res.headers['warning'] as string | undefined }),
+        );
       },
     );
     req.on('error', reject);
@@ -121,12 +153,22 @@ async function asJobsApiRuntime(method: string, path: string, body?: unknown): P
 
 async function directWrites(operation = 'CREATE', kind = 'CronJob'): Promise<number> {
   const { values } = await metrics.directWrites.get();
-  return values.find((v) => v.labels['tool_name'] === TOOL && v.labels['kind'] === kind && v.labels['operation'] === operation)?.value ?? 0;
+  return (
+    values.find(
+      (v) => v.labels['tool_name'] === TOOL && v.labels['kind'] === kind && v.labels['operation'] === operation,
+    )?.value ?? 0
+  );
 }
 
-async function counterValue(name: 'storageWritesDenied' | 'breakGlass', labels: Record<string, string>): Promise<number> {
+async function counterValue(
+  name: 'storageWritesDenied' | 'breakGlass',
+  labels: Record<string, string>,
+): Promise<number> {
   const { values } = await metrics[name].get();
-  return values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))?.value ?? 0;
+  return (
+    values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))
+      ?.value ?? 0
+  );
 }
 
 /** Lets any repeated admission call for the last request arrive before counting. */
@@ -147,7 +189,14 @@ before(async () => {
   const port = await freePort();
   webhook = await runWebhook({
     config: configSchema.parse({
-      webhook: { host: '127.0.0.1', port, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), shutdownDelaySeconds: 0, shutdownTimeoutSeconds: 5 },
+      webhook: {
+        host: '127.0.0.1',
+        port,
+        certFile: join(dir, 'tls.crt'),
+        keyFile: join(dir, 'tls.key'),
+        shutdownDelaySeconds: 0,
+        shutdownTimeoutSeconds: 5,
+      },
     }),
     logger: createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) }),
     metrics,
@@ -172,8 +221,15 @@ before(async () => {
 
 async function setPhaseConfigMap(phase: Phase): Promise<void> {
   const json = await plane().kubectlOk('admin', [
-    '-n', config.phase.namespace, 'create', 'configmap', config.phase.name,
-    `--from-literal=${config.phase.key}=${phase}`, '--dry-run=client', '-o', 'json',
+    '-n',
+    config.phase.namespace,
+    'create',
+    'configmap',
+    config.phase.name,
+    `--from-literal=${config.phase.key}=${phase}`,
+    '--dry-run=client',
+    '-o',
+    'json',
   ]);
   await plane().kubectlOk('admin', ['apply', '-f', '-'], { stdin: json });
 }
@@ -186,7 +242,8 @@ after(async () => {
 
 describe('protect-storage', () => {
   test('the jobs-api ServiceAccount creates, changes and deletes job CRs', async () => {
-    const api = (args: string[], stdin?: string) => plane().kubectlOk('jobs-api', ['-n', NS, ...args], stdin === undefined ? undefined : { stdin });
+    const api = (args: string[], stdin?: string) =>
+      plane().kubectlOk('jobs-api', ['-n', NS, ...args], stdin === undefined ? undefined : { stdin });
     await api(['create', '-f', '-'], JSON.stringify(scheduledJob('daily')));
     await api(['patch', 'scheduled-jobs', 'daily', '--type=merge', '-p', '{"spec":{"cmd":"./other.sh"}}']);
     await api(['create', '-f', '-'], JSON.stringify(scheduledJob('gone')));
@@ -194,10 +251,20 @@ describe('protect-storage', () => {
   });
 
   test('a tool editing or deleting its job CR is denied by the webhook with the command to use', async () => {
-    const edit = await asTool(['patch', 'scheduled-jobs', 'daily', '--type=merge', '-p', '{"spec":{"cmd":"./mine.sh"}}']);
+    const edit = await asTool([
+      'patch',
+      'scheduled-jobs',
+      'daily',
+      '--type=merge',
+      '-p',
+      '{"spec":{"cmd":"./mine.sh"}}',
+    ]);
     assert.notEqual(edit.code, 0);
     assert.match(edit.stderr, /admission webhook "protect-storage\.jobs-storage\.toolforge\.org" denied the request/);
-    assert.match(edit.stderr, /ScheduledJob "daily" is managed by the Toolforge jobs API and cannot be changed directly; use 'toolforge jobs load <jobs.yaml>' instead/);
+    assert.match(
+      edit.stderr,
+      /ScheduledJob "daily" is managed by the Toolforge jobs API and cannot be changed directly; use 'toolforge jobs load <jobs.yaml>' instead/,
+    );
     const del = await asTool(['delete', 'scheduled-jobs', 'daily']);
     assert.notEqual(del.code, 0);
     assert.match(del.stderr, /use 'toolforge jobs delete daily' instead/);
@@ -205,9 +272,21 @@ describe('protect-storage', () => {
   });
 
   test('a break-glass admin may edit a CR, with a warning, and is counted', async () => {
-    const res = await plane().kubectl('admin', ['--as=someadmin', '--as-group=system:masters', '-n', NS, 'annotate', 'scheduled-jobs', 'daily', 'fixed=yes']);
+    const res = await plane().kubectl('admin', [
+      '--as=someadmin',
+      '--as-group=system:masters',
+      '-n',
+      NS,
+      'annotate',
+      'scheduled-jobs',
+      'daily',
+      'fixed=yes',
+    ]);
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stderr, /Warning: ScheduledJob "daily" is managed by the Toolforge jobs API; allowed as a break-glass write/);
+    assert.match(
+      res.stderr,
+      /Warning: ScheduledJob "daily" is managed by the Toolforge jobs API; allowed as a break-glass write/,
+    );
     assert.equal(await counterValue('breakGlass', { resource: 'scheduled-jobs', operation: 'UPDATE' }), 1);
   });
 
@@ -218,9 +297,18 @@ describe('protect-storage', () => {
       return r.stderr.includes('ValidatingAdmissionPolicy') ? r : undefined;
     });
     assert.notEqual(res.code, 0);
-    assert.match(res.stderr, /ScheduledJob "daily" is managed by the Toolforge jobs API and cannot be deleted directly; use 'toolforge jobs delete daily' instead/);
-    const create = await asTool(['create', '-f', '-'], JSON.stringify({ ...scheduledJob('mine'), kind: 'ContinuousJob', apiVersion: 'jobs-api.toolforge.org/v1' }));
-    assert.match(create.stderr, /ContinuousJob "mine" is managed by the Toolforge jobs API and cannot be created directly; use 'toolforge jobs run mine --continuous \.\.\.' instead/);
+    assert.match(
+      res.stderr,
+      /ScheduledJob "daily" is managed by the Toolforge jobs API and cannot be deleted directly; use 'toolforge jobs delete daily' instead/,
+    );
+    const create = await asTool(
+      ['create', '-f', '-'],
+      JSON.stringify({ ...scheduledJob('mine'), kind: 'ContinuousJob', apiVersion: 'jobs-api.toolforge.org/v1' }),
+    );
+    assert.match(
+      create.stderr,
+      /ContinuousJob "mine" is managed by the Toolforge jobs API and cannot be created directly; use 'toolforge jobs run mine --continuous \.\.\.' instead/,
+    );
     await plane().kubectlOk('jobs-api', ['-n', NS, 'annotate', 'scheduled-jobs', 'daily', 'still=writable']);
   });
 });
@@ -230,20 +318,29 @@ describe('record-direct-writes', () => {
     const before = await directWrites();
     const res = await asTool(['create', '-f', '-'], JSON.stringify(cronJob('by-kubectl')));
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stderr, /Warning: CronJob "by-kubectl" was created directly, not through the Toolforge jobs API; this is recorded\. Use 'toolforge jobs run by-kubectl --schedule \.\.\.' instead/);
+    assert.match(
+      res.stderr,
+      /Warning: CronJob "by-kubectl" was created directly, not through the Toolforge jobs API; this is recorded\. Use 'toolforge jobs run by-kubectl --schedule \.\.\.' instead/,
+    );
     await settle();
     assert.equal(await directWrites(), before + 1);
   });
 
   test("the same CronJob written with jobs-api's field manager or User-Agent is not counted", async () => {
     const before = await directWrites();
-    const flagged = await asTool(['create', "--field-manager=jobs-api toolforge_weld", '-f', '-'], JSON.stringify(cronJob('by-field-manager')));
+    const flagged = await asTool(
+      ['create', '--field-manager=jobs-api toolforge_weld', '-f', '-'],
+      JSON.stringify(cronJob('by-field-manager')),
+    );
     assert.equal(flagged.code, 0, flagged.stderr);
     assert.doesNotMatch(flagged.stderr, /Warning/);
     const runtime = await asJobsApiRuntime('POST', `/apis/batch/v1/namespaces/${NS}/cronjobs`, cronJob('by-jobs-api'));
     assert.equal(runtime.status, 201);
     assert.equal(runtime.warning, undefined);
-    const collection = await asJobsApiRuntime('DELETE', `/apis/batch/v1/namespaces/${NS}/cronjobs?labelSelector=${encodeURIComponent('app.kubernetes.io/name=by-jobs-api')}`);
+    const collection = await asJobsApiRuntime(
+      'DELETE',
+      `/apis/batch/v1/namespaces/${NS}/cronjobs?labelSelector=${encodeURIComponent('app.kubernetes.io/name=by-jobs-api')}`,
+    );
     assert.equal(collection.status, 200);
     await settle();
     assert.equal(await directWrites(), before);
@@ -280,10 +377,16 @@ describe('record-direct-writes', () => {
       const before = await directWrites();
       const denied = await asTool(['create', '-f', '-'], JSON.stringify(cronJob('imitation')));
       assert.notEqual(denied.code, 0);
-      assert.match(denied.stderr, /CronJob "imitation" carries Toolforge jobs framework labels, so only the Toolforge jobs API may write it; use 'toolforge jobs run imitation --schedule \.\.\.' instead/);
+      assert.match(
+        denied.stderr,
+        /CronJob "imitation" carries Toolforge jobs framework labels, so only the Toolforge jobs API may write it; use 'toolforge jobs run imitation --schedule \.\.\.' instead/,
+      );
       const handmade = await asTool(['create', '-f', '-'], JSON.stringify(cronJob('handmade', false)));
       assert.equal(handmade.code, 0, handmade.stderr);
-      assert.match(handmade.stderr, /Warning: CronJob "handmade" was created directly, not through the Toolforge jobs API: 'toolforge jobs list' will not show it/);
+      assert.match(
+        handmade.stderr,
+        /Warning: CronJob "handmade" was created directly, not through the Toolforge jobs API: 'toolforge jobs list' will not show it/,
+      );
       await settle();
       assert.equal(await directWrites(), before + 1);
     } finally {
@@ -295,7 +398,14 @@ describe('record-direct-writes', () => {
 describe('with the webhook stopped', () => {
   test('CR edits are still denied (policy in the apiserver) and CronJobs can still be created (fails open)', async () => {
     await webhook?.close();
-    const edit = await asTool(['patch', 'scheduled-jobs', 'daily', '--type=merge', '-p', '{"spec":{"cmd":"./mine.sh"}}']);
+    const edit = await asTool([
+      'patch',
+      'scheduled-jobs',
+      'daily',
+      '--type=merge',
+      '-p',
+      '{"spec":{"cmd":"./mine.sh"}}',
+    ]);
     assert.notEqual(edit.code, 0);
     assert.match(edit.stderr, new RegExp(MANAGED));
     await plane().kubectlOk('jobs-api', ['-n', NS, 'annotate', 'scheduled-jobs', 'daily', 'webhook=down']);

@@ -28,9 +28,18 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function fixedPhase(known = true, phase: Phase = 'runtime-truth'): PhaseView & { known(): boolean; setKnown(v: boolean): void } {
+function fixedPhase(
+  known = true,
+  phase: Phase = 'runtime-truth',
+): PhaseView & { known(): boolean; setKnown(v: boolean): void } {
   let isKnown = known;
-  return { current: () => phase, known: () => isKnown, setKnown: (v) => (isKnown = v), start: () => undefined, stop: async () => undefined };
+  return {
+    current: () => phase,
+    known: () => isKnown,
+    setKnown: (v) => (isKnown = v),
+    start: () => undefined,
+    stop: async () => undefined,
+  };
 }
 
 function freePort(): Promise<number> {
@@ -42,7 +51,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function start(phase: PhaseView, overrides: Record<string, unknown> = {}): Promise<{ handle: WebhookHandle; metrics: Metrics }> {
+async function start(
+  phase: PhaseView,
+  overrides: Record<string, unknown> = {},
+): Promise<{ handle: WebhookHandle; metrics: Metrics }> {
   const config = configSchema.parse({
     webhook: {
       host: '127.0.0.1',
@@ -56,7 +68,14 @@ async function start(phase: PhaseView, overrides: Record<string, unknown> = {}):
     },
   });
   const metrics = createMetrics({ defaultMetrics: false });
-  const handle = await runWebhook({ config, logger: silentLogger(), metrics, kubeConfig: new KubeConfig(), phase, signals: [] });
+  const handle = await runWebhook({
+    config,
+    logger: silentLogger(),
+    metrics,
+    kubeConfig: new KubeConfig(),
+    phase,
+    signals: [],
+  });
   return { handle, metrics };
 }
 
@@ -68,7 +87,15 @@ interface Reply {
 function call(handle: WebhookHandle, method: string, path: string, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port: handle.address.port, method, path, ca: readFileSync(join(dir, 'ca.crt')), agent: false, headers: body ? { 'content-type': 'application/json' } : {} },
+      {
+        host: '127.0.0.1',
+        port: handle.address.port,
+        method,
+        path,
+        ca: readFileSync(join(dir, 'ca.crt')),
+        agent: false,
+        headers: body ? { 'content-type': 'application/json' } : {},
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -82,11 +109,14 @@ function call(handle: WebhookHandle, method: string, path: string, body?: string
 
 function servedSerial(handle: WebhookHandle): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: handle.address.port, ca: readFileSync(join(dir, 'ca.crt')) }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
-      socket.end();
-      resolve(serial);
-    });
+    const socket = connect(
+      { host: '127.0.0.1', port: handle.address.port, ca: readFileSync(join(dir, 'ca.crt')) },
+      () => {
+        const serial = socket.getPeerCertificate().serialNumber;
+        socket.end();
+        resolve(serial);
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -106,7 +136,11 @@ test('serves admission over HTTPS with the files’ certificate and exports its 
     assert.equal(reply.status, 200);
     assert.equal((JSON.parse(reply.body) as { response: { allowed: boolean } }).response.allowed, true);
     const expiry = (await metrics.certExpiry.get()).values[0]?.value ?? 0;
-    const notAfter = Date.parse(execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', join(dir, 'tls.crt')]).toString().replace('notAfter=', ''));
+    const notAfter = Date.parse(
+      execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', join(dir, 'tls.crt')])
+        .toString()
+        .replace('notAfter=', ''),
+    );
     assert.equal(expiry, Math.floor(notAfter / 1000));
     assert.equal((await call(handle, 'GET', '/healthz')).status, 200);
   } finally {
@@ -120,7 +154,11 @@ test('not ready until the phase is known', async () => {
   try {
     const before = await call(handle, 'GET', '/readyz');
     assert.equal(before.status, 503);
-    assert.deepEqual((JSON.parse(before.body) as { checks: unknown }).checks, { certificate: true, phase: false, draining: false });
+    assert.deepEqual((JSON.parse(before.body) as { checks: unknown }).checks, {
+      certificate: true,
+      phase: false,
+      draining: false,
+    });
     phase.setKnown(true);
     assert.equal((await call(handle, 'GET', '/readyz')).status, 200);
   } finally {
@@ -135,11 +173,20 @@ test('a rotated certificate is served without a restart; a broken pair keeps the
     execFileSync(MAKE_CERTS, [dir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
     await eventually(async () => (await servedSerial(handle)) !== first);
     const rotated = await servedSerial(handle);
-    const reloads = async (result: string) => (await metrics.certReloads.get()).values.find((v) => v.labels['result'] === result)?.value ?? 0;
+    const reloads = async (result: string) =>
+      (await metrics.certReloads.get()).values.find((v) => v.labels['result'] === result)?.value ?? 0;
     assert.equal(await reloads('success'), 2);
 
     const goodKey = readFileSync(join(dir, 'tls.key'));
-    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(dir, 'tls.key')]);
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      join(dir, 'tls.key'),
+    ]);
     await eventually(async () => (await reloads('error')) > 0);
     assert.equal(await servedSerial(handle), rotated);
     writeFileSync(join(dir, 'tls.key'), goodKey);
@@ -177,7 +224,11 @@ test('shutdown: not ready at once, serves through the delay, finishes in-flight 
   const started = Date.now();
   const closing = handle.close();
   assert.equal((await call(handle, 'GET', '/readyz')).status, 503);
-  assert.equal((await call(handle, 'POST', '/validate/record-direct-writes', body)).status, 200, 'still serving during the delay');
+  assert.equal(
+    (await call(handle, 'POST', '/validate/record-direct-writes', body)).status,
+    200,
+    'still serving during the delay',
+  );
   assert.equal((await inFlight).status, 200);
   await closing;
   assert.ok(Date.now() - started >= 1000);

@@ -68,18 +68,29 @@ test('/healthz answers while the process runs; /readyz reflects readiness with i
   assert.equal((await request(app()).get('/healthz')).status, 200);
   const ready = await request(app()).get('/readyz');
   assert.equal(ready.status, 200);
-  const notReady = await request(app({ ready: false, checks: { certificate: true, phase: false, draining: false } })).get('/readyz');
+  const notReady = await request(
+    app({ ready: false, checks: { certificate: true, phase: false, draining: false } }),
+  ).get('/readyz');
   assert.equal(notReady.status, 503);
   assert.deepEqual(notReady.body.checks, { certificate: true, phase: false, draining: false });
 });
 
 test('/metrics exposes the direct-write counter per tool, kind and operation', async () => {
   const server = app();
-  await request(server).post('/validate/record-direct-writes').set('content-type', 'application/json').send(reviewText('cronjob-create-kubectl'));
+  await request(server)
+    .post('/validate/record-direct-writes')
+    .set('content-type', 'application/json')
+    .send(reviewText('cronjob-create-kubectl'));
   const res = await request(server).get('/metrics');
   assert.equal(res.status, 200);
-  assert.match(res.text, /toolforge_jobs_direct_writes_total\{tool_name="mytool",kind="CronJob",operation="CREATE"\} 1/);
-  assert.match(res.text, /toolforge_jobs_admission_requests_total\{webhook="record-direct-writes",decision="allow"\} 1/);
+  assert.match(
+    res.text,
+    /toolforge_jobs_direct_writes_total\{tool_name="mytool",kind="CronJob",operation="CREATE"\} 1/,
+  );
+  assert.match(
+    res.text,
+    /toolforge_jobs_admission_requests_total\{webhook="record-direct-writes",decision="allow"\} 1/,
+  );
 });
 
 test('other paths and methods are 404', async () => {

@@ -38,12 +38,21 @@ test('system components are system:* users other than ServiceAccounts and anonym
 });
 
 test('the field manager comes from options first', () => {
-  assert.equal(requestFieldManager(withFields([entry('a', '2026-01-01T00:00:00Z')], undefined, 'kubectl-edit')), 'kubectl-edit');
+  assert.equal(
+    requestFieldManager(withFields([entry('a', '2026-01-01T00:00:00Z')], undefined, 'kubectl-edit')),
+    'kubectl-edit',
+  );
 });
 
 test('without options, the managedFields entry this request added or touched', () => {
-  const old = [entry('jobs-api toolforge_weld', '2026-01-01T00:00:00Z'), entry('kubectl-patch', '2026-01-02T00:00:00Z')];
-  const touched = [entry('jobs-api toolforge_weld', '2026-01-03T00:00:00Z'), entry('kubectl-patch', '2026-01-02T00:00:00Z')];
+  const old = [
+    entry('jobs-api toolforge_weld', '2026-01-01T00:00:00Z'),
+    entry('kubectl-patch', '2026-01-02T00:00:00Z'),
+  ];
+  const touched = [
+    entry('jobs-api toolforge_weld', '2026-01-03T00:00:00Z'),
+    entry('kubectl-patch', '2026-01-02T00:00:00Z'),
+  ];
   assert.equal(requestFieldManager(withFields(touched, old)), 'jobs-api toolforge_weld');
   const added = [...old, entry('webservice', '2026-01-01T00:00:00Z')];
   assert.equal(requestFieldManager(withFields(added, old)), 'webservice');

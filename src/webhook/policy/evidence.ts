@@ -15,9 +15,7 @@ export function matchesIdentity(username: string, patterns: readonly string[]): 
  */
 export function isSystemComponent(username: string): boolean {
   return (
-    username.startsWith('system:') &&
-    !username.startsWith('system:serviceaccount:') &&
-    username !== 'system:anonymous'
+    username.startsWith('system:') && !username.startsWith('system:serviceaccount:') && username !== 'system:anonymous'
   );
 }
 

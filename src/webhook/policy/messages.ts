@@ -58,13 +58,16 @@ export function breakGlassWarning(kind: string, name: string, group: string): st
   return fit(
     kind,
     name,
-    (subject) => `${subject} is managed by the Toolforge jobs API; allowed as a break-glass write (group ${group}), which is logged and counted`,
+    (subject) =>
+      `${subject} is managed by the Toolforge jobs API; allowed as a break-glass write (group ${group}), which is logged and counted`,
   );
 }
 
 export function directWriteWarning(kind: string, operation: Operation, name: string, phase: PhaseBehaviour): string {
   const consequence =
-    phase.listsRuntimeOnlyJobs || operation === 'DELETE' ? '; this is recorded' : ": 'toolforge jobs list' will not show it";
+    phase.listsRuntimeOnlyJobs || operation === 'DELETE'
+      ? '; this is recorded'
+      : ": 'toolforge jobs list' will not show it";
   return fit(
     kind,
     name,

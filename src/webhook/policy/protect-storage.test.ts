@@ -110,7 +110,8 @@ describe('protect-storage', () => {
       assert.equal(decision.source, row.source);
       assert.equal(decision.verdict.allowed, row.allowed);
       assert.deepEqual(decision.verdict.warnings, row.warning === undefined ? [] : decision.verdict.warnings);
-      if (row.warning !== undefined) assert.ok(decision.verdict.warnings[0]?.includes(row.warning), decision.verdict.warnings[0]);
+      if (row.warning !== undefined)
+        assert.ok(decision.verdict.warnings[0]?.includes(row.warning), decision.verdict.warnings[0]);
       if (!decision.verdict.allowed) {
         assert.equal(decision.verdict.denial.code, 403);
         assert.match(decision.verdict.denial.message, /is managed by the Toolforge jobs API .* use 'toolforge jobs /);
@@ -123,7 +124,10 @@ describe('protect-storage', () => {
 
   test('CR protection is the same in every phase', () => {
     for (const phase of PHASES) {
-      const decision = decideProtectStorage(parseAdmissionReview(loadReview('scheduledjob-delete-tool')), { ...ctx, phase });
+      const decision = decideProtectStorage(parseAdmissionReview(loadReview('scheduledjob-delete-tool')), {
+        ...ctx,
+        phase,
+      });
       assert.equal(decision.verdict.allowed, false, phase);
     }
   });

@@ -33,7 +33,9 @@ export function decideProtectStorage(request: AdmissionRequest, ctx: PolicyConte
       verdict: { allowed: true, warnings: [breakGlassWarning(kind, name, group)] },
       source: 'break-glass',
       level: 'warn',
-      ...(request.dryRun ? {} : { recording: { metric: 'breakGlass', labels: { resource: resourceLabel(request), operation } } }),
+      ...(request.dryRun
+        ? {}
+        : { recording: { metric: 'breakGlass', labels: { resource: resourceLabel(request), operation } } }),
     };
   }
   return {

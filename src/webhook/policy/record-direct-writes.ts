@@ -53,7 +53,8 @@ function isController(request: AdmissionRequest, ctx: PolicyContext): boolean {
 function isJobsApi(request: AdmissionRequest, tool: string, ctx: PolicyContext): boolean {
   if (request.userInfo.username !== tool) return false;
   const managers = ctx.identities.jobsApiFieldManagers;
-  if (request.operation === 'DELETE') return !request.name && writers(request.oldObject).some((w) => managers.includes(w));
+  if (request.operation === 'DELETE')
+    return !request.name && writers(request.oldObject).some((w) => managers.includes(w));
   const manager = requestFieldManager(request);
   return manager !== undefined && managers.includes(manager);
 }
@@ -82,7 +83,9 @@ function breakGlassDecision(request: AdmissionRequest, ctx: PolicyContext): Deci
     verdict: { allowed: true, warnings: [breakGlassWarning(request.kind.kind, objectName(request), group)] },
     source: 'break-glass',
     level: 'warn',
-    ...(request.dryRun ? {} : { recording: { metric: 'breakGlass', labels: { resource: request.resource.resource, operation } } }),
+    ...(request.dryRun
+      ? {}
+      : { recording: { metric: 'breakGlass', labels: { resource: request.resource.resource, operation } } }),
   };
 }
 
@@ -108,7 +111,11 @@ function directDecision(request: AdmissionRequest, source: 'direct' | 'dry-run',
   const { operation } = request;
   if (behaviour.denyDirectJobsFrameworkWrites && isJobsFrameworkWorkload(request)) {
     const message = jobsFrameworkDeniedMessage(kind, operation, name);
-    return { verdict: { allowed: false, warnings: [], denial: { code: 403, reason: 'Forbidden', message } }, source, level: 'info' };
+    return {
+      verdict: { allowed: false, warnings: [], denial: { code: 403, reason: 'Forbidden', message } },
+      source,
+      level: 'info',
+    };
   }
   const verdict = { allowed: true, warnings: [directWriteWarning(kind, operation, name, behaviour)] } as const;
   if (source === 'dry-run') return { verdict, source, level: 'debug' };
