@@ -36,7 +36,12 @@ let failures = 0;
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s = '') => process.stdout.write(`${s}\n`);
-const indent = (s: string) => s.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (s: string) =>
+  s
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
 function expect(ok: boolean, what: string): void {
   say(`  ${ok ? '✔' : '✘'} ${what}`);
@@ -52,7 +57,12 @@ async function act(title: string): Promise<void> {
   say(`\n${bold(`══ ${title} ══`)}`);
 }
 
-async function kubectl(identity: string, args: string[], stdin?: string, quiet = false): Promise<{ code: number; out: string; err: string }> {
+async function kubectl(
+  identity: string,
+  args: string[],
+  stdin?: string,
+  quiet = false,
+): Promise<{ code: number; out: string; err: string }> {
   say(`\n  $ kubectl ${args.join(' ')}   ${identity === 'admin' ? '(as an admin)' : `(as tool ${identity})`}`);
   const res = await cp!.kubectl(identity, args, stdin === undefined ? {} : { stdin });
   if (quiet) say(`    (${res.stdout.split('\n').length} lines)`);
@@ -92,21 +102,39 @@ function httpsGet(url: string, ca: Buffer, token?: string): Promise<{ status: nu
 }
 
 function httpGet(url: string, token?: string): Promise<{ status: number; body: string }> {
-  return fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).then(async (r) => ({ status: r.status, body: await r.text() }));
+  return fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).then(async (r) => ({
+    status: r.status,
+    body: await r.text(),
+  }));
 }
 
 function metricLines(text: string, ...names: string[]): string {
-  return text.split('\n').filter((l) => names.some((n) => l.startsWith(n))).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => names.some((n) => l.startsWith(n)))
+    .join('\n');
 }
 
 /** A fixture as jobs-api wrote it, moved into a demo tool's namespace, without server-set metadata. */
 function fixture(file: string, tool: string): Record<string, unknown>[] {
   const text = readFileSync(join(FIXTURES, file), 'utf8').replaceAll('mytool', tool);
-  type Obj = { apiVersion: string; kind: string; metadata: Record<string, unknown> & { labels?: Record<string, string> }; spec: Record<string, unknown> };
+  type Obj = {
+    apiVersion: string;
+    kind: string;
+    metadata: Record<string, unknown> & { labels?: Record<string, string> };
+    spec: Record<string, unknown>;
+  };
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Obj);
   return docs.map((obj) => {
     const labels = { ...obj.metadata.labels, 'app.kubernetes.io/created-by': tool };
-    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, generation: _g, ...metadata } = obj.metadata;
+    const {
+      resourceVersion: _rv,
+      uid: _uid,
+      creationTimestamp: _ct,
+      managedFields: _mf,
+      generation: _g,
+      ...metadata
+    } = obj.metadata;
     const out: Record<string, unknown> = { ...obj, metadata: { ...metadata, namespace: `tool-${tool}`, labels } };
     if (obj.apiVersion === 'batch/v1beta1') out.apiVersion = 'batch/v1';
     if (obj.kind === 'Service') {
@@ -144,16 +172,30 @@ async function main(): Promise<void> {
     const asTool = new KubeApi(cp.kubeConfig(tool));
     for (const obj of fixture(file, tool)) {
       const kind = String(obj['kind']);
-      await asTool.request('POST', `${GROUP[kind]}/namespaces/tool-${tool}/${PLURAL[kind]}`, { body: obj, query: { fieldManager: 'jobs-api toolforge_weld' } });
+      await asTool.request('POST', `${GROUP[kind]}/namespaces/tool-${tool}/${PLURAL[kind]}`, {
+        body: obj,
+        query: { fieldManager: 'jobs-api toolforge_weld' },
+      });
     }
     say(`  created ${file.replace(/\.yaml$/, '')} in tool-${tool}`);
   }
   const listed = await kubectl('admin', ['get', 'cronjobs,deployments', '-A', '-o', 'yaml'], undefined, true);
   const conv = cli(['convert', '-f', '-', '-o', 'json'], listed.out);
-  const entries = JSON.parse(conv.out) as Array<{ source: { namespace: string; name: string; kind: string }; outcome: string; reason?: string; cr?: { kind: string } }>;
-  for (const e of entries) say(`    ${e.source.kind} ${e.source.namespace}/${e.source.name} → ${e.outcome}${e.cr ? ` (${e.cr.kind})` : ''}${e.reason ? `: ${e.reason}` : ''}`);
+  const entries = JSON.parse(conv.out) as Array<{
+    source: { namespace: string; name: string; kind: string };
+    outcome: string;
+    reason?: string;
+    cr?: { kind: string };
+  }>;
+  for (const e of entries)
+    say(
+      `    ${e.source.kind} ${e.source.namespace}/${e.source.name} → ${e.outcome}${e.cr ? ` (${e.cr.kind})` : ''}${e.reason ? `: ${e.reason}` : ''}`,
+    );
   expect(conv.code === 0, 'convert: every object converted or classified (exit 0)');
-  expect(entries.filter((e) => e.outcome === 'job').length === 5, 'five jobs-framework jobs of four eras convert to CRs; the foreign CronJob is unmanaged');
+  expect(
+    entries.filter((e) => e.outcome === 'job').length === 5,
+    'five jobs-framework jobs of four eras convert to CRs; the foreign CronJob is unmanaged',
+  );
 
   await act('Act 2 — the admission webhook');
   const config = loadConfig({ env: {} });
@@ -169,28 +211,83 @@ async function main(): Promise<void> {
       logLevel: 'info',
       kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
       phase: { namespace: phaseNs },
-      webhook: { host: '127.0.0.1', port: webhookPort, certFile: join(certs, 'tls.crt'), keyFile: join(certs, 'tls.key'), shutdownDelaySeconds: 0 },
+      webhook: {
+        host: '127.0.0.1',
+        port: webhookPort,
+        certFile: join(certs, 'tls.crt'),
+        keyFile: join(certs, 'tls.key'),
+        shutdownDelaySeconds: 0,
+      },
     }),
   );
   daemon('webhook', ['webhook', '--config', webhookConfig]);
-  await waitFor('webhook ready', async () => (await httpsGet(`https://127.0.0.1:${webhookPort}/readyz`, ca).catch(() => ({ status: 0 }))).status === 200, 30_000);
-  const vwc = validatingWebhookConfiguration({ identities: config.identities, target: { url: `https://127.0.0.1:${webhookPort}` }, caBundle: ca.toString('base64') });
+  await waitFor(
+    'webhook ready',
+    async () =>
+      (await httpsGet(`https://127.0.0.1:${webhookPort}/readyz`, ca).catch(() => ({ status: 0 }))).status === 200,
+    30_000,
+  );
+  const vwc = validatingWebhookConfiguration({
+    identities: config.identities,
+    target: { url: `https://127.0.0.1:${webhookPort}` },
+    caBundle: ca.toString('base64'),
+  });
   await cp.apply('admin', [vwc, ...storagePolicy(config.identities)]);
   await new Promise((r) => setTimeout(r, 1500));
   say('  installed the ValidatingWebhookConfiguration (webhook-config/) and the ValidatingAdmissionPolicy');
 
-  const crCreate = await kubectl('alpha', ['create', '-f', '-'], JSON.stringify({ apiVersion: 'jobs-api.toolforge.org/v1', kind: 'ScheduledJob', metadata: { name: 'sneaky', namespace: 'tool-alpha' }, spec: { job_name: 'sneaky' } }));
-  expect(crCreate.code !== 0 && /toolforge jobs/.test(crCreate.err), "a tool's own write of a job CR is denied, and the message names the `toolforge jobs` command");
-  const handMade = await kubectl('alpha', ['create', 'cronjob', 'hand-made', '--image=docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest', '--schedule=*/30 * * * *', '-n', 'tool-alpha', '--', './run.sh']);
+  const crCreate = await kubectl(
+    'alpha',
+    ['create', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'jobs-api.toolforge.org/v1',
+      kind: 'ScheduledJob',
+      metadata: { name: 'sneaky', namespace: 'tool-alpha' },
+      spec: { job_name: 'sneaky' },
+    }),
+  );
+  expect(
+    crCreate.code !== 0 && /toolforge jobs/.test(crCreate.err),
+    "a tool's own write of a job CR is denied, and the message names the `toolforge jobs` command",
+  );
+  const handMade = await kubectl('alpha', [
+    'create',
+    'cronjob',
+    'hand-made',
+    '--image=docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest',
+    '--schedule=*/30 * * * *',
+    '-n',
+    'tool-alpha',
+    '--',
+    './run.sh',
+  ]);
   expect(handMade.code === 0 && /Warning:/.test(handMade.err), 'a kubectl-created CronJob is allowed, with a warning');
-  const dry = await kubectl('alpha', ['create', 'cronjob', 'dry', '--image=busybox', '--schedule=0 * * * *', '-n', 'tool-alpha', '--dry-run=server']);
+  const dry = await kubectl('alpha', [
+    'create',
+    'cronjob',
+    'dry',
+    '--image=busybox',
+    '--schedule=0 * * * *',
+    '-n',
+    'tool-alpha',
+    '--dry-run=server',
+  ]);
   void dry;
   const hookMetrics = await httpsGet(`https://127.0.0.1:${webhookPort}/metrics`, ca);
-  say(`\n  webhook /metrics:\n${indent(metricLines(hookMetrics.body, 'toolforge_jobs_direct_writes_total', 'toolforge_jobs_storage_writes_denied_total', 'toolforge_jobs_phase_info'))}`);
-  expect(/toolforge_jobs_direct_writes_total\{tool_name="alpha",kind="CronJob",operation="CREATE"\} 1\b/.test(hookMetrics.body), 'the direct write is counted once for tool alpha (the dry run is not counted)');
+  say(
+    `\n  webhook /metrics:\n${indent(metricLines(hookMetrics.body, 'toolforge_jobs_direct_writes_total', 'toolforge_jobs_storage_writes_denied_total', 'toolforge_jobs_phase_info'))}`,
+  );
+  expect(
+    /toolforge_jobs_direct_writes_total\{tool_name="alpha",kind="CronJob",operation="CREATE"\} 1\b/.test(
+      hookMetrics.body,
+    ),
+    'the direct write is counted once for tool alpha (the dry run is not counted)',
+  );
 
   await act('Act 3 — the sync sidecar: backfill, per-tool gauges, admin API');
-  await cp.apply('admin', [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'demo-admin', namespace: phaseNs } }]);
+  await cp.apply('admin', [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'demo-admin', namespace: phaseNs } },
+  ]);
   const syncPort = await freePort();
   const syncConfig = join(work, 'sync.yaml');
   writeFileSync(
@@ -199,29 +296,69 @@ async function main(): Promise<void> {
       logLevel: 'info',
       kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
       phase: { namespace: phaseNs },
-      sync: { host: '127.0.0.1', port: syncPort, backfillGraceSeconds: 3, leaseNamespace: phaseNs, identity: 'demo-sync' },
+      sync: {
+        host: '127.0.0.1',
+        port: syncPort,
+        backfillGraceSeconds: 3,
+        leaseNamespace: phaseNs,
+        identity: 'demo-sync',
+      },
       admin: { allowedSubjects: [`system:serviceaccount:${phaseNs}:demo-admin`] },
     }),
   );
   daemon('sync', ['sync', '--config', syncConfig]);
   const adminConfig = join(work, 'admin.yaml');
-  writeFileSync(adminConfig, JSON.stringify({ logLevel: 'warn', kubeconfig: cp.kubeconfigPath('admin'), phase: { namespace: phaseNs } }));
+  writeFileSync(
+    adminConfig,
+    JSON.stringify({ logLevel: 'warn', kubeconfig: cp.kubeconfigPath('admin'), phase: { namespace: phaseNs } }),
+  );
   const syncUrl = `http://127.0.0.1:${syncPort}`;
-  await waitFor('sync ready', async () => (await httpGet(`${syncUrl}/readyz`).catch(() => ({ status: 0 }))).status === 200, 60_000);
+  await waitFor(
+    'sync ready',
+    async () => (await httpGet(`${syncUrl}/readyz`).catch(() => ({ status: 0 }))).status === 200,
+    60_000,
+  );
   const before = await httpGet(`${syncUrl}/metrics`);
-  say(`\n  sync /metrics right after start (jobs in k8s without a CR, per tool):\n${indent(metricLines(before.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_foreign_workloads'))}`);
+  say(
+    `\n  sync /metrics right after start (jobs in k8s without a CR, per tool):\n${indent(metricLines(before.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_foreign_workloads'))}`,
+  );
   await kubectlCreateJob('alpha', 'kubectl-made');
-  await waitFor('backfill', async () => (await cp!.kubectl('admin', ['get', 'toolforge-jobs', '-A'])).stdout.includes('kubectl-made'), 30_000).catch(() => undefined);
+  await waitFor(
+    'backfill',
+    async () => (await cp!.kubectl('admin', ['get', 'toolforge-jobs', '-A'])).stdout.includes('kubectl-made'),
+    30_000,
+  ).catch(() => undefined);
   const crs = await kubectl('admin', ['get', 'toolforge-jobs', '-A']);
-  expect(['backup', 'daily-report', 'api', 'consumer', 'kubectl-made'].every((n) => crs.out.includes(n)), 'existing jobs and the kubectl-created job now have CRs (runtime-truth backfills)');
-  const edit = await kubectl('alpha', ['patch', 'scheduled-jobs.jobs-api.toolforge.org', 'backup', '-n', 'tool-alpha', '--type=merge', '-p', '{"spec":{"cmd":"./other.sh"}}']);
+  expect(
+    ['backup', 'daily-report', 'api', 'consumer', 'kubectl-made'].every((n) => crs.out.includes(n)),
+    'existing jobs and the kubectl-created job now have CRs (runtime-truth backfills)',
+  );
+  const edit = await kubectl('alpha', [
+    'patch',
+    'scheduled-jobs.jobs-api.toolforge.org',
+    'backup',
+    '-n',
+    'tool-alpha',
+    '--type=merge',
+    '-p',
+    '{"spec":{"cmd":"./other.sh"}}',
+  ]);
   const del = await kubectl('alpha', ['delete', 'scheduled-jobs.jobs-api.toolforge.org', 'backup', '-n', 'tool-alpha']);
-  expect(edit.code !== 0 && del.code !== 0, "the tool can neither edit nor delete its backfilled CR: only jobs-api writes them");
+  expect(
+    edit.code !== 0 && del.code !== 0,
+    'the tool can neither edit nor delete its backfilled CR: only jobs-api writes them',
+  );
   const afterMetrics = await httpGet(`${syncUrl}/metrics`);
-  say(`\n  sync /metrics:\n${indent(metricLines(afterMetrics.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_synced_to_storage_total', 'toolforge_jobs_foreign_workloads', 'toolforge_jobs_phase_info'))}`);
-  const token = (await cp.kubectlOk('admin', ['create', 'token', 'demo-admin', '-n', phaseNs, '--audience=jobs-storage-admin'])).trim();
+  say(
+    `\n  sync /metrics:\n${indent(metricLines(afterMetrics.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_synced_to_storage_total', 'toolforge_jobs_foreign_workloads', 'toolforge_jobs_phase_info'))}`,
+  );
+  const token = (
+    await cp.kubectlOk('admin', ['create', 'token', 'demo-admin', '-n', phaseNs, '--audience=jobs-storage-admin'])
+  ).trim();
   const status = await httpGet(`${syncUrl}/admin/v1/status`, token);
-  say(`\n  $ curl -H "Authorization: Bearer <kubectl create token demo-admin --audience jobs-storage-admin>" ${syncUrl}/admin/v1/status\n${indent(status.body)}`);
+  say(
+    `\n  $ curl -H "Authorization: Bearer <kubectl create token demo-admin --audience jobs-storage-admin>" ${syncUrl}/admin/v1/status\n${indent(status.body)}`,
+  );
   expect(status.status === 200, 'the admin API answers an allowed service-account token');
   const anon = await httpGet(`${syncUrl}/admin/v1/status`, 'not-a-token');
   expect(anon.status === 401, 'and refuses a bad token (401)');
@@ -238,29 +375,65 @@ async function main(): Promise<void> {
   say(indent(p2.out + p2.err));
   await new Promise((r) => setTimeout(r, 2000));
   const ignored = await kubectlCreateJob('beta', 'after-deadline');
-  expect(/not be listed|will not/i.test(ignored.err), 'in ignore-unmanaged the warning says the job will not be listed');
-  await waitFor('only_in_runtime{beta}', async () => /toolforge_jobs_only_in_runtime\{tool_name="beta"\} 1/.test((await httpGet(`${syncUrl}/metrics`)).body), 20_000).catch(() => undefined);
+  expect(
+    /not be listed|will not/i.test(ignored.err),
+    'in ignore-unmanaged the warning says the job will not be listed',
+  );
+  await waitFor(
+    'only_in_runtime{beta}',
+    async () => /toolforge_jobs_only_in_runtime\{tool_name="beta"\} 1/.test((await httpGet(`${syncUrl}/metrics`)).body),
+    20_000,
+  ).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 4000));
   const c = await httpGet(`${syncUrl}/metrics`);
-  say(`\n  sync /metrics:\n${indent(metricLines(c.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_phase_info'))}`);
-  expect(/toolforge_jobs_only_in_runtime\{tool_name="beta"\} 1/.test(c.body), 'the kubectl-created job is counted for tool beta…');
-  const noCr = await admin.request('GET', '/apis/jobs-api.toolforge.org/v1/namespaces/tool-beta/scheduled-jobs/after-deadline').then(() => false, () => true);
+  say(
+    `\n  sync /metrics:\n${indent(metricLines(c.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_phase_info'))}`,
+  );
+  expect(
+    /toolforge_jobs_only_in_runtime\{tool_name="beta"\} 1/.test(c.body),
+    'the kubectl-created job is counted for tool beta…',
+  );
+  const noCr = await admin
+    .request('GET', '/apis/jobs-api.toolforge.org/v1/namespaces/tool-beta/scheduled-jobs/after-deadline')
+    .then(
+      () => false,
+      () => true,
+    );
   expect(noCr, '…and not stored');
   const p3 = cli(['phase', 'set', 'enforce', '--config', adminConfig]);
   say(indent(p3.out + p3.err));
   await new Promise((r) => setTimeout(r, 2000));
   const enforced = await kubectlCreateJob('beta', 'imitation');
   expect(enforced.code !== 0, 'in enforce a kubectl-created CronJob with jobs-framework labels is denied');
-  const plain = await kubectl('beta', ['create', 'cronjob', 'plain', '--image=busybox', '--schedule=0 * * * *', '-n', 'tool-beta']);
-  expect(plain.code === 0 && /Warning:/.test(plain.err), 'a hand-written CronJob without those labels is still allowed, with a warning');
+  const plain = await kubectl('beta', [
+    'create',
+    'cronjob',
+    'plain',
+    '--image=busybox',
+    '--schedule=0 * * * *',
+    '-n',
+    'tool-beta',
+  ]);
+  expect(
+    plain.code === 0 && /Warning:/.test(plain.err),
+    'a hand-written CronJob without those labels is still allowed, with a warning',
+  );
   const last = await httpsGet(`https://127.0.0.1:${webhookPort}/metrics`, ca);
-  say(`\n  webhook /metrics:\n${indent(metricLines(last.body, 'toolforge_jobs_direct_writes_total', 'toolforge_jobs_admission_requests_total', 'toolforge_jobs_phase_info'))}`);
-  cli(['phase', 'get', '--config', adminConfig]).out.split('\n').forEach((l) => l && say(`    ${l}`));
+  say(
+    `\n  webhook /metrics:\n${indent(metricLines(last.body, 'toolforge_jobs_direct_writes_total', 'toolforge_jobs_admission_requests_total', 'toolforge_jobs_phase_info'))}`,
+  );
+  cli(['phase', 'get', '--config', adminConfig])
+    .out.split('\n')
+    .forEach((l) => l && say(`    ${l}`));
 }
 
 /** A job rendered exactly as jobs-api would, but created by the tool with kubectl. */
 function kubectlCreateJob(tool: string, name: string) {
-  return kubectl(tool, ['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: workloadsOf(scheduledJob(tool, name)) }));
+  return kubectl(
+    tool,
+    ['create', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: workloadsOf(scheduledJob(tool, name)) }),
+  );
 }
 
 async function cleanup(): Promise<void> {
@@ -277,11 +450,14 @@ process.once('SIGINT', () => {
 
 try {
   await main();
-  say(`\n${failures === 0 ? 'demo finished: every expectation held' : `demo finished with ${failures} failed expectation(s)`}`);
+  say(
+    `\n${failures === 0 ? 'demo finished: every expectation held' : `demo finished with ${failures} failed expectation(s)`}`,
+  );
 } catch (err) {
   failures += 1;
   say(`\ndemo failed: ${err instanceof Error ? err.stack : String(err)}`);
-  for (const f of readdirSync(work).filter((n) => n.endsWith('.log'))) say(`--- ${f} (tail)\n${readFileSync(join(work, f), 'utf8').split('\n').slice(-15).join('\n')}`);
+  for (const f of readdirSync(work).filter((n) => n.endsWith('.log')))
+    say(`--- ${f} (tail)\n${readFileSync(join(work, f), 'utf8').split('\n').slice(-15).join('\n')}`);
 } finally {
   await cleanup();
 }

@@ -44,6 +44,7 @@ if (files.length === 0) {
 if (filters.length === 0) {
   run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   run('lint', 'npx', ['eslint', '.']);
+  run('format', 'npx', ['prettier', '--check', '--log-level=warn', 'src', 'test', 'scripts']);
 }
 if (files.some((f) => f.startsWith('test/e2e')) && existsSync('scripts/control-plane/build.sh')) {
   run('control plane binaries (built once, then cached)', 'bash', ['scripts/control-plane/build.sh']);

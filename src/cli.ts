@@ -53,7 +53,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('import')
-    .description('Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)')
+    .description(
+      'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)',
+    )
     .option('--dry-run', 'only print what would be created', false)
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string; dryRun: boolean }) => {
@@ -109,7 +111,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     }
     if (err instanceof AppError) {
       io.stderr(`jobs-storage: ${err.message}\n`);
-      return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_CONFIG_FILE' ? EXIT.usage : EXIT.inputErrors;
+      return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_CONFIG_FILE'
+        ? EXIT.usage
+        : EXIT.inputErrors;
     }
     io.stderr(`jobs-storage: unexpected error: ${errorMessage(err)}\n`);
     return EXIT.inputErrors;

@@ -34,7 +34,12 @@ function sourceOf(value: unknown): ConvertEntry['source'] {
  * What the backfill would do with one object: the CR it would write, or why none. Pure; the same function
  * decides for the sync, so `convert` is a faithful preview.
  */
-export function convertObject(value: unknown, settings: RuntimeSettings, codec: StorageCodec, namespacePrefix = 'tool-'): ConvertEntry {
+export function convertObject(
+  value: unknown,
+  settings: RuntimeSettings,
+  codec: StorageCodec,
+  namespacePrefix = 'tool-',
+): ConvertEntry {
   const source = sourceOf(value);
   if (!source.kind) return { source, outcome: 'error', reason: 'kind: not a Kubernetes object (no kind)' };
   const cls = classifyWorkload(value);
@@ -42,9 +47,13 @@ export function convertObject(value: unknown, settings: RuntimeSettings, codec: 
   const parsed = parseWorkload(value, settings);
   if (!parsed.ok) return { source, outcome: 'error', reason: `${parsed.error.path}: ${parsed.error.message}` };
   const job = parsed.job;
-  if (job.job_type === 'one-off') return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
+  if (job.job_type === 'one-off')
+    return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
   const rv = (value as Meta).metadata?.resourceVersion;
-  const annotations = typeof rv === 'string' && rv ? { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${source.kind}/${source.name}`]: rv }) } : undefined;
+  const annotations =
+    typeof rv === 'string' && rv
+      ? { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${source.kind}/${source.name}`]: rv }) }
+      : undefined;
   const cr = codec.encode(job, { namespacePrefix, ...(annotations ? { annotations } : {}) });
   const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
   return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };

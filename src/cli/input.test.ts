@@ -4,7 +4,10 @@ import { InputError } from '../errors.js';
 import { parseObjects, readObjects } from './input.js';
 
 test('reads several YAML documents and skips empty ones', () => {
-  const objs = parseObjects('kind: CronJob\nmetadata: {name: a}\n---\n---\nkind: Deployment\nmetadata: {name: b}\n', 'f.yaml');
+  const objs = parseObjects(
+    'kind: CronJob\nmetadata: {name: a}\n---\n---\nkind: Deployment\nmetadata: {name: b}\n',
+    'f.yaml',
+  );
   assert.deepEqual(
     objs.map((o) => [(o.value as { kind: string }).kind, o.location]),
     [
@@ -15,8 +18,14 @@ test('reads several YAML documents and skips empty ones', () => {
 });
 
 test('expands kind: List and JSON arrays', () => {
-  const list = parseObjects(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ kind: 'A' }, { kind: 'B' }] }), 'l.json');
-  assert.deepEqual(list.map((o) => o.location), ['l.json:1 items[0]', 'l.json:1 items[1]']);
+  const list = parseObjects(
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ kind: 'A' }, { kind: 'B' }] }),
+    'l.json',
+  );
+  assert.deepEqual(
+    list.map((o) => o.location),
+    ['l.json:1 items[0]', 'l.json:1 items[1]'],
+  );
   const typed = parseObjects('kind: CronJobList\nitems:\n- kind: CronJob\n', 'c.yaml');
   assert.equal(typed.length, 1);
   const arr = parseObjects('[{"kind": "A"}, {"kind": "B"}]', 'a.json');
@@ -26,7 +35,11 @@ test('expands kind: List and JSON arrays', () => {
 test('a syntax error names the file and the line', () => {
   assert.throws(
     () => parseObjects('kind: CronJob\nmetadata:\n  name: a\n   bad: [unclosed\n', 'broken.yaml'),
-    (err: unknown) => err instanceof InputError && err.code === 'ERR_INPUT_PARSE' && /^broken\.yaml:\d+: not valid YAML or JSON: /.test(err.message) && !err.message.includes('\n'),
+    (err: unknown) =>
+      err instanceof InputError &&
+      err.code === 'ERR_INPUT_PARSE' &&
+      /^broken\.yaml:\d+: not valid YAML or JSON: /.test(err.message) &&
+      !err.message.includes('\n'),
   );
   assert.throws(
     () => parseObjects('{"kind": "A",,}', 'x.json'),
@@ -35,7 +48,13 @@ test('a syntax error names the file and the line', () => {
 });
 
 test('a missing file is a read error naming the file', () => {
-  assert.throws(() => readObjects('/nonexistent/file.yaml'), (err: unknown) => err instanceof InputError && err.code === 'ERR_INPUT_READ' && err.message.startsWith('/nonexistent/file.yaml: cannot read'));
+  assert.throws(
+    () => readObjects('/nonexistent/file.yaml'),
+    (err: unknown) =>
+      err instanceof InputError &&
+      err.code === 'ERR_INPUT_READ' &&
+      err.message.startsWith('/nonexistent/file.yaml: cannot read'),
+  );
 });
 
 test('reads stdin for "-"', () => {

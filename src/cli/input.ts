@@ -32,7 +32,11 @@ export function parseObjects(text: string, name: string): InputObject[] {
     const problem = doc.errors[0];
     if (problem) {
       const line = problem.linePos?.[0].line ?? lines.linePos(problem.pos[0]).line;
-      throw new InputError('ERR_INPUT_PARSE', `not valid YAML or JSON: ${firstLine(problem.message)}`, `${name}:${line}`);
+      throw new InputError(
+        'ERR_INPUT_PARSE',
+        `not valid YAML or JSON: ${firstLine(problem.message)}`,
+        `${name}:${line}`,
+      );
     }
     const start = doc.contents?.range[0] ?? 0;
     const location = `${name}:${lines.linePos(start).line}`;

@@ -33,26 +33,57 @@ function selectTools(plans: ToolPlan[], tools: readonly string[]): ToolPlan[] {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 function reportRows(plans: ToolPlan[]): string[][] {
   const rows = [['TOOL', 'JOB', 'TYPE', 'STATE', 'ACTION', 'LISTED', 'DETAILS']];
   for (const p of plans) {
     for (const j of p.jobs) {
-      const details = j.diff?.map((d) => `${d.field}: ${JSON.stringify(d.storage)} → ${JSON.stringify(d.runtime)}`).join('; ') ?? j.reason ?? '';
+      const details =
+        j.diff?.map((d) => `${d.field}: ${JSON.stringify(d.storage)} → ${JSON.stringify(d.runtime)}`).join('; ') ??
+        j.reason ??
+        '';
       rows.push([p.tool, j.name, j.type, j.state, j.action, j.listedByApi ? 'yes' : 'no', details]);
     }
-    if (p.counts.foreign > 0) rows.push([p.tool, '-', '-', `${p.counts.foreign} foreign`, '-', 'no', 'CronJobs/Deployments without jobs-framework labels']);
+    if (p.counts.foreign > 0)
+      rows.push([
+        p.tool,
+        '-',
+        '-',
+        `${p.counts.foreign} foreign`,
+        '-',
+        'no',
+        'CronJobs/Deployments without jobs-framework labels',
+      ]);
   }
   return rows;
 }
 
 /** `jobs-storage report`: what the sync sees, per tool and job, without writing anything. */
-export async function runReport(opts: { config?: string; tool: string[]; output: 'table' | 'json' }, io: CliIo): Promise<number> {
+export async function runReport(
+  opts: { config?: string; tool: string[]; output: 'table' | 'json' },
+  io: CliIo,
+): Promise<number> {
   return withOneShotSync(opts.config, { readOnly: true }, (all) => {
     const plans = selectTools(all, opts.tool);
-    if (opts.output === 'json') io.stdout(`${JSON.stringify(plans.map(({ backfill: _b, ...p }) => p), null, 2)}\n`);
+    if (opts.output === 'json')
+      io.stdout(
+        `${JSON.stringify(
+          plans.map(({ backfill: _b, ...p }) => p),
+          null,
+          2,
+        )}\n`,
+      );
     else io.stdout(table(reportRows(plans)));
     return EXIT.ok;
   });
@@ -67,8 +98,15 @@ export async function runImport(opts: { config?: string; dryRun: boolean }, io: 
     const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
     let created = 0;
     for (const p of plans) {
-      for (const j of p.jobs.filter((x) => x.state === 'only-in-runtime' || (x.state === 'unreadable' && !x.inStorage))) {
-        const outcome = j.action === 'backfill' ? (opts.dryRun ? 'create' : 'created') : `${j.action}${j.reason ? ` (${j.reason})` : ''}`;
+      for (const j of p.jobs.filter(
+        (x) => x.state === 'only-in-runtime' || (x.state === 'unreadable' && !x.inStorage),
+      )) {
+        const outcome =
+          j.action === 'backfill'
+            ? opts.dryRun
+              ? 'create'
+              : 'created'
+            : `${j.action}${j.reason ? ` (${j.reason})` : ''}`;
         if (j.action === 'backfill') created += 1;
         rows.push([p.tool, j.name, j.type, outcome]);
       }
@@ -84,11 +122,16 @@ export async function runPhaseGet(opts: { config?: string }, io: CliIo): Promise
   const api = new KubeApi(await loadCredentials(c.config));
   const state = await getPhase(api, c.config);
   io.stdout(`${state.phase}${state.stored ? '' : ' (not set; the configured initial phase applies)'}\n`);
-  for (const h of state.history.slice(-5)) io.stdout(`  ${h.at} ${h.previous ?? '-'} → ${h.phase} by ${h.by}${h.reason ? `: ${h.reason}` : ''}\n`);
+  for (const h of state.history.slice(-5))
+    io.stdout(`  ${h.at} ${h.previous ?? '-'} → ${h.phase} by ${h.by}${h.reason ? `: ${h.reason}` : ''}\n`);
   return EXIT.ok;
 }
 
-export async function runPhaseSet(phase: string, opts: { config?: string; reason?: string }, io: CliIo): Promise<number> {
+export async function runPhaseSet(
+  phase: string,
+  opts: { config?: string; reason?: string },
+  io: CliIo,
+): Promise<number> {
   const c = loadCommon(opts.config, 'phase', true);
   const api = new KubeApi(await loadCredentials(c.config));
   const change = await setPhase(api, c.config, phase, { ...(opts.reason ? { reason: opts.reason } : {}) });

@@ -63,7 +63,12 @@ export async function getPhase(api: KubeApi, config: Config): Promise<PhaseState
  * Writes the phase into its ConfigMap (creating it), appending the change to the history annotation. The write
  * carries the resourceVersion read, so two admins switching at once cannot lose a change silently.
  */
-export async function setPhase(api: KubeApi, config: Config, phase: string, o: { by?: string; reason?: string; now?: Date } = {}): Promise<PhaseChange> {
+export async function setPhase(
+  api: KubeApi,
+  config: Config,
+  phase: string,
+  o: { by?: string; reason?: string; now?: Date } = {},
+): Promise<PhaseChange> {
   if (!isPhase(phase)) throw new UsageError(`unknown phase '${phase}': expected one of ${PHASES.join(', ')}`);
   const cm = await read(api, config);
   const previousValue = cm?.data?.[config.phase.key];

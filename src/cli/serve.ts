@@ -34,7 +34,7 @@ function common(file: string | undefined, component: string, oneShot = false): C
   const config = loadConfig({ file });
   const logger = createLogger({
     level: config.logLevel,
-    base: { component, version: VERSION },
+    base: { command: component, version: VERSION },
     ...(oneShot ? { destination: pino.destination(2) } : {}),
   });
   const metrics = createMetrics();
@@ -45,7 +45,9 @@ function common(file: string | undefined, component: string, oneShot = false): C
 /** The sync's dependencies, shared by the sidecar and the one-shot import/report commands. */
 export async function syncParts(c: Common, o: { readOnly?: boolean; elect?: boolean; phase?: PhaseView } = {}) {
   const api = new KubeApi(await loadCredentials(c.config));
-  const phaseSource = o.phase ? undefined : new PhaseSource({ config: c.config, api, logger: c.logger, metrics: c.metrics });
+  const phaseSource = o.phase
+    ? undefined
+    : new PhaseSource({ config: c.config, api, logger: c.logger, metrics: c.metrics });
   const phase: PhaseView = o.phase ?? (phaseSource as PhaseSource);
   const sidecar = new SyncSidecar({
     config: c.config,
@@ -72,7 +74,13 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
     ...(c.config.admin.issuer ? { issuer: c.config.admin.issuer } : {}),
     ...(c.config.admin.jwksUri ? { jwksUri: c.config.admin.jwksUri } : {}),
   });
-  const app = createAdminApp({ source: sidecar, metrics: c.metrics, verifier, allowedSubjects: c.config.admin.allowedSubjects, logger: c.logger });
+  const app = createAdminApp({
+    source: sidecar,
+    metrics: c.metrics,
+    verifier,
+    allowedSubjects: c.config.admin.allowedSubjects,
+    logger: c.logger,
+  });
   const server: Server = app.listen(c.config.sync.port, c.config.sync.host);
   await once(server, 'listening');
   c.logger.info({ address: server.address(), identity: c.config.sync.identity || hostname() }, 'sync serving');

@@ -7,7 +7,13 @@ import { loadCommon } from './serve.js';
 /** `jobs-storage webhook`: serves until SIGTERM/SIGINT, then drains. */
 export async function runWebhookCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
   const { config, logger, metrics } = loadCommon(opts.config, 'webhook');
-  const handle = await runWebhook({ config, logger, metrics, kubeConfig: await loadKubeConfig(config), version: VERSION });
+  const handle = await runWebhook({
+    config,
+    logger,
+    metrics,
+    kubeConfig: await loadKubeConfig(config),
+    version: VERSION,
+  });
   await handle.closed;
   return 0;
 }

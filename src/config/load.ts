@@ -44,7 +44,12 @@ function mergeDeep(base: Tree, over: Tree): Tree {
   for (const [key, value] of Object.entries(over)) {
     const prev = out[key];
     const bothObjects =
-      typeof prev === 'object' && prev !== null && !Array.isArray(prev) && typeof value === 'object' && value !== null && !Array.isArray(value);
+      typeof prev === 'object' &&
+      prev !== null &&
+      !Array.isArray(prev) &&
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value);
     out[key] = bothObjects ? mergeDeep(prev as Tree, value as Tree) : value;
   }
   return out;
@@ -68,7 +73,14 @@ function envLayer(env: NodeJS.ProcessEnv, issues: string[]): Tree {
       if (!Number.isInteger(n)) issues.push(`${name}: must be an integer, got '${raw}'`);
       else setPath(tree, path, n);
     } else if (type === 'list') {
-      setPath(tree, path, raw.split(',').map((s) => s.trim()).filter(Boolean));
+      setPath(
+        tree,
+        path,
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     } else {
       setPath(tree, path, raw);
     }

@@ -12,10 +12,7 @@ const identities = z
     /** Usernames allowed to write job CRs (jobs-api and the sync). */
     storageWriters: z
       .array(z.string().min(1))
-      .default([
-        'system:serviceaccount:jobs-api:jobs-api',
-        'system:serviceaccount:jobs-storage:jobs-storage-sync',
-      ]),
+      .default(['system:serviceaccount:jobs-api:jobs-api', 'system:serviceaccount:jobs-storage:jobs-storage-sync']),
     /** Groups whose writes are allowed everywhere, with a warning, a log line and a counter. */
     breakGlassGroups: z.array(z.string().min(1)).default(['system:masters']),
     /** Field managers jobs-api's runtime client produces (User-Agent prefix before the first '/'). */
@@ -113,7 +110,10 @@ export const configSchema = z
     /** Path of a kubeconfig; empty means in-cluster, else the default loading rules. */
     kubeconfig: z.string().default(''),
     /** The API server address inside a pod (from KUBERNETES_SERVICE_HOST/PORT); used when `kubeconfig` is empty. */
-    inCluster: z.object({ host: z.string().default(''), port: z.string().default('') }).strict().prefault({}),
+    inCluster: z
+      .object({ host: z.string().default(''), port: z.string().default('') })
+      .strict()
+      .prefault({}),
     toolNamespacePrefix: z.string().min(1).default('tool-'),
     identities,
     phase: phaseSource,

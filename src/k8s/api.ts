@@ -54,7 +54,14 @@ export class KubeApi {
     const c = await this.source.resolve();
     const agent =
       this.credentials?.agent ??
-      new https.Agent({ keepAlive: true, maxSockets: 16, ca: c.ca, cert: c.cert, key: c.key, ...(c.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
+      new https.Agent({
+        keepAlive: true,
+        maxSockets: 16,
+        ca: c.ca,
+        cert: c.cert,
+        key: c.key,
+        ...(c.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      });
     this.credentials = { agent, headers: c.headers, at: now };
     return this.credentials;
   }
@@ -86,7 +93,9 @@ export class KubeApi {
             ...headers,
             accept,
             'user-agent': 'jobs-storage/0.1',
-            ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
+            ...(payload !== undefined
+              ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }
+              : {}),
           },
         },
         resolve,
@@ -102,7 +111,14 @@ export class KubeApi {
     path: string,
     options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {},
   ): Promise<T> {
-    const res = await this.open(method, this.url(path, options.query), options.body, options.contentType, undefined, options.accept);
+    const res = await this.open(
+      method,
+      this.url(path, options.query),
+      options.body,
+      options.contentType,
+      undefined,
+      options.accept,
+    );
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw toApiError(status, text);
@@ -130,7 +146,12 @@ export class KubeApi {
    * Streams watch events until the server ends the watch, `signal` aborts it (resolves) or an error occurs (rejects;
    * an in-stream ERROR such as 410 Gone becomes a KubeApiError with that status).
    */
-  async watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
+  async watch<T>(
+    path: string,
+    query: Query,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     let res: IncomingMessage;
     try {
       res = await this.open('GET', this.url(path, { ...query, watch: 1 }), undefined, undefined, signal);

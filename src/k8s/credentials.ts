@@ -29,7 +29,13 @@ export function credentialsFromKubeConfig(kc: k8s.KubeConfig): KubeCredentials {
   return {
     server: cluster.server,
     async resolve() {
-      const opts: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; headers?: Record<string, unknown>; rejectUnauthorized?: boolean } = {};
+      const opts: {
+        ca?: Buffer | string;
+        cert?: Buffer | string;
+        key?: Buffer | string;
+        headers?: Record<string, unknown>;
+        rejectUnauthorized?: boolean;
+      } = {};
       await kc.applyToHTTPSOptions(opts as never);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
@@ -74,8 +80,16 @@ export function credentialsFromKubeconfigFile(path: string): KubeCredentials | u
   const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context ?? doc.contexts?.[0]?.context;
   const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster;
   const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? {};
-  if (!cluster || typeof cluster['server'] !== 'string') throw new ConfigError([`kubeconfig ${path}: no cluster for the current context`]);
-  const known = new Set(['client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'token', 'tokenFile']);
+  if (!cluster || typeof cluster['server'] !== 'string')
+    throw new ConfigError([`kubeconfig ${path}: no cluster for the current context`]);
+  const known = new Set([
+    'client-certificate',
+    'client-certificate-data',
+    'client-key',
+    'client-key-data',
+    'token',
+    'tokenFile',
+  ]);
   if (Object.keys(user).some((k) => !known.has(k))) return undefined;
   const base = dirname(path);
   const ca = material(cluster, 'certificate-authority-data', 'certificate-authority', base);

@@ -7,7 +7,11 @@ interface ApiExceptionLike {
 }
 
 function isApiException(err: unknown): err is ApiExceptionLike {
-  return err instanceof Error && err.constructor.name === 'ApiException' && typeof (err as { code?: unknown }).code === 'number';
+  return (
+    err instanceof Error &&
+    err.constructor.name === 'ApiException' &&
+    typeof (err as { code?: unknown }).code === 'number'
+  );
 }
 
 /** The HTTP status of a client-node error, or undefined for errors that never reached the API server. */
@@ -32,7 +36,8 @@ export function describeApiError(err: unknown): { status?: number; reason?: stri
     const b = (typeof body === 'object' && body !== null ? body : {}) as { reason?: string; message?: string };
     return { status: err.code, ...(b.reason ? { reason: b.reason } : {}), message: b.message ?? `HTTP ${err.code}` };
   }
-  if (err instanceof KubeApiError) return { status: err.status, ...(err.reason ? { reason: err.reason } : {}), message: err.message };
+  if (err instanceof KubeApiError)
+    return { status: err.status, ...(err.reason ? { reason: err.reason } : {}), message: err.message };
   return { message: err instanceof Error ? err.message : String(err) };
 }
 

@@ -100,7 +100,7 @@ export class Informer<T extends ObjectMeta, E> {
     const gate = this.o.listGate;
     const fetchPage = () => (gate ? gate.run(() => pages.next()) : pages.next());
     // The next page is requested before this one is transformed, so the API server prepares it meanwhile.
-    for (let pending = fetchPage(); ; ) {
+    for (let pending = fetchPage(); ;) {
       const next = await pending;
       if (next.done) break;
       pending = fetchPage();
@@ -139,12 +139,15 @@ export class Informer<T extends ObjectMeta, E> {
       const onStop = () => watchAbort.abort();
       this.stopper.signal.addEventListener('abort', onStop, { once: true });
       let stalled = false;
-      const stallTimer = setInterval(() => {
-        if (Date.now() - this.lastEventAt > this.o.stallSeconds * 1000) {
-          stalled = true;
-          watchAbort.abort();
-        }
-      }, Math.max(250, Math.min(5000, (this.o.stallSeconds * 1000) / 4)));
+      const stallTimer = setInterval(
+        () => {
+          if (Date.now() - this.lastEventAt > this.o.stallSeconds * 1000) {
+            stalled = true;
+            watchAbort.abort();
+          }
+        },
+        Math.max(250, Math.min(5000, (this.o.stallSeconds * 1000) / 4)),
+      );
       const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
       try {
         await this.o.api.watch<T>(
@@ -195,9 +198,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

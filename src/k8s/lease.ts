@@ -94,7 +94,10 @@ export class LeaderElector {
   private setLeading(value: boolean): void {
     if (value === this.leading) return;
     this.leading = value;
-    this.o.logger.info({ identity: this.o.identity, lease: `${this.o.namespace}/${this.o.name}`, leading: value }, 'leadership changed');
+    this.o.logger.info(
+      { identity: this.o.identity, lease: `${this.o.namespace}/${this.o.name}`, leading: value },
+      'leadership changed',
+    );
     if (value) this.o.onStartedLeading();
     else this.o.onStoppedLeading();
   }
@@ -128,9 +131,9 @@ export class LeaderElector {
     const next: Lease['spec'] = {
       holderIdentity: this.o.identity,
       leaseDurationSeconds: this.o.leaseDurationSeconds,
-      acquireTime: holder === this.o.identity ? spec.acquireTime ?? microTime(now) : microTime(now),
+      acquireTime: holder === this.o.identity ? (spec.acquireTime ?? microTime(now)) : microTime(now),
       renewTime: microTime(now),
-      leaseTransitions: holder === this.o.identity ? spec.leaseTransitions ?? 0 : (spec.leaseTransitions ?? 0) + 1,
+      leaseTransitions: holder === this.o.identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
     };
     try {
       await this.o.api.request('PUT', `${this.path}/${this.o.name}`, { body: { ...lease, spec: next } });

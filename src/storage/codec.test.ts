@@ -56,7 +56,10 @@ describe('storage codec v1', () => {
   test('puts provenance in annotations, never in the spec', () => {
     const cr = codec.encode(scheduled, { annotations: { [ANNOTATIONS.backfilledBy]: 'jobs-storage-sync' } });
     assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], 'jobs-storage-sync');
-    assert.equal(Object.keys(cr.spec).some((k) => k.includes('jobs-storage')), false);
+    assert.equal(
+      Object.keys(cr.spec).some((k) => k.includes('jobs-storage')),
+      false,
+    );
   });
 
   test('decode ∘ encode is the identity', () => {
@@ -76,7 +79,12 @@ describe('storage codec v1', () => {
         tool_name: 'mytool',
         job_type: 'continuous',
         cmd: 'bot --serve',
-        image: { short_name: 'tool-mytool/bot:latest', type: 'buildservice', host: 'tools-harbor.wmcloud.org', path: 'tool-mytool/bot' },
+        image: {
+          short_name: 'tool-mytool/bot:latest',
+          type: 'buildservice',
+          host: 'tools-harbor.wmcloud.org',
+          path: 'tool-mytool/bot',
+        },
         port: 8080,
         health_check: { type: 'http', path: '/healthz' },
         k8s_object: { kind: 'Deployment' },
@@ -92,13 +100,33 @@ describe('storage codec v1', () => {
 
   const bad: Array<[string, unknown, RegExp]> = [
     ['not an object', 'hello', /not a job custom resource/],
-    ['wrong group', { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'x' }, spec: {} }, /apiVersion must be in group/],
-    ['unknown kind', { apiVersion: 'jobs-api.toolforge.org/v1', kind: 'OneOffJob', metadata: { name: 'x' }, spec: {} }, /not a stored job kind/],
-    ['retry out of range', { ...cr(scheduled), spec: { ...scheduled, retry: 9 } }, /ScheduledJob tool-mytool\/daily spec\.retry: .*5/],
+    [
+      'wrong group',
+      { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'x' }, spec: {} },
+      /apiVersion must be in group/,
+    ],
+    [
+      'unknown kind',
+      { apiVersion: 'jobs-api.toolforge.org/v1', kind: 'OneOffJob', metadata: { name: 'x' }, spec: {} },
+      /not a stored job kind/,
+    ],
+    [
+      'retry out of range',
+      { ...cr(scheduled), spec: { ...scheduled, retry: 9 } },
+      /ScheduledJob tool-mytool\/daily spec\.retry: .*5/,
+    ],
     ['unknown spec key', { ...cr(scheduled), spec: { ...scheduled, colour: 'red' } }, /spec: .*colour/],
-    ['missing schedule field', { ...cr(scheduled), spec: { ...scheduled, schedule: { text: '@daily' } } }, /spec\.schedule\.minute/],
+    [
+      'missing schedule field',
+      { ...cr(scheduled), spec: { ...scheduled, schedule: { text: '@daily' } } },
+      /spec\.schedule\.minute/,
+    ],
     ['kind/job_type mismatch', { ...cr(scheduled), kind: 'ContinuousJob' }, /spec.*(job_type|Invalid)/],
-    ['unknown version', { ...cr(scheduled), metadata: { name: 'daily', annotations: { [ANNOTATIONS.specVersion]: 'v9' } } }, /unknown spec version 'v9'/],
+    [
+      'unknown version',
+      { ...cr(scheduled), metadata: { name: 'daily', annotations: { [ANNOTATIONS.specVersion]: 'v9' } } },
+      /unknown spec version 'v9'/,
+    ],
   ];
   for (const [name, input, message] of bad) {
     test(`rejects ${name} with the field at fault`, () => {
@@ -158,7 +186,14 @@ describe('spec versions and migrations', () => {
     apiVersion: 'jobs-api.toolforge.org/v1',
     kind: 'ScheduledJob',
     metadata: { name: 'old', namespace: 'tool-mytool', annotations: { [ANNOTATIONS.specVersion]: 'v0' } },
-    spec: { name: 'old', tool: 'mytool', type: 'scheduled', command: 'run.sh', imagename: 'registry.example/bookworm:latest', schedule: '5 4 * * *' },
+    spec: {
+      name: 'old',
+      tool: 'mytool',
+      type: 'scheduled',
+      command: 'run.sh',
+      imagename: 'registry.example/bookworm:latest',
+      schedule: '5 4 * * *',
+    },
   };
 
   test('reads an older version through its migration to the current one', () => {

@@ -43,8 +43,7 @@ export interface JobCr {
 }
 
 export type DecodeResult =
-  | { ok: true; job: StoredJob; version: string; migratedFrom?: string }
-  | { ok: false; error: InputError };
+  { ok: true; job: StoredJob; version: string; migratedFrom?: string } | { ok: false; error: InputError };
 
 /** Keys jobs-api accepts in a spec but which are not part of a job definition. */
 const NON_DEFINITION_KEYS = ['k8s_object', 'status_short', 'status_long'];
@@ -98,7 +97,11 @@ export class StorageCodec {
       if (!checked.success) {
         const issue = checked.error.issues[0];
         const path = ['spec', ...(issue?.path ?? []).map(String)].join('.');
-        return fail('ERR_STORAGE_DECODE', `${issue?.message ?? 'invalid'} (spec version ${version})`, `${where} ${path}`);
+        return fail(
+          'ERR_STORAGE_DECODE',
+          `${issue?.message ?? 'invalid'} (spec version ${version})`,
+          `${where} ${path}`,
+        );
       }
       spec = checked.data;
       if (version === this.current) break;
@@ -110,7 +113,11 @@ export class StorageCodec {
       version = step.to;
     }
     if (spec['job_type'] !== kind.jobType) {
-      return fail('ERR_STORAGE_DECODE', `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`, `${where} spec.job_type`);
+      return fail(
+        'ERR_STORAGE_DECODE',
+        `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`,
+        `${where} spec.job_type`,
+      );
     }
     const job = Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)));
     return declared === this.current
@@ -129,7 +136,8 @@ export class StorageCodec {
       name: job.job_name,
       namespace: toolNamespace(job.tool_name, options.namespacePrefix),
     };
-    if (options.annotations && Object.keys(options.annotations).length > 0) metadata.annotations = { ...options.annotations };
+    if (options.annotations && Object.keys(options.annotations).length > 0)
+      metadata.annotations = { ...options.annotations };
     return { apiVersion: STORAGE_API_VERSION, kind: kind.kind, metadata, spec: dropUndefined(job) };
   }
 }

@@ -10,7 +10,12 @@ interface Crd {
     group: string;
     scope: string;
     names: { kind: string; plural: string; singular: string; categories: string[] };
-    versions: Array<{ name: string; served: boolean; storage: boolean; additionalPrinterColumns: Array<{ name: string; jsonPath: string }> }>;
+    versions: Array<{
+      name: string;
+      served: boolean;
+      storage: boolean;
+      additionalPrinterColumns: Array<{ name: string; jsonPath: string }>;
+    }>;
   };
 }
 
@@ -20,7 +25,12 @@ for (const kind of STORAGE_KINDS) {
     assert.equal(crd.metadata.name, `${kind.plural}.${STORAGE_GROUP}`);
     assert.equal(crd.spec.group, STORAGE_GROUP);
     assert.equal(crd.spec.scope, 'Namespaced');
-    assert.deepEqual(crd.spec.names, { kind: kind.kind, plural: kind.plural, singular: kind.singular, categories: [STORAGE_CATEGORY] });
+    assert.deepEqual(crd.spec.names, {
+      kind: kind.kind,
+      plural: kind.plural,
+      singular: kind.singular,
+      categories: [STORAGE_CATEGORY],
+    });
     assert.equal(crd.spec.versions.length, 1);
     const [v] = crd.spec.versions;
     assert.equal(v?.name, STORAGE_VERSION);

@@ -77,13 +77,17 @@ function requireAdmin(d: AdminAppDeps) {
     }
     try {
       const { subject } = await d.verifier.verify(token);
-      if (!d.allowedSubjects.includes(subject)) throw new AuthError(403, `subject '${subject}' may not use the admin API`);
+      if (!d.allowedSubjects.includes(subject))
+        throw new AuthError(403, `subject '${subject}' may not use the admin API`);
       d.logger.info({ subject, path: req.path }, 'admin request');
       next();
     } catch (err) {
       if (err instanceof AuthError) {
         d.logger.warn({ status: err.status, reason: err.message, path: req.path }, 'admin request refused');
-        res.status(err.status).set(err.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {}).json({ error: err.message });
+        res
+          .status(err.status)
+          .set(err.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {})
+          .json({ error: err.message });
         return;
       }
       d.logger.error({ err }, 'token verification failed');

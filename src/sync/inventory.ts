@@ -50,7 +50,8 @@ export class Inventory {
       else if (tracked?.what === 'cr') state.storage.set(id, tracked.entry);
       else if (tracked?.what === 'foreign') state.foreign.add(id);
     }
-    if (state.runtime.size + state.storage.size + state.foreign.size + state.services.size === 0) this.tools.delete(tool);
+    if (state.runtime.size + state.storage.size + state.foreign.size + state.services.size === 0)
+      this.tools.delete(tool);
     this.dirty.add(tool);
   }
 
@@ -95,7 +96,13 @@ export class Inventory {
 interface CrObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    annotations?: Record<string, string>;
+  };
 }
 
 /** A job CR as the sync keeps it: decoded once, with the provenance annotations it carries. */

@@ -18,7 +18,10 @@ const job: ScheduledJob = {
   schedule: { text: '@daily', minute: '13', hour: '13', day: '*', month: '*', day_of_week: '*' },
 };
 
-function runtime(over: Partial<RuntimeEntry['workload']> = {}, parsed: RuntimeEntry['parsed'] = { ok: true, job }): RuntimeEntry {
+function runtime(
+  over: Partial<RuntimeEntry['workload']> = {},
+  parsed: RuntimeEntry['parsed'] = { ok: true, job },
+): RuntimeEntry {
   return {
     tool: 'alpha',
     type: 'scheduled',
@@ -37,10 +40,21 @@ function runtime(over: Partial<RuntimeEntry['workload']> = {}, parsed: RuntimeEn
 }
 
 function stored(over: Partial<StorageEntry> = {}): StorageEntry {
-  return { tool: 'alpha', type: 'scheduled', name: 'daily', resourceVersion: '7', deleting: false, decoded: { ok: true, job }, ...over };
+  return {
+    tool: 'alpha',
+    type: 'scheduled',
+    name: 'daily',
+    resourceVersion: '7',
+    deleting: false,
+    decoded: { ok: true, job },
+    ...over,
+  };
 }
 
-const drifted: RuntimeEntry['parsed'] = { ok: true, job: { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } } };
+const drifted: RuntimeEntry['parsed'] = {
+  ok: true,
+  job: { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } },
+};
 
 type Case = { runtime: RuntimeEntry[]; storage: StorageEntry[]; foreign?: number };
 const CASES: Record<string, Case> = {
@@ -70,8 +84,20 @@ const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
     'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
     'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
     foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
-    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'workload being deleted': {
+      state: 'only-in-runtime',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
+    'CR being deleted': {
+      state: 'only-in-storage',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
     'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
   },
   'storage-truth': {
@@ -80,8 +106,20 @@ const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
     'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
     'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
     foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
-    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'workload being deleted': {
+      state: 'only-in-runtime',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
+    'CR being deleted': {
+      state: 'only-in-storage',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
     'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
   },
   'ignore-unmanaged': {
@@ -90,8 +128,20 @@ const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
     'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
     'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
     foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
-    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'workload being deleted': {
+      state: 'only-in-runtime',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
+    'CR being deleted': {
+      state: 'only-in-storage',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
     'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
   },
   enforce: {
@@ -100,8 +150,20 @@ const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
     'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
     'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
     foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': { state: 'only-in-runtime', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
-    'CR being deleted': { state: 'only-in-storage', action: 'skip-deleting', listed: false, backfill: 0, counts: [0, 0, 0, 0] },
+    'workload being deleted': {
+      state: 'only-in-runtime',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
+    'CR being deleted': {
+      state: 'only-in-storage',
+      action: 'skip-deleting',
+      listed: false,
+      backfill: 0,
+      counts: [0, 0, 0, 0],
+    },
     'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
   },
 };
@@ -164,7 +226,12 @@ describe('reconcile details', () => {
 
   test('an unparsable workload is reported with its reason and never backfilled', () => {
     const plan = reconcileTool(
-      { tool: 'alpha', runtime: [runtime({}, { ok: false, error: 'spec.schedule: missing' })], storage: [], foreign: 0 },
+      {
+        tool: 'alpha',
+        runtime: [runtime({}, { ok: false, error: 'spec.schedule: missing' })],
+        storage: [],
+        foreign: 0,
+      },
       { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
     );
     assert.equal(plan.backfill.length, 0);
@@ -173,7 +240,11 @@ describe('reconcile details', () => {
   });
 
   test('a scheduled and a continuous job of the same name are different jobs', () => {
-    const cont = { ...runtime(), type: 'continuous' as const, workload: { ...runtime().workload, kind: 'Deployment' as const } };
+    const cont = {
+      ...runtime(),
+      type: 'continuous' as const,
+      workload: { ...runtime().workload, kind: 'Deployment' as const },
+    };
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [cont], storage: [stored()], foreign: 0 },
       { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
@@ -183,7 +254,12 @@ describe('reconcile details', () => {
 
   test('records whether the workload changed since the resourceVersion noted on the CR', () => {
     const plan = reconcileTool(
-      { tool: 'alpha', runtime: [runtime({ resourceVersion: '200' })], storage: [stored({ recordedSourceVersions: { 'CronJob/daily': '100' } })], foreign: 0 },
+      {
+        tool: 'alpha',
+        runtime: [runtime({ resourceVersion: '200' })],
+        storage: [stored({ recordedSourceVersions: { 'CronJob/daily': '100' } })],
+        foreign: 0,
+      },
       { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
     );
     assert.equal(plan.jobs[0]?.changedSinceRecorded, true);
@@ -191,7 +267,16 @@ describe('reconcile details', () => {
   });
 
   test('images compare by the name the user chose, not by registry details', () => {
-    const resolvedImage = { ...job, image: { short_name: 'python3.11', host: 'docker-registry.tools.wmflabs.org', path: 'toolforge-python311-sssd-base', state: 'stable', aliases: ['tf-python311'] } };
+    const resolvedImage = {
+      ...job,
+      image: {
+        short_name: 'python3.11',
+        host: 'docker-registry.tools.wmflabs.org',
+        path: 'toolforge-python311-sssd-base',
+        state: 'stable',
+        aliases: ['tf-python311'],
+      },
+    };
     assert.deepEqual(diffJobs(job, resolvedImage), []);
     assert.deepEqual(diffJobs(job, { ...job, image: { short_name: 'node18' } }), [
       { field: 'image.short_name', storage: 'python3.11', runtime: 'node18' },

@@ -136,15 +136,23 @@ export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan
     });
   }
   for (const job of plan.jobs) {
-    if (job.state === 'only-in-runtime' && job.action !== 'skip-deleting' && job.action !== 'wait-grace') plan.counts.onlyInRuntime++;
+    if (job.state === 'only-in-runtime' && job.action !== 'skip-deleting' && job.action !== 'wait-grace')
+      plan.counts.onlyInRuntime++;
     if (job.state === 'only-in-storage' && job.action !== 'skip-deleting') plan.counts.onlyInStorage++;
-    if (job.state === 'out-of-sync' || (job.state === 'unreadable' && job.inRuntime && job.inStorage)) plan.counts.outOfSync++;
+    if (job.state === 'out-of-sync' || (job.state === 'unreadable' && job.inRuntime && job.inStorage))
+      plan.counts.outOfSync++;
   }
   plan.jobs.sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
   return plan;
 }
 
-function runtimeOnly(r: RuntimeEntry, o: ReconcileOptions, backfill: boolean, listed: boolean, plan: ToolPlan): JobReport {
+function runtimeOnly(
+  r: RuntimeEntry,
+  o: ReconcileOptions,
+  backfill: boolean,
+  listed: boolean,
+  plan: ToolPlan,
+): JobReport {
   const base = { name: r.name, type: r.type, inRuntime: true, inStorage: false, listedByApi: listed } as const;
   if (r.workload.deleting) return { ...base, state: 'only-in-runtime', action: 'skip-deleting', listedByApi: false };
   if (!r.parsed.ok) return { ...base, state: 'unreadable', action: 'report', reason: r.parsed.error };
@@ -159,7 +167,14 @@ function runtimeOnly(r: RuntimeEntry, o: ReconcileOptions, backfill: boolean, li
 }
 
 function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): JobReport {
-  const base = { name: r.name, type: r.type, inRuntime: true, inStorage: true, listedByApi: true, action: 'none' } as const;
+  const base = {
+    name: r.name,
+    type: r.type,
+    inRuntime: true,
+    inStorage: true,
+    listedByApi: true,
+    action: 'none',
+  } as const;
   const changed = changedSinceRecorded(r, s);
   const extra = changed === undefined ? {} : { changedSinceRecorded: changed };
   if (!s.decoded.ok) return { ...base, ...extra, state: 'unreadable', reason: `storage: ${s.decoded.error}` };
@@ -167,10 +182,17 @@ function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): Job
   const storageJob = o.resolve(s.decoded.job);
   const runtimeJob = o.resolve(r.parsed.job);
   const diff = equalJobs(storageJob, runtimeJob) ? [] : diffJobs(storageJob, runtimeJob);
-  if (r.type === 'continuous' && r.parsed.job.job_type === 'continuous' && r.parsed.job.port && r.hasService === false) {
+  if (
+    r.type === 'continuous' &&
+    r.parsed.job.job_type === 'continuous' &&
+    r.parsed.job.port &&
+    r.hasService === false
+  ) {
     diff.push({ field: 'service', storage: 'present', runtime: 'missing' });
   }
-  return diff.length === 0 ? { ...base, ...extra, state: 'in-sync' } : { ...base, ...extra, state: 'out-of-sync', diff };
+  return diff.length === 0
+    ? { ...base, ...extra, state: 'in-sync' }
+    : { ...base, ...extra, state: 'out-of-sync', diff };
 }
 
 function changedSinceRecorded(r: RuntimeEntry, s: StorageEntry): boolean | undefined {

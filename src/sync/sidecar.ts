@@ -49,7 +49,16 @@ export interface SyncStatus {
   synced: boolean;
   lastSyncAt: string | null;
   lastSyncSeconds: number | null;
-  totals: { tools: number; runtimeJobs: number; storageJobs: number; onlyInRuntime: number; onlyInStorage: number; outOfSync: number; foreign: number; backfilled: number };
+  totals: {
+    tools: number;
+    runtimeJobs: number;
+    storageJobs: number;
+    onlyInRuntime: number;
+    onlyInStorage: number;
+    outOfSync: number;
+    foreign: number;
+    backfilled: number;
+  };
 }
 
 const LOOP_INTERVAL_MS = 500;
@@ -58,7 +67,11 @@ const BACKFILL_RETRY_MS = 30_000;
 const WATCHED: ReadonlyArray<{ resource: Resource; path: string; labelSelector?: string }> = [
   { resource: 'cronjobs', path: '/apis/batch/v1/cronjobs' },
   { resource: 'deployments', path: '/apis/apps/v1/deployments' },
-  { resource: 'services', path: '/api/v1/services', labelSelector: 'app.kubernetes.io/managed-by=toolforge-jobs-framework' },
+  {
+    resource: 'services',
+    path: '/api/v1/services',
+    labelSelector: 'app.kubernetes.io/managed-by=toolforge-jobs-framework',
+  },
   { resource: 'scheduled-jobs', path: '/apis/jobs-api.toolforge.org/v1/scheduled-jobs' },
   { resource: 'continuous-jobs', path: '/apis/jobs-api.toolforge.org/v1/continuous-jobs' },
 ];
@@ -69,7 +82,9 @@ const WATCHED: ReadonlyArray<{ resource: Resource; path: string; labelSelector?:
  */
 export class SyncSidecar {
   private readonly inventory: Inventory;
-  private readonly informers: Array<Informer<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } }, Tracked>> = [];
+  private readonly informers: Array<
+    Informer<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } }, Tracked>
+  > = [];
   /** What the last reconcile found per tool; reports are recomputed on demand rather than kept for 4,000 tools. */
   private readonly summaries = new Map<string, ToolSummary>();
   private readonly retryAt = new Map<string, number>();
@@ -231,14 +246,19 @@ export class SyncSidecar {
     if (!this.firstDone) {
       this.firstDone = true;
       const { rss, heapUsed } = process.memoryUsage();
-      this.d.logger.info({ seconds, ...this.status().totals, rssBytes: rss, heapUsedBytes: heapUsed }, 'first complete reconcile');
+      this.d.logger.info(
+        { seconds, ...this.status().totals, rssBytes: rss, heapUsedBytes: heapUsed },
+        'first complete reconcile',
+      );
       this.resolveFirst();
     }
   }
 
   private async incrementalPass(): Promise<void> {
     const now = this.now();
-    const due = [...this.summaries].filter(([, p]) => p.nextDueAt !== undefined && p.nextDueAt <= now).map(([tool]) => tool);
+    const due = [...this.summaries]
+      .filter(([, p]) => p.nextDueAt !== undefined && p.nextDueAt <= now)
+      .map(([tool]) => tool);
     const tools = new Set([...this.inventory.takeDirty(), ...due]);
     if (tools.size === 0) return;
     await this.reconcileTools([...tools]);
@@ -251,7 +271,12 @@ export class SyncSidecar {
     const graceSeconds = this.d.config.sync.backfillGraceSeconds;
     const backfills: RuntimeEntry[] = [];
     for (const tool of tools) {
-      const plan = reconcileTool(this.withUnmatchedSince(this.inventory.inventoryOf(tool)), { phase, now: this.now(), graceSeconds, resolve: alreadyResolved });
+      const plan = reconcileTool(this.withUnmatchedSince(this.inventory.inventoryOf(tool)), {
+        phase,
+        now: this.now(),
+        graceSeconds,
+        resolve: alreadyResolved,
+      });
       this.publish(plan);
       backfills.push(...plan.backfill);
     }
@@ -323,7 +348,10 @@ export class SyncSidecar {
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      const workloadPath = e.workload.kind === 'CronJob' ? `/apis/batch/v1/namespaces/${ns}/cronjobs/${e.name}` : `/apis/apps/v1/namespaces/${ns}/deployments/${e.name}`;
+      const workloadPath =
+        e.workload.kind === 'CronJob'
+          ? `/apis/batch/v1/namespaces/${ns}/cronjobs/${e.name}`
+          : `/apis/apps/v1/namespaces/${ns}/deployments/${e.name}`;
       let fresh: unknown;
       try {
         fresh = await this.d.api.request('GET', workloadPath);
@@ -360,7 +388,16 @@ export class SyncSidecar {
   }
 
   status(): SyncStatus {
-    const totals = { tools: 0, runtimeJobs: 0, storageJobs: 0, onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: 0, backfilled: this.backfilled };
+    const totals = {
+      tools: 0,
+      runtimeJobs: 0,
+      storageJobs: 0,
+      onlyInRuntime: 0,
+      onlyInStorage: 0,
+      outOfSync: 0,
+      foreign: 0,
+      backfilled: this.backfilled,
+    };
     for (const plan of this.summaries.values()) {
       totals.tools += 1;
       totals.runtimeJobs += plan.runtimeJobs;
@@ -403,7 +440,15 @@ export class SyncSidecar {
       const since = this.unmatched.get(idOf(r));
       return since === undefined ? r : { ...r, unmatchedSince: since };
     });
-    return reconcileTool({ ...inv, runtime }, { phase: this.d.phase.current(), now: this.now(), graceSeconds: this.d.config.sync.backfillGraceSeconds, resolve: alreadyResolved });
+    return reconcileTool(
+      { ...inv, runtime },
+      {
+        phase: this.d.phase.current(),
+        now: this.now(),
+        graceSeconds: this.d.config.sync.backfillGraceSeconds,
+        resolve: alreadyResolved,
+      },
+    );
   }
 
   get synced(): boolean {

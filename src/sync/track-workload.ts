@@ -18,10 +18,13 @@ export function runtimeSettings(config: Config): RuntimeSettings {
     try {
       text = readFileSync(config.runtime.imageConfigFile, 'utf8');
     } catch (err) {
-      throw new ConfigError([`runtime.imageConfigFile: cannot read ${config.runtime.imageConfigFile}: ${errorMessage(err)}`]);
+      throw new ConfigError([
+        `runtime.imageConfigFile: cannot read ${config.runtime.imageConfigFile}: ${errorMessage(err)}`,
+      ]);
     }
     const parsed = prebuiltImagesFromImageConfig(text);
-    if (!parsed.ok) throw new ConfigError([`runtime.imageConfigFile: ${parsed.error.path} ${parsed.error.message}`.trim()]);
+    if (!parsed.ok)
+      throw new ConfigError([`runtime.imageConfigFile: ${parsed.error.path} ${parsed.error.message}`.trim()]);
     prebuiltImages = parsed.images;
   }
   return {
@@ -34,7 +37,13 @@ export function runtimeSettings(config: Config): RuntimeSettings {
 }
 
 interface Meta {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; creationTimestamp?: string; deletionTimestamp?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+  };
 }
 
 /**
@@ -68,7 +77,10 @@ export function trackWorkloadWith(settings: RuntimeSettings, namespacePrefix: st
         parsed:
           parsed.ok && parsed.job.job_type !== 'one-off'
             ? { ok: true, job: parsed.job }
-            : { ok: false, error: parsed.ok ? 'not a stored job type' : `${parsed.error.path}: ${parsed.error.message}` },
+            : {
+                ok: false,
+                error: parsed.ok ? 'not a stored job type' : `${parsed.error.path}: ${parsed.error.message}`,
+              },
       },
     };
   };
@@ -80,5 +92,8 @@ export function workloadTracker(config: Config): {
   resolve: (job: StoredJob) => StoredJob;
 } {
   const settings = runtimeSettings(config);
-  return { trackWorkload: trackWorkloadWith(settings, config.toolNamespacePrefix), resolve: (job) => resolveJob(job, settings) };
+  return {
+    trackWorkload: trackWorkloadWith(settings, config.toolNamespacePrefix),
+    resolve: (job) => resolveJob(job, settings),
+  };
 }

@@ -13,7 +13,9 @@ const benches = ['webhook', 'sync'].filter((b) => only.length === 0 || only.incl
 let failed = false;
 for (const bench of benches) {
   console.log(`\n== ${bench} benchmark ==`);
-  const res = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', `${bench}.ts`)], { stdio: 'inherit' });
+  const res = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', `${bench}.ts`)], {
+    stdio: 'inherit',
+  });
   if (res.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -30,9 +30,11 @@ const STORED_SHARE = 0.8;
 
 async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (i < items.length) await fn(items[i++] as T);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
 }
 
 interface Measured {
@@ -83,25 +85,42 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   console.error('[bench] building dist/ for a fair child process');
-  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) throw new Error('build failed');
-  const cp = await startControlPlane({ extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'] });
+  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0)
+    throw new Error('build failed');
+  const cp = await startControlPlane({
+    extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
+  });
   try {
     await installJobsCrds(cp);
     const admin = new KubeApi(cp.kubeConfig('admin'));
     const tools = Array.from({ length: TOOLS }, (_, i) => `t${String(i).padStart(5, '0')}`);
     const t0 = Date.now();
     await pool(tools, 32, async (tool) => {
-      await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `tool-${tool}`, labels: { tenancy: 'tool', name: `tool-${tool}` } } } });
+      await admin.request('POST', '/api/v1/namespaces', {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: `tool-${tool}`, labels: { tenancy: 'tool', name: `tool-${tool}` } },
+        },
+      });
     });
     const jobs = tools.flatMap((tool) => Array.from({ length: JOBS }, (_, j) => scheduledJob(tool, `job-${j}`)));
     await pool(jobs, 48, async (job) => {
-      for (const obj of workloadsOf(job)) await admin.request('POST', `/apis/batch/v1/namespaces/tool-${job.tool_name}/cronjobs`, { body: obj, query: { fieldManager: 'jobs-api toolforge_weld' } });
+      for (const obj of workloadsOf(job))
+        await admin.request('POST', `/apis/batch/v1/namespaces/tool-${job.tool_name}/cronjobs`, {
+          body: obj,
+          query: { fieldManager: 'jobs-api toolforge_weld' },
+        });
     });
     const stored = jobs.filter((_, i) => i % 10 < STORED_SHARE * 10);
     await pool(stored, 48, async (job) => {
-      await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, { body: crOf(job) });
+      await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, {
+        body: crOf(job),
+      });
     });
-    console.error(`[bench] seeded ${TOOLS} tools, ${jobs.length} CronJobs, ${stored.length} CRs in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    console.error(
+      `[bench] seeded ${TOOLS} tools, ${jobs.length} CronJobs, ${stored.length} CRs in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
 
     const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-bench-'));
     const configFile = join(dir, 'config.yaml');
@@ -111,7 +130,13 @@ async function main(): Promise<void> {
         logLevel: 'info',
         kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
         phase: { namespace: JOBS_STORAGE_SA.namespace },
-        sync: { port: 0, host: '127.0.0.1', leaseNamespace: JOBS_STORAGE_SA.namespace, listPageSize: PAGE, identity: 'bench' },
+        sync: {
+          port: 0,
+          host: '127.0.0.1',
+          leaseNamespace: JOBS_STORAGE_SA.namespace,
+          listPageSize: PAGE,
+          identity: 'bench',
+        },
       }),
     );
     const baselineScript = join(dir, 'bare-list.mjs');
@@ -148,22 +173,35 @@ console.log('listed ' + total);
     );
 
     for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
-      const m = await measure([...flags.split(' '), join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/);
+      const m = await measure(
+        [...flags.split(' '), join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile],
+        /first complete reconcile/,
+      );
       console.error(`[bench] variant node ${flags}: sync ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`);
     }
     const bare: Measured[] = [];
     const sync: Measured[] = [];
     for (let run = 0; run < RUNS; run++) {
       bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
-      sync.push(await measure([join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/));
-      console.error(`[bench] run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`);
+      sync.push(
+        await measure([join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/),
+      );
+      console.error(
+        `[bench] run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`,
+      );
     }
     const b = median(bare.map((m) => m.seconds));
     const s = median(sync.map((m) => m.seconds));
     const rss = Math.max(...sync.map((m) => m.peakRssMb));
-    console.log(`sync benchmark: ${TOOLS} tools × ${JOBS} jobs (${jobs.length} CronJobs, ${stored.length} CRs), page size ${PAGE}, median of ${RUNS}`);
-    console.log(`  bare paginated LIST (child process):  ${b.toFixed(2)} s, peak RSS ${Math.max(...bare.map((m) => m.peakRssMb)).toFixed(0)} MB`);
-    console.log(`  jobs-storage sync, cold start → first complete reconcile: ${s.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`);
+    console.log(
+      `sync benchmark: ${TOOLS} tools × ${JOBS} jobs (${jobs.length} CronJobs, ${stored.length} CRs), page size ${PAGE}, median of ${RUNS}`,
+    );
+    console.log(
+      `  bare paginated LIST (child process):  ${b.toFixed(2)} s, peak RSS ${Math.max(...bare.map((m) => m.peakRssMb)).toFixed(0)} MB`,
+    );
+    console.log(
+      `  jobs-storage sync, cold start → first complete reconcile: ${s.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`,
+    );
     console.log(`  ratio ${(s / b).toFixed(2)}× (target ≤ 1.3×), peak RSS ${rss.toFixed(0)} MB (target ≤ 150 MB)`);
   } finally {
     await cp.stop();

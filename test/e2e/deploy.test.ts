@@ -20,7 +20,15 @@ describe('deploy/ manifests', { timeout: 180_000 }, () => {
     for (const f of ['crds/scheduled-jobs.yaml', 'crds/continuous-jobs.yaml', 'namespace.yaml', 'rbac.yaml']) {
       await cp.kubectlOk('admin', ['apply', '-f', file(f)]);
     }
-    const phase = await cp.kubectlOk('admin', ['get', 'configmap', 'jobs-storage-phase', '-n', 'jobs-storage', '-o', 'jsonpath={.data.phase}']);
+    const phase = await cp.kubectlOk('admin', [
+      'get',
+      'configmap',
+      'jobs-storage-phase',
+      '-n',
+      'jobs-storage',
+      '-o',
+      'jsonpath={.data.phase}',
+    ]);
     assert.equal(phase, 'runtime-truth');
   });
 
@@ -32,7 +40,14 @@ describe('deploy/ manifests', { timeout: 180_000 }, () => {
   });
 
   const can = async (sa: string, verb: string, resource: string, ns?: string): Promise<boolean> => {
-    const res = await cp.kubectl('admin', ['auth', 'can-i', verb, resource, `--as=system:serviceaccount:jobs-storage:${sa}`, ...(ns ? ['-n', ns] : ['-A'])]);
+    const res = await cp.kubectl('admin', [
+      'auth',
+      'can-i',
+      verb,
+      resource,
+      `--as=system:serviceaccount:jobs-storage:${sa}`,
+      ...(ns ? ['-n', ns] : ['-A']),
+    ]);
     return res.stdout.trim() === 'yes';
   };
 

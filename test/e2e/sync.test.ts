@@ -37,7 +37,8 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
   let config: Config;
   const replicas: Replica[] = [];
 
-  const crPath = (tool: string, name: string) => `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs/${name}`;
+  const crPath = (tool: string, name: string) =>
+    `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs/${name}`;
   const getCr = async (tool: string, name: string): Promise<JobCr | undefined> => {
     try {
       return await admin.request<JobCr>('GET', crPath(tool, name));
@@ -47,15 +48,22 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     }
   };
   const kubectlCreate = (tool: string, objects: object[]) =>
-    cp.kubectlOk(tool, ['create', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+    cp.kubectlOk(tool, ['create', '-f', '-'], {
+      stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+    });
   /** jobs-api's create order: the CR (its ServiceAccount) first, then the workload with the tool's certificate. */
   const createThroughApi = async (tool: string, name: string) => {
     const job = scheduledJob(tool, name);
     const jobsApi = new KubeApi(cp.kubeConfig('jobs-api'));
-    await jobsApi.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs`, { body: crOf(job) });
+    await jobsApi.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs`, {
+      body: crOf(job),
+    });
     const asTool = new KubeApi(cp.kubeConfig(tool));
     for (const obj of workloadsOf(job)) {
-      await asTool.request('POST', `/apis/batch/v1/namespaces/tool-${tool}/cronjobs`, { body: obj, query: { fieldManager: JOBS_API_MANAGER } });
+      await asTool.request('POST', `/apis/batch/v1/namespaces/tool-${tool}/cronjobs`, {
+        body: obj,
+        query: { fieldManager: JOBS_API_MANAGER },
+      });
     }
     return job;
   };
@@ -75,7 +83,16 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     const logger = silentLogger();
     const phase = new PhaseSource({ config, api, logger, metrics });
     phase.start();
-    const sidecar = new SyncSidecar({ config, logger, metrics, api, codec: createStorageCodec(), phase, identity: name, ...workloadTracker(config) });
+    const sidecar = new SyncSidecar({
+      config,
+      logger,
+      metrics,
+      api,
+      codec: createStorageCodec(),
+      phase,
+      identity: name,
+      ...workloadTracker(config),
+    });
     sidecar.start();
     const r = { name, sidecar, phase, metrics };
     replicas.push(r);
@@ -91,7 +108,13 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       env: {},
       overrides: {
         phase: { namespace: JOBS_STORAGE_SA.namespace },
-        sync: { backfillGraceSeconds: GRACE_SECONDS, leaseNamespace: JOBS_STORAGE_SA.namespace, leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 1 },
+        sync: {
+          backfillGraceSeconds: GRACE_SECONDS,
+          leaseNamespace: JOBS_STORAGE_SA.namespace,
+          leaseDurationSeconds: 3,
+          renewDeadlineSeconds: 2,
+          retryPeriodSeconds: 1,
+        },
       },
     });
     await setPhase(admin, config, 'runtime-truth', { by: 'e2e' });
@@ -102,10 +125,12 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    await Promise.all(replicas.map(async (r) => {
-      await r.sidecar.stop();
-      await r.phase.stop();
-    }));
+    await Promise.all(
+      replicas.map(async (r) => {
+        await r.sidecar.stop();
+        await r.phase.stop();
+      }),
+    );
     await cp?.stop();
   });
 
@@ -118,13 +143,21 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     await kubectlCreate('alpha', workloadsOf(scheduledJob('alpha', 'kc-a')));
     const cr = await waitFor('backfilled CR kc-a', () => getCr('alpha', 'kc-a'));
     assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], leader()?.name);
-    const cronjob = await admin.request<{ metadata: { resourceVersion: string } }>('GET', '/apis/batch/v1/namespaces/tool-alpha/cronjobs/kc-a');
-    assert.deepEqual(JSON.parse(cr.metadata.annotations?.[ANNOTATIONS.sourceVersions] ?? '{}'), { 'CronJob/kc-a': cronjob.metadata.resourceVersion });
+    const cronjob = await admin.request<{ metadata: { resourceVersion: string } }>(
+      'GET',
+      '/apis/batch/v1/namespaces/tool-alpha/cronjobs/kc-a',
+    );
+    assert.deepEqual(JSON.parse(cr.metadata.annotations?.[ANNOTATIONS.sourceVersions] ?? '{}'), {
+      'CronJob/kc-a': cronjob.metadata.resourceVersion,
+    });
     const decoded = createStorageCodec().decode(cr);
     assert.ok(decoded.ok);
     assert.equal(decoded.job.cmd, './kc-a.sh');
     assert.equal(decoded.job.job_type === 'scheduled' && decoded.job.schedule.text, '17 3 * * *');
-    await waitFor('only_in_runtime back to 0', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha')) === 0);
+    await waitFor(
+      'only_in_runtime back to 0',
+      async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha')) === 0,
+    );
   });
 
   test('a job created through the API (CR first, then workload) is never double-created', async () => {
@@ -152,22 +185,47 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
 
   test('a kubectl edit of an API-created CronJob is reported out of sync with the changed field', async () => {
     await createThroughApi('alpha', 'edited');
-    await cp.kubectlOk('alpha', ['patch', 'cronjob', 'edited', '-n', 'tool-alpha', '--type=merge', '-p', '{"spec":{"schedule":"45 3 * * *"}}']);
+    await cp.kubectlOk('alpha', [
+      'patch',
+      'cronjob',
+      'edited',
+      '-n',
+      'tool-alpha',
+      '--type=merge',
+      '-p',
+      '{"spec":{"schedule":"45 3 * * *"}}',
+    ]);
     const report = await waitFor('out-of-sync report', () => {
-      const job = leader()?.sidecar.toolPlan('alpha')?.jobs.find((j) => j.name === 'edited');
+      const job = leader()
+        ?.sidecar.toolPlan('alpha')
+        ?.jobs.find((j) => j.name === 'edited');
       return job?.state === 'out-of-sync' ? job : undefined;
     });
     assert.deepEqual(report.diff, [{ field: 'schedule.minute', storage: '17', runtime: '45' }]);
     assert.equal(report.changedSinceRecorded, undefined);
-    await waitFor('out_of_sync{alpha} = 1', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_out_of_sync', 'alpha')) === 1);
+    await waitFor(
+      'out_of_sync{alpha} = 1',
+      async () => (await gauge(leader()!.metrics, 'toolforge_jobs_out_of_sync', 'alpha')) === 1,
+    );
   });
 
   test('switching runtime-truth → storage-truth changes nothing observable but the phase', async () => {
     const snapshot = async () => {
       const crs = await admin.request<{ items: JobCr[] }>('GET', '/apis/jobs-api.toolforge.org/v1/scheduled-jobs');
-      const cronjobs = await admin.request<{ items: Array<{ metadata: { name: string; resourceVersion: string } }> }>('GET', '/apis/batch/v1/cronjobs');
+      const cronjobs = await admin.request<{ items: Array<{ metadata: { name: string; resourceVersion: string } }> }>(
+        'GET',
+        '/apis/batch/v1/cronjobs',
+      );
       const l = leader()!;
-      const metrics = (await l.metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('toolforge_jobs_') && !line.startsWith('toolforge_jobs_phase_info') && !line.includes('last_success') && !line.includes('sync_duration'));
+      const metrics = (await l.metrics.registry.metrics())
+        .split('\n')
+        .filter(
+          (line) =>
+            line.startsWith('toolforge_jobs_') &&
+            !line.startsWith('toolforge_jobs_phase_info') &&
+            !line.includes('last_success') &&
+            !line.includes('sync_duration'),
+        );
       const { phase: _phase, lastSyncAt: _at, lastSyncSeconds: _s, ...status } = l.sidecar.status();
       return {
         crs: crs.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}@${c.metadata.resourceVersion}`).sort(),
@@ -193,12 +251,17 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
   test('ignore-unmanaged does not store kubectl-created jobs and counts them per tool', async () => {
     await switchPhase('ignore-unmanaged');
     await kubectlCreate('beta', workloadsOf(scheduledJob('beta', 'kc-c')));
-    await waitFor('only_in_runtime{beta} = 1', async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta')) === 1);
+    await waitFor(
+      'only_in_runtime{beta} = 1',
+      async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta')) === 1,
+    );
     await sleep((GRACE_SECONDS + 2) * 1000);
     assert.equal(await getCr('beta', 'kc-c'), undefined);
     assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta'), 1);
     assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha'), 0);
-    const job = leader()!.sidecar.toolPlan('beta')?.jobs.find((j) => j.name === 'kc-c');
+    const job = leader()!
+      .sidecar.toolPlan('beta')
+      ?.jobs.find((j) => j.name === 'kc-c');
     assert.equal(job?.action, 'ignore');
     assert.equal(job?.listedByApi, false);
     await switchPhase('runtime-truth');
@@ -220,12 +283,29 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       logger: silentLogger(),
     });
     const token = (sa: string, aud = audience) => cp.createToken(ns, sa, { audience: aud, expirationSeconds: 600 });
-    const ok = await request(app).get('/admin/v1/tools/alpha').set('authorization', `Bearer ${await token('an-admin')}`).expect(200);
-    assert.ok(ok.body.jobs.some((j: { name: string; inRuntime: boolean; inStorage: boolean }) => j.name === 'kc-a' && j.inRuntime && j.inStorage));
-    const status = await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('an-admin')}`).expect(200);
+    const ok = await request(app)
+      .get('/admin/v1/tools/alpha')
+      .set('authorization', `Bearer ${await token('an-admin')}`)
+      .expect(200);
+    assert.ok(
+      ok.body.jobs.some(
+        (j: { name: string; inRuntime: boolean; inStorage: boolean }) =>
+          j.name === 'kc-a' && j.inRuntime && j.inStorage,
+      ),
+    );
+    const status = await request(app)
+      .get('/admin/v1/status')
+      .set('authorization', `Bearer ${await token('an-admin')}`)
+      .expect(200);
     assert.equal(status.body.leader, true);
-    await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('someone-else')}`).expect(403);
-    await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token('an-admin', 'kubernetes')}`).expect(401);
+    await request(app)
+      .get('/admin/v1/status')
+      .set('authorization', `Bearer ${await token('someone-else')}`)
+      .expect(403);
+    await request(app)
+      .get('/admin/v1/status')
+      .set('authorization', `Bearer ${await token('an-admin', 'kubernetes')}`)
+      .expect(401);
     await request(app).get('/admin/v1/status').expect(401);
   });
 
@@ -239,7 +319,15 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     const cr = await waitFor('backfilled CR kc-two', () => getCr('alpha', 'kc-two'));
     assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], first.name);
     await sleep(1000);
-    const writes = await Promise.all(replicas.map(async (r) => (await r.metrics.registry.getSingleMetric('toolforge_jobs_synced_to_storage_total')?.get())?.values.reduce((n, v) => n + v.value, 0) ?? 0));
+    const writes = await Promise.all(
+      replicas.map(
+        async (r) =>
+          (await r.metrics.registry.getSingleMetric('toolforge_jobs_synced_to_storage_total')?.get())?.values.reduce(
+            (n, v) => n + v.value,
+            0,
+          ) ?? 0,
+      ),
+    );
     const follower = replicas.find((r) => r !== first)!;
     assert.equal(writes[replicas.indexOf(follower)], 0, 'the follower wrote nothing');
 

@@ -21,8 +21,25 @@ const plan: ToolPlan = {
   backfill: [],
   counts: { onlyInRuntime: 1, onlyInStorage: 0, outOfSync: 1, foreign: 0 },
   jobs: [
-    { name: 'daily', type: 'scheduled', inRuntime: true, inStorage: false, state: 'only-in-runtime', action: 'backfill', listedByApi: true },
-    { name: 'bot', type: 'continuous', inRuntime: true, inStorage: true, state: 'out-of-sync', action: 'none', listedByApi: true, diff: [{ field: 'replicas', storage: 1, runtime: 3 }] },
+    {
+      name: 'daily',
+      type: 'scheduled',
+      inRuntime: true,
+      inStorage: false,
+      state: 'only-in-runtime',
+      action: 'backfill',
+      listedByApi: true,
+    },
+    {
+      name: 'bot',
+      type: 'continuous',
+      inRuntime: true,
+      inStorage: true,
+      state: 'out-of-sync',
+      action: 'none',
+      listedByApi: true,
+      diff: [{ field: 'replicas', storage: 1, runtime: 3 }],
+    },
   ],
 };
 
@@ -35,7 +52,16 @@ const source: AdminSource = {
     synced: true,
     lastSyncAt: '2026-11-24T12:00:00.000Z',
     lastSyncSeconds: 0.5,
-    totals: { tools: 1, runtimeJobs: 2, storageJobs: 1, onlyInRuntime: 1, onlyInStorage: 0, outOfSync: 1, foreign: 0, backfilled: 0 },
+    totals: {
+      tools: 1,
+      runtimeJobs: 2,
+      storageJobs: 1,
+      onlyInRuntime: 1,
+      onlyInStorage: 0,
+      outOfSync: 1,
+      foreign: 0,
+      backfilled: 0,
+    },
   }),
   toolPlan: (tool) => (tool === 'alpha' ? plan : undefined),
 };
@@ -67,16 +93,25 @@ describe('admin API', () => {
   });
 
   test('status with an allowed token', async () => {
-    const res = await request(app).get('/admin/v1/status').set('authorization', `Bearer ${await token()}`).expect(200);
+    const res = await request(app)
+      .get('/admin/v1/status')
+      .set('authorization', `Bearer ${await token()}`)
+      .expect(200);
     assert.equal(res.body.phase, 'storage-truth');
     assert.equal(res.body.leader, true);
     assert.equal(res.body.totals.onlyInRuntime, 1);
   });
 
   test('per-tool report lists each job, where it exists, what the API lists, and the drift', async () => {
-    const res = await request(app).get('/admin/v1/tools/alpha').set('authorization', `Bearer ${await token()}`).expect(200);
+    const res = await request(app)
+      .get('/admin/v1/tools/alpha')
+      .set('authorization', `Bearer ${await token()}`)
+      .expect(200);
     assert.equal(res.body.tool, 'alpha');
-    assert.deepEqual(res.body.jobs.map((j: { name: string }) => j.name), ['daily', 'bot']);
+    assert.deepEqual(
+      res.body.jobs.map((j: { name: string }) => j.name),
+      ['daily', 'bot'],
+    );
     assert.deepEqual(res.body.jobs[1].diff, [{ field: 'replicas', storage: 1, runtime: 3 }]);
   });
 
@@ -104,7 +139,12 @@ describe('admin API', () => {
       /not (valid|allowed)/,
     ],
     ['garbage', async () => 'not-a-jwt', 401, /not valid/],
-    ['a valid token of another subject', () => token({ sub: 'system:serviceaccount:tool-alpha:default' }), 403, /may not use the admin API/],
+    [
+      'a valid token of another subject',
+      () => token({ sub: 'system:serviceaccount:tool-alpha:default' }),
+      403,
+      /may not use the admin API/,
+    ],
   ];
   for (const [name, make, status, message] of refused) {
     test(`refuses ${name} with ${status}`, async () => {

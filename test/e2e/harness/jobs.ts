@@ -5,7 +5,11 @@ import { createStorageCodec } from '../../../src/storage/codec.js';
 import type { JobCr } from '../../../src/storage/codec.js';
 
 /** A scheduled job as `toolforge jobs run NAME --command CMD --image python3.11 --schedule SCHEDULE` stores it. */
-export function scheduledJob(tool: string, name: string, o: { cmd?: string; schedule?: [string, string, string, string, string, string] } = {}): StoredJob {
+export function scheduledJob(
+  tool: string,
+  name: string,
+  o: { cmd?: string; schedule?: [string, string, string, string, string, string] } = {},
+): StoredJob {
   const [text, minute, hour, day, month, dow] = o.schedule ?? ['17 3 * * *', '17', '3', '*', '*', '*'];
   return {
     job_name: name,
@@ -28,7 +32,12 @@ export function crOf(job: StoredJob): JobCr {
   return createStorageCodec().encode(job);
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -38,7 +47,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
