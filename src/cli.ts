@@ -95,6 +95,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   return program;
 }
 
+/** Errors that mean the command line (or the files it names) is wrong, rather than the input's content. */
+const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_FILE', 'ERR_INPUT_READ']);
+
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   let code: number = EXIT.ok;
@@ -111,9 +114,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     }
     if (err instanceof AppError) {
       io.stderr(`jobs-storage: ${err.message}\n`);
-      return err.code === 'ERR_USAGE' || err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_CONFIG_FILE'
-        ? EXIT.usage
-        : EXIT.inputErrors;
+      return USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.inputErrors;
     }
     io.stderr(`jobs-storage: unexpected error: ${errorMessage(err)}\n`);
     return EXIT.inputErrors;
