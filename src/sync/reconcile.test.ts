@@ -76,96 +76,53 @@ interface Expect {
   counts: [onlyInRuntime: number, onlyInStorage: number, outOfSync: number, foreign: number];
 }
 
-// The whole decision table: phase × situation.
+// The whole decision table: phase × situation. Rows that every phase shares are written once; each phase lists
+// only where it differs, so the table reads as the design's phase table.
+const SAME_IN_EVERY_PHASE = {
+  'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+  'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
+  foreign: { backfill: 0, counts: [0, 0, 0, 2] },
+  'workload being deleted': {
+    state: 'only-in-runtime',
+    action: 'skip-deleting',
+    listed: false,
+    backfill: 0,
+    counts: [0, 0, 0, 0],
+  },
+  'CR being deleted': {
+    state: 'only-in-storage',
+    action: 'skip-deleting',
+    listed: false,
+    backfill: 0,
+    counts: [0, 0, 0, 0],
+  },
+} satisfies Partial<Record<keyof typeof CASES, Expect>>;
+
+const BACKFILLING = {
+  ...SAME_IN_EVERY_PHASE,
+  'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
+  'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+} satisfies Partial<Record<keyof typeof CASES, Expect>>;
+
+const IGNORING = {
+  ...SAME_IN_EVERY_PHASE,
+  'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+  'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
+  'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
+} satisfies Record<keyof typeof CASES, Expect>;
+
 const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {
+  // Runtime is the truth: jobs-api lists what runs, so a CR without a workload is not listed.
   'runtime-truth': {
-    'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
+    ...BACKFILLING,
     'storage only': { state: 'only-in-storage', action: 'report', listed: false, backfill: 0, counts: [0, 1, 0, 0] },
-    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
-    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
-    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': {
-      state: 'only-in-runtime',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'CR being deleted': {
-      state: 'only-in-storage',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
   },
   'storage-truth': {
-    'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
+    ...BACKFILLING,
     'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
-    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
-    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
-    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': {
-      state: 'only-in-runtime',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'CR being deleted': {
-      state: 'only-in-storage',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
   },
-  'ignore-unmanaged': {
-    'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
-    'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
-    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
-    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
-    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': {
-      state: 'only-in-runtime',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'CR being deleted': {
-      state: 'only-in-storage',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
-  },
-  enforce: {
-    'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
-    'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
-    'both in sync': { state: 'in-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
-    'both drifted': { state: 'out-of-sync', action: 'none', listed: true, backfill: 0, counts: [0, 0, 1, 0] },
-    foreign: { backfill: 0, counts: [0, 0, 0, 2] },
-    'workload being deleted': {
-      state: 'only-in-runtime',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'CR being deleted': {
-      state: 'only-in-storage',
-      action: 'skip-deleting',
-      listed: false,
-      backfill: 0,
-      counts: [0, 0, 0, 0],
-    },
-    'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
-  },
+  'ignore-unmanaged': IGNORING,
+  enforce: IGNORING,
 };
 
 describe('reconcile decision table', () => {
