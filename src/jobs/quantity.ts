@@ -121,7 +121,9 @@ function basePower(base: 1000 | 1024, exponent: number): Dec {
  * toolforge_weld / kubernetes-client `parse_quantity`: suffix "Ki".."Ei" is base 1024, "n".."E" base 1000,
  * "ki" is rejected; null where Python raises.
  */
-export function parseQuantity(quantity: string): Dec | null {
+export const parseQuantity = memoize(parseQuantityUncached);
+
+function parseQuantityUncached(quantity: string): Dec | null {
   let number = quantity;
   let suffix: string | null = null;
   const last = quantity.at(-1);
@@ -152,8 +154,8 @@ function decToNumber(d: Dec): number {
  * Remembers a pure string function's results. Quantities repeat across thousands of jobs ("0.5Gi", "100m"), and
  * the exact decimal arithmetic is the sync's largest per-job cost without it. Bounded: cleared when full.
  */
-function memoize(fn: (s: string) => string | null): (s: string) => string | null {
-  const cache = new Map<string, string | null>();
+function memoize<T>(fn: (s: string) => T | null): (s: string) => T | null {
+  const cache = new Map<string, T | null>();
   return (s) => {
     let out = cache.get(s);
     if (out === undefined && !cache.has(s)) {

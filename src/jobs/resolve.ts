@@ -38,7 +38,14 @@ function pickDefined(image: JobImage, keys: readonly (keyof JobImage)[]): Partia
  * image stored by short name is completed from the image table. Returns a new object.
  */
 export function resolveJob<J extends Job>(job: J, settings: ResolveSettings): J {
-  const resolved: J = structuredClone(job);
+  // A shallow copy (nested objects copied one level) rather than structuredClone: this runs for every job the sync
+  // sees, and nothing below mutates deeper than the top level.
+  const resolved: J = { ...job };
+  const nested = resolved as unknown as Record<string, unknown>;
+  for (const key of ['schedule', 'health_check']) {
+    const value = nested[key];
+    if (value && typeof value === 'object') nested[key] = { ...value };
+  }
   resolved.image = resolveImage(job.image, settings);
   // pydantic's field validators normalize these whenever a job is built
   if (job.memory !== undefined) resolved.memory = formatMemory(job.memory) ?? job.memory;
