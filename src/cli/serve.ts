@@ -71,6 +71,7 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
   const verifier = createTokenVerifier({
     api,
     audience: c.config.admin.audience,
+    maxTokenAgeSeconds: c.config.admin.maxTokenAgeSeconds,
     ...(c.config.admin.issuer ? { issuer: c.config.admin.issuer } : {}),
     ...(c.config.admin.jwksUri ? { jwksUri: c.config.admin.jwksUri } : {}),
   });

@@ -6,6 +6,8 @@ import { PHASES } from './phases.js';
  * `docs` in README.md ("Configuration") lists each key.
  */
 const seconds = (def: number) => z.number().int().min(0).default(def);
+/** A period that drives a loop: zero would spin it. */
+const period = (def: number) => z.number().int().min(1).default(def);
 
 const identities = z
   .object({
@@ -57,18 +59,21 @@ const sync = z
   .object({
     /** A workload seen without a CR is backfilled only after this long (jobs-api writes the CR first). */
     backfillGraceSeconds: seconds(60),
-    relistSeconds: seconds(600),
-    /** No watch event for this long on a resource means the watch is presumed stalled and restarted. */
-    stallSeconds: seconds(900),
+    relistSeconds: period(600),
+    /**
+     * No watch event for this long — bookmarks included, which the API server sends about once a minute — means the
+     * watch is presumed stalled and the resource is relisted.
+     */
+    stallSeconds: period(180),
     /** Objects per list page. Small pages keep the transient JSON small: 100 measured best for peak RSS (bench). */
     listPageSize: z.number().int().min(1).max(5000).default(100),
     /** List pages in flight across all watched resources; bounds the sidecar's peak memory at start and relist. */
     listConcurrency: z.number().int().min(1).max(16).default(1),
     leaseNamespace: z.string().default('jobs-storage'),
     leaseName: z.string().default('jobs-storage-sync'),
-    leaseDurationSeconds: seconds(15),
-    renewDeadlineSeconds: seconds(10),
-    retryPeriodSeconds: seconds(2),
+    leaseDurationSeconds: period(15),
+    renewDeadlineSeconds: period(10),
+    retryPeriodSeconds: period(2),
     /** This replica's name in the Lease; empty means the host name (the pod name in Kubernetes). */
     identity: z.string().default(''),
     /** Port of the metrics and admin HTTP API (0 picks a free one). */
@@ -76,6 +81,19 @@ const sync = z
     host: z.string().default('0.0.0.0'),
   })
   .strict()
+  .superRefine((s, ctx) => {
+    // client-go's rule: otherwise a leader can still act after a follower has taken over.
+    if (!(s.leaseDurationSeconds > s.renewDeadlineSeconds && s.renewDeadlineSeconds > s.retryPeriodSeconds)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['leaseDurationSeconds'],
+        message: 'must be greater than renewDeadlineSeconds, which must be greater than retryPeriodSeconds',
+      });
+    }
+    if (s.stallSeconds >= s.relistSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['stallSeconds'], message: 'must be less than relistSeconds' });
+    }
+  })
   .prefault({});
 
 const admin = z
@@ -86,10 +104,13 @@ const admin = z
     allowedSubjects: z.array(z.string().min(1)).default([]),
     /** Service-account issuer; empty means "read it from the API server's discovery document". */
     issuer: z.string().default(''),
-    /** JWKS URL; empty means "<issuer>/openid/v1/jwks" through the API server. */
-    jwksUri: z.string().default(''),
+    /** JWKS URL; empty means the API server's own `/openid/v1/jwks`. Needs `issuer`. */
+    jwksUri: z.union([z.literal(''), z.url()]).default(''),
+    /** Tokens older than this are refused even before they expire (keys are checked locally; no revocation). */
+    maxTokenAgeSeconds: period(3600),
   })
   .strict()
+  .refine((a) => a.jwksUri === '' || a.issuer !== '', { path: ['issuer'], message: 'is required when jwksUri is set' })
   .prefault({});
 
 const runtime = z

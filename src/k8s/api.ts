@@ -30,6 +30,7 @@ export interface ListPage<T> {
 type Query = Record<string, string | number | boolean | undefined>;
 
 const CREDENTIALS_TTL_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * A lean JSON client for the API server: credentials come from client-node's KubeConfig (files, in-cluster token,
@@ -109,14 +110,16 @@ export class KubeApi {
   async request<T>(
     method: string,
     path: string,
-    options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {},
+    options: { query?: Query; body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
   ): Promise<T> {
+    // Every request is bounded: a black-holed connection must not freeze a relist, a backfill or a Lease renewal.
+    const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS);
     const res = await this.open(
       method,
       this.url(path, options.query),
       options.body,
       options.contentType,
-      undefined,
+      signal,
       options.accept,
     );
     const text = await readAll(res);

@@ -1,5 +1,4 @@
 import type { Logger } from '../log/logger.js';
-import { KubeApiError } from './api.js';
 import type { KubeApi, WatchEvent } from './api.js';
 import { describeApiError, isGone } from './errors.js';
 import type { Gate } from './gate.js';
@@ -36,6 +35,8 @@ export interface InformerOptions<T extends ObjectMeta, E> {
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/** A watch that delivered events (or bookmarks) for this long proves the source healthy: the backoff resets. */
+const HEALTHY_WATCH_MS = 60_000;
 
 /**
  * List + watch + store with the recoveries client-node leaves to its callers: paginated lists, relist on 410,
@@ -69,19 +70,29 @@ export class Informer<T extends ObjectMeta, E> {
     return this.synced ? Promise.resolve() : new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
+  /**
+   * List, then watch until the relist period ends; on any error, start over after a jittered backoff. The backoff
+   * only resets once a watch has stayed healthy for a while, so a watch that always dies right after the list (RBAC
+   * without `watch`, a proxy that cuts streams) relists at a falling rate instead of once a second. A 410 relists at
+   * once the first time (expired resourceVersion, the normal case) and backs off when it repeats.
+   */
   private async run(): Promise<void> {
     const signal = this.stopper.signal;
+    let goneInARow = 0;
     while (!signal.aborted) {
+      let stage: 'list' | 'watch' = 'list';
       try {
         const rv = await this.relist();
-        this.failures = 0;
+        stage = 'watch';
         await this.watchUntilRelist(rv);
+        goneInARow = 0;
       } catch (err) {
         if (signal.aborted) break;
         const gone = isGone(err);
-        this.o.onError?.(err instanceof KubeApiError && !gone ? 'list' : 'watch', err);
-        this.o.logger.warn({ informer: this.o.name, err: describeApiError(err), gone }, 'informer restarting');
-        if (!gone) await this.backoff(signal);
+        goneInARow = gone ? goneInARow + 1 : 0;
+        if (!gone) this.o.onError?.(stage, err);
+        this.o.logger.warn({ informer: this.o.name, stage, err: describeApiError(err), gone }, 'informer restarting');
+        if (!gone || goneInARow > 1) await this.backoff(signal);
       }
     }
   }
@@ -149,6 +160,7 @@ export class Informer<T extends ObjectMeta, E> {
         Math.max(250, Math.min(5000, (this.o.stallSeconds * 1000) / 4)),
       );
       const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
+      const openedAt = Date.now();
       try {
         await this.o.api.watch<T>(
           this.o.path,
@@ -160,6 +172,7 @@ export class Informer<T extends ObjectMeta, E> {
           },
           (event) => {
             this.lastEventAt = Date.now();
+            if (this.lastEventAt - openedAt > HEALTHY_WATCH_MS) this.failures = 0;
             rv = event.object.metadata?.resourceVersion ?? rv;
             this.apply(event);
           },

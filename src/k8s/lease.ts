@@ -39,6 +39,7 @@ export class LeaderElector {
   private observed: { record: string; at: number } | undefined;
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<void> | undefined;
 
@@ -64,12 +65,22 @@ export class LeaderElector {
       });
     };
     tick();
+    // Independent of any request in flight: a leader that has not renewed within the deadline stops acting, even
+    // while its renewal is still hanging.
+    this.watchdog = setInterval(
+      () => {
+        if (this.leading && this.now() - this.lastRenew >= this.o.renewDeadlineSeconds * 1000) this.setLeading(false);
+      },
+      Math.max(50, (this.o.retryPeriodSeconds * 1000) / 2),
+    );
+    this.watchdog.unref();
   }
 
   /** Stops at once without releasing the lease, as a crashed process would; followers wait for it to expire. */
   abandon(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.watchdog);
     this.leading = false;
   }
 
@@ -77,6 +88,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.watchdog);
     await this.running;
     if (!this.leading) return;
     try {
@@ -102,32 +114,41 @@ export class LeaderElector {
     else this.o.onStoppedLeading();
   }
 
+  /**
+   * One campaign step. The renewal time that counts is when the request was sent (what the Lease records), never
+   * when the answer came back, so a slow answer cannot stretch this replica's view of its own lease.
+   */
   private async step(): Promise<void> {
+    const sentAt = this.now();
     try {
-      const won = await this.tryAcquireOrRenew();
-      if (won) this.lastRenew = this.now();
-      this.setLeading(won || (this.leading && this.now() - this.lastRenew < this.o.renewDeadlineSeconds * 1000));
+      const outcome = await this.tryAcquireOrRenew(sentAt);
+      if (this.stopped) return;
+      if (outcome === 'held') this.lastRenew = sentAt;
+      const withinDeadline = this.now() - this.lastRenew < this.o.renewDeadlineSeconds * 1000;
+      this.setLeading((outcome === 'held' || (outcome === 'unknown' && this.leading)) && withinDeadline);
     } catch (err) {
+      if (this.stopped) return;
       this.o.logger.warn({ err: describeApiError(err) }, 'lease update failed');
       if (this.leading && this.now() - this.lastRenew >= this.o.renewDeadlineSeconds * 1000) this.setLeading(false);
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = this.now();
+  /** 'held': we hold the Lease now; 'other': someone else does; 'unknown': a write lost a race (409), retry. */
+  private async tryAcquireOrRenew(now: number): Promise<'held' | 'other' | 'unknown'> {
+    const timeoutMs = Math.max(1000, (this.o.renewDeadlineSeconds * 1000) / 2);
     let lease: Lease;
     try {
-      lease = await this.o.api.request<Lease>('GET', `${this.path}/${this.o.name}`);
+      lease = await this.o.api.request<Lease>('GET', `${this.path}/${this.o.name}`, { timeoutMs });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      return this.create(now);
+      return (await this.create(now, timeoutMs)) ? 'held' : 'unknown';
     }
     const spec = lease.spec;
     const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseTransitions]);
     if (this.observed?.record !== record) this.observed = { record, at: now };
     const holder = spec.holderIdentity ?? '';
     const duration = (spec.leaseDurationSeconds ?? this.o.leaseDurationSeconds) * 1000;
-    if (holder && holder !== this.o.identity && now - this.observed.at < duration) return false;
+    if (holder && holder !== this.o.identity && now - this.observed.at < duration) return 'other';
     const next: Lease['spec'] = {
       holderIdentity: this.o.identity,
       leaseDurationSeconds: this.o.leaseDurationSeconds,
@@ -136,15 +157,15 @@ export class LeaderElector {
       leaseTransitions: holder === this.o.identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
     };
     try {
-      await this.o.api.request('PUT', `${this.path}/${this.o.name}`, { body: { ...lease, spec: next } });
+      await this.o.api.request('PUT', `${this.path}/${this.o.name}`, { body: { ...lease, spec: next }, timeoutMs });
     } catch (err) {
-      if (isConflict(err)) return false;
+      if (isConflict(err)) return 'unknown';
       throw err;
     }
-    return true;
+    return 'held';
   }
 
-  private async create(now: number): Promise<boolean> {
+  private async create(now: number, timeoutMs: number): Promise<boolean> {
     const lease: Lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -158,7 +179,7 @@ export class LeaderElector {
       },
     };
     try {
-      await this.o.api.request('POST', this.path, { body: lease });
+      await this.o.api.request('POST', this.path, { body: lease, timeoutMs });
       return true;
     } catch (err) {
       if (isConflict(err)) return false;

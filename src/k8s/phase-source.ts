@@ -42,6 +42,7 @@ export interface PhaseSourceOptions {
 export class PhaseSource {
   private phase: Phase;
   private isKnown = false;
+  private knownWaiters: Array<() => void> = [];
   private readonly listeners = new Set<PhaseListener>();
   private readonly informer: Informer<ConfigMap, PhaseEntry>;
   private readonly key: string;
@@ -86,6 +87,11 @@ export class PhaseSource {
     return this.isKnown;
   }
 
+  /** Resolves at the first valid read (or the ConfigMap found absent); nothing may act on the phase before. */
+  whenKnown(): Promise<void> {
+    return this.isKnown ? Promise.resolve() : new Promise((resolve) => this.knownWaiters.push(resolve));
+  }
+
   /** Calls `listener(next, previous)` after every change; returns the unsubscribe function. */
   onChange(listener: PhaseListener): () => void {
     this.listeners.add(listener);
@@ -122,6 +128,7 @@ export class PhaseSource {
   private settle(next: Phase, resourceVersion: string | undefined): void {
     if (!this.isKnown) this.log.info({ phase: next, resourceVersion }, 'phase known');
     this.isKnown = true;
+    for (const resolve of this.knownWaiters.splice(0)) resolve();
     this.o.metrics.phaseStale.set(0);
     const previous = this.phase;
     if (next === previous) return;

@@ -36,6 +36,8 @@ export function createTokenVerifier(o: {
   jwksUri?: string;
   /** Fixed keys instead of the API server's (tests). */
   jwks?: JSONWebKeySet;
+  /** Refuse tokens issued longer ago than this, whatever their expiry. */
+  maxTokenAgeSeconds?: number;
   now?: () => Date;
 }): TokenVerifier {
   let issuer = o.issuer || undefined;
@@ -62,6 +64,8 @@ export function createTokenVerifier(o: {
       audience: o.audience,
       ...(issuer ? { issuer } : {}),
       algorithms: ALGORITHMS,
+      requiredClaims: ['exp', 'iat', 'sub'],
+      maxTokenAge: o.maxTokenAgeSeconds ?? 3600,
       ...(o.now ? { currentDate: o.now() } : {}),
     });
     if (!payload.sub) throw new AuthError(401, 'token has no subject');
@@ -91,8 +95,10 @@ function describeJoseError(err: InstanceType<typeof joseErrors.JOSEError>): stri
   switch (err.code) {
     case 'ERR_JWT_EXPIRED':
       return 'token expired';
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      return `token claim '${(err as InstanceType<typeof joseErrors.JWTClaimValidationFailed>).claim}' is not valid here`;
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const { claim, reason } = err as InstanceType<typeof joseErrors.JWTClaimValidationFailed>;
+      return reason === 'missing' ? `token has no '${claim}' claim` : `token claim '${claim}' is not valid here`;
+    }
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
       return 'token is not signed by the cluster issuer';

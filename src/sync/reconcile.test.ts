@@ -194,6 +194,7 @@ describe('reconcile details', () => {
     assert.equal(plan.backfill.length, 0);
     assert.equal(plan.jobs[0]?.state, 'unreadable');
     assert.equal(plan.jobs[0]?.reason, 'spec.schedule: missing');
+    assert.deepEqual(plan.counts, { onlyInRuntime: 1, onlyInStorage: 0, outOfSync: 0, foreign: 0 });
   });
 
   test('a scheduled and a continuous job of the same name are different jobs', () => {

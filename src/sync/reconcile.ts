@@ -135,15 +135,23 @@ export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan
       ...(s.decoded.ok ? {} : { reason: s.decoded.error }),
     });
   }
-  for (const job of plan.jobs) {
-    if (job.state === 'only-in-runtime' && job.action !== 'skip-deleting' && job.action !== 'wait-grace')
-      plan.counts.onlyInRuntime++;
-    if (job.state === 'only-in-storage' && job.action !== 'skip-deleting') plan.counts.onlyInStorage++;
-    if (job.state === 'out-of-sync' || (job.state === 'unreadable' && job.inRuntime && job.inStorage))
-      plan.counts.outOfSync++;
-  }
+  for (const job of plan.jobs) countJob(job, plan.counts);
   plan.jobs.sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
   return plan;
+}
+
+/**
+ * Adds a job to the per-tool gauges. An unreadable job counts where it exists: a workload that cannot be parsed is
+ * still a job in k8s that storage lacks, and it is exactly the kind that vanishes from listings after the switch.
+ */
+function countJob(job: JobReport, counts: ToolPlan['counts']): void {
+  if (job.action === 'skip-deleting' || job.action === 'wait-grace') return;
+  const both = job.inRuntime && job.inStorage;
+  if (both && (job.state === 'out-of-sync' || job.state === 'unreadable')) counts.outOfSync++;
+  else if (!both && job.inRuntime && (job.state === 'only-in-runtime' || job.state === 'unreadable'))
+    counts.onlyInRuntime++;
+  else if (!both && job.inStorage && (job.state === 'only-in-storage' || job.state === 'unreadable'))
+    counts.onlyInStorage++;
 }
 
 function runtimeOnly(

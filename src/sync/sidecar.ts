@@ -16,9 +16,12 @@ import type { Resource, Tracked } from './inventory.js';
 import { reconcileTool } from './reconcile.js';
 import type { RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
 
-/** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests and one-shot runs). */
+/** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests). */
 export interface PhaseView {
   current(): Phase;
+  /** Resolves once the phase has been read; the sidecar neither reconciles nor writes before. */
+  whenKnown(): Promise<void>;
+  known(): boolean;
   onChange(listener: (phase: Phase, previous: Phase) => void): void;
 }
 
@@ -147,10 +150,7 @@ export class SyncSidecar {
         },
       });
     }
-    d.phase.onChange((phase, previous) => {
-      log.info({ phase, previous }, 'phase changed');
-      this.inventory.markAllDirty();
-    });
+    d.phase.onChange(() => this.inventory.markAllDirty());
   }
 
   private now(): number {
@@ -204,9 +204,10 @@ export class SyncSidecar {
     this.running = true;
     for (const inf of this.informers) inf.start();
     this.elector?.start();
-    void Promise.all(this.informers.map((i) => i.waitForSync())).then(() => {
+    const ready = Promise.all([...this.informers.map((i) => i.waitForSync()), this.d.phase.whenKnown()]);
+    this.busy = ready.then(async () => {
       if (!this.running) return;
-      this.busy = this.fullPass();
+      await this.fullPass();
       this.schedule();
     });
   }
@@ -227,10 +228,14 @@ export class SyncSidecar {
     for (const inf of this.informers) void inf.stop();
   }
 
+  /** One pass at a time: each pass is chained after the previous one, so `stop()` awaits all of them. */
   private schedule(): void {
     if (!this.running) return;
     this.timer = setTimeout(() => {
-      this.busy = this.incrementalPass().finally(() => this.schedule());
+      this.busy = this.busy
+        .then(() => this.incrementalPass())
+        .catch((err: unknown) => this.d.logger.error({ err }, 'sync pass failed'))
+        .finally(() => this.schedule());
     }, LOOP_INTERVAL_MS);
   }
 
@@ -263,6 +268,7 @@ export class SyncSidecar {
     if (tools.size === 0) return;
     await this.reconcileTools([...tools]);
     this.lastSync = { at: this.now(), seconds: (this.now() - now) / 1000 };
+    this.d.metrics.syncDuration.observe(this.lastSync.seconds);
     this.d.metrics.syncLastSuccess.set(this.lastSync.at / 1000);
   }
 
@@ -296,10 +302,15 @@ export class SyncSidecar {
       return { ...r, unmatchedSince: since };
     });
     for (const id of this.unmatched.keys()) if (id.startsWith(prefix) && !live.has(id)) this.unmatched.delete(id);
+    for (const id of this.retryAt.keys()) if (id.startsWith(prefix) && !live.has(id)) this.retryAt.delete(id);
     return { ...inv, runtime };
   }
 
   private publish(plan: ToolPlan): void {
+    // A backfill that failed is retried when its retry time comes, even if nothing else about the tool changes.
+    const retries = plan.backfill.map((e) => this.retryAt.get(idOf(e))).filter((t): t is number => t !== undefined);
+    const dues = plan.nextDueAt === undefined ? retries : [plan.nextDueAt, ...retries];
+    const dueAt = dues.length > 0 ? Math.min(...dues) : undefined;
     const empty = plan.jobs.length === 0 && plan.counts.foreign === 0;
     if (empty) this.summaries.delete(plan.tool);
     else
@@ -307,7 +318,7 @@ export class SyncSidecar {
         counts: plan.counts,
         runtimeJobs: plan.jobs.filter((j) => j.inRuntime).length,
         storageJobs: plan.jobs.filter((j) => j.inStorage).length,
-        ...(plan.nextDueAt === undefined ? {} : { nextDueAt: plan.nextDueAt }),
+        ...(dueAt === undefined ? {} : { nextDueAt: dueAt }),
       });
     const labels = { tool_name: plan.tool };
     const gauges: Array<[typeof this.d.metrics.onlyInRuntime, number]> = [
@@ -340,7 +351,7 @@ export class SyncSidecar {
     if (!kind || !e.parsed.ok) return;
     const ns = e.workload.namespace;
     try {
-      if (!phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) return;
+      if (!this.d.phase.known() || !phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) return;
       const crPath = `/apis/${STORAGE_API_VERSION}/namespaces/${ns}/${kind.plural}`;
       try {
         await this.d.api.request('GET', `${crPath}/${e.name}`);
@@ -381,7 +392,11 @@ export class SyncSidecar {
       }
       this.retryAt.delete(idOf(e));
     } catch (err) {
-      this.retryAt.set(idOf(e), this.now() + BACKFILL_RETRY_MS);
+      const due = this.now() + BACKFILL_RETRY_MS;
+      this.retryAt.set(idOf(e), due);
+      const summary = this.summaries.get(e.tool);
+      if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? due, due);
+      this.inventory.markDirty(e.tool);
       this.d.metrics.syncErrors.inc({ stage: 'write' });
       log.warn({ err: describeApiError(err) }, 'backfill failed, will retry');
     }

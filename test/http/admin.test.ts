@@ -140,6 +140,33 @@ describe('admin API', () => {
     ],
     ['garbage', async () => 'not-a-jwt', 401, /not valid/],
     [
+      'a token without expiry',
+      () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setSubject(ADMIN)
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setIssuedAt()
+          .sign(signKey),
+      401,
+      /no 'exp' claim/,
+    ],
+    [
+      'a token issued too long ago, though not expired',
+      () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setSubject(ADMIN)
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+          .setExpirationTime('1y')
+          .sign(signKey),
+      401,
+      /expired/,
+    ],
+    [
       'a valid token of another subject',
       () => token({ sub: 'system:serviceaccount:tool-alpha:default' }),
       403,

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { silentLogger } from '../log/logger.js';
+import { KubeApiError } from './api.js';
+import type { KubeApi, ListPage, WatchEvent } from './api.js';
+import { Informer } from './informer.js';
+
+interface Obj {
+  metadata: { name: string; namespace: string; resourceVersion: string };
+}
+
+const obj = (name: string, rv: string): Obj => ({ metadata: { name, namespace: 'tool-a', resourceVersion: rv } });
+
+/** An API server stand-in that serves pages from `objects` and runs each watch through `watchScript`. */
+function fakeApi(o: {
+  objects: () => Obj[];
+  listError?: (call: number) => Error | undefined;
+  watchScript: (call: number, emit: (e: WatchEvent<Obj>) => void, signal: AbortSignal) => Promise<void>;
+}) {
+  const calls = { list: 0, watch: 0, pages: 0 };
+  const api = {
+    async *listPages(_path: string, query: { limit: number }): AsyncGenerator<ListPage<Obj>> {
+      calls.list += 1;
+      const err = o.listError?.(calls.list);
+      if (err) throw err;
+      const all = o.objects();
+      for (let i = 0; i < Math.max(1, all.length); i += query.limit) {
+        calls.pages += 1;
+        yield { items: all.slice(i, i + query.limit), resourceVersion: '100' };
+      }
+    },
+    async watch(_path: string, _q: unknown, onEvent: (e: WatchEvent<Obj>) => void, signal: AbortSignal) {
+      calls.watch += 1;
+      await o.watchScript(calls.watch, onEvent, signal);
+    },
+  };
+  return { api: api as unknown as KubeApi, calls };
+}
+
+function informer(
+  api: KubeApi,
+  sleeps: number[],
+  extra: Partial<ConstructorParameters<typeof Informer<Obj, string>>[0]> = {},
+) {
+  return new Informer<Obj, string>({
+    name: 'test',
+    api,
+    path: '/x',
+    pageSize: 2,
+    relistSeconds: 600,
+    stallSeconds: 120,
+    transform: (x) => x.metadata.resourceVersion,
+    logger: silentLogger(),
+    sleep: (ms) => {
+      sleeps.push(ms);
+      return new Promise((resolve) => setImmediate(resolve));
+    },
+    random: () => 1,
+    ...extra,
+  });
+}
+
+const waitUntil = async (cond: () => boolean, what: string) => {
+  const deadline = Date.now() + 5000;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), what);
+};
+
+describe('Informer', () => {
+  test('lists every page, then applies watch events to the store', async () => {
+    const { api } = fakeApi({
+      objects: () => [obj('a', '1'), obj('b', '2'), obj('c', '3')],
+      watchScript: async (call, emit, signal) => {
+        if (call === 1) {
+          emit({ type: 'MODIFIED', object: obj('a', '4') });
+          emit({ type: 'DELETED', object: obj('b', '5') });
+          emit({ type: 'BOOKMARK', object: obj('', '6') });
+        }
+        await new Promise((r) => signal.addEventListener('abort', r));
+      },
+    });
+    const changes: string[] = [];
+    const inf = informer(api, [], { onChange: (k, e) => changes.push(`${k}=${e ?? '-'}`) });
+    inf.start();
+    await inf.waitForSync();
+    await waitUntil(() => inf.store.size === 2, 'events applied');
+    assert.deepEqual(Object.fromEntries(inf.store), { 'tool-a/a': '4', 'tool-a/c': '3' });
+    assert.ok(changes.includes('tool-a/b=-'));
+    await inf.stop();
+  });
+
+  test('a watch that keeps dying right after the list backs off further each time', async () => {
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1')],
+      watchScript: async () => {
+        throw new KubeApiError(403, 'watch is forbidden');
+      },
+    });
+    const sleeps: number[] = [];
+    const errors: string[] = [];
+    const inf = informer(api, sleeps, { onError: (stage) => errors.push(stage) });
+    inf.start();
+    await waitUntil(() => sleeps.length >= 5, 'five backoffs');
+    await inf.stop();
+    assert.ok(
+      sleeps.every((ms, i) => i === 0 || ms >= (sleeps[i - 1] ?? 0)),
+      `growing: ${sleeps.join(',')}`,
+    );
+    assert.ok((sleeps[4] ?? 0) > (sleeps[0] ?? 0), 'grew');
+    assert.ok(
+      errors.every((s) => s === 'watch'),
+      'counted as watch errors',
+    );
+    assert.ok(calls.list >= 5);
+  });
+
+  test('a single 410 relists at once; repeated 410s back off', async () => {
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1')],
+      watchScript: async () => {
+        throw new KubeApiError(410, 'too old resource version', 'Expired');
+      },
+    });
+    const sleeps: number[] = [];
+    const errors: string[] = [];
+    const inf = informer(api, sleeps, { onError: (stage) => errors.push(stage) });
+    inf.start();
+    await waitUntil(() => calls.list >= 4, 'relisted');
+    await inf.stop();
+    assert.ok(sleeps.length < calls.list, 'the first 410 did not wait');
+    assert.ok(sleeps.length > 0, 'repeated 410s did');
+    assert.deepEqual(errors, [], 'an expired resourceVersion is not an error');
+  });
+
+  test('list errors are reported as list errors and retried with backoff', async () => {
+    const { api } = fakeApi({
+      objects: () => [obj('a', '1')],
+      listError: (call) => (call < 3 ? new KubeApiError(500, 'etcd unavailable') : undefined),
+      watchScript: async (_c, _e, signal) => {
+        await new Promise((r) => signal.addEventListener('abort', r));
+      },
+    });
+    const sleeps: number[] = [];
+    const errors: string[] = [];
+    const inf = informer(api, sleeps, { onError: (stage) => errors.push(stage) });
+    inf.start();
+    await inf.waitForSync();
+    await inf.stop();
+    assert.deepEqual(errors, ['list', 'list']);
+    assert.equal(sleeps.length, 2);
+  });
+
+  test('a silent watch is presumed stalled and the resource relisted', async () => {
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1')],
+      watchScript: async (_c, _e, signal) => {
+        await new Promise((r) => signal.addEventListener('abort', r));
+      },
+    });
+    const inf = informer(api, [], { stallSeconds: 1 });
+    inf.start();
+    await waitUntil(() => calls.list >= 2, 'relisted after the stall');
+    await inf.stop();
+  });
+});
