@@ -1,4 +1,5 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
+import { PHASES } from './config/phases.js';
 import { AppError, errorMessage } from './errors.js';
 
 export interface CliIo {
@@ -84,7 +85,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     });
   phase
     .command('set')
-    .argument('<phase>', 'runtime-truth | storage-truth | ignore-unmanaged | enforce')
+    .addArgument(new Argument('<phase>', 'the phase to switch to').choices(PHASES))
     .option('--reason <text>', 'recorded in the phase history')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (value: string, opts: { config?: string; reason?: string }) => {

@@ -5,7 +5,7 @@ import { parseWorkload } from '../runtime/parse.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
 import type { JobCr, StorageCodec } from '../storage/codec.js';
-import { ANNOTATIONS } from '../storage/kinds.js';
+import { sourceVersionsAnnotation } from '../storage/kinds.js';
 import { runtimeSettings } from '../sync/track-workload.js';
 import type { CliIo } from '../cli.js';
 import { EXIT } from '../cli.js';
@@ -50,10 +50,7 @@ export function convertObject(
   if (job.job_type === 'one-off')
     return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
   const rv = (value as Meta).metadata?.resourceVersion;
-  const annotations =
-    typeof rv === 'string' && rv
-      ? { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${source.kind}/${source.name}`]: rv }) }
-      : undefined;
+  const annotations = typeof rv === 'string' && rv ? sourceVersionsAnnotation(source.kind, source.name, rv) : undefined;
   const cr = codec.encode(job, { namespacePrefix, ...(annotations ? { annotations } : {}) });
   const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
   return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };

@@ -4,24 +4,37 @@ import { KubeApi } from '../k8s/api.js';
 import { loadCredentials } from '../k8s/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { ToolPlan } from '../sync/reconcile.js';
+import type { SyncSidecar } from '../sync/sidecar.js';
+import { AppError } from '../errors.js';
 import { getPhase, setPhase } from './phase.js';
 import { loadCommon, syncParts } from './serve.js';
+
+/** How long a one-shot command waits for the first complete list of everything before giving up. */
+const ONE_SHOT_TIMEOUT_MS = 300_000;
 
 async function withOneShotSync<T>(
   configFile: string | undefined,
   o: { readOnly: boolean },
-  use: (plans: ToolPlan[], logger: Logger) => T,
+  use: (sidecar: SyncSidecar, logger: Logger) => T,
 ): Promise<T> {
   const c = loadCommon(configFile, o.readOnly ? 'report' : 'import', true);
   const config = { ...c.config, sync: { ...c.config.sync, backfillGraceSeconds: 0 } };
   const { phaseSource, sidecar } = await syncParts({ ...c, config }, { elect: false, readOnly: o.readOnly });
   phaseSource?.start();
   sidecar.start();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await sidecar.firstReconcile;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AppError('ERR_K8S_API', 'could not list every workload and job CR in time; see the log')),
+        ONE_SHOT_TIMEOUT_MS,
+      );
+    });
+    await Promise.race([sidecar.firstReconcile, timedOut]);
     await sidecar.settled();
-    return use(sidecar.allPlans(), c.logger);
+    return use(sidecar, c.logger);
   } finally {
+    clearTimeout(timer);
     await sidecar.stop();
     await phaseSource?.stop();
   }
@@ -74,8 +87,8 @@ export async function runReport(
   opts: { config?: string; tool: string[]; output: 'table' | 'json' },
   io: CliIo,
 ): Promise<number> {
-  return withOneShotSync(opts.config, { readOnly: true }, (all) => {
-    const plans = selectTools(all, opts.tool);
+  return withOneShotSync(opts.config, { readOnly: true }, (sidecar) => {
+    const plans = selectTools(sidecar.allPlans(), opts.tool);
     if (opts.output === 'json')
       io.stdout(
         `${JSON.stringify(
@@ -94,26 +107,32 @@ export async function runReport(
  * without one, as the sync would in the current phase, then stops. Never modifies or deletes anything.
  */
 export async function runImport(opts: { config?: string; dryRun: boolean }, io: CliIo): Promise<number> {
-  return withOneShotSync(opts.config, { readOnly: opts.dryRun }, (plans) => {
+  return withOneShotSync(opts.config, { readOnly: opts.dryRun }, (sidecar) => {
     const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
-    let created = 0;
-    for (const p of plans) {
-      for (const j of p.jobs.filter(
-        (x) => x.state === 'only-in-runtime' || (x.state === 'unreadable' && !x.inStorage),
-      )) {
-        const outcome =
-          j.action === 'backfill'
-            ? opts.dryRun
-              ? 'create'
-              : 'created'
-            : `${j.action}${j.reason ? ` (${j.reason})` : ''}`;
-        if (j.action === 'backfill') created += 1;
-        rows.push([p.tool, j.name, j.type, outcome]);
+    if (opts.dryRun) {
+      const plans = sidecar.allPlans();
+      for (const p of plans) {
+        for (const j of p.jobs.filter((x) => !x.inStorage && x.action !== 'skip-deleting')) {
+          rows.push([
+            p.tool,
+            j.name,
+            j.type,
+            j.action === 'backfill' ? 'create' : `${j.action}${j.reason ? ` (${j.reason})` : ''}`,
+          ]);
+        }
       }
+      io.stdout(table(rows));
+      io.stdout(`would create ${rows.filter((r) => r[3] === 'create').length} job definition(s)\n`);
+      return EXIT.ok;
     }
+    const results = sidecar.backfillResults();
+    for (const r of results) rows.push([r.tool, r.name, r.type, `${r.outcome}${r.reason ? ` (${r.reason})` : ''}`]);
     io.stdout(table(rows));
-    io.stdout(`${opts.dryRun ? 'would create' : 'created'} ${created} job definition(s) in ${plans.length} tool(s)\n`);
-    return EXIT.ok;
+    const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    io.stdout(
+      `created ${count('created')}, already present ${count('existed')}, skipped ${count('skipped')}, failed ${count('failed')}\n`,
+    );
+    return count('failed') > 0 ? EXIT.inputErrors : EXIT.ok;
   });
 }
 

@@ -49,13 +49,9 @@ export class Informer<T extends ObjectMeta, E> {
   private readonly stopper = new AbortController();
   private loop: Promise<void> | undefined;
   private failures = 0;
-  lastEventAt = 0;
+  private lastEventAt = 0;
 
   constructor(private readonly o: InformerOptions<T, E>) {}
-
-  get hasSynced(): boolean {
-    return this.synced;
-  }
 
   start(): void {
     this.loop ??= this.run();

@@ -10,7 +10,8 @@ const SYNC_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /**
  * Every metric of the product, declared once on its own registry. Components receive this object; tests create a
- * fresh one each. Per-tool gauges keep only non-zero series (see `setPerToolGauge`).
+ * fresh one each. Per-tool gauges keep only non-zero series: their
+ * owners remove a tool's series when its count drops to zero.
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
@@ -138,13 +139,4 @@ export type Metrics = ReturnType<typeof createMetrics>;
 /** Sets `phase_info` so exactly the current phase reads 1 and the others 0. */
 export function setPhaseInfo(metrics: Metrics, phase: Phase): void {
   for (const p of PHASES) metrics.phaseInfo.set({ phase: p }, p === phase ? 1 : 0);
-}
-
-/**
- * Replaces a per-tool gauge's series with `counts`, dropping zero entries, so idle tools export no series
- * (4,000 tools must not mean 4,000 idle series).
- */
-export function setPerToolGauge(gauge: Gauge<'tool_name'>, counts: ReadonlyMap<string, number>): void {
-  gauge.reset();
-  for (const [tool, n] of counts) if (n !== 0) gauge.set({ tool_name: tool }, n);
 }

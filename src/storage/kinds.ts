@@ -43,6 +43,11 @@ export const ANNOTATIONS = {
   specVersion: `${ANNOTATION_PREFIX}spec-version`,
 } as const;
 
+/** The provenance annotation recording the workload a CR was made from, at the resourceVersion it was read. */
+export function sourceVersionsAnnotation(kind: string, name: string, resourceVersion: string): Record<string, string> {
+  return { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${kind}/${name}`]: resourceVersion }) };
+}
+
 export function toolNamespace(tool: string, prefix = 'tool-'): string {
   return `${prefix}${tool}`;
 }

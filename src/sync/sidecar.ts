@@ -10,7 +10,7 @@ import { LeaderElector } from '../k8s/lease.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
-import { ANNOTATIONS, STORAGE_API_VERSION, storageKindForJobType } from '../storage/kinds.js';
+import { ANNOTATIONS, STORAGE_API_VERSION, sourceVersionsAnnotation, storageKindForJobType } from '../storage/kinds.js';
 import { Inventory, trackCr } from './inventory.js';
 import type { Resource, Tracked } from './inventory.js';
 import { reconcileTool } from './reconcile.js';
@@ -91,6 +91,7 @@ export class SyncSidecar {
   /** What the last reconcile found per tool; reports are recomputed on demand rather than kept for 4,000 tools. */
   private readonly summaries = new Map<string, ToolSummary>();
   private readonly retryAt = new Map<string, number>();
+  private readonly results: BackfillResult[] = [];
   /** When each runtime job was first seen without a CR (see RuntimeEntry.unmatchedSince). */
   private readonly unmatched = new Map<string, number>();
   private readonly elector: LeaderElector | undefined;
@@ -336,7 +337,11 @@ export class SyncSidecar {
   private async runBackfills(entries: readonly RuntimeEntry[]): Promise<void> {
     const queue = entries.filter((e) => (this.retryAt.get(idOf(e)) ?? 0) <= this.now());
     const workers = Array.from({ length: Math.min(4, queue.length) }, async () => {
-      for (let e = queue.shift(); e; e = queue.shift()) await this.backfillOne(e);
+      for (let e = queue.shift(); e; e = queue.shift()) {
+        const result = await this.backfillOne(e);
+        this.results.push({ tool: e.tool, name: e.name, type: e.type, ...result });
+        if (this.results.length > RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
+      }
     });
     await Promise.all(workers);
   }
@@ -345,17 +350,19 @@ export class SyncSidecar {
    * Creates the CR for a workload found without one, after re-reading both: the CR must still be missing, the
    * workload still present and not being deleted. A 409 means someone (jobs-api) created it first: success.
    */
-  private async backfillOne(e: RuntimeEntry): Promise<void> {
+  private async backfillOne(e: RuntimeEntry): Promise<Omit<BackfillResult, 'tool' | 'name' | 'type'>> {
     const log = this.d.logger.child({ tool: e.tool, job: e.name, type: e.type });
     const kind = storageKindForJobType(e.type);
-    if (!kind || !e.parsed.ok) return;
+    if (!kind || !e.parsed.ok) return { outcome: 'skipped', reason: 'not a stored job' };
     const ns = e.workload.namespace;
     try {
-      if (!this.d.phase.known() || !phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) return;
+      if (!this.d.phase.known() || !phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) {
+        return { outcome: 'skipped', reason: 'not the writer in this phase' };
+      }
       const crPath = `/apis/${STORAGE_API_VERSION}/namespaces/${ns}/${kind.plural}`;
       try {
         await this.d.api.request('GET', `${crPath}/${e.name}`);
-        return;
+        return { outcome: 'existed' };
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -367,30 +374,34 @@ export class SyncSidecar {
       try {
         fresh = await this.d.api.request('GET', workloadPath);
       } catch (err) {
-        if (isNotFound(err)) return;
+        if (isNotFound(err)) return { outcome: 'skipped', reason: 'the workload is gone' };
         throw err;
       }
       const tracked = this.d.trackWorkload(fresh, e.workload.kind === 'CronJob' ? 'cronjobs' : 'deployments');
-      if (tracked?.what !== 'job' || tracked.entry.workload.deleting || !tracked.entry.parsed.ok) return;
+      if (tracked?.what !== 'job' || tracked.entry.workload.deleting || !tracked.entry.parsed.ok) {
+        return { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' };
+      }
       const w = tracked.entry.workload;
       const cr = this.d.codec.encode(tracked.entry.parsed.job, {
         namespacePrefix: this.d.config.toolNamespacePrefix,
         annotations: {
           [ANNOTATIONS.backfilledBy]: this.d.identity,
           [ANNOTATIONS.backfilledAt]: new Date(this.now()).toISOString(),
-          [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${w.kind}/${w.name}`]: w.resourceVersion }),
+          ...sourceVersionsAnnotation(w.kind, w.name, w.resourceVersion),
         },
       });
+      this.retryAt.delete(idOf(e));
       try {
         await this.d.api.request('POST', crPath, { body: cr });
-        this.backfilled += 1;
-        this.d.metrics.syncedToStorage.inc({ tool_name: e.tool });
-        log.info({ workloadResourceVersion: w.resourceVersion }, 'backfilled job definition');
       } catch (err) {
         if (!isConflict(err)) throw err;
         log.info('job definition appeared meanwhile');
+        return { outcome: 'existed' };
       }
-      this.retryAt.delete(idOf(e));
+      this.backfilled += 1;
+      this.d.metrics.syncedToStorage.inc({ tool_name: e.tool });
+      log.info({ workloadResourceVersion: w.resourceVersion }, 'backfilled job definition');
+      return { outcome: 'created' };
     } catch (err) {
       const due = this.now() + BACKFILL_RETRY_MS;
       this.retryAt.set(idOf(e), due);
@@ -398,8 +409,15 @@ export class SyncSidecar {
       if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? due, due);
       this.inventory.markDirty(e.tool);
       this.d.metrics.syncErrors.inc({ stage: 'write' });
-      log.warn({ err: describeApiError(err) }, 'backfill failed, will retry');
+      const described = describeApiError(err);
+      log.warn({ err: described }, 'backfill failed, will retry');
+      return { outcome: 'failed', reason: described.message };
     }
+  }
+
+  /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
+  backfillResults(): readonly BackfillResult[] {
+    return this.results;
   }
 
   status(): SyncStatus {
@@ -472,6 +490,16 @@ export class SyncSidecar {
 }
 
 const alreadyResolved = (job: StoredJob): StoredJob => job;
+
+export interface BackfillResult {
+  tool: string;
+  name: string;
+  type: StoredJob['job_type'];
+  outcome: 'created' | 'existed' | 'skipped' | 'failed';
+  reason?: string;
+}
+
+const RESULTS_KEPT = 5000;
 
 interface ToolSummary {
   counts: ToolPlan['counts'];

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.js';
-import { STORAGE_GROUP } from './policy/protect-storage.js';
+import { STORAGE_GROUP } from '../storage/kinds.js';
 
 /**
  * The admission objects, generated from the configuration so the writer, break-glass and controller lists live in

@@ -46,7 +46,7 @@ export interface WebhookHandle {
 }
 
 /** The apiserver reuses connections; idle ones must outlive its idle timeout so a request never meets a closing socket. */
-const KEEP_ALIVE_MS = 90_000;
+const KEEP_ALIVE_MS = 120_000;
 /** Far above the ≤ 3 s the apiserver waits for an answer; they only bound stuck or slow clients. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;

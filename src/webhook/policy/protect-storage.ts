@@ -2,9 +2,9 @@ import type { AdmissionRequest } from '../review.js';
 import { breakGlassGroup, objectName } from './evidence.js';
 import { breakGlassWarning, storageDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext } from './types.js';
+import { STORAGE_GROUP } from '../../storage/kinds.js';
 
 /** jobs-api's storage group; every plural in it (today's kinds, `one-off-jobs`, future ones) and every subresource. */
-export const STORAGE_GROUP = 'jobs-api.toolforge.org';
 
 const ALLOW_SILENTLY = { allowed: true, warnings: [] } as const;
 
