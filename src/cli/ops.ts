@@ -140,6 +140,12 @@ export async function runPhaseGet(opts: { config?: string }, io: CliIo): Promise
   const c = loadCommon(opts.config, 'phase', true);
   const api = new KubeApi(await loadCredentials(c.config));
   const state = await getPhase(api, c.config);
+  if (state.invalid !== undefined) {
+    io.stderr(
+      `jobs-storage: the phase ConfigMap holds '${state.invalid}', which is not a phase; webhook and sync keep their last known phase\n`,
+    );
+    return EXIT.inputErrors;
+  }
   io.stdout(`${state.phase}${state.stored ? '' : ' (not set; the configured initial phase applies)'}\n`);
   for (const h of state.history.slice(-5))
     io.stdout(`  ${h.at} ${h.previous ?? '-'} → ${h.phase} by ${h.by}${h.reason ? `: ${h.reason}` : ''}\n`);

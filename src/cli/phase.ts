@@ -26,8 +26,10 @@ interface ConfigMap {
 
 export interface PhaseState {
   phase: Phase;
-  /** False when the ConfigMap does not exist and the configured initial phase applies. */
+  /** False when the ConfigMap (or its key) does not exist and the configured initial phase applies. */
   stored: boolean;
+  /** A stored value that is not a phase: webhook and sync keep their last known phase and report it stale. */
+  invalid?: string;
   history: PhaseChange[];
 }
 
@@ -56,7 +58,13 @@ async function read(api: KubeApi, config: Config): Promise<ConfigMap | undefined
 export async function getPhase(api: KubeApi, config: Config): Promise<PhaseState> {
   const cm = await read(api, config);
   const value = cm?.data?.[config.phase.key];
-  return { phase: isPhase(value) ? value : config.phase.initial, stored: isPhase(value), history: historyOf(cm) };
+  const state: PhaseState = {
+    phase: isPhase(value) ? value : config.phase.initial,
+    stored: isPhase(value),
+    history: historyOf(cm),
+  };
+  if (value !== undefined && !isPhase(value)) state.invalid = value;
+  return state;
 }
 
 /**

@@ -77,7 +77,9 @@ export function credentialsFromKubeconfigFile(path: string): KubeCredentials | u
   } catch (err) {
     throw new ConfigError([`kubeconfig ${path}: ${errorMessage(err)}`]);
   }
-  const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context ?? doc.contexts?.[0]?.context;
+  const current = doc['current-context'];
+  const ctx = current ? doc.contexts?.find((c) => c.name === current)?.context : doc.contexts?.[0]?.context;
+  if (!ctx) throw new ConfigError([`kubeconfig ${path}: context '${current ?? ''}' not found`]);
   const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster;
   const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? {};
   if (!cluster || typeof cluster['server'] !== 'string')
@@ -95,7 +97,8 @@ export function credentialsFromKubeconfigFile(path: string): KubeCredentials | u
   const ca = material(cluster, 'certificate-authority-data', 'certificate-authority', base);
   const cert = material(user, 'client-certificate-data', 'client-certificate', base);
   const key = material(user, 'client-key-data', 'client-key', base);
-  const tokenFile = typeof user['tokenFile'] === 'string' ? user['tokenFile'] : undefined;
+  const tokenFileEntry = typeof user['tokenFile'] === 'string' ? user['tokenFile'] : undefined;
+  const tokenFile = tokenFileEntry && !isAbsolute(tokenFileEntry) ? join(base, tokenFileEntry) : tokenFileEntry;
   const token = typeof user['token'] === 'string' ? user['token'] : undefined;
   const insecure = cluster['insecure-skip-tls-verify'] === true;
   return {
