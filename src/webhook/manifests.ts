@@ -114,10 +114,10 @@ export function validatingWebhookConfiguration(options: WebhookManifestOptions):
             expression: `!(${systemIdentityCel(identities.controllerUsernamePrefixes)})`,
           },
           {
-            name: 'not-controller-owned',
+            name: 'not-a-cronjob-run',
             expression:
-              'request.operation == "DELETE" || !has(object.metadata.ownerReferences) ||\n' +
-              '!object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller)',
+              'request.operation == "DELETE" || object.kind != "Job" || !has(object.metadata.ownerReferences) ||\n' +
+              '!object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && r.kind == "CronJob")',
           },
         ],
       },
@@ -198,7 +198,8 @@ const VWC_HEADER = `${GENERATED}#
 #   namespaceSelector tenancy=tool: a namespace label is a privilege boundary only if tenants cannot edit it
 #   (Gatekeeper #231: users added the "ignore" label to their own namespaces). On Toolforge, maintain-kubeusers sets
 #   tenancy=tool and the tools-user role grants no write on namespaces, so a tool cannot opt out.
-#   matchConditions skip Kubernetes components, kube-system controllers and controller-owned objects (Jobs a CronJob
+#   matchConditions skip Kubernetes components, kube-system controllers and Jobs owned by a CronJob (ownership of
+#   anything else is not trusted: ownerReferences are written by the requester) (Jobs a CronJob
 #   runs), which are most of the traffic and never direct writes.
 `;
 

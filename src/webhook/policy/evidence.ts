@@ -32,8 +32,16 @@ export function objectName(request: AdmissionRequest): string {
   return request.name || subjectObject(request)?.metadata?.name || '';
 }
 
-export function hasControllerOwner(obj: KubeObject | undefined): boolean {
-  return obj?.metadata?.ownerReferences?.some((ref) => ref.controller === true) ?? false;
+/**
+ * A Job run by a CronJob (on schedule or `kubectl create job --from`): the only controller-owned kind in the jobs
+ * framework. Ownership of anything else is not trusted: an ownerReference is written by the requester, so a forged
+ * one must not hide an imitation of an API job (a labelled Deployment or CronJob) from counting or from `enforce`.
+ */
+export function isCronJobRun(obj: KubeObject | undefined): boolean {
+  return (
+    obj?.kind === 'Job' &&
+    (obj.metadata?.ownerReferences?.some((ref) => ref.controller === true && ref.kind === 'CronJob') ?? false)
+  );
 }
 
 export function labelOf(obj: KubeObject | null | undefined, key: string): string | undefined {

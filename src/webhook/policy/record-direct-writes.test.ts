@@ -236,6 +236,24 @@ const rows: Row[] = [
   },
   { fixture: 'cronjob-create-jobs-api', phase: 'enforce', source: 'jobs-api', allowed: true, warning: false },
   { fixture: 'job-create-from-cronjob', phase: 'enforce', source: 'controller', allowed: true, warning: false },
+  {
+    // An ownerReference anyone can write does not make a jobs-framework imitation a controller's object.
+    fixture: 'deployment-create-kubectl',
+    phase: 'enforce',
+    edit: (r) => {
+      const obj = r.request.object as { metadata: Record<string, unknown> };
+      obj.metadata['ownerReferences'] = [
+        { apiVersion: 'v1', kind: 'ConfigMap', name: 'mine', uid: 'u', controller: true },
+      ];
+      obj.metadata['labels'] = {
+        ...(obj.metadata['labels'] as object),
+        'app.kubernetes.io/managed-by': 'toolforge-jobs-framework',
+      };
+    },
+    source: 'direct',
+    allowed: false,
+    warning: false,
+  },
 ];
 
 describe('record-direct-writes', () => {

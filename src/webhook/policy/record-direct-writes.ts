@@ -4,7 +4,7 @@ import {
   MANAGED_BY_LABEL,
   WEBSERVICE_MANAGER,
   breakGlassGroup,
-  hasControllerOwner,
+  isCronJobRun,
   isJobsFrameworkWorkload,
   isSystemComponent,
   labelOf,
@@ -34,12 +34,13 @@ function inScope(request: AdmissionRequest, tool: string | undefined): tool is s
   );
 }
 
+/** A controller identity, or a Job its CronJob runs (see `isCronJobRun` for why other ownership does not count). */
 function isController(request: AdmissionRequest, ctx: PolicyContext): boolean {
   const { username } = request.userInfo;
   return (
     matchesIdentity(username, ctx.identities.controllerUsernamePrefixes) ||
     isSystemComponent(username) ||
-    hasControllerOwner(subjectObject(request))
+    isCronJobRun(subjectObject(request))
   );
 }
 
