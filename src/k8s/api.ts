@@ -80,6 +80,7 @@ export class KubeApi {
     contentType = 'application/json',
     signal?: AbortSignal,
     accept = 'application/json',
+    idleTimeoutMs?: number,
   ): Promise<IncomingMessage> {
     const { agent, headers } = await this.auth();
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -102,6 +103,13 @@ export class KubeApi {
         resolve,
       );
       req.on('error', reject);
+      // An inactivity bound rather than AbortSignal.timeout: it ends with the request instead of holding a timer
+      // and the request for its full length (which showed as tens of MB during the sync's initial list).
+      if (idleTimeoutMs !== undefined) {
+        req.setTimeout(idleTimeoutMs, () =>
+          req.destroy(new KubeApiError(0, `no answer from the API server in ${idleTimeoutMs} ms`)),
+        );
+      }
       req.end(payload);
     });
   }
@@ -113,14 +121,14 @@ export class KubeApi {
     options: { query?: Query; body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
   ): Promise<T> {
     // Every request is bounded: a black-holed connection must not freeze a relist, a backfill or a Lease renewal.
-    const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS);
     const res = await this.open(
       method,
       this.url(path, options.query),
       options.body,
       options.contentType,
-      signal,
+      undefined,
       options.accept,
+      options.timeoutMs ?? REQUEST_TIMEOUT_MS,
     );
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
