@@ -110,6 +110,8 @@ export class Informer<T extends ObjectMeta, E> {
     for (let pending = fetchPage(); ;) {
       const next = await pending;
       if (next.done) break;
+      // A stop in the middle of a long initial list ends it at the next page, not at the last one.
+      if (this.stopper.signal.aborted) throw new Error('informer stopped');
       pending = fetchPage();
       for (const obj of next.value.items) {
         const entry = this.o.transform(obj);
