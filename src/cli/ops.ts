@@ -20,7 +20,7 @@ async function withOneShotSync<T>(
   const c = loadCommon(configFile, o.readOnly ? 'report' : 'import', true);
   const config = { ...c.config, sync: { ...c.config.sync, backfillGraceSeconds: 0 } };
   const { phaseSource, sidecar } = await syncParts({ ...c, config }, { elect: false, readOnly: o.readOnly });
-  phaseSource?.start();
+  phaseSource.start();
   sidecar.start();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -36,7 +36,7 @@ async function withOneShotSync<T>(
   } finally {
     clearTimeout(timer);
     await sidecar.stop();
-    await phaseSource?.stop();
+    await phaseSource.stop();
   }
 }
 

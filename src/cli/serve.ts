@@ -15,7 +15,6 @@ import { createStorageCodec } from '../storage/codec.js';
 import { createAdminApp } from '../sync/admin-app.js';
 import { createTokenVerifier } from '../sync/admin-auth.js';
 import { SyncSidecar } from '../sync/sidecar.js';
-import type { PhaseView } from '../sync/sidecar.js';
 import { workloadTracker } from '../sync/track-workload.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from '../cli.js';
@@ -43,19 +42,16 @@ function common(file: string | undefined, component: string, oneShot = false): C
 }
 
 /** The sync's dependencies, shared by the sidecar and the one-shot import/report commands. */
-export async function syncParts(c: Common, o: { readOnly?: boolean; elect?: boolean; phase?: PhaseView } = {}) {
+export async function syncParts(c: Common, o: { readOnly?: boolean; elect?: boolean } = {}) {
   const api = new KubeApi(await loadCredentials(c.config));
-  const phaseSource = o.phase
-    ? undefined
-    : new PhaseSource({ config: c.config, api, logger: c.logger, metrics: c.metrics });
-  const phase: PhaseView = o.phase ?? (phaseSource as PhaseSource);
+  const phaseSource = new PhaseSource({ config: c.config, api, logger: c.logger, metrics: c.metrics });
   const sidecar = new SyncSidecar({
     config: c.config,
     logger: c.logger,
     metrics: c.metrics,
     api,
     codec: createStorageCodec(),
-    phase,
+    phase: phaseSource,
     identity: c.config.sync.identity || hostname(),
     ...workloadTracker(c.config),
     ...(o.elect === undefined ? {} : { elect: o.elect }),
@@ -85,12 +81,12 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
   const server: Server = app.listen(c.config.sync.port, c.config.sync.host);
   await once(server, 'listening');
   c.logger.info({ address: server.address(), identity: c.config.sync.identity || hostname() }, 'sync serving');
-  phaseSource?.start();
+  phaseSource.start();
   sidecar.start();
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   c.logger.info({ signal: String(signal[0] ?? 'signal') }, 'sync stopping');
   await sidecar.stop();
-  await phaseSource?.stop();
+  await phaseSource.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return 0;
 }

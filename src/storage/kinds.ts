@@ -53,6 +53,7 @@ export function toolNamespace(tool: string, prefix = 'tool-'): string {
 }
 
 /** The tool of a namespace, as jobs-api derives it, or undefined for a namespace that is not a tool's. */
-export function toolOfNamespace(namespace: string, prefix = 'tool-'): string | undefined {
+export function toolOfNamespace(namespace: string | undefined, prefix = 'tool-'): string | undefined {
+  if (namespace === undefined) return undefined;
   return namespace.startsWith(prefix) && namespace.length > prefix.length ? namespace.slice(prefix.length) : undefined;
 }

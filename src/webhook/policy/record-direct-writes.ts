@@ -1,4 +1,5 @@
 import { phaseBehaviour } from '../../config/phases.js';
+import { toolOfNamespace } from '../../storage/kinds.js';
 import type { AdmissionRequest } from '../review.js';
 import {
   MANAGED_BY_LABEL,
@@ -19,11 +20,6 @@ import type { Decision, PolicyContext, WriteSource } from './types.js';
 
 /** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
 const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(['batch/jobs', 'batch/cronjobs', 'apps/deployments']);
-
-export function toolOfNamespace(namespace: string | undefined, prefix: string): string | undefined {
-  if (namespace === undefined || !namespace.startsWith(prefix) || namespace.length === prefix.length) return undefined;
-  return namespace.slice(prefix.length);
-}
 
 function inScope(request: AdmissionRequest, tool: string | undefined): tool is string {
   return (
