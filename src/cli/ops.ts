@@ -15,7 +15,7 @@ const ONE_SHOT_TIMEOUT_MS = 300_000;
 async function withOneShotSync<T>(
   configFile: string | undefined,
   o: { readOnly: boolean },
-  use: (sidecar: SyncSidecar, logger: Logger) => T,
+  use: (sidecar: SyncSidecar, logger: Logger) => T | Promise<T>,
 ): Promise<T> {
   const c = loadCommon(configFile, o.readOnly ? 'report' : 'import', true);
   const config = { ...c.config, sync: { ...c.config.sync, backfillGraceSeconds: 0 } };
@@ -32,7 +32,7 @@ async function withOneShotSync<T>(
     });
     await Promise.race([sidecar.firstReconcile, timedOut]);
     await sidecar.settled();
-    return use(sidecar, c.logger);
+    return await use(sidecar, c.logger);
   } finally {
     clearTimeout(timer);
     await sidecar.stop();
@@ -87,8 +87,8 @@ export async function runReport(
   opts: { config?: string; tool: string[]; output: 'table' | 'json' },
   io: CliIo,
 ): Promise<number> {
-  return withOneShotSync(opts.config, { readOnly: true }, (sidecar) => {
-    const plans = selectTools(sidecar.allPlans(), opts.tool);
+  return withOneShotSync(opts.config, { readOnly: true }, async (sidecar) => {
+    const plans = selectTools(await sidecar.allPlans(), opts.tool);
     if (opts.output === 'json')
       io.stdout(
         `${JSON.stringify(
@@ -107,10 +107,10 @@ export async function runReport(
  * without one, as the sync would in the current phase, then stops. Never modifies or deletes anything.
  */
 export async function runImport(opts: { config?: string; dryRun: boolean }, io: CliIo): Promise<number> {
-  return withOneShotSync(opts.config, { readOnly: opts.dryRun }, (sidecar) => {
+  return withOneShotSync(opts.config, { readOnly: opts.dryRun }, async (sidecar) => {
     const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
     if (opts.dryRun) {
-      const plans = sidecar.allPlans();
+      const plans = await sidecar.allPlans();
       for (const p of plans) {
         for (const j of p.jobs.filter((x) => !x.inStorage && x.action !== 'skip-deleting')) {
           rows.push([

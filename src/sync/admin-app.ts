@@ -9,7 +9,7 @@ import type { ToolPlan } from './reconcile.js';
 
 export interface AdminSource {
   status(): SyncStatus;
-  toolPlan(tool: string): ToolPlan | undefined;
+  toolPlan(tool: string): Promise<ToolPlan | undefined>;
   readonly synced: boolean;
 }
 
@@ -45,14 +45,14 @@ export function createAdminApp(d: AdminAppDeps): express.Express {
   admin.get('/status', (_req, res) => {
     res.json(d.source.status());
   });
-  admin.get('/tools/:tool', (req: Request<{ tool: string }>, res) => {
+  admin.get('/tools/:tool', async (req: Request<{ tool: string }>, res) => {
     const tool = req.params.tool;
     if (!TOOL_NAME.test(tool)) {
       res.status(400).json({ error: 'tool name must be a lowercase RFC 1123 label' });
       return;
     }
     const status = d.source.status();
-    const plan = d.source.toolPlan(tool);
+    const plan = await d.source.toolPlan(tool);
     res.json({
       tool,
       phase: status.phase,

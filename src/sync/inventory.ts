@@ -1,13 +1,17 @@
 import type { StorageCodec } from '../storage/codec.js';
 import { ANNOTATIONS, storageKindForKind, toolOfNamespace } from '../storage/kinds.js';
-import type { RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
+import type { StoredJob } from '../jobs/model.js';
+import type { JobFingerprint, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
-/** What the sync keeps of one watched object. */
-export type Tracked =
-  | { what: 'job'; entry: RuntimeEntry }
+/**
+ * What the sync keeps of one watched object. `J` is the job: the object when freshly read, its comparison text once
+ * kept in the inventory.
+ */
+export type Tracked<J = JobFingerprint> =
+  | { what: 'job'; entry: RuntimeEntry<J> }
   | { what: 'foreign' }
   | { what: 'service' }
-  | { what: 'cr'; entry: StorageEntry };
+  | { what: 'cr'; entry: StorageEntry<J> };
 
 export type Resource = 'cronjobs' | 'deployments' | 'services' | 'scheduled-jobs' | 'continuous-jobs';
 
@@ -93,7 +97,7 @@ export class Inventory {
   }
 }
 
-interface CrObject {
+export interface CrObject {
   apiVersion?: string;
   kind?: string;
   metadata?: {
@@ -106,13 +110,13 @@ interface CrObject {
 }
 
 /** A job CR as the sync keeps it: decoded once, with the provenance annotations it carries. */
-export function trackCr(obj: CrObject, codec: StorageCodec, namespacePrefix: string): Tracked | undefined {
+export function trackCr(obj: CrObject, codec: StorageCodec, namespacePrefix: string): Tracked<StoredJob> | undefined {
   const md = obj.metadata ?? {};
   const tool = toolOfNamespace(md.namespace ?? '', namespacePrefix);
   const kind = storageKindForKind(obj.kind ?? '');
   if (!tool || !kind || !md.name) return undefined;
   const decoded = codec.decode(obj);
-  const entry: StorageEntry = {
+  const entry: StorageEntry<StoredJob> = {
     tool,
     type: kind.jobType,
     name: md.name,

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { PHASES } from '../config/phases.js';
 import type { Phase } from '../config/phases.js';
 import type { ScheduledJob } from '../jobs/model.js';
-import { diffJobs, reconcileTool } from './reconcile.js';
+import { jobFingerprint, diffJobs, reconcileTool } from './reconcile.js';
 import type { JobReport, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
@@ -20,7 +20,7 @@ const job: ScheduledJob = {
 
 function runtime(
   over: Partial<RuntimeEntry['workload']> = {},
-  parsed: RuntimeEntry['parsed'] = { ok: true, job },
+  parsed: RuntimeEntry['parsed'] = { ok: true, job: jobFingerprint(job) },
 ): RuntimeEntry {
   return {
     tool: 'alpha',
@@ -46,15 +46,13 @@ function stored(over: Partial<StorageEntry> = {}): StorageEntry {
     name: 'daily',
     resourceVersion: '7',
     deleting: false,
-    decoded: { ok: true, job },
+    decoded: { ok: true, job: jobFingerprint(job) },
     ...over,
   };
 }
 
-const drifted: RuntimeEntry['parsed'] = {
-  ok: true,
-  job: { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } },
-};
+const driftedJob: ScheduledJob = { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } };
+const drifted: RuntimeEntry['parsed'] = { ok: true, job: jobFingerprint(driftedJob) };
 
 type Case = { runtime: RuntimeEntry[]; storage: StorageEntry[]; foreign?: number };
 const CASES: Record<string, Case> = {
@@ -130,7 +128,7 @@ describe('reconcile decision table', () => {
     for (const [name, c] of Object.entries(CASES)) {
       test(`${phase} × ${name}`, () => {
         const inv: ToolInventory = { tool: 'alpha', runtime: c.runtime, storage: c.storage, foreign: c.foreign ?? 0 };
-        const plan = reconcileTool(inv, { phase, now: NOW, graceSeconds: GRACE, resolve: (j) => j });
+        const plan = reconcileTool(inv, { phase, now: NOW, graceSeconds: GRACE });
         const want = EXPECTED[phase][name];
         assert.ok(want, `no expectation for ${phase} × ${name}`);
         const { onlyInRuntime, onlyInStorage, outOfSync, foreign } = plan.counts;
@@ -151,12 +149,14 @@ describe('reconcile decision table', () => {
 });
 
 describe('reconcile details', () => {
-  test('a drifted job reports each changed field with both values', () => {
+  test('a drifted job is out of sync; the fields that differ come from diffing both jobs', () => {
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [runtime({}, drifted)], storage: [stored()], foreign: 0 },
-      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE },
     );
-    assert.deepEqual(plan.jobs[0]?.diff, [
+    assert.equal(plan.jobs[0]?.state, 'out-of-sync');
+    assert.equal(plan.jobs[0]?.definitionDiffers, true);
+    assert.deepEqual(diffJobs(job, driftedJob), [
       { field: 'cmd', storage: './daily.sh', runtime: './other.sh' },
       { field: 'schedule.hour', storage: '13', runtime: '2' },
     ]);
@@ -165,7 +165,7 @@ describe('reconcile details', () => {
   test('grace expiry is reported so the caller can re-check then', () => {
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [runtime({ createdAt: NOW - 10_000 })], storage: [], foreign: 0 },
-      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE },
     );
     assert.equal(plan.nextDueAt, NOW - 10_000 + GRACE * 1000);
   });
@@ -174,7 +174,7 @@ describe('reconcile details', () => {
     const r = { ...runtime(), unmatchedSince: NOW - 1000 };
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [r], storage: [], foreign: 0 },
-      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE },
     );
     assert.equal(plan.jobs[0]?.action, 'wait-grace');
     assert.equal(plan.backfill.length, 0);
@@ -189,7 +189,7 @@ describe('reconcile details', () => {
         storage: [],
         foreign: 0,
       },
-      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'runtime-truth', now: NOW, graceSeconds: GRACE },
     );
     assert.equal(plan.backfill.length, 0);
     assert.equal(plan.jobs[0]?.state, 'unreadable');
@@ -205,7 +205,7 @@ describe('reconcile details', () => {
     };
     const plan = reconcileTool(
       { tool: 'alpha', runtime: [cont], storage: [stored()], foreign: 0 },
-      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE },
     );
     assert.deepEqual(plan.counts, { onlyInRuntime: 1, onlyInStorage: 1, outOfSync: 0, foreign: 0 });
   });
@@ -218,7 +218,7 @@ describe('reconcile details', () => {
         storage: [stored({ recordedSourceVersions: { 'CronJob/daily': '100' } })],
         foreign: 0,
       },
-      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE, resolve: (j) => j },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE },
     );
     assert.equal(plan.jobs[0]?.changedSinceRecorded, true);
     assert.equal(plan.jobs[0]?.state, 'in-sync');
@@ -239,5 +239,54 @@ describe('reconcile details', () => {
     assert.deepEqual(diffJobs(job, { ...job, image: { short_name: 'node18' } }), [
       { field: 'image.short_name', storage: 'python3.11', runtime: 'node18' },
     ]);
+  });
+
+  test('fingerprints are equal exactly when the jobs are: key order, unset fields and registry details aside', () => {
+    const reordered: ScheduledJob = {
+      schedule: { day_of_week: '*', month: '*', day: '*', hour: '13', minute: '13', text: '@daily' },
+      image: { short_name: 'python3.11', host: 'docker-registry.tools.wmflabs.org', aliases: ['tf-python311'] },
+      cmd: './daily.sh',
+      job_type: 'scheduled',
+      tool_name: 'alpha',
+      job_name: 'daily',
+      timeout: undefined,
+    };
+    assert.equal(jobFingerprint(reordered), jobFingerprint(job));
+    assert.notEqual(jobFingerprint({ ...job, retry: 1 }), jobFingerprint(job));
+    assert.notEqual(
+      jobFingerprint({ ...job, image: { short_name: 'python3.11', digest: 'sha256:1' } }),
+      jobFingerprint(job),
+    );
+  });
+
+  test('a continuous job with a port but no Service is out of sync', () => {
+    const cont = {
+      job_name: 'web',
+      tool_name: 'alpha',
+      job_type: 'continuous',
+      cmd: './serve',
+      image: { short_name: 'node18' },
+      port: 8000,
+    } as const;
+    const fingerprint = jobFingerprint(cont);
+    const plan = reconcileTool(
+      {
+        tool: 'alpha',
+        runtime: [
+          {
+            ...runtime({ kind: 'Deployment', name: 'web' }, { ok: true, job: fingerprint }),
+            type: 'continuous',
+            name: 'web',
+            exposesPort: true,
+            hasService: false,
+          },
+        ],
+        storage: [stored({ type: 'continuous', name: 'web', decoded: { ok: true, job: fingerprint } })],
+        foreign: 0,
+      },
+      { phase: 'storage-truth', now: NOW, graceSeconds: GRACE },
+    );
+    assert.equal(plan.jobs[0]?.state, 'out-of-sync');
+    assert.deepEqual(plan.jobs[0]?.diff, [{ field: 'service', storage: 'present', runtime: 'missing' }]);
   });
 });

@@ -1,14 +1,26 @@
+import { hash } from 'node:crypto';
 import { phaseBehaviour } from '../config/phases.js';
 import type { Phase } from '../config/phases.js';
 import type { StoredJob } from '../jobs/model.js';
 
+/**
+ * A job as the sync keeps it between reconciles: its fingerprint (see `jobFingerprint`), one short string where the
+ * resolved job was a dozen objects and strings — for tens of thousands of jobs that was most of the sync's memory.
+ */
+export type JobFingerprint = string;
+
+/** A job read from an object, or why it could not be; `J` is the job (fresh from a read) or its fingerprint (kept). */
+export type Readable<J> = { ok: true; job: J } | { ok: false; error: string };
+
 /** A jobs-framework workload (CronJob or Deployment) as the sync keeps it: parsed once, never the whole object. */
-export interface RuntimeEntry {
+export interface RuntimeEntry<J = JobFingerprint> {
   tool: string;
   type: StoredJob['job_type'];
   name: string;
   workload: WorkloadRef;
-  parsed: { ok: true; job: StoredJob } | { ok: false; error: string };
+  parsed: Readable<J>;
+  /** A continuous job with a port, which jobs-api exposes through a Service. */
+  exposesPort?: boolean;
   /** Whether a jobs-framework Service exists for a continuous job with a port. */
   hasService?: boolean;
   /**
@@ -29,13 +41,13 @@ export interface WorkloadRef {
   deleting: boolean;
 }
 
-export interface StorageEntry {
+export interface StorageEntry<J = JobFingerprint> {
   tool: string;
   type: StoredJob['job_type'];
   name: string;
   resourceVersion: string;
   deleting: boolean;
-  decoded: { ok: true; job: StoredJob } | { ok: false; error: string };
+  decoded: Readable<J>;
   /** The workload resourceVersions recorded on the CR (kind/name → resourceVersion), if any. */
   recordedSourceVersions?: Record<string, string>;
 }
@@ -66,6 +78,11 @@ export interface JobReport {
   action: JobAction;
   /** Whether jobs-api lists this job in the phase in force. */
   listedByApi: boolean;
+  /**
+   * The job definitions in storage and in the workload differ. Which fields differ takes both objects: the sync
+   * re-reads them when asked (SyncSidecar.toolPlan) and adds them to `diff`.
+   */
+  definitionDiffers?: boolean;
   diff?: FieldDiff[];
   /** The workload changed since the resourceVersion recorded on the CR. */
   changedSinceRecorded?: boolean;
@@ -86,8 +103,6 @@ export interface ReconcileOptions {
   phase: Phase;
   now: number;
   graceSeconds: number;
-  /** Fills the defaults jobs-api resolves (image-dependent mount/filelog, log paths), so equal jobs compare equal. */
-  resolve: (job: StoredJob) => StoredJob;
 }
 
 /**
@@ -98,6 +113,27 @@ export interface ReconcileOptions {
 function imageIdentity(image: unknown): unknown {
   if (!isPlainObject(image)) return image;
   return { short_name: image['short_name'], digest: image['digest'] || undefined };
+}
+
+/**
+ * The fingerprint of a job whose defaults are resolved (jobs-api's `get_resolved_core_job`, src/jobs/resolve): the
+ * SHA-256 of its canonical JSON — keys sorted at every level, unset (undefined or null) fields left out, the image
+ * reduced to its identity. Two jobs have the same fingerprint exactly when `diffJobs` finds no difference.
+ */
+export function jobFingerprint(job: StoredJob): JobFingerprint {
+  const fields = job as unknown as Record<string, unknown>;
+  return hash('sha256', JSON.stringify(sortedCopy({ ...fields, image: imageIdentity(fields['image']) })), 'base64');
+}
+
+function sortedCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedCopy);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) {
+    const v = value[k];
+    if (v !== undefined && v !== null) out[k] = sortedCopy(v);
+  }
+  return out;
 }
 
 const key = (type: string, name: string) => `${type}/${name}`;
@@ -119,7 +155,7 @@ export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan
 
   for (const [k, r] of runtime) {
     const s = storage.get(k);
-    if (s) plan.jobs.push(compareBoth(r, s, o));
+    if (s) plan.jobs.push(compareBoth(r, s));
     else plan.jobs.push(runtimeOnly(r, o, behaviour.backfillRuntimeOnly, behaviour.listsRuntimeOnlyJobs, plan));
   }
   for (const [k, s] of storage) {
@@ -174,7 +210,7 @@ function runtimeOnly(
   return { ...base, state: 'only-in-runtime', action: 'backfill' };
 }
 
-function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): JobReport {
+function compareBoth(r: RuntimeEntry, s: StorageEntry): JobReport {
   const base = {
     name: r.name,
     type: r.type,
@@ -187,20 +223,16 @@ function compareBoth(r: RuntimeEntry, s: StorageEntry, o: ReconcileOptions): Job
   const extra = changed === undefined ? {} : { changedSinceRecorded: changed };
   if (!s.decoded.ok) return { ...base, ...extra, state: 'unreadable', reason: `storage: ${s.decoded.error}` };
   if (!r.parsed.ok) return { ...base, ...extra, state: 'unreadable', reason: `runtime: ${r.parsed.error}` };
-  const storageJob = o.resolve(s.decoded.job);
-  const runtimeJob = o.resolve(r.parsed.job);
-  const diff = equalJobs(storageJob, runtimeJob) ? [] : diffJobs(storageJob, runtimeJob);
-  if (
-    r.type === 'continuous' &&
-    r.parsed.job.job_type === 'continuous' &&
-    r.parsed.job.port &&
-    r.hasService === false
-  ) {
-    diff.push({ field: 'service', storage: 'present', runtime: 'missing' });
-  }
-  return diff.length === 0
-    ? { ...base, ...extra, state: 'in-sync' }
-    : { ...base, ...extra, state: 'out-of-sync', diff };
+  const differs = s.decoded.job !== r.parsed.job;
+  const serviceMissing = r.type === 'continuous' && r.exposesPort === true && r.hasService === false;
+  if (!differs && !serviceMissing) return { ...base, ...extra, state: 'in-sync' };
+  return {
+    ...base,
+    ...extra,
+    state: 'out-of-sync',
+    ...(differs ? { definitionDiffers: true } : {}),
+    diff: serviceMissing ? [{ field: 'service', storage: 'present', runtime: 'missing' }] : [],
+  };
 }
 
 function changedSinceRecorded(r: RuntimeEntry, s: StorageEntry): boolean | undefined {
@@ -213,31 +245,6 @@ export function diffJobs(storage: StoredJob, runtime: StoredJob): FieldDiff[] {
   const out: FieldDiff[] = [];
   walk('', storage, runtime, out);
   return out.sort((a, b) => a.field.localeCompare(b.field));
-}
-
-/** Whether `diffJobs` would find no difference; allocation-light, for the common in-sync case. */
-function equalJobs(a: StoredJob, b: StoredJob): boolean {
-  const x = a as unknown as Record<string, unknown>;
-  const y = b as unknown as Record<string, unknown>;
-  for (const k in x) if (!equalField(k, x[k], y[k])) return false;
-  for (const k in y) if (!(k in x) && !equalField(k, undefined, y[k])) return false;
-  return true;
-}
-
-function equalField(key: string, a: unknown, b: unknown): boolean {
-  if (key === 'image') return sameImage(a, b);
-  if (isPlainObject(a) && isPlainObject(b)) {
-    for (const k in a) if (!sameValue(a[k], b[k])) return false;
-    for (const k in b) if (!(k in a) && !sameValue(undefined, b[k])) return false;
-    return true;
-  }
-  return sameValue(a, b);
-}
-
-function sameImage(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (!isPlainObject(a) || !isPlainObject(b)) return sameValue(a, b);
-  return a['short_name'] === b['short_name'] && (a['digest'] || undefined) === (b['digest'] || undefined);
 }
 
 function walk(prefix: string, a: unknown, b: unknown, out: FieldDiff[]): void {

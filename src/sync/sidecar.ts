@@ -12,9 +12,10 @@ import type { Metrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
 import { ANNOTATIONS, STORAGE_API_VERSION, sourceVersionsAnnotation, storageKindForJobType } from '../storage/kinds.js';
 import { Inventory, trackCr } from './inventory.js';
+import type { CrObject } from './inventory.js';
 import type { Resource, Tracked } from './inventory.js';
-import { reconcileTool } from './reconcile.js';
-import type { RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
+import { diffJobs, jobFingerprint, reconcileTool } from './reconcile.js';
+import type { FieldDiff, JobFingerprint, Readable, RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
 
 /** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests). */
 export interface PhaseView {
@@ -35,7 +36,7 @@ export interface SyncDeps {
   /** This replica's name in the Lease (the pod name in production). */
   identity: string;
   /** Classifies and parses a CronJob or Deployment (see src/runtime). */
-  trackWorkload: (obj: unknown, resource: 'cronjobs' | 'deployments') => Tracked | undefined;
+  trackWorkload: (obj: unknown, resource: 'cronjobs' | 'deployments') => Tracked<StoredJob> | undefined;
   /** Fills jobs-api's defaults so equal jobs compare equal. */
   resolve: (job: StoredJob) => StoredJob;
   /** Campaign for the Lease before writing (default); false acts as the only writer (one-shot import). */
@@ -90,10 +91,10 @@ export class SyncSidecar {
   > = [];
   /** What the last reconcile found per tool; reports are recomputed on demand rather than kept for 4,000 tools. */
   private readonly summaries = new Map<string, ToolSummary>();
-  private readonly retryAt = new Map<string, number>();
+  private readonly retryAt = new PerTool<number>();
   private readonly results: BackfillResult[] = [];
   /** When each runtime job was first seen without a CR (see RuntimeEntry.unmatchedSince). */
-  private readonly unmatched = new Map<string, number>();
+  private readonly unmatched = new PerTool<number>();
   private readonly elector: LeaderElector | undefined;
   private leader: boolean;
   private timer: NodeJS.Timeout | undefined;
@@ -166,34 +167,29 @@ export class SyncSidecar {
     const tracked = isCr
       ? trackCr(obj as Parameters<typeof trackCr>[0], this.d.codec, this.d.config.toolNamespacePrefix)
       : this.d.trackWorkload(obj, resource as 'cronjobs' | 'deployments');
-    return tracked && this.resolved(tracked);
+    return tracked && this.compact(tracked);
   }
 
   /**
-   * Entries keep the job with jobs-api's defaults resolved, once, so every later reconcile compares without
-   * re-resolving; image objects are shared between jobs that use the same image (thousands do).
+   * Entries keep the fingerprint of the job with jobs-api's defaults resolved, computed once: later reconciles
+   * compare strings, and the inventory holds one short string per job instead of its objects.
    */
-  private resolved(tracked: Tracked): Tracked {
-    if (tracked.what === 'job' && tracked.entry.parsed.ok) {
-      tracked.entry.parsed = { ok: true, job: this.intern(this.d.resolve(tracked.entry.parsed.job)) };
-    } else if (tracked.what === 'cr' && tracked.entry.decoded.ok) {
-      tracked.entry.decoded = { ok: true, job: this.intern(this.d.resolve(tracked.entry.decoded.job)) };
+  private compact(tracked: Tracked<StoredJob>): Tracked {
+    if (tracked.what === 'job') {
+      const { parsed } = tracked.entry;
+      const exposesPort = parsed.ok && parsed.job.job_type === 'continuous' && Boolean(parsed.job.port);
+      return {
+        what: 'job',
+        entry: { ...tracked.entry, parsed: this.fingerprint(parsed), ...(exposesPort ? { exposesPort } : {}) },
+      };
     }
+    if (tracked.what === 'cr')
+      return { what: 'cr', entry: { ...tracked.entry, decoded: this.fingerprint(tracked.entry.decoded) } };
     return tracked;
   }
 
-  private readonly images = new Map<string, StoredJob['image']>();
-
-  private intern(job: StoredJob): StoredJob {
-    const key = JSON.stringify(job.image);
-    let image = this.images.get(key);
-    if (!image) {
-      if (this.images.size >= 10_000) this.images.clear();
-      image = Object.freeze(job.image);
-      this.images.set(key, image);
-    }
-    job.image = image;
-    return job;
+  private fingerprint(read: Readable<StoredJob>): Readable<JobFingerprint> {
+    return read.ok ? { ok: true, job: jobFingerprint(this.d.resolve(read.job)) } : read;
   }
 
   get isLeader(): boolean {
@@ -282,7 +278,6 @@ export class SyncSidecar {
         phase,
         now: this.now(),
         graceSeconds,
-        resolve: alreadyResolved,
       });
       this.publish(plan);
       backfills.push(...plan.backfill);
@@ -291,25 +286,24 @@ export class SyncSidecar {
   }
 
   private withUnmatchedSince(inv: ToolInventory): ToolInventory {
-    const stored = new Set(inv.storage.map((s) => `${s.type}/${s.name}`));
-    const prefix = `${this.d.config.toolNamespacePrefix}${inv.tool}/`;
+    const stored = new Set(inv.storage.map(jobKey));
     const live = new Set<string>();
     const runtime = inv.runtime.map((r) => {
-      const id = idOf(r);
-      if (stored.has(`${r.type}/${r.name}`)) return r;
-      live.add(id);
-      const since = this.unmatched.get(id) ?? this.now();
-      this.unmatched.set(id, since);
+      const key = jobKey(r);
+      if (stored.has(key)) return r;
+      live.add(key);
+      const since = this.unmatched.get(r) ?? this.now();
+      this.unmatched.set(r, since);
       return { ...r, unmatchedSince: since };
     });
-    for (const id of this.unmatched.keys()) if (id.startsWith(prefix) && !live.has(id)) this.unmatched.delete(id);
-    for (const id of this.retryAt.keys()) if (id.startsWith(prefix) && !live.has(id)) this.retryAt.delete(id);
+    this.unmatched.retain(inv.tool, live);
+    this.retryAt.retain(inv.tool, live);
     return { ...inv, runtime };
   }
 
   private publish(plan: ToolPlan): void {
     // A backfill that failed is retried when its retry time comes, even if nothing else about the tool changes.
-    const retries = plan.backfill.map((e) => this.retryAt.get(idOf(e))).filter((t): t is number => t !== undefined);
+    const retries = plan.backfill.map((e) => this.retryAt.get(e)).filter((t): t is number => t !== undefined);
     const dues = plan.nextDueAt === undefined ? retries : [plan.nextDueAt, ...retries];
     const dueAt = dues.length > 0 ? Math.min(...dues) : undefined;
     const empty = plan.jobs.length === 0 && plan.counts.foreign === 0;
@@ -335,7 +329,7 @@ export class SyncSidecar {
   }
 
   private async runBackfills(entries: readonly RuntimeEntry[]): Promise<void> {
-    const queue = entries.filter((e) => (this.retryAt.get(idOf(e)) ?? 0) <= this.now());
+    const queue = entries.filter((e) => (this.retryAt.get(e) ?? 0) <= this.now());
     const workers = Array.from({ length: Math.min(4, queue.length) }, async () => {
       for (let e = queue.shift(); e; e = queue.shift()) {
         const result = await this.backfillOne(e);
@@ -359,20 +353,16 @@ export class SyncSidecar {
       if (!this.d.phase.known() || !phaseBehaviour(this.d.phase.current()).backfillRuntimeOnly || !this.leader) {
         return { outcome: 'skipped', reason: 'not the writer in this phase' };
       }
-      const crPath = `/apis/${STORAGE_API_VERSION}/namespaces/${ns}/${kind.plural}`;
+      const crPath = crCollectionPath(ns, kind.plural);
       try {
         await this.d.api.request('GET', `${crPath}/${e.name}`);
         return { outcome: 'existed' };
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      const workloadPath =
-        e.workload.kind === 'CronJob'
-          ? `/apis/batch/v1/namespaces/${ns}/cronjobs/${e.name}`
-          : `/apis/apps/v1/namespaces/${ns}/deployments/${e.name}`;
       let fresh: unknown;
       try {
-        fresh = await this.d.api.request('GET', workloadPath);
+        fresh = await this.d.api.request('GET', workloadPath(e.workload));
       } catch (err) {
         if (isNotFound(err)) return { outcome: 'skipped', reason: 'the workload is gone' };
         throw err;
@@ -390,7 +380,7 @@ export class SyncSidecar {
           ...sourceVersionsAnnotation(w.kind, w.name, w.resourceVersion),
         },
       });
-      this.retryAt.delete(idOf(e));
+      this.retryAt.delete(e);
       try {
         await this.d.api.request('POST', crPath, { body: cr });
       } catch (err) {
@@ -404,7 +394,7 @@ export class SyncSidecar {
       return { outcome: 'created' };
     } catch (err) {
       const due = this.now() + BACKFILL_RETRY_MS;
-      this.retryAt.set(idOf(e), due);
+      this.retryAt.set(e, due);
       const summary = this.summaries.get(e.tool);
       if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? due, due);
       this.inventory.markDirty(e.tool);
@@ -451,9 +441,11 @@ export class SyncSidecar {
     };
   }
 
-  /** Every tool's plan as of now, by tool name. */
-  allPlans(): ToolPlan[] {
-    return [...this.summaries.keys()].sort().map((tool) => this.planNow(tool));
+  /** Every tool's plan as of now, by tool name, with field diffs (see `toolPlan`). */
+  async allPlans(): Promise<ToolPlan[]> {
+    const plans: ToolPlan[] = [];
+    for (const tool of [...this.summaries.keys()].sort()) plans.push(await this.withFieldDiffs(this.planNow(tool)));
+    return plans;
   }
 
   /** Resolves when no backfill is in flight (after the pass running now). */
@@ -461,16 +453,56 @@ export class SyncSidecar {
     await this.busy;
   }
 
-  /** The plan of one tool as of now, or undefined when the sync has seen nothing of it. */
-  toolPlan(tool: string): ToolPlan | undefined {
-    return this.summaries.has(tool) ? this.planNow(tool) : undefined;
+  /**
+   * The plan of one tool as of now, or undefined when the sync has seen nothing of it. The inventory keeps only
+   * fingerprints, so for each job whose definitions differ the workload and the CR are read again to name the
+   * fields that differ.
+   */
+  async toolPlan(tool: string): Promise<ToolPlan | undefined> {
+    return this.summaries.has(tool) ? this.withFieldDiffs(this.planNow(tool)) : undefined;
+  }
+
+  private async withFieldDiffs(plan: ToolPlan): Promise<ToolPlan> {
+    const differing = plan.jobs.filter((j) => j.definitionDiffers);
+    if (differing.length === 0) return plan;
+    const runtime = new Map(this.inventory.inventoryOf(plan.tool).runtime.map((r) => [jobKey(r), r]));
+    await Promise.all(
+      differing.map(async (job) => {
+        const entry = runtime.get(jobKey(job));
+        if (!entry) return;
+        const found = await this.fieldDiff(entry);
+        if (typeof found === 'string') job.reason = found;
+        else job.diff = [...found, ...(job.diff ?? [])];
+      }),
+    );
+    return plan;
+  }
+
+  /** Reads a job's workload and CR again and diffs them; a string says why it could not. */
+  private async fieldDiff(e: RuntimeEntry): Promise<FieldDiff[] | string> {
+    const kind = storageKindForJobType(e.type);
+    if (!kind) return 'not a stored job type';
+    let objects: [unknown, unknown];
+    try {
+      objects = await Promise.all([
+        this.d.api.request('GET', workloadPath(e.workload)),
+        this.d.api.request('GET', `${crCollectionPath(e.workload.namespace, kind.plural)}/${e.name}`),
+      ]);
+    } catch (err) {
+      return `cannot read the job to name the fields that differ: ${describeApiError(err).message}`;
+    }
+    const runtime = this.d.trackWorkload(objects[0], e.workload.kind === 'CronJob' ? 'cronjobs' : 'deployments');
+    const stored = trackCr(objects[1] as CrObject, this.d.codec, this.d.config.toolNamespacePrefix);
+    if (runtime?.what !== 'job' || !runtime.entry.parsed.ok || stored?.what !== 'cr' || !stored.entry.decoded.ok)
+      return 'the job changed since the last reconcile and is no longer readable on both sides';
+    return diffJobs(this.d.resolve(stored.entry.decoded.job), this.d.resolve(runtime.entry.parsed.job));
   }
 
   /** Recomputes a tool's plan from the inventory without acting on it (reconcile is pure and cheap per tool). */
   private planNow(tool: string): ToolPlan {
     const inv = this.inventory.inventoryOf(tool);
     const runtime = inv.runtime.map((r) => {
-      const since = this.unmatched.get(idOf(r));
+      const since = this.unmatched.get(r);
       return since === undefined ? r : { ...r, unmatchedSince: since };
     });
     return reconcileTool(
@@ -479,7 +511,6 @@ export class SyncSidecar {
         phase: this.d.phase.current(),
         now: this.now(),
         graceSeconds: this.d.config.sync.backfillGraceSeconds,
-        resolve: alreadyResolved,
       },
     );
   }
@@ -488,8 +519,6 @@ export class SyncSidecar {
     return this.firstDone;
   }
 }
-
-const alreadyResolved = (job: StoredJob): StoredJob => job;
 
 export interface BackfillResult {
   tool: string;
@@ -508,6 +537,47 @@ interface ToolSummary {
   nextDueAt?: number;
 }
 
-function idOf(e: RuntimeEntry): string {
-  return `${e.workload.namespace}/${e.type}/${e.name}`;
+interface JobRef {
+  tool: string;
+  type: string;
+  name: string;
+}
+
+const jobKey = (e: { type: string; name: string }): string => `${e.type}/${e.name}`;
+
+const crCollectionPath = (namespace: string, plural: string): string =>
+  `/apis/${STORAGE_API_VERSION}/namespaces/${namespace}/${plural}`;
+
+function workloadPath(w: RuntimeEntry['workload']): string {
+  return w.kind === 'CronJob'
+    ? `/apis/batch/v1/namespaces/${w.namespace}/cronjobs/${w.name}`
+    : `/apis/apps/v1/namespaces/${w.namespace}/deployments/${w.name}`;
+}
+
+/** Values per job, grouped by tool: a tool's pass reads and prunes only its own entries, not every tool's. */
+class PerTool<V> {
+  private readonly byTool = new Map<string, Map<string, V>>();
+
+  get(e: JobRef): V | undefined {
+    return this.byTool.get(e.tool)?.get(jobKey(e));
+  }
+
+  set(e: JobRef, value: V): void {
+    let jobs = this.byTool.get(e.tool);
+    if (!jobs) this.byTool.set(e.tool, (jobs = new Map()));
+    jobs.set(jobKey(e), value);
+  }
+
+  delete(e: JobRef): void {
+    const jobs = this.byTool.get(e.tool);
+    if (jobs?.delete(jobKey(e)) && jobs.size === 0) this.byTool.delete(e.tool);
+  }
+
+  /** Keeps only the tool's entries whose key (type/name) is in `live`. */
+  retain(tool: string, live: ReadonlySet<string>): void {
+    const jobs = this.byTool.get(tool);
+    if (!jobs) return;
+    for (const key of jobs.keys()) if (!live.has(key)) jobs.delete(key);
+    if (jobs.size === 0) this.byTool.delete(tool);
+  }
 }

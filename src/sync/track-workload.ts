@@ -51,7 +51,7 @@ interface Meta {
  * (webservice objects, other namespaces, one-off Jobs).
  */
 export function trackWorkloadWith(settings: RuntimeSettings, namespacePrefix: string) {
-  return (obj: unknown, resource: 'cronjobs' | 'deployments'): Tracked | undefined => {
+  return (obj: unknown, resource: 'cronjobs' | 'deployments'): Tracked<StoredJob> | undefined => {
     const md = (obj as Meta).metadata ?? {};
     const tool = toolOfNamespace(md.namespace ?? '', namespacePrefix);
     if (!tool || !md.name) return undefined;

@@ -168,7 +168,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     const again = await getCr('alpha', 'api-made');
     assert.equal(again?.metadata.uid, first.metadata.uid);
     assert.equal(again?.metadata.annotations?.[ANNOTATIONS.backfilledBy], undefined);
-    const plan = leader()!.sidecar.toolPlan('alpha');
+    const plan = await leader()!.sidecar.toolPlan('alpha');
     assert.equal(plan?.jobs.find((j) => j.name === 'api-made')?.state, 'in-sync');
   });
 
@@ -195,10 +195,8 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       '-p',
       '{"spec":{"schedule":"45 3 * * *"}}',
     ]);
-    const report = await waitFor('out-of-sync report', () => {
-      const job = leader()
-        ?.sidecar.toolPlan('alpha')
-        ?.jobs.find((j) => j.name === 'edited');
+    const report = await waitFor('out-of-sync report', async () => {
+      const job = (await leader()?.sidecar.toolPlan('alpha'))?.jobs.find((j) => j.name === 'edited');
       return job?.state === 'out-of-sync' ? job : undefined;
     });
     assert.deepEqual(report.diff, [{ field: 'schedule.minute', storage: '17', runtime: '45' }]);
@@ -230,7 +228,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       return {
         crs: crs.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}@${c.metadata.resourceVersion}`).sort(),
         cronjobs: cronjobs.items.map((c) => `${c.metadata.name}@${c.metadata.resourceVersion}`).sort(),
-        plans: l.sidecar.allPlans(),
+        plans: await l.sidecar.allPlans(),
         status,
         metrics,
       };
@@ -259,9 +257,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     assert.equal(await getCr('beta', 'kc-c'), undefined);
     assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'beta'), 1);
     assert.equal(await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha'), 0);
-    const job = leader()!
-      .sidecar.toolPlan('beta')
-      ?.jobs.find((j) => j.name === 'kc-c');
+    const job = (await leader()!.sidecar.toolPlan('beta'))?.jobs.find((j) => j.name === 'kc-c');
     assert.equal(job?.action, 'ignore');
     assert.equal(job?.listedByApi, false);
     await switchPhase('runtime-truth');

@@ -63,7 +63,7 @@ const source: AdminSource = {
       backfilled: 0,
     },
   }),
-  toolPlan: (tool) => (tool === 'alpha' ? plan : undefined),
+  toolPlan: async (tool) => Promise.resolve(tool === 'alpha' ? plan : undefined),
 };
 
 describe('admin API', () => {
