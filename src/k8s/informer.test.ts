@@ -80,11 +80,12 @@ describe('Informer', () => {
       },
     });
     const changes: string[] = [];
-    const inf = informer(api, [], { onChange: (k, e) => changes.push(`${k}=${e ?? '-'}`) });
+    const inf = informer(api, [], { onChange: (ns, name, e) => changes.push(`${ns}/${name}=${e ?? '-'}`) });
     inf.start();
     await inf.waitForSync();
     await waitUntil(() => inf.store.size === 2, 'events applied');
-    assert.deepEqual(Object.fromEntries(inf.store), { 'tool-a/a': '4', 'tool-a/c': '3' });
+    const held = [...inf.store.entries()].map(([ns, name, e]) => [`${ns}/${name}`, e]);
+    assert.deepEqual(Object.fromEntries(held), { 'tool-a/a': '4', 'tool-a/c': '3' });
     assert.ok(changes.includes('tool-a/b=-'));
     await inf.stop();
   });

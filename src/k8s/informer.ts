@@ -24,8 +24,8 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   logger: Logger;
   /** After every complete list. */
   onSynced?: () => void;
-  /** After every change of the store (key = namespace/name; entry undefined = gone). */
-  onChange?: (key: string, entry: E | undefined) => void;
+  /** After every change of the store (entry undefined = gone). */
+  onChange?: (namespace: string, name: string, entry: E | undefined) => void;
   onError?: (stage: 'list' | 'watch', err: unknown) => void;
   /** Shared by informers to bound list pages in flight: each page is megabytes of JSON until transformed. */
   listGate?: Gate;
@@ -43,7 +43,7 @@ const HEALTHY_WATCH_MS = 60_000;
  * restart with jittered exponential backoff on any other error, periodic relist, and stall detection.
  */
 export class Informer<T extends ObjectMeta, E> {
-  readonly store = new Map<string, E>();
+  private current = new ObjectStore<E>();
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   private readonly stopper = new AbortController();
@@ -60,6 +60,11 @@ export class Informer<T extends ObjectMeta, E> {
   async stop(): Promise<void> {
     this.stopper.abort();
     await this.loop;
+  }
+
+  /** What the informer holds now. */
+  get store(): ObjectStore<E> {
+    return this.current;
   }
 
   waitForSync(): Promise<void> {
@@ -101,7 +106,7 @@ export class Informer<T extends ObjectMeta, E> {
   }
 
   private async relist(): Promise<string> {
-    const fresh = new Map<string, E>();
+    const fresh = new ObjectStore<E>();
     let rv = '';
     const pages = this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector });
     const gate = this.o.listGate;
@@ -115,20 +120,14 @@ export class Informer<T extends ObjectMeta, E> {
       pending = fetchPage();
       for (const obj of next.value.items) {
         const entry = this.o.transform(obj);
-        if (entry !== undefined) fresh.set(keyOf(obj), entry);
+        if (entry !== undefined) fresh.set(...namesOf(obj), entry);
       }
       rv = next.value.resourceVersion;
     }
-    for (const key of this.store.keys()) {
-      if (!fresh.has(key)) {
-        this.store.delete(key);
-        this.o.onChange?.(key, undefined);
-      }
-    }
-    for (const [key, entry] of fresh) {
-      this.store.set(key, entry);
-      this.o.onChange?.(key, entry);
-    }
+    const gone = [...this.current.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
+    this.current = fresh;
+    for (const [namespace, name] of gone) this.o.onChange?.(namespace, name, undefined);
+    for (const [namespace, name, entry] of fresh.entries()) this.o.onChange?.(namespace, name, entry);
     this.lastEventAt = Date.now();
     this.o.logger.debug({ informer: this.o.name, objects: fresh.size, resourceVersion: rv }, 'informer listed');
     if (!this.synced) {
@@ -190,19 +189,60 @@ export class Informer<T extends ObjectMeta, E> {
 
   private apply(event: WatchEvent<T>): void {
     if (event.type === 'BOOKMARK') return;
-    const key = keyOf(event.object);
+    const [namespace, name] = namesOf(event.object);
     const entry = event.type === 'DELETED' ? undefined : this.o.transform(event.object);
     if (entry === undefined) {
-      if (this.store.delete(key)) this.o.onChange?.(key, undefined);
+      if (this.current.delete(namespace, name)) this.o.onChange?.(namespace, name, undefined);
     } else {
-      this.store.set(key, entry);
-      this.o.onChange?.(key, entry);
+      this.current.set(namespace, name, entry);
+      this.o.onChange?.(namespace, name, entry);
     }
   }
 }
 
-function keyOf(obj: ObjectMeta): string {
-  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+function namesOf(obj: ObjectMeta): [namespace: string, name: string] {
+  return [obj.metadata?.namespace ?? '', obj.metadata?.name ?? ''];
+}
+
+/**
+ * An informer's entries by namespace, then name: tens of thousands of objects need no "namespace/name" key string
+ * each (built by concatenation, such a key is a rope of three strings).
+ */
+export class ObjectStore<E> {
+  private readonly byNamespace = new Map<string, Map<string, E>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(namespace: string, name: string): E | undefined {
+    return this.byNamespace.get(namespace)?.get(name);
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.byNamespace.get(namespace)?.has(name) ?? false;
+  }
+
+  set(namespace: string, name: string, entry: E): void {
+    let names = this.byNamespace.get(namespace);
+    if (!names) this.byNamespace.set(namespace, (names = new Map()));
+    if (!names.has(name)) this.count += 1;
+    names.set(name, entry);
+  }
+
+  delete(namespace: string, name: string): boolean {
+    const names = this.byNamespace.get(namespace);
+    if (!names?.delete(name)) return false;
+    this.count -= 1;
+    if (names.size === 0) this.byNamespace.delete(namespace);
+    return true;
+  }
+
+  *entries(): Generator<[namespace: string, name: string, entry: E]> {
+    for (const [namespace, names] of this.byNamespace)
+      for (const [name, entry] of names) yield [namespace, name, entry];
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -67,11 +67,11 @@ export class PhaseSource {
         cm.metadata?.name === name
           ? { value: cm.data?.[o.config.phase.key], resourceVersion: cm.metadata.resourceVersion }
           : undefined,
-      onChange: (key, entry) => {
-        if (key === this.key) this.apply(entry);
+      onChange: (ns, objectName, entry) => {
+        if (ns === namespace && objectName === name) this.apply(entry);
       },
       onSynced: () => {
-        if (!this.informer.store.has(this.key)) this.apply(undefined);
+        if (!this.informer.store.has(namespace, name)) this.apply(undefined);
       },
       onError: (stage, err) => this.markStale({ stage, err: describeApiError(err) }),
       ...(o.sleep ? { sleep: o.sleep } : {}),

@@ -15,11 +15,19 @@ export type Tracked<J = JobFingerprint> =
 
 export type Resource = 'cronjobs' | 'deployments' | 'services' | 'scheduled-jobs' | 'continuous-jobs';
 
+/**
+ * One tool's objects. Jobs are kept per resource and keyed by name (the name string the entry already holds, so no
+ * key string per job); each map exists only while it has entries (most tools have two of the four).
+ */
 interface ToolState {
-  runtime: Map<string, RuntimeEntry>;
-  storage: Map<string, StorageEntry>;
-  foreign: Set<string>;
-  services: Set<string>;
+  cronjobs?: Map<string, RuntimeEntry>;
+  deployments?: Map<string, RuntimeEntry>;
+  scheduled?: Map<string, StorageEntry>;
+  continuous?: Map<string, StorageEntry>;
+  /** `resource/name` of CronJobs and Deployments without jobs-framework labels (rare). */
+  foreign?: Set<string>;
+  /** Names of jobs-framework Services. */
+  services?: Set<string>;
 }
 
 /**
@@ -29,43 +37,38 @@ interface ToolState {
 export class Inventory {
   private readonly tools = new Map<string, ToolState>();
   private readonly dirty = new Set<string>();
+  /** namespace → its tool, with one string instance per namespace and per tool for every entry to share. */
+  private readonly names = new Map<string, { namespace: string; tool: string }>();
 
   constructor(private readonly namespacePrefix: string) {}
 
   toolOf(namespace: string): string | undefined {
-    return toolOfNamespace(namespace, this.namespacePrefix);
+    return this.namesOf(namespace)?.tool;
   }
 
-  /** Applies one informer change: `key` is namespace/name, `tracked` undefined when the object is gone. */
-  apply(resource: Resource, key: string, tracked: Tracked | undefined): void {
-    const [namespace = '', name = ''] = key.split('/');
+  /** The shared namespace and tool strings of a tool namespace (undefined for any other namespace). */
+  namesOf(namespace: string): { namespace: string; tool: string } | undefined {
+    let names = this.names.get(namespace);
+    if (!names) {
+      const tool = toolOfNamespace(namespace, this.namespacePrefix);
+      if (!tool) return undefined;
+      names = { namespace, tool };
+      this.names.set(namespace, names);
+    }
+    return names;
+  }
+
+  /** Applies one informer change (`tracked` undefined when the object is gone). */
+  apply(resource: Resource, namespace: string, name: string, tracked: Tracked | undefined): void {
     const tool = this.toolOf(namespace);
     if (!tool) return;
-    const state = this.stateOf(tool);
-    const id = `${resource}/${name}`;
-    if (resource === 'services') {
-      state.services.delete(name);
-      if (tracked?.what === 'service') state.services.add(name);
-    } else {
-      state.runtime.delete(id);
-      state.storage.delete(id);
-      state.foreign.delete(id);
-      if (tracked?.what === 'job') state.runtime.set(id, tracked.entry);
-      else if (tracked?.what === 'cr') state.storage.set(id, tracked.entry);
-      else if (tracked?.what === 'foreign') state.foreign.add(id);
-    }
-    if (state.runtime.size + state.storage.size + state.foreign.size + state.services.size === 0)
-      this.tools.delete(tool);
+    const state = this.tools.get(tool) ?? {};
+    if (resource === 'services') state.services = toggle(state.services, name, tracked?.what === 'service');
+    else if (resource === 'cronjobs' || resource === 'deployments') applyWorkload(state, resource, name, tracked);
+    else applyCr(state, resource, name, tracked);
+    if (Object.values(state).some((held) => held !== undefined)) this.tools.set(tool, state);
+    else this.tools.delete(tool);
     this.dirty.add(tool);
-  }
-
-  private stateOf(tool: string): ToolState {
-    let state = this.tools.get(tool);
-    if (!state) {
-      state = { runtime: new Map(), storage: new Map(), foreign: new Set(), services: new Set() };
-      this.tools.set(tool, state);
-    }
-    return state;
   }
 
   markDirty(tool: string): void {
@@ -90,11 +93,54 @@ export class Inventory {
   inventoryOf(tool: string): ToolInventory {
     const state = this.tools.get(tool);
     if (!state) return { tool, runtime: [], storage: [], foreign: 0 };
-    const runtime = [...state.runtime.values()].map((r) =>
-      r.type === 'continuous' ? { ...r, hasService: state.services.has(r.name) } : r,
+    const services = state.services;
+    // Object.assign rather than a spread: V8 gives a spread copy that gains a property a hidden class of its own.
+    const continuous = [...(state.deployments?.values() ?? [])].map((r) =>
+      Object.assign({}, r, { hasService: services?.has(r.name) ?? false }),
     );
-    return { tool, runtime, storage: [...state.storage.values()], foreign: state.foreign.size };
+    return {
+      tool,
+      runtime: [...(state.cronjobs?.values() ?? []), ...continuous],
+      storage: [...(state.scheduled?.values() ?? []), ...(state.continuous?.values() ?? [])],
+      foreign: state.foreign?.size ?? 0,
+    };
   }
+}
+
+function applyWorkload(
+  state: ToolState,
+  resource: 'cronjobs' | 'deployments',
+  name: string,
+  tracked: Tracked | undefined,
+): void {
+  const job = tracked?.what === 'job' ? tracked.entry : undefined;
+  if (resource === 'cronjobs') state.cronjobs = update(state.cronjobs, name, job);
+  else state.deployments = update(state.deployments, name, job);
+  state.foreign = toggle(state.foreign, `${resource}/${name}`, tracked?.what === 'foreign');
+}
+
+function applyCr(
+  state: ToolState,
+  resource: 'scheduled-jobs' | 'continuous-jobs',
+  name: string,
+  tracked: Tracked | undefined,
+): void {
+  const cr = tracked?.what === 'cr' ? tracked.entry : undefined;
+  if (resource === 'scheduled-jobs') state.scheduled = update(state.scheduled, name, cr);
+  else state.continuous = update(state.continuous, name, cr);
+}
+
+/** Sets or deletes `name`; a map left empty is dropped. */
+function update<V>(map: Map<string, V> | undefined, name: string, value: V | undefined): Map<string, V> | undefined {
+  if (value !== undefined) return (map ?? new Map<string, V>()).set(name, value);
+  map?.delete(name);
+  return map?.size ? map : undefined;
+}
+
+function toggle(set: Set<string> | undefined, key: string, present: boolean): Set<string> | undefined {
+  if (present) return (set ?? new Set<string>()).add(key);
+  set?.delete(key);
+  return set?.size ? set : undefined;
 }
 
 export interface CrObject {

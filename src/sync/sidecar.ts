@@ -15,7 +15,15 @@ import { Inventory, trackCr } from './inventory.js';
 import type { CrObject } from './inventory.js';
 import type { Resource, Tracked } from './inventory.js';
 import { diffJobs, jobFingerprint, reconcileTool } from './reconcile.js';
-import type { FieldDiff, JobFingerprint, Readable, RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
+import type {
+  FieldDiff,
+  JobFingerprint,
+  Readable,
+  RuntimeEntry,
+  StorageEntry,
+  ToolInventory,
+  ToolPlan,
+} from './reconcile.js';
 
 /** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests). */
 export interface PhaseView {
@@ -126,7 +134,7 @@ export class SyncSidecar {
           stallSeconds: d.config.sync.stallSeconds,
           logger: log,
           transform: (obj) => this.track(w.resource, obj, isCr),
-          onChange: (key, entry) => this.inventory.apply(w.resource, key, entry),
+          onChange: (namespace, name, entry) => this.inventory.apply(w.resource, namespace, name, entry),
           onError: (stage) => d.metrics.syncErrors.inc({ stage }),
         }),
       );
@@ -160,31 +168,53 @@ export class SyncSidecar {
   }
 
   private track(resource: Resource, obj: unknown, isCr: boolean): Tracked | undefined {
-    if (resource === 'services') {
-      const ns = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
-      return this.inventory.toolOf(ns) ? { what: 'service' } : undefined;
-    }
+    const names = this.inventory.namesOf((obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '');
+    if (!names) return undefined;
+    if (resource === 'services') return SERVICE;
     const tracked = isCr
-      ? trackCr(obj as Parameters<typeof trackCr>[0], this.d.codec, this.d.config.toolNamespacePrefix)
+      ? trackCr(obj as CrObject, this.d.codec, this.d.config.toolNamespacePrefix)
       : this.d.trackWorkload(obj, resource as 'cronjobs' | 'deployments');
-    return tracked && this.compact(tracked);
+    return tracked && this.compact(tracked, names);
   }
 
   /**
    * Entries keep the fingerprint of the job with jobs-api's defaults resolved, computed once: later reconciles
-   * compare strings, and the inventory holds one short string per job instead of its objects.
+   * compare strings, and the inventory holds one short string per job instead of its objects. Tool and namespace
+   * strings are the inventory's, one per tool rather than one per object.
    */
-  private compact(tracked: Tracked<StoredJob>): Tracked {
+  private compact(tracked: Tracked<StoredJob>, names: { namespace: string; tool: string }): Tracked {
     if (tracked.what === 'job') {
-      const { parsed } = tracked.entry;
-      const exposesPort = parsed.ok && parsed.job.job_type === 'continuous' && Boolean(parsed.job.port);
-      return {
-        what: 'job',
-        entry: { ...tracked.entry, parsed: this.fingerprint(parsed), ...(exposesPort ? { exposesPort } : {}) },
+      const { type, name, workload, parsed } = tracked.entry;
+      const entry: RuntimeEntry = {
+        tool: names.tool,
+        type,
+        name,
+        workload: {
+          kind: workload.kind,
+          namespace: names.namespace,
+          name: workload.name,
+          resourceVersion: workload.resourceVersion,
+          createdAt: workload.createdAt,
+          deleting: workload.deleting,
+        },
+        parsed: this.fingerprint(parsed),
       };
+      if (parsed.ok && parsed.job.job_type === 'continuous' && parsed.job.port) entry.exposesPort = true;
+      return { what: 'job', entry };
     }
-    if (tracked.what === 'cr')
-      return { what: 'cr', entry: { ...tracked.entry, decoded: this.fingerprint(tracked.entry.decoded) } };
+    if (tracked.what === 'cr') {
+      const { type, name, resourceVersion, deleting, decoded, recordedSourceVersions } = tracked.entry;
+      const entry: StorageEntry = {
+        tool: names.tool,
+        type,
+        name,
+        resourceVersion,
+        deleting,
+        decoded: this.fingerprint(decoded),
+      };
+      if (recordedSourceVersions) entry.recordedSourceVersions = recordedSourceVersions;
+      return { what: 'cr', entry };
+    }
     return tracked;
   }
 
@@ -294,7 +324,7 @@ export class SyncSidecar {
       live.add(key);
       const since = this.unmatched.get(r) ?? this.now();
       this.unmatched.set(r, since);
-      return { ...r, unmatchedSince: since };
+      return Object.assign({}, r, { unmatchedSince: since });
     });
     this.unmatched.retain(inv.tool, live);
     this.retryAt.retain(inv.tool, live);
@@ -503,7 +533,7 @@ export class SyncSidecar {
     const inv = this.inventory.inventoryOf(tool);
     const runtime = inv.runtime.map((r) => {
       const since = this.unmatched.get(r);
-      return since === undefined ? r : { ...r, unmatchedSince: since };
+      return since === undefined ? r : Object.assign({}, r, { unmatchedSince: since });
     });
     return reconcileTool(
       { ...inv, runtime },
@@ -542,6 +572,8 @@ interface JobRef {
   type: string;
   name: string;
 }
+
+const SERVICE: Tracked = Object.freeze({ what: 'service' });
 
 const jobKey = (e: { type: string; name: string }): string => `${e.type}/${e.name}`;
 

@@ -36,6 +36,8 @@ export function runtimeSettings(config: Config): RuntimeSettings {
   };
 }
 
+const FOREIGN: Tracked<StoredJob> = Object.freeze({ what: 'foreign' });
+
 interface Meta {
   metadata?: {
     name?: string;
@@ -56,7 +58,7 @@ export function trackWorkloadWith(settings: RuntimeSettings, namespacePrefix: st
     const tool = toolOfNamespace(md.namespace ?? '', namespacePrefix);
     if (!tool || !md.name) return undefined;
     const cls = classifyWorkload(obj);
-    if (cls.kind === 'foreign') return { what: 'foreign' };
+    if (cls.kind === 'foreign') return FOREIGN;
     if (cls.kind !== 'job') return undefined;
     const parsed = parseWorkload(obj, settings);
     const kind = resource === 'cronjobs' ? 'CronJob' : 'Deployment';

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Inventory } from './inventory.js';
+import type { Tracked } from './inventory.js';
+import type { RuntimeEntry, StorageEntry } from './reconcile.js';
+
+const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry => ({
+  tool: 'alpha',
+  type: kind === 'CronJob' ? 'scheduled' : 'continuous',
+  name,
+  workload: { kind, namespace: 'tool-alpha', name, resourceVersion: '1', createdAt: 0, deleting: false },
+  parsed: { ok: true, job: `fp-${name}` },
+});
+
+const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
+  tool: 'alpha',
+  type,
+  name,
+  resourceVersion: '2',
+  deleting: false,
+  decoded: { ok: true, job: `fp-${name}` },
+});
+
+const job = (entry: RuntimeEntry): Tracked => ({ what: 'job', entry });
+
+describe('Inventory', () => {
+  test('indexes each tool’s workloads, CRs, foreign workloads and Services', () => {
+    const inv = new Inventory('tool-');
+    inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
+    inv.apply('deployments', 'tool-alpha', 'web', job(workload('web', 'Deployment')));
+    inv.apply('deployments', 'tool-alpha', 'hand-made', { what: 'foreign' });
+    inv.apply('scheduled-jobs', 'tool-alpha', 'daily', { what: 'cr', entry: cr('daily', 'scheduled') });
+    inv.apply('cronjobs', 'kube-system', 'other', job(workload('other', 'CronJob')));
+    assert.deepEqual(inv.toolNames(), ['alpha']);
+    const alpha = inv.inventoryOf('alpha');
+    assert.deepEqual(alpha.runtime.map((r) => [r.name, r.hasService]).sort(), [
+      ['daily', undefined],
+      ['web', false],
+    ]);
+    assert.deepEqual(
+      alpha.storage.map((s) => s.name),
+      ['daily'],
+    );
+    assert.equal(alpha.foreign, 1);
+
+    inv.apply('services', 'tool-alpha', 'web', { what: 'service' });
+    assert.equal(inv.inventoryOf('alpha').runtime.find((r) => r.name === 'web')?.hasService, true);
+  });
+
+  test('a job that turns foreign is no longer a job, and a tool with nothing left is gone', () => {
+    const inv = new Inventory('tool-');
+    inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
+    inv.apply('cronjobs', 'tool-alpha', 'daily', { what: 'foreign' });
+    assert.deepEqual(inv.inventoryOf('alpha').runtime, []);
+    assert.equal(inv.inventoryOf('alpha').foreign, 1);
+    inv.takeDirty();
+    inv.apply('cronjobs', 'tool-alpha', 'daily', undefined);
+    assert.deepEqual(inv.toolNames(), []);
+    assert.deepEqual(inv.takeDirty(), ['alpha'], 'the emptied tool is reconciled once more, to clear its gauges');
+  });
+
+  test('entries share one namespace and tool string per tool', () => {
+    const inv = new Inventory('tool-');
+    assert.equal(inv.namesOf('tool-alpha'), inv.namesOf('tool-alpha'));
+    assert.deepEqual(inv.namesOf('tool-alpha'), { namespace: 'tool-alpha', tool: 'alpha' });
+    assert.equal(inv.namesOf('default'), undefined);
+  });
+});
