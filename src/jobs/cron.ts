@@ -130,20 +130,38 @@ export function expandCronMacro(macro: string, toolName: string, jobName: string
   });
 }
 
-/** `CronExpression.parse(value, job_name, tool_name)`. */
+const EXPRESSION_CACHE_LIMIT = 10_000;
+/** Results for plain expressions, which do not depend on the job: a few hundred distinct ones serve thousands of jobs. */
+const parsedExpressions = new Map<string, CronResult>();
+
+/** `CronExpression.parse(value, job_name, tool_name)`. A plain expression's result is shared, and frozen. */
 export function parseCron(value: string, toolName: string, jobName: string): CronResult {
-  if (value.startsWith('@')) {
-    const parts = expandCronMacro(value, toolName, jobName);
-    if (parts === null) {
-      return {
-        ok: false,
-        message:
-          `Unable to parse cron expression "${value}": ` +
-          `Invalid at-macro '${value}', supported macros are: ${Object.keys(CRON_MACROS).join(', ')}`,
-      };
-    }
-    return { ok: true, schedule: toSchedule(value, parts) };
+  if (value.startsWith('@')) return parseMacro(value, toolName, jobName);
+  let result = parsedExpressions.get(value);
+  if (result === undefined) {
+    result = parseExpression(value);
+    if (result.ok) Object.freeze(result.schedule);
+    Object.freeze(result);
+    if (parsedExpressions.size >= EXPRESSION_CACHE_LIMIT) parsedExpressions.clear();
+    parsedExpressions.set(value, result);
   }
+  return result;
+}
+
+function parseMacro(value: string, toolName: string, jobName: string): CronResult {
+  const parts = expandCronMacro(value, toolName, jobName);
+  if (parts === null) {
+    return {
+      ok: false,
+      message:
+        `Unable to parse cron expression "${value}": ` +
+        `Invalid at-macro '${value}', supported macros are: ${Object.keys(CRON_MACROS).join(', ')}`,
+    };
+  }
+  return { ok: true, schedule: toSchedule(value, parts) };
+}
+
+function parseExpression(value: string): CronResult {
   const parts = value
     .toLowerCase()
     .split(' ')

@@ -1,5 +1,9 @@
+/** Whether a path has something `PurePosixPath` would change: "//", a "." part, a trailing slash, or nothing. */
+const NOT_NORMAL = /\/\/|(^|\/)\.(\/|$)|.\/$|^$/;
+
 /** `str(PurePosixPath(p))`: repeated and trailing slashes and "." parts dropped, "" becomes ".". */
 export function normalizePosixPath(path: string): string {
+  if (!NOT_NORMAL.test(path)) return path;
   const root = path.startsWith('//') && !path.startsWith('///') ? '//' : path.startsWith('/') ? '/' : '';
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   const joined = `${root}${parts.join('/')}`;

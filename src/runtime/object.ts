@@ -61,6 +61,6 @@ export function stringList(value: unknown, path: string): string[] {
 export function stringMap(value: unknown, path: string): Record<string, string> {
   const map = optionalObject(value, path) ?? {};
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) out[k] = requireString(v, child(path, k));
+  for (const [k, v] of Object.entries(map)) out[k] = typeof v === 'string' ? v : requireString(v, child(path, k));
   return out;
 }

@@ -253,6 +253,13 @@ describe('reconcile details', () => {
     };
     assert.equal(jobFingerprint(reordered), jobFingerprint(job));
     assert.notEqual(jobFingerprint({ ...job, retry: 1 }), jobFingerprint(job));
+    assert.equal(jobFingerprint({ ...job, cpu: null } as unknown as ScheduledJob), jobFingerprint(job));
+    assert.notEqual(jobFingerprint({ ...job, filelog: false }), jobFingerprint(job));
+    assert.notEqual(jobFingerprint({ ...job, future_field: 'x' } as ScheduledJob), jobFingerprint(job));
+    assert.notEqual(
+      jobFingerprint({ ...job, cmd: '1' }),
+      jobFingerprint({ ...job, cmd: 1 } as unknown as ScheduledJob),
+    );
     assert.notEqual(
       jobFingerprint({ ...job, image: { short_name: 'python3.11', digest: 'sha256:1' } }),
       jobFingerprint(job),

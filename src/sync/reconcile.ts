@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { phaseBehaviour } from '../config/phases.js';
 import type { Phase } from '../config/phases.js';
-import type { StoredJob } from '../jobs/model.js';
+import type { CronSchedule, StoredJob } from '../jobs/model.js';
 
 /**
  * A job as the sync keeps it between reconciles: its fingerprint (see `jobFingerprint`), one short string where the
@@ -115,14 +115,59 @@ function imageIdentity(image: unknown): unknown {
   return { short_name: image['short_name'], digest: image['digest'] || undefined };
 }
 
+/** The primitive fields of a job, in a fixed order; the objects (schedule, image, health check) follow them. */
+const PRIMITIVE_FIELDS = [
+  'cmd',
+  'cpu',
+  'emails',
+  'filelog',
+  'filelog_stderr',
+  'filelog_stdout',
+  'job_name',
+  'job_type',
+  'memory',
+  'mount',
+  'port',
+  'port_protocol',
+  'replicas',
+  'retry',
+  'timeout',
+  'tool_name',
+] as const;
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([...PRIMITIVE_FIELDS, 'schedule', 'image', 'health_check']);
+
 /**
  * The fingerprint of a job whose defaults are resolved (jobs-api's `get_resolved_core_job`, src/jobs/resolve): the
- * SHA-256 of its canonical JSON — keys sorted at every level, unset (undefined or null) fields left out, the image
- * reduced to its identity. Two jobs have the same fingerprint exactly when `diffJobs` finds no difference.
+ * SHA-256 of its fields as a JSON list in a fixed order, unset (undefined or null) fields as null, the image reduced
+ * to its identity, fields the model does not know appended with sorted keys. Two jobs have the same fingerprint
+ * exactly when `diffJobs` finds no difference. Runs for every job the sync lists, so it avoids sorting keys.
  */
 export function jobFingerprint(job: StoredJob): JobFingerprint {
   const fields = job as unknown as Record<string, unknown>;
-  return hash('sha256', JSON.stringify(sortedCopy({ ...fields, image: imageIdentity(fields['image']) })), 'base64');
+  const values: unknown[] = PRIMITIVE_FIELDS.map((k) => fields[k] ?? null);
+  const schedule = fields['schedule'];
+  values.push(
+    isSchedule(schedule)
+      ? [schedule.text, schedule.minute, schedule.hour, schedule.day, schedule.month, schedule.day_of_week]
+      : sortedCopy(schedule ?? null),
+    sortedCopy(imageIdentity(fields['image']) ?? null),
+    sortedCopy(fields['health_check'] ?? null),
+  );
+  const unknown = Object.keys(fields).filter(
+    (k) => !KNOWN_FIELDS.has(k) && fields[k] !== undefined && fields[k] !== null,
+  );
+  if (unknown.length > 0) values.push(sortedCopy(Object.fromEntries(unknown.map((k) => [k, fields[k]]))));
+  return hash('sha256', JSON.stringify(values), 'base64');
+}
+
+const SCHEDULE_FIELDS = ['text', 'minute', 'hour', 'day', 'month', 'day_of_week'];
+
+function isSchedule(value: unknown): value is CronSchedule {
+  return (
+    isPlainObject(value) &&
+    SCHEDULE_FIELDS.every((k) => typeof value[k] === 'string') &&
+    Object.keys(value).every((k) => SCHEDULE_FIELDS.includes(k) || value[k] === undefined || value[k] === null)
+  );
 }
 
 function sortedCopy(value: unknown): unknown {
