@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from '../log/logger.js';
 import type { KubeApi, WatchEvent } from './api.js';
 import { describeApiError, isGone } from './errors.js';
@@ -118,6 +119,9 @@ export class Informer<T extends ObjectMeta, E> {
       // A stop in the middle of a long initial list ends it at the next page, not at the last one.
       if (this.stopper.signal.aborted) throw new Error('informer stopped');
       pending = fetchPage();
+      // Let that request go out before transforming this page: it is sent from a chain of promise callbacks, which
+      // would otherwise wait for the whole (synchronous) transform, and the server would sit idle meanwhile.
+      await setImmediate();
       for (const obj of next.value.items) {
         const entry = this.o.transform(obj);
         if (entry !== undefined) fresh.set(...namesOf(obj), entry);
