@@ -29,6 +29,17 @@ export interface ListPage<T> {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+interface ParsedPage<T> extends ListPage<T> {
+  continueToken: string | undefined;
+}
+
+/** A list page in flight: its `continue` token comes first (as soon as it has arrived), then the parsed page. */
+interface PendingPage<T> {
+  continueToken: Promise<string | undefined>;
+  page: Promise<ParsedPage<T>>;
+  abort: () => void;
+}
+
 const CREDENTIALS_TTL_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -136,21 +147,77 @@ export class KubeApi {
     return (text ? JSON.parse(text) : {}) as T;
   }
 
-  /** Pages of a collection (`limit` + `continue`); a page whose token expired (410) ends in a KubeApiError. */
+  /**
+   * Pages of a collection (`limit` + `continue`); a page whose token expired (410) ends in a KubeApiError.
+   *
+   * The next page is requested as soon as this page's `continue` token has arrived — the API server writes list
+   * metadata before the items — so the server prepares it while this page's items are still arriving and being
+   * parsed. At most two pages of a list are in flight.
+   */
   async *listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>> {
-    let token: string | undefined;
-    do {
-      const page = await this.request<{
+    let current = this.startListPage<T>(path, query, undefined);
+    let following: PendingPage<T> | undefined;
+    try {
+      for (;;) {
+        const early = await current.continueToken;
+        following = early ? this.startListPage<T>(path, query, early) : undefined;
+        const page = await current.page;
+        if (page.continueToken !== early) {
+          // The early read disagreed with the parsed page (never seen): follow the parsed token.
+          following?.abort();
+          following = page.continueToken ? this.startListPage<T>(path, query, page.continueToken) : undefined;
+        }
+        yield { items: page.items, resourceVersion: page.resourceVersion };
+        if (!following) return;
+        current = following;
+        following = undefined;
+      }
+    } finally {
+      following?.abort();
+    }
+  }
+
+  private startListPage<T>(path: string, query: Query, token: string | undefined): PendingPage<T> {
+    const abort = new AbortController();
+    let announce: (token: string | undefined) => void = () => undefined;
+    const continueToken = new Promise<string | undefined>((resolve) => (announce = resolve));
+    const page = (async (): Promise<ParsedPage<T>> => {
+      const res = await this.open(
+        'GET',
+        this.url(path, { ...query, continue: token }),
+        undefined,
+        undefined,
+        abort.signal,
+        'application/json',
+        REQUEST_TIMEOUT_MS,
+      );
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw toApiError(status, await readAll(res));
+      const text = await readAll(res, (head) => {
+        const found = continueTokenOf(head);
+        if (found.known) announce(found.token);
+        return !found.known;
+      });
+      const list = JSON.parse(text) as {
         apiVersion?: string;
         kind?: string;
         items?: T[];
         metadata?: { resourceVersion?: string; continue?: string };
-      }>('GET', path, { query: { ...query, continue: token } });
-      token = page.metadata?.continue || undefined;
-      const items = page.items ?? [];
-      stampKind(items, page.apiVersion, page.kind);
-      yield { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
-    } while (token);
+      };
+      const items = list.items ?? [];
+      stampKind(items, list.apiVersion, list.kind);
+      return {
+        items,
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        continueToken: list.metadata?.continue || undefined,
+      };
+    })();
+    // Whoever awaits the page sees its failure; the token then settles as "unknown" (the page decides).
+    page.then(
+      (p) => announce(p.continueToken),
+      () => announce(undefined),
+    );
+    return { continueToken, page, abort: () => abort.abort() };
   }
 
   /**
@@ -222,13 +289,41 @@ function stampKind(items: unknown[], apiVersion: string | undefined, listKind: s
   }
 }
 
-function readAll(res: IncomingMessage): Promise<string> {
+/**
+ * The whole body as text. `onHead`, if given, sees the text received so far after each chunk until it returns
+ * false (or 64 KiB have arrived), for what the start of a body says before the rest is in.
+ */
+function readAll(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
+    let watching = onHead !== undefined;
+    let received = 0;
+    res.on('data', (c: Buffer) => {
+      chunks.push(c);
+      received += c.length;
+      if (watching && onHead) {
+        watching = received < HEAD_LIMIT && onHead(Buffer.concat(chunks).toString('utf8'));
+      }
+    });
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
   });
+}
+
+const HEAD_LIMIT = 64 * 1024;
+/**
+ * The `continue` token from the start of a list body, before its items arrive: `{ known: true, token }` once the
+ * list metadata is complete (token undefined on the last page), `{ known: false }` until then. Reads only the text
+ * before `"items"`, which holds nothing but the list's kind, apiVersion and metadata; anything unexpected is left
+ * to the full parse (`listPages` checks the two agree).
+ */
+export function continueTokenOf(head: string): { known: false } | { known: true; token: string | undefined } {
+  const items = head.indexOf('"items":');
+  if (items < 0) return { known: false };
+  const prefix = head.slice(0, items);
+  const token = /"metadata":\{[^{}]*?"continue":"([^"\\]*)"/.exec(prefix);
+  if (token) return { known: true, token: token[1] || undefined };
+  return /"metadata":\{[^{}]*\}/.test(prefix) ? { known: true, token: undefined } : { known: false };
 }
 
 function toApiError(status: number, text: string): KubeApiError {

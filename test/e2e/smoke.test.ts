@@ -3,6 +3,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { KubeApi } from '../../src/k8s/api.js';
 import { JOBS_API_GROUP, JOBS_API_PLURALS, installJobsCrds, startControlPlane } from './cluster.js';
 import type { ControlPlane } from './cluster.js';
 
@@ -105,4 +106,37 @@ test('the ServiceAccount token verifies against the issuer JWKS', async () => {
 
   const anonymous = await plane().get('/openid/v1/jwks');
   assert.equal(anonymous.status, 200, 'JWKS must be readable without credentials');
+});
+
+test('a paginated list reads every object once, across pages, with the next page requested early', async () => {
+  const api = new KubeApi(plane().kubeConfig('admin'));
+  const names = Array.from({ length: 7 }, (_, i) => `paged-${i}`);
+  for (const name of names)
+    await api.request('POST', '/api/v1/namespaces/tool-beta/configmaps', {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { n: name } },
+    });
+  const pages: string[][] = [];
+  for await (const page of api.listPages<{ metadata: { name: string }; kind?: string }>(
+    '/api/v1/namespaces/tool-beta/configmaps',
+    { limit: 2, labelSelector: undefined },
+  )) {
+    assert.ok(
+      page.items.every((cm) => cm.kind === 'ConfigMap'),
+      'items carry their kind',
+    );
+    pages.push(page.items.map((cm) => cm.metadata.name));
+  }
+  const listed = pages.flat().filter((n) => n.startsWith('paged-'));
+  assert.deepEqual(listed, names);
+  assert.ok(pages.length >= 4, `pages: ${JSON.stringify(pages)}`);
+  assert.ok(pages.every((p) => p.length <= 2));
+});
+
+test('a list stopped after its first page ends cleanly (the page requested early is dropped)', async () => {
+  const api = new KubeApi(plane().kubeConfig('admin'));
+  const pages = api.listPages('/api/v1/namespaces/tool-beta/configmaps', { limit: 2 });
+  const first = await pages.next();
+  assert.equal(first.done, false);
+  await pages.return(undefined);
+  assert.deepEqual(await pages.next(), { done: true, value: undefined });
 });
