@@ -645,7 +645,7 @@ function parseUnsafe(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   return {
     ok: true,
     job,
-    era: { ...era, features: [...ctx.features].sort() },
+    era: { id: era.id, period: era.period, description: era.description, features: [...ctx.features].sort() },
     warnings: ctx.warnings,
   };
 }
