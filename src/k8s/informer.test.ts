@@ -16,6 +16,7 @@ function fakeApi(o: {
   objects: () => Obj[];
   listError?: (call: number) => Error | undefined;
   watchScript: (call: number, emit: (e: WatchEvent<Obj>) => void, signal: AbortSignal) => Promise<void>;
+  onWatch?: (query: Record<string, unknown>) => void;
 }) {
   const calls = { list: 0, watch: 0, pages: 0 };
   const api = {
@@ -29,8 +30,9 @@ function fakeApi(o: {
         yield { items: all.slice(i, i + query.limit), resourceVersion: '100' };
       }
     },
-    async watch(_path: string, _q: unknown, onEvent: (e: WatchEvent<Obj>) => void, signal: AbortSignal) {
+    async watch(_path: string, q: Record<string, unknown>, onEvent: (e: WatchEvent<Obj>) => void, signal: AbortSignal) {
       calls.watch += 1;
+      o.onWatch?.(q);
       await o.watchScript(calls.watch, onEvent, signal);
     },
   };
@@ -112,7 +114,30 @@ describe('Informer', () => {
       errors.every((s) => s === 'watch'),
       'counted as watch errors',
     );
-    assert.ok(calls.list >= 5);
+    assert.equal(calls.list, 1, 'a failed watch resumes; it does not relist');
+    assert.ok(calls.watch >= 5);
+  });
+
+  test('a watch that fails resumes from the last resourceVersion it saw, without a relist', async () => {
+    const resumedFrom: unknown[] = [];
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1')],
+      watchScript: async (call, emit, signal) => {
+        if (call === 1) {
+          emit({ type: 'MODIFIED', object: obj('a', '7') });
+          throw new KubeApiError(0, 'socket hang up');
+        }
+        await new Promise((r) => signal.addEventListener('abort', r));
+      },
+      onWatch: (query) => resumedFrom.push(query['resourceVersion']),
+    });
+    const inf = informer(api, []);
+    inf.start();
+    await waitUntil(() => calls.watch >= 2, 'watch resumed');
+    await inf.stop();
+    assert.equal(calls.list, 1);
+    assert.deepEqual(resumedFrom, ['100', '7']);
+    assert.equal(inf.store.get('tool-a', 'a'), '7');
   });
 
   test('a single 410 relists at once; repeated 410s back off', async () => {

@@ -162,6 +162,7 @@ export class Informer<T extends ObjectMeta, E> {
       );
       const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
       const openedAt = Date.now();
+      let failed: unknown;
       try {
         await this.o.api.watch<T>(
           this.o.path,
@@ -179,9 +180,23 @@ export class Informer<T extends ObjectMeta, E> {
           },
           watchAbort.signal,
         );
+      } catch (err) {
+        // An expired resourceVersion (410) needs a relist; anything else (a dropped connection, a 5xx, a refused
+        // watch) resumes from the last resourceVersion seen, after a backoff, as client-go's reflector does.
+        if (isGone(err) || this.stopper.signal.aborted) throw err;
+        failed = err;
       } finally {
         clearInterval(stallTimer);
         this.stopper.signal.removeEventListener('abort', onStop);
+      }
+      if (failed !== undefined) {
+        this.o.onError?.('watch', failed);
+        this.o.logger.warn(
+          { informer: this.o.name, err: describeApiError(failed), resourceVersion: rv },
+          'watch failed, resuming from the last resourceVersion',
+        );
+        await this.backoff(this.stopper.signal);
+        continue;
       }
       if (stalled) {
         this.o.logger.warn({ informer: this.o.name, stallSeconds: this.o.stallSeconds }, 'watch stalled, relisting');

@@ -49,6 +49,10 @@ class FakeApi {
     for (const w of this.watches) w.onEvent({ type, object: structuredClone(object) });
   }
 
+  get openWatches(): number {
+    return this.watches.length;
+  }
+
   breakWatches(err: Error): void {
     for (const w of this.watches.splice(0)) w.fail(err);
   }
@@ -162,8 +166,9 @@ test('when the API cannot be read the last phase stays, stale is set, and a late
   source.start();
   try {
     await until(() => source.known());
+    // The watch breaks and the relist it then needs (410) fails too.
     api.listError = new KubeApiError(503, 'unavailable');
-    api.breakWatches(new KubeApiError(500, 'stream broke'));
+    api.breakWatches(new KubeApiError(410, 'too old resource version', 'Expired'));
     await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
     const lists = api.lists;
     await until(() => api.lists > lists + 1);
@@ -173,6 +178,24 @@ test('when the API cannot be read the last phase stays, stale is set, and a late
     api.objects = [cm('enforce')];
     await until(() => source.current() === 'enforce');
     assert.equal(await gauge(metrics, 'phaseStale'), 0);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('a broken watch marks the phase stale and resumes: the next change arrives without a relist', async () => {
+  const { api, source, metrics } = setup([cm('storage-truth')]);
+  source.start();
+  try {
+    await until(() => source.known() && api.openWatches > 0);
+    const lists = api.lists;
+    api.breakWatches(new KubeApiError(500, 'stream broke'));
+    await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
+    await until(() => api.openWatches > 0);
+    api.emit('MODIFIED', cm('enforce'));
+    await until(() => source.current() === 'enforce');
+    assert.equal(await gauge(metrics, 'phaseStale'), 0);
+    assert.equal(api.lists, lists, 'resumed from the last resourceVersion');
   } finally {
     await source.stop();
   }
