@@ -67,7 +67,10 @@ const sync = z
     stallSeconds: period(180),
     /** Objects per list page. Small pages keep the transient JSON small: 100 measured best for peak RSS (bench). */
     listPageSize: z.number().int().min(1).max(5000).default(100),
-    /** List pages in flight across all watched resources; bounds the sidecar's peak memory at start and relist. */
+    /**
+     * Lists read at once across the watched resources; bounds the sidecar's peak memory at start and relist. Each
+     * list has at most two pages in flight: the next is requested as soon as the current one's continue token is in.
+     */
     listConcurrency: z.number().int().min(1).max(16).default(1),
     leaseNamespace: z.string().default('jobs-storage'),
     leaseName: z.string().default('jobs-storage-sync'),
