@@ -21,6 +21,22 @@ interface PhaseEntry {
 
 export type PhaseListener = (next: Phase, previous: Phase) => void;
 
+/**
+ * The rollout phase as the webhook and the sync see it: a PhaseSource in production; a fixed or scripted phase in
+ * tests. Each takes the part it uses (`Pick<PhaseView, …>`).
+ */
+export interface PhaseView {
+  current(): Phase;
+  /** False until the phase has been read; nothing acts on the phase before. */
+  known(): boolean;
+  /** Resolves once the phase has been read. */
+  whenKnown(): Promise<void>;
+  /** Calls `listener(next, previous)` after every change; returns the unsubscribe function. */
+  onChange(listener: PhaseListener): () => void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
 export interface PhaseSourceOptions {
   config: Pick<Config, 'phase'> & { sync: Pick<Config['sync'], 'relistSeconds' | 'stallSeconds'> };
   api: KubeApi;
@@ -39,7 +55,7 @@ export interface PhaseSourceOptions {
  *   `phase_config_stale` to 1 until a valid read.
  * - `known()` is false until the first valid read; the webhook is not ready before that.
  */
-export class PhaseSource {
+export class PhaseSource implements PhaseView {
   private phase: Phase;
   private isKnown = false;
   private knownWaiters: Array<() => void> = [];

@@ -7,6 +7,7 @@ import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
 import { Gate } from '../k8s/gate.js';
 import { Informer } from '../k8s/informer.js';
 import { LeaderElector } from '../k8s/lease.js';
+import type { PhaseView } from '../k8s/phase-source.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
@@ -25,14 +26,8 @@ import type {
   ToolPlan,
 } from './reconcile.js';
 
-/** The phase as the sidecar sees it (the ConfigMap watch, or a fixed value in tests). */
-export interface PhaseView {
-  current(): Phase;
-  /** Resolves once the phase has been read; the sidecar neither reconciles nor writes before. */
-  whenKnown(): Promise<void>;
-  known(): boolean;
-  onChange(listener: (phase: Phase, previous: Phase) => void): void;
-}
+/** What the sidecar needs of the phase: it neither reconciles nor writes before the phase is known. */
+export type SyncPhase = Pick<PhaseView, 'current' | 'whenKnown' | 'known' | 'onChange'>;
 
 export interface SyncDeps {
   config: Config;
@@ -40,7 +35,7 @@ export interface SyncDeps {
   metrics: Metrics;
   api: KubeApi;
   codec: StorageCodec;
-  phase: PhaseView;
+  phase: SyncPhase;
   /** This replica's name in the Lease (the pod name in production). */
   identity: string;
   /** Classifies and parses a CronJob or Deployment (see src/runtime). */

@@ -1,10 +1,10 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Phase } from '../config/phases.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
 import { PhaseSource } from '../k8s/phase-source.js';
+import type { PhaseView } from '../k8s/phase-source.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createAdmissionHandler } from './admission.js';
@@ -13,13 +13,8 @@ import type { Readiness } from './app.js';
 import { admissionFastPath } from './http.js';
 import { CertificateReloader } from './tls.js';
 
-/** What the webhook needs of the phase: the sync's PhaseSource, or a fixed one in tests. */
-export interface PhaseView {
-  current(): Phase;
-  known(): boolean;
-  start(): void;
-  stop(): Promise<void>;
-}
+/** What the webhook needs of the phase: a PhaseSource, or a fixed one in tests. */
+export type WebhookPhase = Pick<PhaseView, 'current' | 'known' | 'start' | 'stop'>;
 
 export interface RunWebhookOptions {
   config: Config;
@@ -29,7 +24,7 @@ export interface RunWebhookOptions {
   /** Signals that start a graceful shutdown; `[]` leaves signals to the caller. Default SIGTERM and SIGINT. */
   signals?: readonly NodeJS.Signals[];
   /** Replaces the ConfigMap-backed phase (tests, benchmarks). */
-  phase?: PhaseView;
+  phase?: WebhookPhase;
   /** Build version for `build_info`. */
   version?: string;
 }
@@ -37,7 +32,7 @@ export interface RunWebhookOptions {
 export interface WebhookHandle {
   server: https.Server;
   address: AddressInfo;
-  phase: PhaseView;
+  phase: WebhookPhase;
   readiness(): Readiness;
   /** Graceful shutdown (idempotent): not ready, wait the shutdown delay, stop accepting, finish in-flight requests. */
   close(): Promise<void>;

@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { Metrics } from '../../src/metrics/registry.js';
 import { runWebhook } from '../../src/webhook/server.js';
-import type { PhaseView, WebhookHandle } from '../../src/webhook/server.js';
+import type { WebhookHandle, WebhookPhase } from '../../src/webhook/server.js';
 import { reviewText } from '../fixtures/admission/load.js';
 
 const MAKE_CERTS = join(import.meta.dirname, '..', '..', 'certs', 'make-certs.sh');
@@ -28,10 +28,7 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function fixedPhase(
-  known = true,
-  phase: Phase = 'runtime-truth',
-): PhaseView & { known(): boolean; setKnown(v: boolean): void } {
+function fixedPhase(known = true, phase: Phase = 'runtime-truth'): WebhookPhase & { setKnown(v: boolean): void } {
   let isKnown = known;
   return {
     current: () => phase,
@@ -52,7 +49,7 @@ function freePort(): Promise<number> {
 }
 
 async function start(
-  phase: PhaseView,
+  phase: WebhookPhase,
   overrides: Record<string, unknown> = {},
 ): Promise<{ handle: WebhookHandle; metrics: Metrics }> {
   const config = configSchema.parse({
