@@ -494,4 +494,18 @@ describe('parseWorkload: errors name the field', () => {
     parseWorkload(obj, S);
     assert.deepEqual(obj, copy);
   });
+
+  test('the tool comes from the configured namespace prefix, falling back to the part after the first dash', () => {
+    const obj = loadWorkload('v2-scheduled-absolute-logs') as { metadata: { namespace: string } };
+    const tool = (namespace: string, toolNamespacePrefix?: string) => {
+      const result = parseWorkload(
+        { ...obj, metadata: { ...obj.metadata, namespace } },
+        { ...S, ...(toolNamespacePrefix ? { toolNamespacePrefix } : {}) },
+      );
+      return result.ok ? result.job.tool_name : result.error.message;
+    };
+    assert.equal(tool('tool-alpha'), 'alpha');
+    assert.equal(tool('tf-tool-alpha', 'tf-tool-'), 'alpha');
+    assert.equal(tool('tf-tool-alpha'), 'tool-alpha', "jobs-api's own reading without a configured prefix");
+  });
 });

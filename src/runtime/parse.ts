@@ -27,6 +27,7 @@ import {
 } from '../jobs/index.js';
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
+import { toolOfNamespace } from '../storage/kinds.js';
 import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK, toolFromNamespace } from './labels.js';
 import {
   child,
@@ -137,8 +138,9 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   const metadata = requireObject(root['metadata'], 'metadata');
   const name = requireString(metadata['name'], 'metadata.name');
   const namespace = requireString(metadata['namespace'], 'metadata.namespace');
-  const tool = toolFromNamespace(namespace);
-  if (tool === '') throw new FieldError('metadata.namespace', `must be 'tool-<tool>', got '${namespace}'`);
+  const prefix = settings.toolNamespacePrefix ?? 'tool-';
+  const tool = toolOfNamespace(namespace, prefix) ?? toolFromNamespace(namespace);
+  if (tool === '') throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
   const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
     throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);

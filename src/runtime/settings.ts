@@ -15,6 +15,11 @@ export interface RuntimeSettings extends ResolveSettings {
   harborHost: string;
   registryHosts: readonly string[];
   prebuiltImages: readonly PrebuiltImage[];
+  /**
+   * Tool namespaces are `<prefix><tool>`. A namespace without the prefix falls back to jobs-api's own reading
+   * (everything after the first "-"), which agrees with the default `tool-`.
+   */
+  toolNamespacePrefix?: string;
 }
 
 const LEGACY_REGISTRY = 'docker-registry.tools.wmflabs.org';

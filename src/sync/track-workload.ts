@@ -33,6 +33,7 @@ export function runtimeSettings(config: Config): RuntimeSettings {
     toolHomeBase: config.runtime.toolHomeBase,
     harborHost: config.runtime.harborHost,
     prebuiltImages,
+    toolNamespacePrefix: config.toolNamespacePrefix,
   };
 }
 
