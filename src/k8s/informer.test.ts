@@ -188,4 +188,32 @@ describe('Informer', () => {
     await waitUntil(() => calls.list >= 2, 'relisted after the stall');
     await inf.stop();
   });
+
+  test('a page that fails while the previous one is being transformed is a list error, not a crash', async () => {
+    let lists = 0;
+    const api = {
+      async *listPages(): AsyncGenerator<ListPage<Obj>> {
+        lists += 1;
+        yield { items: [obj('a', '1')], resourceVersion: '100' };
+        if (lists === 1) throw new KubeApiError(410, 'continue token expired', 'Expired');
+        yield { items: [obj('b', '2')], resourceVersion: '100' };
+      },
+      async watch(_p: string, _q: unknown, _e: unknown, signal: AbortSignal) {
+        await new Promise((r) => signal.addEventListener('abort', r));
+      },
+    } as unknown as KubeApi;
+    const inf = informer(api, [], {
+      // A transform slow enough for the next page to fail before it is awaited.
+      transform: (x) => {
+        const until = Date.now() + 20;
+        while (Date.now() < until);
+        return x.metadata.resourceVersion;
+      },
+    });
+    inf.start();
+    await inf.waitForSync();
+    await inf.stop();
+    assert.equal(lists, 2, 'relisted after the failed page');
+    assert.equal(inf.store.size, 2);
+  });
 });

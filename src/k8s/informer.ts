@@ -111,7 +111,13 @@ export class Informer<T extends ObjectMeta, E> {
     let rv = '';
     const pages = this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector });
     const gate = this.o.listGate;
-    const fetchPage = () => (gate ? gate.run(() => pages.next()) : pages.next());
+    const fetchPage = () => {
+      const page = gate ? gate.run(() => pages.next()) : pages.next();
+      // It may fail while this page is still being transformed (or after a stop): handled where it is awaited, so
+      // mark it handled now rather than let an early rejection end the process.
+      page.catch(() => undefined);
+      return page;
+    };
     // The next page is requested before this one is transformed, so the API server prepares it meanwhile.
     for (let pending = fetchPage(); ;) {
       const next = await pending;

@@ -103,6 +103,7 @@ export class SyncSidecar {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
+  private stopWaiting: () => void = () => undefined;
   private lastSync: { at: number; seconds: number } | undefined;
   private backfilled = 0;
   private resolveFirst!: () => void;
@@ -226,7 +227,12 @@ export class SyncSidecar {
     this.running = true;
     for (const inf of this.informers) inf.start();
     this.elector?.start();
-    const ready = Promise.all([...this.informers.map((i) => i.waitForSync()), this.d.phase.whenKnown()]);
+    // A stop before everything is listed (an API that refuses the list) must not wait for that list forever.
+    const stopped = new Promise<void>((resolve) => (this.stopWaiting = resolve));
+    const ready = Promise.race([
+      Promise.all([...this.informers.map((i) => i.waitForSync()), this.d.phase.whenKnown()]),
+      stopped,
+    ]);
     this.busy = ready.then(async () => {
       if (!this.running) return;
       await this.fullPass();
@@ -236,6 +242,7 @@ export class SyncSidecar {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopWaiting();
     if (this.timer) clearTimeout(this.timer);
     await this.busy;
     await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
