@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PHASES } from './phases.js';
+import { DEFAULT_PHASE, PHASES } from './phases.js';
 
 /**
  * The one configuration schema. Every default here is the production value for Toolforge's tools cluster;
@@ -35,7 +35,7 @@ const phaseSource = z
     name: z.string().min(1).default('jobs-storage-phase'),
     key: z.string().min(1).default('phase'),
     /** Used until the ConfigMap has been read once. */
-    initial: z.enum(PHASES).default('runtime-truth'),
+    initial: z.enum(PHASES).default(DEFAULT_PHASE),
   })
   .strict()
   .prefault({});

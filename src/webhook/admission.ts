@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import { objectName } from './policy/evidence.js';
 import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
 import type { Decision, PolicyContext, Recording, WebhookName } from './policy/types.js';
@@ -39,7 +40,8 @@ export type AdmissionHandler = (webhook: WebhookName, body: string) => Answer;
 
 type Outcome = 'allow' | 'deny' | 'error';
 
-function errorAnswer(status: number, message: string): Answer {
+/** An error answer: a JSON body with the message, as the apiserver logs it. */
+export function errorAnswer(status: number, message: string): Answer {
   return { status, body: JSON.stringify({ message }) };
 }
 
@@ -107,7 +109,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
         webhook,
         uid: request.uid,
         namespace: request.namespace,
-        name: request.name || request.object?.metadata?.name || request.oldObject?.metadata?.name,
+        name: objectName(request),
         kind: request.kind.kind,
         operation: request.operation,
         user: request.userInfo.username,

@@ -1,12 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorAnswer } from './admission.js';
 import type { AdmissionHandler, Answer } from './admission.js';
 import type { WebhookName } from './policy/types.js';
 
-/** Admission paths and the webhook each one serves. */
-export const ADMISSION_PATHS: Readonly<Record<string, WebhookName>> = {
-  '/validate/protect-storage': 'protect-storage',
-  '/validate/record-direct-writes': 'record-direct-writes',
+/** The path each webhook is served at (the generated webhook configuration points at these). */
+export const ADMISSION_PATH: Readonly<Record<WebhookName, string>> = {
+  'protect-storage': '/validate/protect-storage',
+  'record-direct-writes': '/validate/record-direct-writes',
 };
+
+/** Admission paths and the webhook each one serves. */
+export const ADMISSION_PATHS: Readonly<Record<string, WebhookName>> = Object.fromEntries(
+  Object.entries(ADMISSION_PATH).map(([webhook, path]) => [path, webhook as WebhookName]),
+);
 
 /**
  * An AdmissionReview holds the object and the old object; each may be up to etcd's 1.5 MiB request limit, and JSON
@@ -23,7 +29,7 @@ function send(res: ServerResponse, answer: Answer): void {
 }
 
 function reject(res: ServerResponse, status: number, message: string): void {
-  send(res, { status, body: JSON.stringify({ message }) });
+  send(res, errorAnswer(status, message));
 }
 
 export function admissionWebhookFor(url: string | undefined): WebhookName | undefined {

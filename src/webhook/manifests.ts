@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.js';
 import { STORAGE_GROUP } from '../storage/kinds.js';
+import { ADMISSION_PATH } from './http.js';
 
 /**
  * The admission objects, generated from the configuration so the writer, break-glass and controller lists live in
@@ -70,7 +71,7 @@ export function validatingWebhookConfiguration(options: WebhookManifestOptions):
       {
         name: WEBHOOK_NAMES.protectStorage,
         admissionReviewVersions: ['v1'],
-        clientConfig: clientConfig(options, '/validate/protect-storage'),
+        clientConfig: clientConfig(options, ADMISSION_PATH['protect-storage']),
         rules: [{ apiGroups: [STORAGE_GROUP], apiVersions: ['*'], resources: ['*/*'], operations: WRITES, scope: '*' }],
         matchPolicy: 'Equivalent',
         failurePolicy: 'Fail',
@@ -86,7 +87,7 @@ export function validatingWebhookConfiguration(options: WebhookManifestOptions):
       {
         name: WEBHOOK_NAMES.recordDirectWrites,
         admissionReviewVersions: ['v1'],
-        clientConfig: clientConfig(options, '/validate/record-direct-writes'),
+        clientConfig: clientConfig(options, ADMISSION_PATH['record-direct-writes']),
         rules: [
           {
             apiGroups: ['batch'],

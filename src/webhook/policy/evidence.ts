@@ -1,8 +1,5 @@
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../../runtime/labels.js';
 import type { AdmissionRequest, KubeObject, ManagedFieldsEntry } from '../review.js';
-
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const JOBS_FRAMEWORK_MANAGER = 'toolforge-jobs-framework';
-export const WEBSERVICE_MANAGER = 'webservice';
 
 /** Entries ending in ':' are prefixes (`system:serviceaccount:kube-system:`), the others exact usernames. */
 export function matchesIdentity(username: string, patterns: readonly string[]): boolean {
@@ -51,8 +48,8 @@ export function labelOf(obj: KubeObject | null | undefined, key: string): string
 /** Carries the jobs framework's labels, in the new object or (UPDATE, DELETE) the old one. */
 export function isJobsFrameworkWorkload(request: AdmissionRequest): boolean {
   return (
-    labelOf(request.object, MANAGED_BY_LABEL) === JOBS_FRAMEWORK_MANAGER ||
-    labelOf(request.oldObject, MANAGED_BY_LABEL) === JOBS_FRAMEWORK_MANAGER
+    labelOf(request.object, LABELS.managedBy) === MANAGED_BY_JOBS_FRAMEWORK ||
+    labelOf(request.oldObject, LABELS.managedBy) === MANAGED_BY_JOBS_FRAMEWORK
   );
 }
 

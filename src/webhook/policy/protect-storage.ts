@@ -1,6 +1,7 @@
 import type { AdmissionRequest } from '../review.js';
 import { breakGlassGroup, objectName } from './evidence.js';
-import { breakGlassWarning, storageDeniedMessage } from './messages.js';
+import { breakGlassDecision } from './break-glass.js';
+import { storageDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext } from './types.js';
 import { STORAGE_GROUP } from '../../storage/kinds.js';
 
@@ -28,16 +29,7 @@ export function decideProtectStorage(request: AdmissionRequest, ctx: PolicyConte
   const kind = request.kind.kind;
   const name = objectName(request);
   const group = breakGlassGroup(request, ctx.identities.breakGlassGroups);
-  if (group !== undefined) {
-    return {
-      verdict: { allowed: true, warnings: [breakGlassWarning(kind, name, group)] },
-      source: 'break-glass',
-      level: 'warn',
-      ...(request.dryRun
-        ? {}
-        : { recording: { metric: 'breakGlass', labels: { resource: resourceLabel(request), operation } } }),
-    };
-  }
+  if (group !== undefined) return breakGlassDecision(request, group, resourceLabel(request));
   return {
     verdict: {
       allowed: false,

@@ -1,9 +1,8 @@
 import { phaseBehaviour } from '../../config/phases.js';
+import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
 import { toolOfNamespace } from '../../storage/kinds.js';
 import type { AdmissionRequest } from '../review.js';
 import {
-  MANAGED_BY_LABEL,
-  WEBSERVICE_MANAGER,
   breakGlassGroup,
   isCronJobRun,
   isJobsFrameworkWorkload,
@@ -15,7 +14,8 @@ import {
   requestFieldManager,
   subjectObject,
 } from './evidence.js';
-import { breakGlassWarning, directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
+import { breakGlassDecision } from './break-glass.js';
+import { directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext, WriteSource } from './types.js';
 
 /** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
@@ -47,43 +47,39 @@ function isController(request: AdmissionRequest, ctx: PolicyContext): boolean {
  * by name, also with -l), and jobs-api wrote the object. Any jobs-api entry counts, not only the newest: a tool that
  * once patched its job with kubectl must not have jobs-api's later delete counted as its own direct write.
  */
-function isJobsApi(request: AdmissionRequest, tool: string, ctx: PolicyContext): boolean {
+function isJobsApi(request: AdmissionRequest, tool: string, manager: string | undefined, ctx: PolicyContext): boolean {
   if (request.userInfo.username !== tool) return false;
   const managers = ctx.identities.jobsApiFieldManagers;
   if (request.operation === 'DELETE')
     return !request.name && writers(request.oldObject).some((w) => managers.includes(w));
-  const manager = requestFieldManager(request);
   return manager !== undefined && managers.includes(manager);
 }
 
-function isKnownClient(request: AdmissionRequest, ctx: PolicyContext): boolean {
-  if (labelOf(subjectObject(request), MANAGED_BY_LABEL) === WEBSERVICE_MANAGER) return true;
-  const manager = request.operation === 'DELETE' ? undefined : requestFieldManager(request);
+function isKnownClient(request: AdmissionRequest, manager: string | undefined, ctx: PolicyContext): boolean {
+  if (labelOf(subjectObject(request), LABELS.managedBy) === MANAGED_BY_WEBSERVICE) return true;
   return manager !== undefined && ctx.identities.knownClientFieldManagers.includes(manager);
 }
 
-/** Design §4, first match wins. */
-export function classifyWorkloadWrite(request: AdmissionRequest, ctx: PolicyContext): WriteSource {
+type Classified =
+  | { source: 'out-of-scope' }
+  | { source: 'break-glass'; tool: string; group: string }
+  | { source: Exclude<WriteSource, 'out-of-scope' | 'break-glass'>; tool: string };
+
+/** Design §4, first match wins. Each fact about the request (tool, group, field manager) is read once. */
+function classify(request: AdmissionRequest, ctx: PolicyContext): Classified {
   const tool = toolOfNamespace(request.namespace, ctx.toolNamespacePrefix);
-  if (!inScope(request, tool)) return 'out-of-scope';
-  if (breakGlassGroup(request, ctx.identities.breakGlassGroups) !== undefined) return 'break-glass';
-  if (isController(request, ctx)) return 'controller';
-  if (isJobsApi(request, tool, ctx)) return 'jobs-api';
-  if (isKnownClient(request, ctx)) return 'known-client';
-  return request.dryRun ? 'dry-run' : 'direct';
+  if (!inScope(request, tool)) return { source: 'out-of-scope' };
+  const group = breakGlassGroup(request, ctx.identities.breakGlassGroups);
+  if (group !== undefined) return { source: 'break-glass', tool, group };
+  if (isController(request, ctx)) return { source: 'controller', tool };
+  const manager = request.operation === 'DELETE' ? undefined : requestFieldManager(request);
+  if (isJobsApi(request, tool, manager, ctx)) return { source: 'jobs-api', tool };
+  if (isKnownClient(request, manager, ctx)) return { source: 'known-client', tool };
+  return { source: request.dryRun ? 'dry-run' : 'direct', tool };
 }
 
-function breakGlassDecision(request: AdmissionRequest, ctx: PolicyContext): Decision {
-  const group = breakGlassGroup(request, ctx.identities.breakGlassGroups) ?? '';
-  const { operation } = request;
-  return {
-    verdict: { allowed: true, warnings: [breakGlassWarning(request.kind.kind, objectName(request), group)] },
-    source: 'break-glass',
-    level: 'warn',
-    ...(request.dryRun
-      ? {}
-      : { recording: { metric: 'breakGlass', labels: { resource: request.resource.resource, operation } } }),
-  };
+export function classifyWorkloadWrite(request: AdmissionRequest, ctx: PolicyContext): WriteSource {
+  return classify(request, ctx).source;
 }
 
 /**
@@ -101,7 +97,12 @@ function writeKey(request: AdmissionRequest, name: string): string {
  * in a phase that denies them, a workload with jobs-framework labels (an imitation of an API job) is denied instead,
  * and a denial is not a write, so it is not counted. A dry run gets the same answer and is never counted.
  */
-function directDecision(request: AdmissionRequest, source: 'direct' | 'dry-run', ctx: PolicyContext): Decision {
+function directDecision(
+  request: AdmissionRequest,
+  source: 'direct' | 'dry-run',
+  tool: string,
+  ctx: PolicyContext,
+): Decision {
   const behaviour = phaseBehaviour(ctx.phase);
   const kind = request.kind.kind;
   const name = objectName(request);
@@ -116,7 +117,6 @@ function directDecision(request: AdmissionRequest, source: 'direct' | 'dry-run',
   }
   const verdict = { allowed: true, warnings: [directWriteWarning(kind, operation, name, behaviour)] } as const;
   if (source === 'dry-run') return { verdict, source, level: 'debug' };
-  const tool = toolOfNamespace(request.namespace, ctx.toolNamespacePrefix) ?? '';
   return {
     verdict,
     source,
@@ -130,14 +130,14 @@ function directDecision(request: AdmissionRequest, source: 'direct' | 'dry-run',
 }
 
 export function decideRecordDirectWrite(request: AdmissionRequest, ctx: PolicyContext): Decision {
-  const source = classifyWorkloadWrite(request, ctx);
-  switch (source) {
+  const c = classify(request, ctx);
+  switch (c.source) {
     case 'break-glass':
-      return breakGlassDecision(request, ctx);
+      return breakGlassDecision(request, c.group, request.resource.resource);
     case 'direct':
     case 'dry-run':
-      return directDecision(request, source, ctx);
+      return directDecision(request, c.source, c.tool, ctx);
     default:
-      return { verdict: { allowed: true, warnings: [] }, source, level: 'debug' };
+      return { verdict: { allowed: true, warnings: [] }, source: c.source, level: 'debug' };
   }
 }
