@@ -103,8 +103,8 @@ function matchPrebuilt(ref: ImageReference, settings: ImageSettings): ResolvedIm
   for (const p of settings.prebuiltImages) {
     if (ref.host && !sameRegistry(ref.host, p.host, settings)) continue;
     if (ref.tag && ref.tag !== p.tag) continue;
-    const names = [p.path, ...p.variant_paths];
-    if (names.includes(ref.path) || p.short_name === ref.name || p.aliases.includes(ref.name)) {
+    const pathMatches = p.path === ref.path || p.variant_paths.includes(ref.path);
+    if (pathMatches || p.short_name === ref.name || p.aliases.includes(ref.name)) {
       const resolved: ResolvedImage = {
         image: prebuiltToImage(p),
         match: 'prebuilt',

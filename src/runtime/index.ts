@@ -25,7 +25,6 @@ export {
   generateLabels,
   labelSelector,
   toolFromNamespace,
-  namespaceOf,
 } from './labels.js';
 export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
 export { isObject, type KObject } from './object.js';

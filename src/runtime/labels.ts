@@ -77,7 +77,3 @@ export function toolFromNamespace(namespace: string): string {
   const dash = namespace.indexOf('-');
   return dash < 0 ? '' : namespace.slice(dash + 1);
 }
-
-export function namespaceOf(tool: string): string {
-  return `tool-${tool}`;
-}

@@ -396,7 +396,7 @@ function readSchedule(ctx: Ctx): CronSchedule {
   const configuredText = ctx.annotations[ANNOTATIONS.cronExpression] ?? actualText;
   const actual = parseCron(actualText, ctx.tool, ctx.name);
   if (!actual.ok) throw new FieldError('spec.schedule', actual.message);
-  const configured = parseCron(configuredText, ctx.tool, ctx.name);
+  const configured = configuredText === actualText ? actual : parseCron(configuredText, ctx.tool, ctx.name);
   if (!configured.ok) throw new FieldError(annotationPath, configured.message);
   if (actualText.startsWith('@')) {
     ctx.features.add('raw-macro-schedule');

@@ -348,4 +348,11 @@ describe('round trip: parse(render(job)) resolves to the same job', () => {
     assert.equal(r.job.cmd, 'nightly');
     assert.deepEqual(render(r.job), objects);
   });
+
+  test('objects go to the tool namespace of the configured prefix', () => {
+    const r = renderWorkloads({ ...daily, filelog: false }, { ...S, toolNamespacePrefix: 'tf-tool-' });
+    assert.ok(r.ok);
+    const namespaces = r.objects.map((o) => (o['metadata'] as { namespace?: string }).namespace);
+    assert.deepEqual(namespaces, [`tf-tool-${daily.tool_name}`]);
+  });
 });

@@ -20,7 +20,8 @@ import {
   type Job,
 } from '../jobs/index.js';
 import { renderCommand } from './command.js';
-import { ANNOTATIONS, generateLabels, KIND_BY_TYPE, namespaceOf } from './labels.js';
+import { toolNamespace } from '../storage/kinds.js';
+import { ANNOTATIONS, generateLabels, KIND_BY_TYPE } from './labels.js';
 import type { KObject } from './object.js';
 import type { RuntimeSettings } from './settings.js';
 
@@ -201,15 +202,16 @@ function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions
   };
 }
 
-function metadata(job: Job): KObject {
+function metadata(job: Job, namespace: string): KObject {
   return {
     name: job.job_name,
-    namespace: namespaceOf(job.tool_name),
+    namespace,
     labels: labelsOf(job),
   };
 }
 
 function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptions): KObject[] {
+  const namespace = toolNamespace(job.tool_name, settings.toolNamespacePrefix);
   const template = podTemplate(job, settings, options);
   switch (job.job_type) {
     case 'one-off':
@@ -217,7 +219,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
         {
           apiVersion: 'batch/v1',
           kind: KIND_BY_TYPE['one-off'],
-          metadata: metadata(job),
+          metadata: metadata(job, namespace),
           spec: {
             template,
             ttlSecondsAfterFinished: JOB_TTL_AFTER_FINISHED,
@@ -237,7 +239,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
           apiVersion: 'batch/v1',
           kind: KIND_BY_TYPE.scheduled,
           metadata: {
-            ...metadata(job),
+            ...metadata(job, namespace),
             annotations: { [ANNOTATIONS.cronExpression]: job.schedule.text },
           },
           spec: {
@@ -256,7 +258,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       const deployment: KObject = {
         apiVersion: 'apps/v1',
         kind: KIND_BY_TYPE.continuous,
-        metadata: metadata(job),
+        metadata: metadata(job, namespace),
         spec: {
           replicas,
           strategy: { type: replicas === 1 ? 'Recreate' : 'RollingUpdate' },
@@ -264,12 +266,12 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
           selector: { matchLabels: minimalLabels(job) },
         },
       };
-      return job.port ? [deployment, service(job, job.port)] : [deployment];
+      return job.port ? [deployment, service(job, job.port, namespace)] : [deployment];
     }
   }
 }
 
-function service(job: ContinuousJob, port: number): KObject {
+function service(job: ContinuousJob, port: number, namespace: string): KObject {
   const labels = generateLabels({
     tool: job.tool_name,
     job: job.job_name,
@@ -280,7 +282,7 @@ function service(job: ContinuousJob, port: number): KObject {
     kind: 'Service',
     metadata: {
       name: job.job_name,
-      namespace: namespaceOf(job.tool_name),
+      namespace,
       labels,
     },
     spec: {

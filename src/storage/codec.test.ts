@@ -69,6 +69,15 @@ describe('storage codec v1', () => {
     assert.equal(res.version, 'v1');
   });
 
+  test("reads the old image type 'buildpack' as 'buildservice'", () => {
+    const cr = codec.encode(scheduled);
+    const spec = cr.spec as Record<string, unknown>;
+    spec['image'] = { short_name: 'tool-mytool/bot:latest', type: 'buildpack' };
+    const res = codec.decode(cr);
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.equal(res.job.image.type, 'buildservice');
+  });
+
   test('decodes a continuous job with a health check and drops jobs-api backfill leftovers', () => {
     const cr = {
       apiVersion: 'jobs-api.toolforge.org/v1',

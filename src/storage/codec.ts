@@ -75,16 +75,17 @@ export class StorageCodec {
    * current version, validates again. Any failure says which field of which object is wrong.
    */
   decode(obj: unknown): DecodeResult {
-    const where = describe(obj);
+    // Which object, for error messages only: built when one is needed, not for each of the thousands decoded.
+    const where = () => describe(obj);
     if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') {
-      return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where);
+      return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where());
     }
     if (typeof obj['apiVersion'] !== 'string' || !obj['apiVersion'].startsWith(`${STORAGE_GROUP}/`)) {
-      return fail('ERR_STORAGE_DECODE', `apiVersion must be in group ${STORAGE_GROUP}`, where);
+      return fail('ERR_STORAGE_DECODE', `apiVersion must be in group ${STORAGE_GROUP}`, where());
     }
     const kind = storageKindForKind(String(obj['kind']));
-    if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where);
-    if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where} spec`);
+    if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where());
+    if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where()} spec`);
 
     const cr = obj as unknown as JobCr;
     const declared = this.versionOf(cr);
@@ -92,7 +93,7 @@ export class StorageCodec {
     let spec: RawSpec = obj['spec'];
     for (let steps = 0; ; steps++) {
       const schema = this.versions.get(version);
-      if (!schema) return fail('ERR_STORAGE_VERSION', `unknown spec version '${version}'`, where);
+      if (!schema) return fail('ERR_STORAGE_VERSION', `unknown spec version '${version}'`, where());
       const checked = schema.schema.safeParse(spec);
       if (!checked.success) {
         const issue = checked.error.issues[0];
@@ -100,14 +101,14 @@ export class StorageCodec {
         return fail(
           'ERR_STORAGE_DECODE',
           `${issue?.message ?? 'invalid'} (spec version ${version})`,
-          `${where} ${path}`,
+          `${where()} ${path}`,
         );
       }
       spec = checked.data;
       if (version === this.current) break;
       const step = this.migrations.get(version);
       if (!step || steps > this.versions.size) {
-        return fail('ERR_STORAGE_VERSION', `no migration from spec version '${version}'`, where);
+        return fail('ERR_STORAGE_VERSION', `no migration from spec version '${version}'`, where());
       }
       spec = step.migrate(structuredClone(spec));
       version = step.to;
@@ -116,10 +117,12 @@ export class StorageCodec {
       return fail(
         'ERR_STORAGE_DECODE',
         `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`,
-        `${where} spec.job_type`,
+        `${where()} spec.job_type`,
       );
     }
-    const job = Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)));
+    const job = NON_DEFINITION_KEYS.some((k) => k in spec)
+      ? Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)))
+      : spec;
     return declared === this.current
       ? { ok: true, job: job as unknown as StoredJob, version }
       : { ok: true, job: job as unknown as StoredJob, version, migratedFrom: declared };

@@ -8,8 +8,11 @@ import { EMAIL_OPTIONS, MOUNT_OPTIONS, PORT_PROTOCOLS } from '../jobs/model.js';
 const image = z
   .object({
     short_name: z.string().min(1),
-    /** `buildpack` is the value before jobs-api renamed it to `buildservice`. */
-    type: z.enum(['standard', 'buildservice', 'buildpack']).optional(),
+    /** `buildpack` is the value before jobs-api renamed it to `buildservice`: read as `buildservice`. */
+    type: z
+      .enum(['standard', 'buildservice', 'buildpack'])
+      .transform((t) => (t === 'buildpack' ? 'buildservice' : t))
+      .optional(),
     aliases: z.array(z.string()).optional(),
     state: z.string().optional(),
     digest: z.string().optional(),

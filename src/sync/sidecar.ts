@@ -9,6 +9,7 @@ import { Informer } from '../k8s/informer.js';
 import { LeaderElector } from '../k8s/lease.js';
 import type { PhaseView } from '../k8s/phase-source.js';
 import type { Logger } from '../log/logger.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
 import { ANNOTATIONS, STORAGE_API_VERSION, sourceVersionsAnnotation, storageKindForJobType } from '../storage/kinds.js';
@@ -77,10 +78,10 @@ const WATCHED: ReadonlyArray<{ resource: Resource; path: string; labelSelector?:
   {
     resource: 'services',
     path: '/api/v1/services',
-    labelSelector: 'app.kubernetes.io/managed-by=toolforge-jobs-framework',
+    labelSelector: `${LABELS.managedBy}=${MANAGED_BY_JOBS_FRAMEWORK}`,
   },
-  { resource: 'scheduled-jobs', path: '/apis/jobs-api.toolforge.org/v1/scheduled-jobs' },
-  { resource: 'continuous-jobs', path: '/apis/jobs-api.toolforge.org/v1/continuous-jobs' },
+  { resource: 'scheduled-jobs', path: `/apis/${STORAGE_API_VERSION}/scheduled-jobs` },
+  { resource: 'continuous-jobs', path: `/apis/${STORAGE_API_VERSION}/continuous-jobs` },
 ];
 
 /**
