@@ -233,7 +233,28 @@ async function main(): Promise<void> {
     caBundle: ca.toString('base64'),
   });
   await cp.apply('admin', [vwc, ...storagePolicy(config.identities)]);
-  await new Promise((r) => setTimeout(r, 1500));
+  // The API server picks the configuration up shortly after: a server-side dry run is warned once it has.
+  await waitFor(
+    'the webhook configuration in effect',
+    async () =>
+      /Warning:/.test(
+        (
+          await cp!.kubectl('alpha', [
+            'create',
+            'cronjob',
+            'probe',
+            '--image=docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest',
+            '--schedule=0 0 * * *',
+            '-n',
+            'tool-alpha',
+            '--dry-run=server',
+            '--',
+            'true',
+          ])
+        ).stderr,
+      ),
+    20_000,
+  );
   say('  installed the ValidatingWebhookConfiguration (webhook-config/) and the ValidatingAdmissionPolicy');
 
   const crCreate = await kubectl(
@@ -368,12 +389,26 @@ async function main(): Promise<void> {
   say(indent(imported.out));
 
   await act('Act 4 — phases');
+  // A switch is in force once both the webhook and the sync report it (each watches the phase ConfigMap).
+  const phaseInEffect = (phase: string) =>
+    waitFor(
+      `phase ${phase} in effect`,
+      async () => {
+        const line = `toolforge_jobs_phase_info{phase="${phase}"} 1`;
+        const [hook, sync] = await Promise.all([
+          httpsGet(`https://127.0.0.1:${webhookPort}/metrics`, ca),
+          httpGet(`${syncUrl}/metrics`),
+        ]);
+        return hook.body.includes(line) && sync.body.includes(line);
+      },
+      20_000,
+    );
   const p1 = cli(['phase', 'set', 'storage-truth', '--reason', 'jobs-api reads storage now', '--config', adminConfig]);
   say(indent(p1.out + p1.err));
-  await new Promise((r) => setTimeout(r, 2000));
+  await phaseInEffect('storage-truth');
   const p2 = cli(['phase', 'set', 'ignore-unmanaged', '--reason', 'deadline passed', '--config', adminConfig]);
   say(indent(p2.out + p2.err));
-  await new Promise((r) => setTimeout(r, 2000));
+  await phaseInEffect('ignore-unmanaged');
   const ignored = await kubectlCreateJob('beta', 'after-deadline');
   expect(
     /not be listed|will not/i.test(ignored.err),
@@ -402,7 +437,7 @@ async function main(): Promise<void> {
   expect(noCr, '…and not stored');
   const p3 = cli(['phase', 'set', 'enforce', '--config', adminConfig]);
   say(indent(p3.out + p3.err));
-  await new Promise((r) => setTimeout(r, 2000));
+  await phaseInEffect('enforce');
   const enforced = await kubectlCreateJob('beta', 'imitation');
   expect(enforced.code !== 0, 'in enforce a kubectl-created CronJob with jobs-framework labels is denied');
   const plain = await kubectl('beta', [
@@ -438,7 +473,11 @@ function kubectlCreateJob(tool: string, name: string) {
 
 async function cleanup(): Promise<void> {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+  await Promise.all(
+    children.map(
+      (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
+    ),
+  );
   await cp?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 }
