@@ -1,5 +1,5 @@
 import type { CliIo } from '../cli.js';
-import { loadKubeConfig } from '../k8s/client.js';
+import { loadCredentials } from '../k8s/credentials.js';
 import { VERSION } from '../version.js';
 import { runWebhook } from '../webhook/server.js';
 import { loadCommon } from './serve.js';
@@ -11,7 +11,7 @@ export async function runWebhookCommand(opts: { config?: string }, _io: CliIo): 
     config,
     logger,
     metrics,
-    kubeConfig: await loadKubeConfig(config),
+    credentials: await loadCredentials(config),
     version: VERSION,
   });
   await handle.closed;

@@ -1,6 +1,7 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeCredentials } from '../k8s/credentials.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
 import { PhaseSource } from '../k8s/phase-source.js';
@@ -20,7 +21,8 @@ export interface RunWebhookOptions {
   config: Config;
   logger: Logger;
   metrics: Metrics;
-  kubeConfig: KubeConfig;
+  /** How to reach the API server, for the phase ConfigMap; not needed when `phase` is given. */
+  credentials?: KubeCredentials | KubeConfig;
   /** Signals that start a graceful shutdown; `[]` leaves signals to the caller. Default SIGTERM and SIGINT. */
   signals?: readonly NodeJS.Signals[];
   /** Replaces the ConfigMap-backed phase (tests, benchmarks). */
@@ -78,8 +80,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   const logger = options.logger.child({ component: 'webhook' });
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
 
-  const phase =
-    options.phase ?? new PhaseSource({ config, api: new KubeApi(options.kubeConfig), logger: options.logger, metrics });
+  const phase = options.phase ?? new PhaseSource({ config, api: apiFor(options), logger: options.logger, metrics });
   let draining = false;
   const server = https.createServer({
     minVersion: 'TLSv1.2',
@@ -147,4 +148,9 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   });
 
   return { server, address, phase, readiness, close, closed };
+}
+
+function apiFor(options: RunWebhookOptions): KubeApi {
+  if (!options.credentials) throw new TypeError('runWebhook needs credentials to read the phase, or a phase');
+  return new KubeApi(options.credentials);
 }

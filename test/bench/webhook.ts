@@ -110,13 +110,11 @@ async function serve(target: Target, certDir: string): Promise<void> {
   };
   if (target === 'webhook') {
     const { runWebhook } = await import('../../src/webhook/server.js');
-    const { KubeConfig } = await import('@kubernetes/client-node');
     const port = await freePort();
     const handle = await runWebhook({
       config: { ...config, webhook: { ...config.webhook, port } },
       logger,
       metrics,
-      kubeConfig: new KubeConfig(),
       phase,
     });
     ready(handle.address.port);

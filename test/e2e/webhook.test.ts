@@ -200,7 +200,7 @@ before(async () => {
     }),
     logger: createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) }),
     metrics,
-    kubeConfig: cp.kubeConfig('admin'),
+    credentials: cp.kubeConfig('admin'),
     signals: [],
   });
   await eventually('webhook ready', async () => (webhook?.readiness().ready ? true : undefined));

@@ -1,4 +1,3 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -69,7 +68,6 @@ async function start(
     config,
     logger: silentLogger(),
     metrics,
-    kubeConfig: new KubeConfig(),
     phase,
     signals: [],
   });
