@@ -216,4 +216,32 @@ describe('Informer', () => {
     assert.equal(lists, 2, 'relisted after the failed page');
     assert.equal(inf.store.size, 2);
   });
+
+  test('a relist keeps the entries of objects whose resourceVersion is unchanged, and reports only changes', async () => {
+    let list = 0;
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1'), obj('b', String(10 + list++))],
+      watchScript: async () => undefined,
+    });
+    const transformed: string[] = [];
+    const changes: string[] = [];
+    const inf = informer(api, [], {
+      relistSeconds: 0,
+      transform: (x) => {
+        transformed.push(x.metadata.name);
+        return x.metadata.resourceVersion;
+      },
+      unchanged: (x, previous) => x.metadata.resourceVersion === previous,
+      onChange: (_ns, name, e) => changes.push(`${name}=${e ?? '-'}`),
+    });
+    inf.start();
+    await waitUntil(() => calls.list >= 3, 'relisted twice');
+    await inf.stop();
+    assert.equal(transformed.filter((n) => n === 'a').length, 1, 'a is transformed once');
+    assert.ok(transformed.filter((n) => n === 'b').length >= 3, 'b on every list');
+    assert.deepEqual(
+      changes.filter((c) => c.startsWith('a=')),
+      ['a=1'],
+    );
+  });
 });

@@ -22,6 +22,11 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   stallSeconds: number;
   /** Keeps what the caller needs of an object (undefined drops it): the store never holds whole objects. */
   transform: (obj: T) => E | undefined;
+  /**
+   * Whether `previous` (the entry the store holds for this object) still stands for `obj`, typically because the
+   * resourceVersion is the same: a relist then keeps it without transforming again and reports no change for it.
+   */
+  unchanged?: (obj: T, previous: E) => boolean;
   logger: Logger;
   /** After every complete list. */
   onSynced?: () => void;
@@ -129,15 +134,19 @@ export class Informer<T extends ObjectMeta, E> {
       // would otherwise wait for the whole (synchronous) transform, and the server would sit idle meanwhile.
       await setImmediate();
       for (const obj of next.value.items) {
-        const entry = this.o.transform(obj);
-        if (entry !== undefined) fresh.set(...namesOf(obj), entry);
+        const [namespace, name] = namesOf(obj);
+        const previous = this.current.get(namespace, name);
+        const entry = previous !== undefined && this.o.unchanged?.(obj, previous) ? previous : this.o.transform(obj);
+        if (entry !== undefined) fresh.set(namespace, name, entry);
       }
       rv = next.value.resourceVersion;
     }
-    const gone = [...this.current.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
+    const before = this.current;
+    const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
     this.current = fresh;
     for (const [namespace, name] of gone) this.o.onChange?.(namespace, name, undefined);
-    for (const [namespace, name, entry] of fresh.entries()) this.o.onChange?.(namespace, name, entry);
+    for (const [namespace, name, entry] of fresh.entries())
+      if (before.get(namespace, name) !== entry) this.o.onChange?.(namespace, name, entry);
     this.lastEventAt = Date.now();
     this.o.logger.debug({ informer: this.o.name, objects: fresh.size, resourceVersion: rv }, 'informer listed');
     if (!this.synced) {

@@ -131,6 +131,10 @@ export class SyncSidecar {
           stallSeconds: d.config.sync.stallSeconds,
           logger: log,
           transform: (obj) => this.track(w.resource, obj, isCr),
+          unchanged: (obj, previous) => {
+            const rv = obj.metadata?.resourceVersion;
+            return rv !== undefined && rv === resourceVersionOf(previous);
+          },
           onChange: (namespace, name, entry) => this.inventory.apply(w.resource, namespace, name, entry),
           onError: (stage) => d.metrics.syncErrors.inc({ stage }),
         }),
@@ -577,6 +581,13 @@ interface JobRef {
 }
 
 const SERVICE: Tracked = Object.freeze({ what: 'service' });
+
+/** The resourceVersion an entry was made from; Services and foreign workloads keep none (they are cheap to redo). */
+function resourceVersionOf(tracked: Tracked): string | undefined {
+  if (tracked.what === 'job') return tracked.entry.workload.resourceVersion;
+  if (tracked.what === 'cr') return tracked.entry.resourceVersion;
+  return undefined;
+}
 
 const jobKey = (e: { type: string; name: string }): string => `${e.type}/${e.name}`;
 
