@@ -27,7 +27,7 @@ describe('Inventory', () => {
   test('indexes each tool’s workloads, CRs, foreign workloads and Services', () => {
     const inv = new Inventory('tool-');
     inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
-    inv.apply('deployments', 'tool-alpha', 'web', job(workload('web', 'Deployment')));
+    inv.apply('deployments', 'tool-alpha', 'web', job({ ...workload('web', 'Deployment'), exposesPort: true }));
     inv.apply('deployments', 'tool-alpha', 'hand-made', { what: 'foreign' });
     inv.apply('scheduled-jobs', 'tool-alpha', 'daily', { what: 'cr', entry: cr('daily', 'scheduled') });
     inv.apply('cronjobs', 'kube-system', 'other', job(workload('other', 'CronJob')));
