@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../e2e/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../e2e/harness/jobs.js';
+import { median } from './median.js';
 
 const { values } = parseArgs({
   options: {
@@ -81,8 +82,6 @@ function measure(args: string[], doneLine: RegExp, env: NodeJS.ProcessEnv = proc
     });
   });
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   console.error('[bench] building dist/ for a fair child process');

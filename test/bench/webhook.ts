@@ -22,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort, sleep } from '../e2e/harness/process.js';
+import { median } from './median.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -128,15 +130,6 @@ async function serve(target: Target, certDir: string): Promise<void> {
   server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = https.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 function startChild(target: Target, certDir: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--serve', target, certDir], {
     cwd: ROOT,
@@ -197,8 +190,6 @@ async function decisionP99(port: number, ca: Buffer): Promise<number> {
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `rate` 0: each connection sends as soon as its previous answer arrived; else request k is due at k / rate s. */
 /** Request bodies: each one a distinct write (its own request and object uid, same length), unless `--same-write`. */
@@ -301,11 +292,6 @@ async function load({ port, ca, bodies, offset, connections, count, seconds, rat
     max: sorted[sorted.length - 1] ?? 0,
     errors,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 function medianStats(all: Stats[]): Stats {

@@ -16,14 +16,15 @@ import {
   killGroupSync,
   onExit,
   removeDirSync,
+  sleep,
   spawnDaemon,
   stopGroup,
   tail,
 } from './harness/process.js';
 import type { Daemon } from './harness/process.js';
 
+import { ALL_STORAGE_PLURALS, STORAGE_GROUP } from '../../src/storage/kinds.js';
 import { installJobsCrds as installCrdsFrom } from './harness/crds.js';
-export { JOBS_API_GROUP, JOBS_API_PLURALS, upstreamJobsCrds } from './harness/crds.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'control-plane', 'build.sh');
@@ -100,8 +101,6 @@ export interface ControlPlaneState {
 const defaultLog: LogFn = (msg, fields) => {
   process.stderr.write(`[control-plane] ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}\n`);
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function buildBinaries(log: LogFn = defaultLog): Promise<string> {
   const fromEnv = process.env['JOBS_STORAGE_CP_BIN_DIR'];
@@ -676,8 +675,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 }
 
 const rbac = 'rbac.authorization.k8s.io';
-const JOBS_GROUP = 'jobs-api.toolforge.org';
-const JOBS_PLURALS = ['scheduled-jobs', 'continuous-jobs', 'one-off-jobs'];
+const JOBS_GROUP = STORAGE_GROUP;
+/** Every plural of the storage group, as the product protects them. */
+const JOBS_PLURALS = [...ALL_STORAGE_PLURALS];
 
 function clusterRoleBinding(name: string, role: string, subjects: object[]): object {
   return {
@@ -788,10 +788,7 @@ export async function seedIdentities(cp: ControlPlane, opts: TokenOptions = {}):
   ]);
 }
 
-/**
- * Installs the jobs-api CRDs as admin from deploy/crds/ (or the upstream shape while that directory has no YAML) and
- * waits for Established. Returns the CRD names.
- */
+/** Installs the jobs-api CRDs of deploy/crds/ as admin and waits for Established. Returns the CRD names. */
 export function installJobsCrds(cp: ControlPlane, crdDir = join(REPO_ROOT, 'deploy', 'crds')): Promise<string[]> {
   return installCrdsFrom(cp, crdDir);
 }

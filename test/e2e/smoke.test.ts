@@ -4,7 +4,8 @@ import type { JSONWebKeySet } from 'jose';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { KubeApi } from '../../src/k8s/api.js';
-import { JOBS_API_GROUP, JOBS_API_PLURALS, installJobsCrds, startControlPlane } from './cluster.js';
+import { STORAGE_API_VERSION, STORAGE_GROUP } from '../../src/storage/kinds.js';
+import { installJobsCrds, startControlPlane } from './cluster.js';
 import type { ControlPlane } from './cluster.js';
 
 let cp: ControlPlane | undefined;
@@ -64,16 +65,16 @@ test("a tool cannot create a CronJob in another tool's namespace", async () => {
 
 test('jobs-api creates a ScheduledJob through the client library once the CRDs are established', async () => {
   const names = await installJobsCrds(plane());
-  assert.ok(names.includes(`${JOBS_API_PLURALS.scheduled}.${JOBS_API_GROUP}`), names.join(','));
+  assert.ok(names.includes(`scheduled-jobs.${STORAGE_GROUP}`), names.join(','));
 
   const api = plane().kubeConfig('jobs-api').makeApiClient(k8s.CustomObjectsApi);
   const created = (await api.createNamespacedCustomObject({
-    group: JOBS_API_GROUP,
+    group: STORAGE_GROUP,
     version: 'v1',
     namespace: 'tool-alpha',
-    plural: JOBS_API_PLURALS.scheduled,
+    plural: 'scheduled-jobs',
     body: {
-      apiVersion: `${JOBS_API_GROUP}/v1`,
+      apiVersion: STORAGE_API_VERSION,
       kind: 'ScheduledJob',
       metadata: { name: 'smoke' },
       spec: {

@@ -53,4 +53,4 @@ export async function waitFor<T>(
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from './process.js';

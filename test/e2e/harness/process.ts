@@ -88,7 +88,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
   if (!isAlive(pid)) return;
