@@ -12,8 +12,8 @@ import {
   seedIdentities,
   startControlPlane,
   stopControlPlaneAt,
-} from '../test/e2e/cluster.js';
-import type { ControlPlane } from '../test/e2e/cluster.js';
+} from './control-plane/cluster.js';
+import type { ControlPlane } from './control-plane/cluster.js';
 
 function describe(cp: ControlPlane): string {
   const lines = [

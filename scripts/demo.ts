@@ -21,10 +21,10 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { KubeApi } from '../src/k8s/api.js';
 import { storagePolicy, validatingWebhookConfiguration } from '../src/webhook/manifests.js';
-import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../test/e2e/cluster.js';
-import type { ControlPlane } from '../test/e2e/cluster.js';
-import { freePort } from '../test/e2e/harness/process.js';
-import { scheduledJob, waitFor, workloadsOf } from '../test/e2e/harness/jobs.js';
+import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from './control-plane/cluster.js';
+import type { ControlPlane } from './control-plane/cluster.js';
+import { freePort } from './control-plane/process.js';
+import { scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.js';
 
 const interactive = process.stdin.isTTY && !process.argv.includes('--ci') && !process.env['CI'];
 const BIN = join(REPO_ROOT, 'bin', 'jobs-storage.mjs');

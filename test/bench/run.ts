@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../e2e/cluster.js';
+import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
 const benches = ['webhook', 'sync'].filter((b) => only.length === 0 || only.includes(b));

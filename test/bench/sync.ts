@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
-import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../e2e/cluster.js';
-import { crOf, scheduledJob, workloadsOf } from '../e2e/harness/jobs.js';
+import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { median } from './median.js';
 
 const { values } = parseArgs({

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort, sleep } from '../e2e/harness/process.js';
+import { freePort, sleep } from '../../scripts/control-plane/process.js';
 import { median } from './median.js';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
-import { REPO_ROOT, startControlPlane } from './cluster.js';
-import type { ControlPlane } from './cluster.js';
+import { REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 
 /** The shipped manifests against a real API server: they validate, and the RBAC grants exactly what is needed. */
 describe('deploy/ manifests', { timeout: 180_000 }, () => {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
 import { KubeApi } from '../../src/k8s/api.js';
-import { installJobsCrds, JOBS_STORAGE_SA, startControlPlane } from './cluster.js';
-import type { ControlPlane } from './cluster.js';
-import { crOf, scheduledJob, workloadsOf } from './harness/jobs.js';
+import { installJobsCrds, JOBS_STORAGE_SA, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { KubeApi } from '../../src/k8s/api.js';
 import { STORAGE_API_VERSION, STORAGE_GROUP } from '../../src/storage/kinds.js';
-import { installJobsCrds, startControlPlane } from './cluster.js';
-import type { ControlPlane } from './cluster.js';
+import { installJobsCrds, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 
 let cp: ControlPlane | undefined;
 

@@ -17,9 +17,9 @@ import { createAdminApp } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
 import request from 'supertest';
 import { workloadTracker } from '../../src/sync/track-workload.js';
-import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from './cluster.js';
-import type { ControlPlane } from './cluster.js';
-import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from './harness/jobs.js';
+import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
+import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
 
 const GRACE_SECONDS = 2;
 const JOBS_API_MANAGER = 'jobs-api toolforge_weld';

@@ -20,8 +20,8 @@ import type { Metrics } from '../../src/metrics/registry.js';
 import { storagePolicy, validatingWebhookConfiguration } from '../../src/webhook/manifests.js';
 import { runWebhook } from '../../src/webhook/server.js';
 import type { WebhookHandle } from '../../src/webhook/server.js';
-import { installJobsCrds, startControlPlane } from './cluster.js';
-import type { ControlPlane, KubectlResult } from './cluster.js';
+import { installJobsCrds, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane, KubectlResult } from '../../scripts/control-plane/cluster.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TOOL = 'alpha';

@@ -1,8 +1,8 @@
-import type { StoredJob } from '../../../src/jobs/model.js';
-import { renderWorkloads } from '../../../src/runtime/render.js';
-import { DEFAULT_RUNTIME_SETTINGS } from '../../../src/runtime/settings.js';
-import { createStorageCodec } from '../../../src/storage/codec.js';
-import type { JobCr } from '../../../src/storage/codec.js';
+import type { StoredJob } from '../../src/jobs/model.js';
+import { renderWorkloads } from '../../src/runtime/render.js';
+import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
+import { createStorageCodec } from '../../src/storage/codec.js';
+import type { JobCr } from '../../src/storage/codec.js';
 
 /** A scheduled job as `toolforge jobs run NAME --command CMD --image python3.11 --schedule SCHEDULE` stores it. */
 export function scheduledJob(

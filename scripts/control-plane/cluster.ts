@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { createCA, createLeaf, createSigningKey } from './harness/pki.js';
-import type { KeyPair } from './harness/pki.js';
+import { createCA, createLeaf, createSigningKey } from './pki.js';
+import type { KeyPair } from './pki.js';
 import {
   commandOf,
   freePort,
@@ -20,11 +20,11 @@ import {
   spawnDaemon,
   stopGroup,
   tail,
-} from './harness/process.js';
-import type { Daemon } from './harness/process.js';
+} from './process.js';
+import type { Daemon } from './process.js';
 
 import { ALL_STORAGE_PLURALS, STORAGE_GROUP } from '../../src/storage/kinds.js';
-import { installJobsCrds as installCrdsFrom } from './harness/crds.js';
+import { installJobsCrds as installCrdsFrom } from './crds.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'control-plane', 'build.sh');
