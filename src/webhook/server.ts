@@ -73,7 +73,7 @@ async function drain(server: https.Server, deadline: number): Promise<void> {
  * The phase admission decides in: the phase in force once known; before that one that denies nothing some phase
  * allows, so a replica that has not read the ConfigMap yet never denies a workload write the phase may allow.
  */
-export function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']): () => Phase {
+function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']): () => Phase {
   const before = phaseBeforeKnown(initial);
   return () => (phase.known() ? phase.current() : before);
 }
