@@ -56,8 +56,8 @@ export interface PhaseSourceOptions {
  *
  * - A valid value is the phase. A ConfigMap that does not exist means `config.phase.initial`: the phase is a function
  *   of what is stored, so replicas started at different times agree.
- * - An invalid or missing key, or an API that cannot be read, keeps the last known phase and sets
- *   `phase_config_stale` to 1 until a valid read.
+ * - An invalid or missing key, or an API that cannot be read, keeps the last known phase and reports it stale
+ *   (exported as `phase_config_stale`) until a valid read.
  * - `known()` is false until the first valid read; the webhook is not ready before that, and `report` says no phase.
  */
 export class PhaseSource implements PhaseView {
