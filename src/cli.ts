@@ -1,20 +1,10 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
-import { PHASES } from './config/phases.js';
+import { EXIT, defaultIo } from './cli/io.js';
+import type { CliIo } from './cli/io.js';
 import { AppError, errorMessage } from './errors.js';
+import { PHASES } from './phase/behaviour.js';
 
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  readStdin?: () => string;
-}
-
-const defaultIo: CliIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
-
-/** Exit codes: 0 success, 1 the input had errors, 2 usage errors. */
-export const EXIT = { ok: 0, inputErrors: 1, usage: 2 } as const;
+/** The command table: each command's options and the module that runs it, loaded only when it runs. */
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('jobs-storage')
@@ -30,7 +20,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { filename: string; output: 'yaml' | 'json'; config?: string }) => {
-      const { runConvert } = await import('./cli/convert.js');
+      const { runConvert } = await import('./cli/commands/convert.js');
       setExit(runConvert(opts, io));
     });
 
@@ -39,7 +29,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Serve the admission webhook (HTTPS) until SIGTERM')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string }) => {
-      const { runWebhookCommand } = await import('./cli/webhook.js');
+      const { runWebhookCommand } = await import('./cli/commands/webhook.js');
       setExit(await runWebhookCommand(opts, io));
     });
 
@@ -48,7 +38,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Run the sync sidecar: watch workloads and job CRs, backfill, export gauges, serve the admin API')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string }) => {
-      const { runSyncCommand } = await import('./cli/serve.js');
+      const { runSyncCommand } = await import('./cli/commands/sync.js');
       setExit(await runSyncCommand(opts, io));
     });
 
@@ -60,7 +50,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--dry-run', 'only print what would be created', false)
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string; dryRun: boolean }) => {
-      const { runImport } = await import('./cli/ops.js');
+      const { runImport } = await import('./cli/commands/import.js');
       setExit(await runImport(opts, io));
     });
 
@@ -71,7 +61,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string; tool: string[]; output: 'table' | 'json' }) => {
-      const { runReport } = await import('./cli/ops.js');
+      const { runReport } = await import('./cli/commands/report.js');
       setExit(await runReport(opts, io));
     });
 
@@ -80,7 +70,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('get')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config?: string }) => {
-      const { runPhaseGet } = await import('./cli/ops.js');
+      const { runPhaseGet } = await import('./cli/commands/phase.js');
       setExit(await runPhaseGet(opts, io));
     });
   phase
@@ -89,8 +79,21 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--reason <text>', 'recorded in the phase history')
     .option('--config <file>', 'configuration file (YAML)')
     .action(async (value: string, opts: { config?: string; reason?: string }) => {
-      const { runPhaseSet } = await import('./cli/ops.js');
+      const { runPhaseSet } = await import('./cli/commands/phase.js');
       setExit(await runPhaseSet(value, opts, io));
+    });
+
+  program
+    .command('manifests')
+    .description(
+      'Write the ValidatingWebhookConfiguration and ValidatingAdmissionPolicy generated from the configuration',
+    )
+    .option('--out <dir>', 'directory to write the files into', 'webhook-config')
+    .option('--check', 'write nothing; exit 1 when a file differs from what would be written', false)
+    .option('--config <file>', 'configuration file (YAML); the environment is not read')
+    .action(async (opts: { out: string; check: boolean; config?: string }) => {
+      const { runManifests } = await import('./cli/commands/manifests.js');
+      setExit(runManifests(opts, io));
     });
 
   return program;

@@ -40,6 +40,16 @@ interface PendingPage<T> {
   abort: () => void;
 }
 
+/** One HTTP request's options; the content type and accept default to JSON. */
+interface OpenOptions {
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  accept?: string;
+  /** Ends the request with a KubeApiError after this long without any data. */
+  idleTimeoutMs?: number;
+}
+
 const CREDENTIALS_TTL_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -84,15 +94,8 @@ export class KubeApi {
     return url;
   }
 
-  private async open(
-    method: string,
-    url: URL,
-    body?: unknown,
-    contentType = 'application/json',
-    signal?: AbortSignal,
-    accept = 'application/json',
-    idleTimeoutMs?: number,
-  ): Promise<IncomingMessage> {
+  private async open(method: string, url: URL, options: OpenOptions = {}): Promise<IncomingMessage> {
+    const { body, contentType = 'application/json', signal, accept = 'application/json', idleTimeoutMs } = options;
     const { agent, headers } = await this.auth();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -132,15 +135,12 @@ export class KubeApi {
     options: { query?: Query; body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
   ): Promise<T> {
     // Every request is bounded: a black-holed connection must not freeze a relist, a backfill or a Lease renewal.
-    const res = await this.open(
-      method,
-      this.url(path, options.query),
-      options.body,
-      options.contentType,
-      undefined,
-      options.accept,
-      options.timeoutMs ?? REQUEST_TIMEOUT_MS,
-    );
+    const res = await this.open(method, this.url(path, options.query), {
+      body: options.body,
+      contentType: options.contentType,
+      accept: options.accept,
+      idleTimeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
+    });
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw toApiError(status, text);
@@ -182,15 +182,10 @@ export class KubeApi {
     let announce: (token: string | undefined) => void = () => undefined;
     const continueToken = new Promise<string | undefined>((resolve) => (announce = resolve));
     const page = (async (): Promise<ParsedPage<T>> => {
-      const res = await this.open(
-        'GET',
-        this.url(path, { ...query, continue: token }),
-        undefined,
-        undefined,
-        abort.signal,
-        'application/json',
-        REQUEST_TIMEOUT_MS,
-      );
+      const res = await this.open('GET', this.url(path, { ...query, continue: token }), {
+        signal: abort.signal,
+        idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      });
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) throw toApiError(status, await readAll(res));
       const text = await readAll(res, (head) => {
@@ -232,7 +227,7 @@ export class KubeApi {
   ): Promise<void> {
     let res: IncomingMessage;
     try {
-      res = await this.open('GET', this.url(path, { ...query, watch: 1 }), undefined, undefined, signal);
+      res = await this.open('GET', this.url(path, { ...query, watch: 1 }), { signal });
     } catch (err) {
       if (signal.aborted) return;
       throw err;

@@ -57,7 +57,7 @@ export class Informer<T extends ObjectMeta, E> {
   private failures = 0;
   private lastEventAt = 0;
 
-  constructor(private readonly o: InformerOptions<T, E>) {}
+  constructor(private readonly options: InformerOptions<T, E>) {}
 
   start(): void {
     this.loop ??= this.run();
@@ -97,8 +97,11 @@ export class Informer<T extends ObjectMeta, E> {
         if (signal.aborted) break;
         const gone = isGone(err);
         goneInARow = gone ? goneInARow + 1 : 0;
-        if (!gone) this.o.onError?.(stage, err);
-        this.o.logger.warn({ informer: this.o.name, stage, err: describeApiError(err), gone }, 'informer restarting');
+        if (!gone) this.options.onError?.(stage, err);
+        this.options.logger.warn(
+          { informer: this.options.name, stage, err: describeApiError(err), gone },
+          'informer restarting',
+        );
         if (!gone || goneInARow > 1) await this.backoff(signal);
       }
     }
@@ -107,15 +110,18 @@ export class Informer<T extends ObjectMeta, E> {
   private async backoff(signal: AbortSignal): Promise<void> {
     this.failures += 1;
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 10));
-    const ms = Math.round((this.o.random ?? Math.random)() * cap);
-    await (this.o.sleep ?? sleep)(ms, signal);
+    const ms = Math.round((this.options.random ?? Math.random)() * cap);
+    await (this.options.sleep ?? sleep)(ms, signal);
   }
 
   private async relist(): Promise<string> {
     const fresh = new ObjectStore<E>();
     let rv = '';
-    const pages = this.o.api.listPages<T>(this.o.path, { limit: this.o.pageSize, labelSelector: this.o.labelSelector });
-    const gate = this.o.listGate;
+    const pages = this.options.api.listPages<T>(this.options.path, {
+      limit: this.options.pageSize,
+      labelSelector: this.options.labelSelector,
+    });
+    const gate = this.options.listGate;
     const fetchPage = () => {
       const page = gate ? gate.run(() => pages.next()) : pages.next();
       // It may fail while this page is still being transformed (or after a stop): handled where it is awaited, so
@@ -136,7 +142,8 @@ export class Informer<T extends ObjectMeta, E> {
       for (const obj of next.value.items) {
         const [namespace, name] = namesOf(obj);
         const previous = this.current.get(namespace, name);
-        const entry = previous !== undefined && this.o.unchanged?.(obj, previous) ? previous : this.o.transform(obj);
+        const entry =
+          previous !== undefined && this.options.unchanged?.(obj, previous) ? previous : this.options.transform(obj);
         if (entry !== undefined) fresh.set(namespace, name, entry);
       }
       rv = next.value.resourceVersion;
@@ -144,23 +151,26 @@ export class Informer<T extends ObjectMeta, E> {
     const before = this.current;
     const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
     this.current = fresh;
-    for (const [namespace, name] of gone) this.o.onChange?.(namespace, name, undefined);
+    for (const [namespace, name] of gone) this.options.onChange?.(namespace, name, undefined);
     for (const [namespace, name, entry] of fresh.entries())
-      if (before.get(namespace, name) !== entry) this.o.onChange?.(namespace, name, entry);
+      if (before.get(namespace, name) !== entry) this.options.onChange?.(namespace, name, entry);
     this.lastEventAt = Date.now();
-    this.o.logger.debug({ informer: this.o.name, objects: fresh.size, resourceVersion: rv }, 'informer listed');
+    this.options.logger.debug(
+      { informer: this.options.name, objects: fresh.size, resourceVersion: rv },
+      'informer listed',
+    );
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
-    this.o.onSynced?.();
+    this.options.onSynced?.();
     return rv;
   }
 
   /** Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. */
   private async watchUntilRelist(startRv: string): Promise<void> {
     let rv = startRv;
-    const relistAt = Date.now() + this.o.relistSeconds * 1000;
+    const relistAt = Date.now() + this.options.relistSeconds * 1000;
     while (!this.stopper.signal.aborted && Date.now() < relistAt) {
       const watchAbort = new AbortController();
       const onStop = () => watchAbort.abort();
@@ -168,23 +178,23 @@ export class Informer<T extends ObjectMeta, E> {
       let stalled = false;
       const stallTimer = setInterval(
         () => {
-          if (Date.now() - this.lastEventAt > this.o.stallSeconds * 1000) {
+          if (Date.now() - this.lastEventAt > this.options.stallSeconds * 1000) {
             stalled = true;
             watchAbort.abort();
           }
         },
-        Math.max(250, Math.min(5000, (this.o.stallSeconds * 1000) / 4)),
+        Math.max(250, Math.min(5000, (this.options.stallSeconds * 1000) / 4)),
       );
       const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
       const openedAt = Date.now();
       let failed: unknown;
       try {
-        await this.o.api.watch<T>(
-          this.o.path,
+        await this.options.api.watch<T>(
+          this.options.path,
           {
             resourceVersion: rv,
             allowWatchBookmarks: true,
-            labelSelector: this.o.labelSelector,
+            labelSelector: this.options.labelSelector,
             timeoutSeconds: Math.min(remaining, 300),
           },
           (event) => {
@@ -205,17 +215,20 @@ export class Informer<T extends ObjectMeta, E> {
         this.stopper.signal.removeEventListener('abort', onStop);
       }
       if (failed !== undefined) {
-        this.o.onError?.('watch', failed);
-        this.o.logger.warn(
-          { informer: this.o.name, err: describeApiError(failed), resourceVersion: rv },
+        this.options.onError?.('watch', failed);
+        this.options.logger.warn(
+          { informer: this.options.name, err: describeApiError(failed), resourceVersion: rv },
           'watch failed, resuming from the last resourceVersion',
         );
         await this.backoff(this.stopper.signal);
         continue;
       }
       if (stalled) {
-        this.o.logger.warn({ informer: this.o.name, stallSeconds: this.o.stallSeconds }, 'watch stalled, relisting');
-        this.o.onError?.('watch', new Error('watch stalled'));
+        this.options.logger.warn(
+          { informer: this.options.name, stallSeconds: this.options.stallSeconds },
+          'watch stalled, relisting',
+        );
+        this.options.onError?.('watch', new Error('watch stalled'));
         return;
       }
     }
@@ -224,12 +237,12 @@ export class Informer<T extends ObjectMeta, E> {
   private apply(event: WatchEvent<T>): void {
     if (event.type === 'BOOKMARK') return;
     const [namespace, name] = namesOf(event.object);
-    const entry = event.type === 'DELETED' ? undefined : this.o.transform(event.object);
+    const entry = event.type === 'DELETED' ? undefined : this.options.transform(event.object);
     if (entry === undefined) {
-      if (this.current.delete(namespace, name)) this.o.onChange?.(namespace, name, undefined);
+      if (this.current.delete(namespace, name)) this.options.onChange?.(namespace, name, undefined);
     } else {
       this.current.set(namespace, name, entry);
-      this.o.onChange?.(namespace, name, entry);
+      this.options.onChange?.(namespace, name, entry);
     }
   }
 }

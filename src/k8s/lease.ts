@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { KubeApi } from './api.js';
 import { describeApiError, isConflict, isNotFound } from './errors.js';
+import { LEASES, collectionPath, objectPath } from './paths.js';
 
 interface Lease {
   apiVersion: 'coordination.k8s.io/v1';
@@ -43,25 +44,26 @@ export class LeaderElector {
   private stopped = false;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly o: LeaderElectorOptions) {}
+  constructor(private readonly options: LeaderElectorOptions) {}
 
   get isLeader(): boolean {
     return this.leading;
   }
 
   private now(): number {
-    return (this.o.now ?? Date.now)();
+    return (this.options.now ?? Date.now)();
   }
 
+  /** The Lease itself; it is created in its namespace's collection. */
   private get path(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`;
+    return objectPath(LEASES, this.options.namespace, this.options.name);
   }
 
   start(): void {
     const tick = () => {
       if (this.stopped) return;
       this.running = this.step().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.o.retryPeriodSeconds * 1000);
+        if (!this.stopped) this.timer = setTimeout(tick, this.options.retryPeriodSeconds * 1000);
       });
     };
     tick();
@@ -69,9 +71,10 @@ export class LeaderElector {
     // while its renewal is still hanging.
     this.watchdog = setInterval(
       () => {
-        if (this.leading && this.now() - this.lastRenew >= this.o.renewDeadlineSeconds * 1000) this.setLeading(false);
+        if (this.leading && this.now() - this.lastRenew >= this.options.renewDeadlineSeconds * 1000)
+          this.setLeading(false);
       },
-      Math.max(50, (this.o.retryPeriodSeconds * 1000) / 2),
+      Math.max(50, (this.options.retryPeriodSeconds * 1000) / 2),
     );
     this.watchdog.unref();
   }
@@ -92,13 +95,13 @@ export class LeaderElector {
     await this.running;
     if (!this.leading) return;
     try {
-      const lease = await this.o.api.request<Lease>('GET', `${this.path}/${this.o.name}`);
-      if (lease.spec.holderIdentity === this.o.identity) {
+      const lease = await this.options.api.request<Lease>('GET', this.path);
+      if (lease.spec.holderIdentity === this.options.identity) {
         const spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.now()) };
-        await this.o.api.request('PUT', `${this.path}/${this.o.name}`, { body: { ...lease, spec } });
+        await this.options.api.request('PUT', this.path, { body: { ...lease, spec } });
       }
     } catch (err) {
-      this.o.logger.warn({ err: describeApiError(err) }, 'lease release failed');
+      this.options.logger.warn({ err: describeApiError(err) }, 'lease release failed');
     }
     this.setLeading(false);
   }
@@ -106,12 +109,12 @@ export class LeaderElector {
   private setLeading(value: boolean): void {
     if (value === this.leading) return;
     this.leading = value;
-    this.o.logger.info(
-      { identity: this.o.identity, lease: `${this.o.namespace}/${this.o.name}`, leading: value },
+    this.options.logger.info(
+      { identity: this.options.identity, lease: `${this.options.namespace}/${this.options.name}`, leading: value },
       'leadership changed',
     );
-    if (value) this.o.onStartedLeading();
-    else this.o.onStoppedLeading();
+    if (value) this.options.onStartedLeading();
+    else this.options.onStoppedLeading();
   }
 
   /**
@@ -124,21 +127,22 @@ export class LeaderElector {
       const outcome = await this.tryAcquireOrRenew(sentAt);
       if (this.stopped) return;
       if (outcome === 'held') this.lastRenew = sentAt;
-      const withinDeadline = this.now() - this.lastRenew < this.o.renewDeadlineSeconds * 1000;
+      const withinDeadline = this.now() - this.lastRenew < this.options.renewDeadlineSeconds * 1000;
       this.setLeading((outcome === 'held' || (outcome === 'unknown' && this.leading)) && withinDeadline);
     } catch (err) {
       if (this.stopped) return;
-      this.o.logger.warn({ err: describeApiError(err) }, 'lease update failed');
-      if (this.leading && this.now() - this.lastRenew >= this.o.renewDeadlineSeconds * 1000) this.setLeading(false);
+      this.options.logger.warn({ err: describeApiError(err) }, 'lease update failed');
+      if (this.leading && this.now() - this.lastRenew >= this.options.renewDeadlineSeconds * 1000)
+        this.setLeading(false);
     }
   }
 
   /** 'held': we hold the Lease now; 'other': someone else does; 'unknown': a write lost a race (409), retry. */
   private async tryAcquireOrRenew(now: number): Promise<'held' | 'other' | 'unknown'> {
-    const timeoutMs = Math.max(1000, (this.o.renewDeadlineSeconds * 1000) / 2);
+    const timeoutMs = Math.max(1000, (this.options.renewDeadlineSeconds * 1000) / 2);
     let lease: Lease;
     try {
-      lease = await this.o.api.request<Lease>('GET', `${this.path}/${this.o.name}`, { timeoutMs });
+      lease = await this.options.api.request<Lease>('GET', this.path, { timeoutMs });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       return (await this.create(now, timeoutMs)) ? 'held' : 'unknown';
@@ -147,17 +151,18 @@ export class LeaderElector {
     const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseTransitions]);
     if (this.observed?.record !== record) this.observed = { record, at: now };
     const holder = spec.holderIdentity ?? '';
-    const duration = (spec.leaseDurationSeconds ?? this.o.leaseDurationSeconds) * 1000;
-    if (holder && holder !== this.o.identity && now - this.observed.at < duration) return 'other';
+    const duration = (spec.leaseDurationSeconds ?? this.options.leaseDurationSeconds) * 1000;
+    if (holder && holder !== this.options.identity && now - this.observed.at < duration) return 'other';
     const next: Lease['spec'] = {
-      holderIdentity: this.o.identity,
-      leaseDurationSeconds: this.o.leaseDurationSeconds,
-      acquireTime: holder === this.o.identity ? (spec.acquireTime ?? microTime(now)) : microTime(now),
+      holderIdentity: this.options.identity,
+      leaseDurationSeconds: this.options.leaseDurationSeconds,
+      acquireTime: holder === this.options.identity ? (spec.acquireTime ?? microTime(now)) : microTime(now),
       renewTime: microTime(now),
-      leaseTransitions: holder === this.o.identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
+      leaseTransitions:
+        holder === this.options.identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
     };
     try {
-      await this.o.api.request('PUT', `${this.path}/${this.o.name}`, { body: { ...lease, spec: next }, timeoutMs });
+      await this.options.api.request('PUT', this.path, { body: { ...lease, spec: next }, timeoutMs });
     } catch (err) {
       if (isConflict(err)) return 'unknown';
       throw err;
@@ -169,17 +174,20 @@ export class LeaderElector {
     const lease: Lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.o.name, namespace: this.o.namespace },
+      metadata: { name: this.options.name, namespace: this.options.namespace },
       spec: {
-        holderIdentity: this.o.identity,
-        leaseDurationSeconds: this.o.leaseDurationSeconds,
+        holderIdentity: this.options.identity,
+        leaseDurationSeconds: this.options.leaseDurationSeconds,
         acquireTime: microTime(now),
         renewTime: microTime(now),
         leaseTransitions: 0,
       },
     };
     try {
-      await this.o.api.request('POST', this.path, { body: lease, timeoutMs });
+      await this.options.api.request('POST', collectionPath(LEASES, this.options.namespace), {
+        body: lease,
+        timeoutMs,
+      });
       return true;
     } catch (err) {
       if (isConflict(err)) return false;

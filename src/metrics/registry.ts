@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES } from '../config/phases.js';
-import type { Phase } from '../config/phases.js';
+import { PHASES } from '../phase/behaviour.js';
+import type { PhaseReport } from '../phase/source.js';
 
 export const METRIC_PREFIX = 'toolforge_jobs_';
 
@@ -8,47 +8,50 @@ export const METRIC_PREFIX = 'toolforge_jobs_';
 const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3];
 const SYNC_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-/**
- * Every metric of the product, declared once on its own registry. Components receive this object; tests create a
- * fresh one each. Per-tool gauges keep only non-zero series: their
- * owners remove a tool's series when its count drops to zero.
+/*
+ * Every metric of the product is declared in this module, once. Each process registers only its own set plus the
+ * shared one, on its own registry: an unlabelled gauge a process never sets would export 0 (the sync would report a
+ * serving certificate that expired in 1970). Tests create a fresh registry each. Per-tool gauges keep only non-zero
+ * series: their owners remove a tool's series when its count drops to zero.
  */
-export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+
+/** A registry for one process, with Node's default metrics under their standard names (`process_*`, `nodejs_*`). */
+export function createProcessRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX + 'process_' });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** The metrics of every process: build and rollout phase. */
+export function createSharedMetrics(registry: Registry) {
   const registers = [registry];
-  const m = {
+  return {
     registry,
-    onlyInRuntime: new Gauge({
-      name: `${METRIC_PREFIX}only_in_runtime`,
-      help: 'Jobs-framework jobs found in Kubernetes but not in storage, per tool',
-      labelNames: ['tool_name'] as const,
+    buildInfo: new Gauge({
+      name: `${METRIC_PREFIX}build_info`,
+      help: 'Build information; always 1',
+      labelNames: ['version'] as const,
       registers,
     }),
-    onlyInStorage: new Gauge({
-      name: `${METRIC_PREFIX}only_in_storage`,
-      help: 'Jobs found in storage but with no workload in Kubernetes, per tool',
-      labelNames: ['tool_name'] as const,
+    phaseInfo: new Gauge({
+      name: `${METRIC_PREFIX}phase_info`,
+      help: 'The rollout phase in force: 1 for the current phase; all 0 until the phase ConfigMap has been read',
+      labelNames: ['phase'] as const,
       registers,
     }),
-    outOfSync: new Gauge({
-      name: `${METRIC_PREFIX}out_of_sync`,
-      help: 'Jobs whose workload differs from the stored definition, per tool',
-      labelNames: ['tool_name'] as const,
+    phaseStale: new Gauge({
+      name: `${METRIC_PREFIX}phase_config_stale`,
+      help: '1 while the phase ConfigMap cannot be read and the last known phase is used',
       registers,
     }),
-    foreignWorkloads: new Gauge({
-      name: `${METRIC_PREFIX}foreign_workloads`,
-      help: 'CronJobs and Deployments in tool namespaces without jobs-framework labels, per tool',
-      labelNames: ['tool_name'] as const,
-      registers,
-    }),
-    syncedToStorage: new Counter({
-      name: `${METRIC_PREFIX}synced_to_storage_total`,
-      help: 'Job definitions backfilled into storage from workloads found in Kubernetes, per tool',
-      labelNames: ['tool_name'] as const,
-      registers,
-    }),
+  };
+}
+
+/** The webhook's metrics: admission decisions and the serving certificate, plus the shared ones. */
+export function createWebhookMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    ...createSharedMetrics(registry),
     directWrites: new Counter({
       name: `${METRIC_PREFIX}direct_writes_total`,
       help: 'Workload writes in tool namespaces that did not come through the jobs API, per tool, kind and operation',
@@ -80,6 +83,55 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['webhook', 'decision'] as const,
       registers,
     }),
+    certExpiry: new Gauge({
+      name: `${METRIC_PREFIX}tls_certificate_expiry_timestamp_seconds`,
+      help: 'Expiry (notAfter) of the serving certificate in use',
+      registers,
+    }),
+    certReloads: new Counter({
+      name: `${METRIC_PREFIX}tls_certificate_reloads_total`,
+      help: 'Serving certificate loads, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+  };
+}
+
+/** The sync's metrics (also the one-shot `import` and `report`): drift gauges, backfills, health, plus the shared ones. */
+export function createSyncMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    ...createSharedMetrics(registry),
+    onlyInRuntime: new Gauge({
+      name: `${METRIC_PREFIX}only_in_runtime`,
+      help: 'Jobs-framework jobs found in Kubernetes but not in storage, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    onlyInStorage: new Gauge({
+      name: `${METRIC_PREFIX}only_in_storage`,
+      help: 'Jobs found in storage but with no workload in Kubernetes, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    outOfSync: new Gauge({
+      name: `${METRIC_PREFIX}out_of_sync`,
+      help: 'Jobs whose workload differs from the stored definition, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    foreignWorkloads: new Gauge({
+      name: `${METRIC_PREFIX}foreign_workloads`,
+      help: 'CronJobs and Deployments in tool namespaces without jobs-framework labels, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
+    syncedToStorage: new Counter({
+      name: `${METRIC_PREFIX}synced_to_storage_total`,
+      help: 'Job definitions backfilled into storage from workloads found in Kubernetes, per tool',
+      labelNames: ['tool_name'] as const,
+      registers,
+    }),
     syncDuration: new Histogram({
       name: `${METRIC_PREFIX}sync_duration_seconds`,
       help: 'Time of one complete reconcile of all tools',
@@ -102,41 +154,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: '1 when this replica holds the sync lease and may write',
       registers,
     }),
-    phaseInfo: new Gauge({
-      name: `${METRIC_PREFIX}phase_info`,
-      help: 'The rollout phase in force: 1 for the current phase',
-      labelNames: ['phase'] as const,
-      registers,
-    }),
-    phaseStale: new Gauge({
-      name: `${METRIC_PREFIX}phase_config_stale`,
-      help: '1 while the phase ConfigMap cannot be read and the last known phase is used',
-      registers,
-    }),
-    certExpiry: new Gauge({
-      name: `${METRIC_PREFIX}tls_certificate_expiry_timestamp_seconds`,
-      help: 'Expiry (notAfter) of the serving certificate in use',
-      registers,
-    }),
-    certReloads: new Counter({
-      name: `${METRIC_PREFIX}tls_certificate_reloads_total`,
-      help: 'Serving certificate loads, by result',
-      labelNames: ['result'] as const,
-      registers,
-    }),
-    buildInfo: new Gauge({
-      name: `${METRIC_PREFIX}build_info`,
-      help: 'Build information; always 1',
-      labelNames: ['version'] as const,
-      registers,
-    }),
   };
-  return m;
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type SharedMetrics = ReturnType<typeof createSharedMetrics>;
+export type WebhookMetrics = ReturnType<typeof createWebhookMetrics>;
+export type SyncMetrics = ReturnType<typeof createSyncMetrics>;
 
-/** Sets `phase_info` so exactly the current phase reads 1 and the others 0. */
-export function setPhaseInfo(metrics: Metrics, phase: Phase): void {
-  for (const p of PHASES) metrics.phaseInfo.set({ phase: p }, p === phase ? 1 : 0);
+/**
+ * Exports what a PhaseSource reports: `phase_info` is 1 for the phase in force and 0 for the others (all 0 until the
+ * phase is known); `phase_config_stale` is 1 while the last read failed.
+ */
+export function reportPhase(metrics: SharedMetrics, report: PhaseReport): void {
+  for (const p of PHASES) metrics.phaseInfo.set({ phase: p }, p === report.phase ? 1 : 0);
+  metrics.phaseStale.set(report.stale ? 1 : 0);
 }

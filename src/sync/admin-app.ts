@@ -1,7 +1,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { SyncMetrics } from '../metrics/registry.js';
 import { AuthError, bearerToken } from './admin-auth.js';
 import type { TokenVerifier } from './admin-auth.js';
 import type { SyncStatus } from './sidecar.js';
@@ -15,7 +15,7 @@ export interface AdminSource {
 
 export interface AdminAppDeps {
   source: AdminSource;
-  metrics: Metrics;
+  metrics: SyncMetrics;
   verifier: TokenVerifier;
   allowedSubjects: readonly string[];
   logger: Logger;

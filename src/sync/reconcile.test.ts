@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PHASES } from '../config/phases.js';
-import type { Phase } from '../config/phases.js';
+import { PHASES } from '../phase/behaviour.js';
+import type { Phase } from '../phase/behaviour.js';
 import type { ScheduledJob } from '../jobs/model.js';
 import { jobFingerprint, diffJobs, reconcileTool } from './reconcile.js';
 import type { JobReport, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';

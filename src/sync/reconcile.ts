@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import { phaseBehaviour } from '../config/phases.js';
-import type { Phase } from '../config/phases.js';
+import { phaseBehaviour } from '../phase/behaviour.js';
+import type { Phase } from '../phase/behaviour.js';
 import type { CronSchedule, StoredJob } from '../jobs/model.js';
 
 /**

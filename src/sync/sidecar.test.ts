@@ -4,7 +4,8 @@ import { configSchema } from '../config/schema.js';
 import { KubeApiError } from '../k8s/api.js';
 import type { KubeApi, ListPage } from '../k8s/api.js';
 import { silentLogger } from '../log/logger.js';
-import { createMetrics } from '../metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createSyncMetrics } from '../metrics/registry.js';
 import { createStorageCodec } from '../storage/codec.js';
 import { SyncSidecar } from './sidecar.js';
 import { workloadTracker } from './track-workload.js';
@@ -22,7 +23,7 @@ test('stop() returns while the lists are still refused (SIGTERM before the first
   const sidecar = new SyncSidecar({
     config,
     logger: silentLogger(),
-    metrics: createMetrics({ defaultMetrics: false }),
+    metrics: createSyncMetrics(new Registry()),
     api,
     codec: createStorageCodec(),
     phase: {

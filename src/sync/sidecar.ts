@@ -1,5 +1,5 @@
-import type { Phase } from '../config/phases.js';
-import { phaseBehaviour } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
+import { phaseBehaviour } from '../phase/behaviour.js';
 import type { Config } from '../config/schema.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { KubeApi } from '../k8s/api.js';
@@ -7,10 +7,10 @@ import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
 import { Gate } from '../k8s/gate.js';
 import { Informer } from '../k8s/informer.js';
 import { LeaderElector } from '../k8s/lease.js';
-import type { PhaseView } from '../k8s/phase-source.js';
+import type { PhaseView } from '../phase/source.js';
 import type { Logger } from '../log/logger.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { SyncMetrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
 import { ANNOTATIONS, STORAGE_API_VERSION, sourceVersionsAnnotation, storageKindForJobType } from '../storage/kinds.js';
 import { Inventory, trackCr } from './inventory.js';
@@ -33,7 +33,7 @@ export type SyncPhase = Pick<PhaseView, 'current' | 'whenKnown' | 'known' | 'onC
 export interface SyncDeps {
   config: Config;
   logger: Logger;
-  metrics: Metrics;
+  metrics: SyncMetrics;
   api: KubeApi;
   codec: StorageCodec;
   phase: SyncPhase;

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import type { Phase } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
 import { configSchema } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
-import { createMetrics } from '../metrics/registry.js';
-import type { Metrics } from '../metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createWebhookMetrics } from '../metrics/registry.js';
+import type { WebhookMetrics } from '../metrics/registry.js';
 import { loadReview, reviewText } from '../../test/fixtures/admission/load.js';
 import { createAdmissionHandler } from './admission.js';
 
 const config = configSchema.parse({});
 
 function setup(phase: Phase = 'runtime-truth') {
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createWebhookMetrics(new Registry());
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -32,7 +33,11 @@ function setup(phase: Phase = 'runtime-truth') {
   return { handle, metrics, lines, state, advance: (ms: number) => (clock += ms) };
 }
 
-async function value(metrics: Metrics, name: keyof Metrics, labels: Record<string, string>): Promise<number> {
+async function value(
+  metrics: WebhookMetrics,
+  name: keyof WebhookMetrics,
+  labels: Record<string, string>,
+): Promise<number> {
   const metric = metrics[name] as { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> };
   const { values } = await metric.get();
   const match = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));

@@ -1,8 +1,8 @@
-import type { Phase } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
 import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { WebhookMetrics } from '../metrics/registry.js';
 import { objectName } from './policy/evidence.js';
 import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
@@ -23,7 +23,7 @@ const MAX_REMEMBERED_WRITES = 50_000;
 export interface AdmissionDeps {
   config: Pick<Config, 'identities' | 'toolNamespacePrefix'>;
   logger: Logger;
-  metrics: Metrics;
+  metrics: WebhookMetrics;
   /** The phase in force, read on every review so a change applies at once. */
   phase: () => Phase;
   /** Milliseconds clock for the repeat window; tests pass their own. */

@@ -23,7 +23,7 @@ interface Webhook {
   rules: { apiGroups: string[]; resources: string[]; operations: string[] }[];
 }
 
-test('webhook-config/ is what the generator makes from the config defaults (run src/webhook/generate-manifests.ts)', () => {
+test('webhook-config/ is what the generator makes from the config defaults (run jobs-storage manifests)', () => {
   for (const [name, text] of Object.entries(renderManifestFiles(defaults))) {
     assert.equal(readFileSync(join(DIR, name), 'utf8'), text, `${name} is stale`);
   }

@@ -1,32 +1,30 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeCredentials } from '../k8s/credentials.js';
 import type { Config } from '../config/schema.js';
-import { KubeApi } from '../k8s/api.js';
-import { PhaseSource } from '../k8s/phase-source.js';
-import type { PhaseView } from '../k8s/phase-source.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { WebhookMetrics } from '../metrics/registry.js';
+import { phaseBeforeKnown } from '../phase/behaviour.js';
+import type { Phase } from '../phase/behaviour.js';
+import type { PhaseView } from '../phase/source.js';
 import { createAdmissionHandler } from './admission.js';
 import { createApp } from './app.js';
 import type { Readiness } from './app.js';
 import { admissionFastPath } from './http.js';
 import { CertificateReloader } from './tls.js';
 
-/** What the webhook needs of the phase: a PhaseSource, or a fixed one in tests. */
-export type WebhookPhase = Pick<PhaseView, 'current' | 'known' | 'start' | 'stop'>;
+/**
+ * What the webhook needs of the phase: a PhaseSource (started and stopped by its caller), or a fixed one in tests.
+ */
+export type WebhookPhase = Pick<PhaseView, 'current' | 'known'>;
 
 export interface RunWebhookOptions {
   config: Config;
   logger: Logger;
-  metrics: Metrics;
-  /** How to reach the API server, for the phase ConfigMap; not needed when `phase` is given. */
-  credentials?: KubeCredentials | KubeConfig;
+  metrics: WebhookMetrics;
+  /** The phase in force. Until it is known the webhook is not ready and denies only what every phase denies. */
+  phase: WebhookPhase;
   /** Signals that start a graceful shutdown; `[]` leaves signals to the caller. Default SIGTERM and SIGINT. */
   signals?: readonly NodeJS.Signals[];
-  /** Replaces the ConfigMap-backed phase (tests, benchmarks). */
-  phase?: WebhookPhase;
   /** Build version for `build_info`. */
   version?: string;
 }
@@ -72,15 +70,23 @@ async function drain(server: https.Server, deadline: number): Promise<void> {
 }
 
 /**
- * Serves the admission webhook over HTTPS until shut down: certificate hot reload, the phase from its ConfigMap,
- * /healthz, /readyz and /metrics. The two admission POST paths bypass express (see `admissionFastPath`).
+ * The phase admission decides in: the phase in force once known; before that one that denies nothing some phase
+ * allows, so a replica that has not read the ConfigMap yet never denies a workload write the phase may allow.
+ */
+function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']): () => Phase {
+  const before = phaseBeforeKnown(initial);
+  return () => (phase.known() ? phase.current() : before);
+}
+
+/**
+ * Serves the admission webhook over HTTPS until shut down: certificate hot reload, /healthz, /readyz and /metrics.
+ * The two admission POST paths bypass express (see `admissionFastPath`). The phase is its caller's to start and stop.
  */
 export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHandle> {
-  const { config, metrics } = options;
+  const { config, metrics, phase } = options;
   const logger = options.logger.child({ component: 'webhook' });
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
 
-  const phase = options.phase ?? new PhaseSource({ config, api: apiFor(options), logger: options.logger, metrics });
   let draining = false;
   const server = https.createServer({
     minVersion: 'TLSv1.2',
@@ -100,7 +106,12 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     const checks = { certificate: certs.loaded(), phase: phase.known(), draining };
     return { ready: checks.certificate && checks.phase && !draining, checks };
   };
-  const admission = createAdmissionHandler({ config, logger, metrics, phase: () => phase.current() });
+  const admission = createAdmissionHandler({
+    config,
+    logger,
+    metrics,
+    phase: admissionPhase(phase, config.phase.initial),
+  });
   const fast = admissionFastPath(admission);
   const app = createApp({ admission, registry: metrics.registry, readiness });
   server.on('request', (req, res) => {
@@ -109,9 +120,11 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
   await certs.start();
-  phase.start();
   const address = await listen(server, config.webhook.host, config.webhook.port);
-  logger.info({ host: address.address, port: address.port, phase: phase.current() }, 'webhook listening');
+  logger.info(
+    { host: address.address, port: address.port, phase: phase.known() ? phase.current() : null },
+    'webhook listening',
+  );
 
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
@@ -124,7 +137,6 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     await sleep(Math.min(shutdownDelaySeconds * 1000, Math.max(0, deadline - Date.now() - 1000)));
     await drain(server, deadline);
     certs.stop();
-    await phase.stop();
     logger.info('webhook stopped');
   };
   const close = (): Promise<void> => {
@@ -148,9 +160,4 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   });
 
   return { server, address, phase, readiness, close, closed };
-}
-
-function apiFor(options: RunWebhookOptions): KubeApi {
-  if (!options.credentials) throw new TypeError('runWebhook needs credentials to read the phase, or a phase');
-  return new KubeApi(options.credentials);
 }

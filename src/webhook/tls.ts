@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { WebhookMetrics } from '../metrics/registry.js';
 
 export interface KeyPairPem {
   cert: Buffer;
@@ -41,7 +41,7 @@ export interface CertificateReloaderOptions {
   keyFile: string;
   pollSeconds: number;
   logger: Logger;
-  metrics: Metrics;
+  metrics: WebhookMetrics;
   /** Called with each new, validated pair (e.g. `server.setSecureContext`). */
   apply: (pair: LoadedCertificate) => void;
 }

@@ -60,12 +60,14 @@ function parseArgs(argv: string[]): Options {
 
 /** Child mode: start one server on 127.0.0.1, print its port, serve until killed. */
 async function serve(target: Target, certDir: string): Promise<void> {
-  const [{ configSchema }, { createLogger }, { createMetrics }, pino] = await Promise.all([
-    import('../../src/config/schema.js'),
-    import('../../src/log/logger.js'),
-    import('../../src/metrics/registry.js'),
-    import('pino'),
-  ]);
+  const [{ configSchema }, { createLogger }, { createProcessRegistry, createWebhookMetrics }, pino] = await Promise.all(
+    [
+      import('../../src/config/schema.js'),
+      import('../../src/log/logger.js'),
+      import('../../src/metrics/registry.js'),
+      import('pino'),
+    ],
+  );
   const cert = readFileSync(join(certDir, 'tls.crt'));
   const key = readFileSync(join(certDir, 'tls.key'));
   const config = configSchema.parse({
@@ -103,13 +105,8 @@ async function serve(target: Target, certDir: string): Promise<void> {
     level: 'info',
     destination: pino.default.destination({ dest: '/dev/null', sync: true }),
   });
-  const metrics = createMetrics();
-  const phase = {
-    current: () => 'runtime-truth' as const,
-    known: () => true,
-    start: () => undefined,
-    stop: async () => undefined,
-  };
+  const metrics = createWebhookMetrics(createProcessRegistry());
+  const phase = { current: () => 'runtime-truth' as const, known: () => true };
   if (target === 'webhook') {
     const { runWebhook } = await import('../../src/webhook/server.js');
     const port = await freePort();

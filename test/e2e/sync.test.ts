@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setPhase } from '../../src/cli/phase.js';
+import { setPhase } from '../../src/phase/store.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
-import { PhaseSource } from '../../src/k8s/phase-source.js';
+import { PhaseSource } from '../../src/phase/source.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import type { Metrics } from '../../src/metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
+import type { SyncMetrics } from '../../src/metrics/registry.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
 import { ANNOTATIONS } from '../../src/storage/kinds.js';
@@ -28,7 +29,7 @@ interface Replica {
   name: string;
   sidecar: SyncSidecar;
   phase: PhaseSource;
-  metrics: Metrics;
+  metrics: SyncMetrics;
 }
 
 describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
@@ -67,7 +68,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     }
     return job;
   };
-  const gauge = async (metrics: Metrics, name: string, tool: string): Promise<number> => {
+  const gauge = async (metrics: SyncMetrics, name: string, tool: string): Promise<number> => {
     const m = (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['tool_name'] === tool);
     return m?.value ?? 0;
   };
@@ -79,9 +80,9 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
 
   function startReplica(name: string): Replica {
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
-    const metrics = createMetrics({ defaultMetrics: false });
+    const metrics = createSyncMetrics(new Registry());
     const logger = silentLogger();
-    const phase = new PhaseSource({ config, api, logger, metrics });
+    const phase = new PhaseSource({ config, api, logger, report: (report) => reportPhase(metrics, report) });
     phase.start();
     const sidecar = new SyncSidecar({
       config,

@@ -12,11 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Phase } from '../../src/config/phases.js';
+import { KubeApi } from '../../src/k8s/api.js';
+import type { Phase } from '../../src/phase/behaviour.js';
+import { PhaseSource } from '../../src/phase/source.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import type { Metrics } from '../../src/metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createWebhookMetrics, reportPhase } from '../../src/metrics/registry.js';
+import type { WebhookMetrics } from '../../src/metrics/registry.js';
 import { storagePolicy, validatingWebhookConfiguration } from '../../src/webhook/manifests.js';
 import { runWebhook } from '../../src/webhook/server.js';
 import type { WebhookHandle } from '../../src/webhook/server.js';
@@ -31,7 +34,8 @@ const MANAGED = 'is managed by the Toolforge jobs API';
 
 let cp: ControlPlane | undefined;
 let webhook: WebhookHandle | undefined;
-let metrics: Metrics;
+let metrics: WebhookMetrics;
+let phaseSource: PhaseSource | undefined;
 let dir = '';
 const config = configSchema.parse({});
 
@@ -185,22 +189,31 @@ before(async () => {
   cp = await startControlPlane();
   await Promise.all([cp.addTool(TOOL), installJobsCrds(cp)]);
   await setPhaseConfigMap('runtime-truth');
-  metrics = createMetrics({ defaultMetrics: false });
+  metrics = createWebhookMetrics(new Registry());
   const port = await freePort();
+  const webhookConfig = configSchema.parse({
+    webhook: {
+      host: '127.0.0.1',
+      port,
+      certFile: join(dir, 'tls.crt'),
+      keyFile: join(dir, 'tls.key'),
+      shutdownDelaySeconds: 0,
+      shutdownTimeoutSeconds: 5,
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) });
+  phaseSource = new PhaseSource({
+    config: webhookConfig,
+    api: new KubeApi(cp.kubeConfig('admin')),
+    logger,
+    report: (report) => reportPhase(metrics, report),
+  });
+  phaseSource.start();
   webhook = await runWebhook({
-    config: configSchema.parse({
-      webhook: {
-        host: '127.0.0.1',
-        port,
-        certFile: join(dir, 'tls.crt'),
-        keyFile: join(dir, 'tls.key'),
-        shutdownDelaySeconds: 0,
-        shutdownTimeoutSeconds: 5,
-      },
-    }),
-    logger: createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) }),
+    config: webhookConfig,
+    logger,
     metrics,
-    credentials: cp.kubeConfig('admin'),
+    phase: phaseSource,
     signals: [],
   });
   await eventually('webhook ready', async () => (webhook?.readiness().ready ? true : undefined));
@@ -236,6 +249,7 @@ async function setPhaseConfigMap(phase: Phase): Promise<void> {
 
 after(async () => {
   await webhook?.close();
+  await phaseSource?.stop();
   await cp?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -4,7 +4,8 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
 import request from 'supertest';
 import { silentLogger } from '../../src/log/logger.js';
-import { createMetrics } from '../../src/metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createSyncMetrics } from '../../src/metrics/registry.js';
 import { createAdminApp } from '../../src/sync/admin-app.js';
 import type { AdminSource } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
@@ -91,7 +92,7 @@ describe('admin API', () => {
     otherKey = (await generateKeyPair('RS256')).privateKey;
     const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     const verifier = createTokenVerifier({ audience: AUDIENCE, issuer: ISSUER, jwks: { keys: [jwk] } });
-    const metrics = createMetrics({ defaultMetrics: false });
+    const metrics = createSyncMetrics(new Registry());
     metrics.onlyInRuntime.set({ tool_name: 'alpha' }, 1);
     app = createAdminApp({ source, metrics, verifier, allowedSubjects: [ADMIN], logger: silentLogger() });
   });

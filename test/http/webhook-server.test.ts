@@ -8,11 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Phase } from '../../src/config/phases.js';
+import type { Phase } from '../../src/phase/behaviour.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import type { Metrics } from '../../src/metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createWebhookMetrics } from '../../src/metrics/registry.js';
+import type { WebhookMetrics } from '../../src/metrics/registry.js';
 import { runWebhook } from '../../src/webhook/server.js';
 import type { WebhookHandle, WebhookPhase } from '../../src/webhook/server.js';
 import { reviewText } from '../fixtures/admission/load.js';
@@ -33,8 +34,6 @@ function fixedPhase(known = true, phase: Phase = 'runtime-truth'): WebhookPhase 
     current: () => phase,
     known: () => isKnown,
     setKnown: (v) => (isKnown = v),
-    start: () => undefined,
-    stop: async () => undefined,
   };
 }
 
@@ -50,8 +49,10 @@ function freePort(): Promise<number> {
 async function start(
   phase: WebhookPhase,
   overrides: Record<string, unknown> = {},
-): Promise<{ handle: WebhookHandle; metrics: Metrics }> {
+  initialPhase: Phase = 'runtime-truth',
+): Promise<{ handle: WebhookHandle; metrics: WebhookMetrics }> {
   const config = configSchema.parse({
+    phase: { initial: initialPhase },
     webhook: {
       host: '127.0.0.1',
       port: await freePort(),
@@ -63,7 +64,7 @@ async function start(
       ...overrides,
     },
   });
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createWebhookMetrics(new Registry());
   const handle = await runWebhook({
     config,
     logger: silentLogger(),
@@ -156,6 +157,28 @@ test('not ready until the phase is known', async () => {
     });
     phase.setKnown(true);
     assert.equal((await call(handle, 'GET', '/readyz')).status, 200);
+  } finally {
+    await handle.close();
+  }
+});
+
+async function allowed(handle: WebhookHandle, webhook: string, fixture: string): Promise<boolean> {
+  const reply = await call(handle, 'POST', `/validate/${webhook}`, reviewText(fixture));
+  assert.equal(reply.status, 200);
+  return (JSON.parse(reply.body) as { response: { allowed: boolean } }).response.allowed;
+}
+
+test('before the phase is known only what every phase denies is denied, even when enforce is configured', async () => {
+  const phase = fixedPhase(false, 'enforce');
+  const { handle } = await start(phase, {}, 'enforce');
+  try {
+    // A kubectl create of a jobs-framework-labelled CronJob: denied in enforce, allowed in every other phase.
+    assert.equal(await allowed(handle, 'record-direct-writes', 'cronjob-create-kubectl'), true);
+    // A tool writing its job CR itself: denied in every phase.
+    assert.equal(await allowed(handle, 'protect-storage', 'scheduledjob-create-tool'), false);
+    phase.setKnown(true);
+    assert.equal(await allowed(handle, 'record-direct-writes', 'cronjob-create-kubectl'), false);
+    assert.equal(await allowed(handle, 'protect-storage', 'scheduledjob-create-tool'), false);
   } finally {
     await handle.close();
   }

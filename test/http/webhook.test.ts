@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import request from 'supertest';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createMetrics } from '../../src/metrics/registry.js';
+import { Registry } from 'prom-client';
+import { createWebhookMetrics } from '../../src/metrics/registry.js';
 import { createAdmissionHandler } from '../../src/webhook/admission.js';
 import { createApp } from '../../src/webhook/app.js';
 import type { Readiness } from '../../src/webhook/app.js';
@@ -11,7 +12,7 @@ import { MAX_REVIEW_BYTES } from '../../src/webhook/http.js';
 import { loadReview, reviewText } from '../fixtures/admission/load.js';
 
 function app(readiness: Readiness = { ready: true, checks: { certificate: true, phase: true, draining: false } }) {
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createWebhookMetrics(new Registry());
   const admission = createAdmissionHandler({
     config: configSchema.parse({}),
     logger: silentLogger(),

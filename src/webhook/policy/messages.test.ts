@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PHASES, phaseBehaviour } from '../../config/phases.js';
+import { PHASES, phaseBehaviour } from '../../phase/behaviour.js';
 import type { Operation } from '../review.js';
 import {
   MAX_WARNING_LENGTH,

@@ -1,4 +1,4 @@
-import type { PhaseBehaviour } from '../../config/phases.js';
+import type { PhaseBehaviour } from '../../phase/behaviour.js';
 import type { Operation } from '../review.js';
 
 /**

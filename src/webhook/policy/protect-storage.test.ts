@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PHASES } from '../../config/phases.js';
+import { PHASES } from '../../phase/behaviour.js';
 import { configSchema } from '../../config/schema.js';
 import { loadReview } from '../../../test/fixtures/admission/load.js';
 import type { ReviewBody } from '../../../test/fixtures/admission/load.js';

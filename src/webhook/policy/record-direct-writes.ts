@@ -1,4 +1,4 @@
-import { phaseBehaviour } from '../../config/phases.js';
+import { phaseBehaviour } from '../../phase/behaviour.js';
 import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
 import { toolOfNamespace } from '../../storage/kinds.js';
 import type { AdmissionRequest } from '../review.js';

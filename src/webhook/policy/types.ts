@@ -1,5 +1,5 @@
 import type { Config } from '../../config/schema.js';
-import type { Phase } from '../../config/phases.js';
+import type { Phase } from '../../phase/behaviour.js';
 import type { Verdict } from '../review.js';
 
 export type WebhookName = 'protect-storage' | 'record-direct-writes';

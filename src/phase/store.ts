@@ -1,11 +1,13 @@
 import { userInfo } from 'node:os';
-import { PHASES, isPhase } from '../config/phases.js';
-import type { Phase } from '../config/phases.js';
 import type { Config } from '../config/schema.js';
 import type { KubeApi } from '../k8s/api.js';
 import { isNotFound } from '../k8s/errors.js';
+import { CONFIGMAPS, collectionPath, objectPath } from '../k8s/paths.js';
 import { UsageError } from '../errors.js';
+import { PHASES, isPhase } from './behaviour.js';
+import type { Phase } from './behaviour.js';
 
+/** The phase ConfigMap's annotation holding the last changes (JSON array of `PhaseChange`). */
 export const PHASE_HISTORY_ANNOTATION = 'jobs-storage.toolforge.org/phase-history';
 const HISTORY_LENGTH = 20;
 
@@ -17,12 +19,16 @@ export interface PhaseChange {
   reason?: string;
 }
 
-interface ConfigMap {
-  apiVersion: 'v1';
-  kind: 'ConfigMap';
+/** The phase ConfigMap as this project reads and writes it. */
+export interface PhaseConfigMap {
+  apiVersion?: 'v1';
+  kind?: 'ConfigMap';
   metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
 }
+
+/** Where the phase lives: `config.phase.{namespace,name,key}`. */
+export type PhaseLocation = Pick<Config['phase'], 'namespace' | 'name' | 'key'>;
 
 export interface PhaseState {
   phase: Phase;
@@ -33,11 +39,16 @@ export interface PhaseState {
   history: PhaseChange[];
 }
 
-function path(config: Config): string {
-  return `/api/v1/namespaces/${config.phase.namespace}/configmaps`;
+/** The collection the phase ConfigMap lives in (its namespace's ConfigMaps). */
+export function phaseCollectionPath(location: PhaseLocation): string {
+  return collectionPath(CONFIGMAPS, location.namespace);
 }
 
-function historyOf(cm: ConfigMap | undefined): PhaseChange[] {
+function phaseObjectPath(location: PhaseLocation): string {
+  return objectPath(CONFIGMAPS, location.namespace, location.name);
+}
+
+function historyOf(cm: PhaseConfigMap | undefined): PhaseChange[] {
   try {
     const parsed: unknown = JSON.parse(cm?.metadata.annotations?.[PHASE_HISTORY_ANNOTATION] ?? '[]');
     return Array.isArray(parsed) ? (parsed as PhaseChange[]) : [];
@@ -46,9 +57,9 @@ function historyOf(cm: ConfigMap | undefined): PhaseChange[] {
   }
 }
 
-async function read(api: KubeApi, config: Config): Promise<ConfigMap | undefined> {
+async function read(api: KubeApi, config: Config): Promise<PhaseConfigMap | undefined> {
   try {
-    return await api.request<ConfigMap>('GET', `${path(config)}/${config.phase.name}`);
+    return await api.request<PhaseConfigMap>('GET', phaseObjectPath(config.phase));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -88,7 +99,7 @@ export async function setPhase(
     ...(o.reason ? { reason: o.reason } : {}),
   };
   const history = [...historyOf(cm), change].slice(-HISTORY_LENGTH);
-  const body: ConfigMap = {
+  const body: PhaseConfigMap = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
@@ -99,7 +110,7 @@ export async function setPhase(
     },
     data: { ...cm?.data, [config.phase.key]: phase },
   };
-  if (cm) await api.request('PUT', `${path(config)}/${config.phase.name}`, { body });
-  else await api.request('POST', path(config), { body });
+  if (cm) await api.request('PUT', phaseObjectPath(config.phase), { body });
+  else await api.request('POST', phaseCollectionPath(config.phase), { body });
   return change;
 }

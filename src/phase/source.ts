@@ -1,17 +1,12 @@
-import { isPhase } from '../config/phases.js';
-import type { Phase } from '../config/phases.js';
 import type { Config } from '../config/schema.js';
+import type { KubeApi } from '../k8s/api.js';
+import { describeApiError } from '../k8s/errors.js';
+import { Informer } from '../k8s/informer.js';
 import type { Logger } from '../log/logger.js';
-import { setPhaseInfo } from '../metrics/registry.js';
-import type { Metrics } from '../metrics/registry.js';
-import type { KubeApi } from './api.js';
-import { describeApiError } from './errors.js';
-import { Informer } from './informer.js';
-
-interface ConfigMap {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-  data?: Record<string, string>;
-}
+import { isPhase } from './behaviour.js';
+import type { Phase } from './behaviour.js';
+import { phaseCollectionPath } from './store.js';
+import type { PhaseConfigMap } from './store.js';
 
 /** What the informer keeps of the phase ConfigMap. */
 interface PhaseEntry {
@@ -20,6 +15,15 @@ interface PhaseEntry {
 }
 
 export type PhaseListener = (next: Phase, previous: Phase) => void;
+
+/**
+ * What a PhaseSource reports after construction and every read: the phase in force (`undefined` until the
+ * ConfigMap has been read once) and whether the last read failed, so the last known phase is in use.
+ */
+export interface PhaseReport {
+  phase: Phase | undefined;
+  stale: boolean;
+}
 
 /**
  * The rollout phase as the webhook and the sync see it: a PhaseSource in production; a fixed or scripted phase in
@@ -41,7 +45,8 @@ export interface PhaseSourceOptions {
   config: Pick<Config, 'phase'> & { sync: Pick<Config['sync'], 'relistSeconds' | 'stallSeconds'> };
   api: KubeApi;
   logger: Logger;
-  metrics: Metrics;
+  /** Called with the state at construction and after every read; the caller exports it (`phase_info`, …). */
+  report?: (report: PhaseReport) => void;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   random?: () => number;
 }
@@ -51,38 +56,36 @@ export interface PhaseSourceOptions {
  *
  * - A valid value is the phase. A ConfigMap that does not exist means `config.phase.initial`: the phase is a function
  *   of what is stored, so replicas started at different times agree.
- * - An invalid or missing key, or an API that cannot be read, keeps the last known phase and sets
- *   `phase_config_stale` to 1 until a valid read.
- * - `known()` is false until the first valid read; the webhook is not ready before that.
+ * - An invalid or missing key, or an API that cannot be read, keeps the last known phase and reports it stale
+ *   (exported as `phase_config_stale`) until a valid read.
+ * - `known()` is false until the first valid read; the webhook is not ready before that, and `report` says no phase.
  */
 export class PhaseSource implements PhaseView {
   private phase: Phase;
   private isKnown = false;
   private knownWaiters: Array<() => void> = [];
   private readonly listeners = new Set<PhaseListener>();
-  private readonly informer: Informer<ConfigMap, PhaseEntry>;
+  private readonly informer: Informer<PhaseConfigMap, PhaseEntry>;
   private readonly key: string;
   private readonly log: Logger;
 
-  constructor(private readonly o: PhaseSourceOptions) {
-    const { namespace, name } = o.config.phase;
-    this.phase = o.config.phase.initial;
+  constructor(private readonly options: PhaseSourceOptions) {
+    const { config, api, logger, sleep, random } = options;
+    const { namespace, name, key } = config.phase;
+    this.phase = config.phase.initial;
     this.key = `${namespace}/${name}`;
-    this.log = o.logger.child({ component: 'phase-source', configMap: this.key });
-    setPhaseInfo(o.metrics, this.phase);
-    o.metrics.phaseStale.set(0);
-    this.informer = new Informer<ConfigMap, PhaseEntry>({
+    this.log = logger.child({ component: 'phase-source', configMap: this.key });
+    this.report(false);
+    this.informer = new Informer<PhaseConfigMap, PhaseEntry>({
       name: 'phase-configmap',
-      api: o.api,
-      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      api,
+      path: phaseCollectionPath(config.phase),
       pageSize: 50,
-      relistSeconds: o.config.sync.relistSeconds,
-      stallSeconds: o.config.sync.stallSeconds,
+      relistSeconds: config.sync.relistSeconds,
+      stallSeconds: config.sync.stallSeconds,
       logger: this.log,
       transform: (cm) =>
-        cm.metadata?.name === name
-          ? { value: cm.data?.[o.config.phase.key], resourceVersion: cm.metadata.resourceVersion }
-          : undefined,
+        cm.metadata.name === name ? { value: cm.data?.[key], resourceVersion: cm.metadata.resourceVersion } : undefined,
       onChange: (ns, objectName, entry) => {
         if (ns === namespace && objectName === name) this.apply(entry);
       },
@@ -90,8 +93,8 @@ export class PhaseSource implements PhaseView {
         if (!this.informer.store.has(namespace, name)) this.apply(undefined);
       },
       onError: (stage, err) => this.markStale({ stage, err: describeApiError(err) }),
-      ...(o.sleep ? { sleep: o.sleep } : {}),
-      ...(o.random ? { random: o.random } : {}),
+      ...(sleep ? { sleep } : {}),
+      ...(random ? { random } : {}),
     });
   }
 
@@ -122,18 +125,23 @@ export class PhaseSource implements PhaseView {
     await this.informer.stop();
   }
 
+  private report(stale: boolean): void {
+    this.options.report?.({ phase: this.isKnown ? this.phase : undefined, stale });
+  }
+
   private apply(entry: PhaseEntry | undefined): void {
+    const { initial, key } = this.options.config.phase;
     if (entry === undefined) {
-      if (!this.isKnown || this.phase !== this.o.config.phase.initial) {
-        this.log.warn({ phase: this.o.config.phase.initial }, 'phase ConfigMap not found, using the initial phase');
+      if (!this.isKnown || this.phase !== initial) {
+        this.log.warn({ phase: initial }, 'phase ConfigMap not found, using the initial phase');
       }
-      this.settle(this.o.config.phase.initial, undefined);
+      this.settle(initial, undefined);
       return;
     }
     if (!isPhase(entry.value)) {
       this.markStale({
         value: entry.value ?? null,
-        key: this.o.config.phase.key,
+        key,
         resourceVersion: entry.resourceVersion,
       });
       return;
@@ -142,14 +150,14 @@ export class PhaseSource implements PhaseView {
   }
 
   private settle(next: Phase, resourceVersion: string | undefined): void {
-    if (!this.isKnown) this.log.info({ phase: next, resourceVersion }, 'phase known');
-    this.isKnown = true;
-    for (const resolve of this.knownWaiters.splice(0)) resolve();
-    this.o.metrics.phaseStale.set(0);
+    const wasKnown = this.isKnown;
     const previous = this.phase;
-    if (next === previous) return;
     this.phase = next;
-    setPhaseInfo(this.o.metrics, next);
+    this.isKnown = true;
+    this.report(false);
+    if (!wasKnown) this.log.info({ phase: next, resourceVersion }, 'phase known');
+    for (const resolve of this.knownWaiters.splice(0)) resolve();
+    if (next === previous) return;
     this.log.info({ from: previous, to: next, resourceVersion }, 'phase changed');
     for (const listener of this.listeners) {
       try {
@@ -161,7 +169,7 @@ export class PhaseSource implements PhaseView {
   }
 
   private markStale(details: Record<string, unknown>): void {
-    this.o.metrics.phaseStale.set(1);
+    this.report(true);
     this.log.warn(
       { ...details, phase: this.phase, known: this.isKnown },
       'phase cannot be read, keeping the last known phase',

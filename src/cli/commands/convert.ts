@@ -1,15 +1,15 @@
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
-import { classifyWorkload } from '../runtime/classify.js';
-import { parseWorkload } from '../runtime/parse.js';
-import type { RuntimeSettings } from '../runtime/settings.js';
-import { createStorageCodec } from '../storage/codec.js';
-import type { JobCr, StorageCodec } from '../storage/codec.js';
-import { sourceVersionsAnnotation } from '../storage/kinds.js';
-import { runtimeSettings } from '../sync/track-workload.js';
-import type { CliIo } from '../cli.js';
-import { EXIT } from '../cli.js';
-import { readObjects } from './input.js';
+import { loadConfig } from '../../config/load.js';
+import { classifyWorkload } from '../../runtime/classify.js';
+import { parseWorkload } from '../../runtime/parse.js';
+import type { RuntimeSettings } from '../../runtime/settings.js';
+import { createStorageCodec } from '../../storage/codec.js';
+import type { JobCr, StorageCodec } from '../../storage/codec.js';
+import { sourceVersionsAnnotation } from '../../storage/kinds.js';
+import { runtimeSettings } from '../../sync/track-workload.js';
+import type { CliIo } from '../io.js';
+import { EXIT } from '../io.js';
+import { readObjects } from '../input.js';
 
 export interface ConvertEntry {
   source: { kind: string; namespace: string; name: string };

@@ -1,5 +1,5 @@
 /**
- * Rollout phases (design §5). The order is the rollout order; switching back is allowed.
+ * Rollout phases. The order is the rollout order; switching back is allowed.
  * Every behaviour that depends on the phase is read from `phaseBehaviour`, so the table below is the whole policy.
  */
 export const PHASES = ['runtime-truth', 'storage-truth', 'ignore-unmanaged', 'enforce'] as const;
@@ -51,4 +51,17 @@ export function phaseBehaviour(phase: Phase): PhaseBehaviour {
 
 export function isPhase(value: unknown): value is Phase {
   return typeof value === 'string' && (PHASES as readonly string[]).includes(value);
+}
+
+/**
+ * The phase to decide in while the phase in force is not known yet (the ConfigMap has not been read): `phase`
+ * (the configured initial one) if it denies no workload write, else the latest phase before it that denies none.
+ * Such a phase denies only what every phase denies (job CR writes that bypass jobs-api).
+ */
+export function phaseBeforeKnown(phase: Phase): Phase {
+  for (let i = PHASES.indexOf(phase); i >= 0; i -= 1) {
+    const candidate = PHASES[i] as Phase;
+    if (!TABLE[candidate].denyDirectJobsFrameworkWrites) return candidate;
+  }
+  return PHASES[0];
 }

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { main } from '../cli.js';
-import { createStorageCodec } from '../storage/codec.js';
+import { main } from '../../cli.js';
+import { createStorageCodec } from '../../storage/codec.js';
 import type { ConvertEntry } from './convert.js';
 
-const FIXTURES = new URL('../../test/fixtures/workloads/', import.meta.url);
+const FIXTURES = new URL('../../../test/fixtures/workloads/', import.meta.url);
 const fixture = (name: string) => new URL(name, FIXTURES).pathname;
 
 async function run(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {

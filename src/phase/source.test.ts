@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configSchema } from '../config/schema.js';
 import { silentLogger } from '../log/logger.js';
-import { createMetrics } from '../metrics/registry.js';
-import type { Metrics } from '../metrics/registry.js';
-import { KubeApiError } from './api.js';
-import type { KubeApi, ListPage, WatchEvent } from './api.js';
-import { PhaseSource } from './phase-source.js';
-import type { Phase } from '../config/phases.js';
+import { Registry } from 'prom-client';
+import { createSharedMetrics, reportPhase } from '../metrics/registry.js';
+import type { SharedMetrics } from '../metrics/registry.js';
+import { KubeApiError } from '../k8s/api.js';
+import type { KubeApi, ListPage, WatchEvent } from '../k8s/api.js';
+import { PhaseSource } from './source.js';
+import type { Phase } from './behaviour.js';
 
 interface ConfigMap {
   metadata: { name: string; namespace: string; resourceVersion: string };
@@ -66,12 +67,12 @@ const cm = (phase: string, name = 'jobs-storage-phase'): ConfigMap => ({
 function setup(objects: ConfigMap[] = []) {
   const api = new FakeApi();
   api.objects = objects;
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createSharedMetrics(new Registry());
   const source = new PhaseSource({
     config: configSchema.parse({}),
     api: api as unknown as KubeApi,
     logger: silentLogger(),
-    metrics,
+    report: (report) => reportPhase(metrics, report),
     sleep: () => new Promise((r) => setTimeout(r, 5)),
     random: () => 0.5,
   });
@@ -86,16 +87,54 @@ async function until(check: () => boolean | Promise<boolean>, ms = 2000): Promis
   }
 }
 
-async function gauge(metrics: Metrics, which: 'phaseInfo' | 'phaseStale', phase?: Phase): Promise<number> {
+async function gauge(metrics: SharedMetrics, which: 'phaseInfo' | 'phaseStale', phase?: Phase): Promise<number> {
   const { values } = await metrics[which].get();
   return values.find((v) => phase === undefined || v.labels['phase'] === phase)?.value ?? -1;
 }
 
-test('before the first read the phase is the configured initial one and not known', async () => {
+test('before the first read the phase is the configured initial one and not known, and no phase_info reads 1', async () => {
   const { source, metrics } = setup();
   assert.equal(source.current(), 'runtime-truth');
   assert.equal(source.known(), false);
-  assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 1);
+  assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 0);
+  const { values } = await metrics.phaseInfo.get();
+  assert.deepEqual(
+    values.filter((v) => v.value !== 0).map((v) => v.labels['phase']),
+    [],
+    'no phase is reported in force before the ConfigMap has been read',
+  );
+});
+
+test('a ConfigMap that cannot be read at start reports stale and still no phase in force', async () => {
+  const { api, source, metrics } = setup([cm('enforce')]);
+  api.listError = new KubeApiError(503, 'unavailable');
+  source.start();
+  try {
+    await until(async () => (await gauge(metrics, 'phaseStale')) === 1);
+    const { values } = await metrics.phaseInfo.get();
+    assert.deepEqual(
+      values.filter((v) => v.value !== 0),
+      [],
+    );
+    api.listError = undefined;
+    await until(() => source.known());
+    assert.equal(await gauge(metrics, 'phaseInfo', 'enforce'), 1);
+    assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 0);
+    assert.equal(await gauge(metrics, 'phaseStale'), 0);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('a ConfigMap found absent makes the initial phase known and reported', async () => {
+  const { source, metrics } = setup();
+  source.start();
+  try {
+    await until(() => source.known());
+    assert.equal(await gauge(metrics, 'phaseInfo', 'runtime-truth'), 1);
+  } finally {
+    await source.stop();
+  }
 });
 
 test('the ConfigMap value is the phase, and changes apply without restart with old → new events', async () => {

@@ -1,0 +1,37 @@
+import { withOneShotSync } from '../compose.js';
+import { EXIT, table } from '../io.js';
+import type { CliIo } from '../io.js';
+
+/**
+ * `jobs-storage import`: the initial import. Creates the CR of every jobs-framework job found in Kubernetes
+ * without one, as the sync would in the current phase, then stops. Never modifies or deletes anything.
+ */
+export async function runImport(opts: { config?: string; dryRun: boolean }, io: CliIo): Promise<number> {
+  return withOneShotSync({ configFile: opts.config, readOnly: opts.dryRun }, async (sidecar) => {
+    const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
+    if (opts.dryRun) {
+      const plans = await sidecar.allPlans();
+      for (const p of plans) {
+        for (const j of p.jobs.filter((x) => !x.inStorage && x.action !== 'skip-deleting')) {
+          rows.push([
+            p.tool,
+            j.name,
+            j.type,
+            j.action === 'backfill' ? 'create' : `${j.action}${j.reason ? ` (${j.reason})` : ''}`,
+          ]);
+        }
+      }
+      io.stdout(table(rows));
+      io.stdout(`would create ${rows.filter((r) => r[3] === 'create').length} job definition(s)\n`);
+      return EXIT.ok;
+    }
+    const results = sidecar.backfillResults();
+    for (const r of results) rows.push([r.tool, r.name, r.type, `${r.outcome}${r.reason ? ` (${r.reason})` : ''}`]);
+    io.stdout(table(rows));
+    const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    io.stdout(
+      `created ${count('created')}, already present ${count('existed')}, skipped ${count('skipped')}, failed ${count('failed')}\n`,
+    );
+    return count('failed') > 0 ? EXIT.inputErrors : EXIT.ok;
+  });
+}
