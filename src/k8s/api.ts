@@ -56,7 +56,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /**
  * A lean JSON client for the API server: credentials come from client-node's KubeConfig (files, in-cluster token,
  * exec plugins), transport is one keep-alive agent. It exists because the sync lists tens of thousands of objects
- * and needs full control of watches (client-node 1.x aborts every watch after 30 s and deserializes into models).
+ * and needs full control of pagination and watches; client-node deserializes every item into model classes and
+ * cannot request the next page early. Why, and what would change it: docs/adr/0001-lean-api-client.md.
  */
 export class KubeApi {
   private readonly server: URL;
