@@ -200,7 +200,7 @@ before(async () => {
     }),
     logger: createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) }),
     metrics,
-    credentials: cp.kubeConfig('admin'),
+    credentials: cp.kubeConfig('jobs-storage-webhook'), // the chart's ServiceAccount and RBAC
     signals: [],
   });
   await eventually('webhook ready', async () => (webhook?.readiness().ready ? true : undefined));
