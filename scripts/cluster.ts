@@ -25,7 +25,7 @@ function describe(cp: ControlPlane): string {
     `logs:        ${cp.logs.apiserver}`,
     `             ${cp.logs.etcd}`,
     'kubeconfigs:',
-    ...Object.entries(cp.kubeconfigs).map(([identity, path]) => `  ${identity.padEnd(18)} ${path}`),
+    ...Object.entries(cp.kubeconfigs).map(([identity, path]) => `  ${identity.padEnd(20)} ${path}`),
     '',
     `example:     kubectl --kubeconfig=${cp.kubeconfigs['alpha'] ?? cp.kubeconfigs['admin'] ?? ''} get cronjobs`,
     `stop:        tsx scripts/cluster.ts down${cp.dir === defaultClusterDir() ? '' : ` --dir ${cp.dir}`}`,

@@ -3,7 +3,8 @@
  *
  *   0. kube-apiserver + etcd (built from their Go modules once, then cached), tools alpha and beta, the CRDs
  *   1. jobs as jobs-api wrote them over the years (several format eras), and what `jobs-storage convert` makes of them
- *   2. `jobs-storage webhook`: a tool's edit of a job CR is denied; a kubectl-created CronJob gets a warning and is counted
+ *   2. the chart (`helm template` with the local values, applied); `jobs-storage webhook` with its config file and
+ *      ServiceAccount: a tool's edit of a job CR is denied; a kubectl-created CronJob gets a warning and is counted
  *   3. `jobs-storage sync`: existing and kubectl-created jobs are backfilled; per-tool gauges; the admin API
  *   4. phases: storage-truth changes nothing visible; ignore-unmanaged counts but does not store; enforce denies
  *
@@ -17,14 +18,13 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { parseAllDocuments } from 'yaml';
-import { loadConfig } from '../src/config/load.js';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { KubeApi } from '../src/k8s/api.js';
-import { storagePolicy, validatingWebhookConfiguration } from '../src/webhook/manifests.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from './control-plane/cluster.js';
 import type { ControlPlane } from './control-plane/cluster.js';
 import { freePort } from './control-plane/process.js';
 import { scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.js';
+import { helmTemplate } from './tools/binaries.js';
 
 const interactive = process.stdin.isTTY && !process.argv.includes('--ci') && !process.env['CI'];
 const BIN = join(REPO_ROOT, 'bin', 'jobs-storage.mjs');
@@ -75,6 +75,32 @@ function cli(args: string[], input?: string): { code: number; out: string; err: 
   say(`\n  $ jobs-storage ${args.join(' ')}`);
   const res = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8' });
   return { code: res.status ?? 1, out: res.stdout, err: res.stderr };
+}
+
+type Tree = Record<string, unknown>;
+
+/** The config file the chart ships (its jobs-storage-config ConfigMap). */
+function chartConfigOf(rendered: string): Tree {
+  for (const doc of parseAllDocuments(rendered)) {
+    const o = doc.toJS() as { kind?: string; metadata?: { name?: string }; data?: Record<string, string> } | null;
+    if (o?.kind === 'ConfigMap' && o.metadata?.name === 'jobs-storage-config') {
+      return parseYaml(o.data?.['config.yaml'] ?? '') as Tree;
+    }
+  }
+  throw new Error('the rendered chart has no jobs-storage-config ConfigMap');
+}
+
+/** The chart's config file with what differs on this host (credentials, listeners, certificate paths) merged in. */
+function hostConfig(name: string, chart: Tree, host: Tree): string {
+  const merged: Tree = { ...chart };
+  for (const [k, v] of Object.entries(host)) {
+    const base = merged[k];
+    merged[k] =
+      typeof v === 'object' && v !== null && typeof base === 'object' && base !== null ? { ...base, ...v } : v;
+  }
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, JSON.stringify(merged));
+  return file;
 }
 
 function daemon(name: string, args: string[]): ChildProcess {
@@ -198,28 +224,41 @@ async function main(): Promise<void> {
   );
 
   await act('Act 2 — the admission webhook');
-  const config = loadConfig({ env: {} });
   const certs = join(work, 'certs');
   spawnSync('bash', [join(REPO_ROOT, 'certs', 'make-certs.sh'), certs, '127.0.0.1', 'localhost'], { stdio: 'ignore' });
   const ca = readFileSync(join(certs, 'ca.crt'));
-  const webhookPort = await freePort();
+  const [webhookPort, syncPort] = await Promise.all([freePort(), freePort()]);
   const phaseNs = JOBS_STORAGE_SA.namespace;
-  const webhookConfig = join(work, 'webhook.yaml');
-  writeFileSync(
-    webhookConfig,
-    JSON.stringify({
-      logLevel: 'info',
-      kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
-      phase: { namespace: phaseNs },
-      webhook: {
-        host: '127.0.0.1',
-        port: webhookPort,
-        certFile: join(certs, 'tls.crt'),
-        keyFile: join(certs, 'tls.key'),
-        shutdownDelaySeconds: 0,
-      },
-    }),
-  );
+  // The chart, rendered with the local values and applied: the control plane has no kubelet, so its Deployments never
+  // run; the processes run here with its config file, and its webhook configuration points at them (webhook.url).
+  // The demo walks the whole rollout, so it enters at runtime-truth (tools enters at ignore-unmanaged).
+  const rendered = helmTemplate({
+    environment: 'local',
+    namespace: phaseNs,
+    set: [
+      'certManager.enabled=false',
+      `webhook.caBundle=${ca.toString('base64')}`,
+      `webhook.url=https://127.0.0.1:${webhookPort}`,
+      'phase.initial=runtime-truth',
+      'config.phase.initial=runtime-truth',
+      'config.logLevel=info',
+      'config.sync.backfillGraceSeconds=3',
+      `config.admin.allowedSubjects={system:serviceaccount:${phaseNs}:demo-admin}`,
+    ],
+  });
+  await cp.kubectlOk('admin', ['apply', '-f', '-'], { stdin: rendered });
+  say('  applied `helm template deploy/chart -f deploy/values/local.yaml` (RBAC, config, phase, admission objects)');
+  const chartConfig = chartConfigOf(rendered);
+  const webhookConfig = hostConfig('webhook', chartConfig, {
+    kubeconfig: cp.kubeconfigPath('jobs-storage-webhook'),
+    webhook: {
+      host: '127.0.0.1',
+      port: webhookPort,
+      certFile: join(certs, 'tls.crt'),
+      keyFile: join(certs, 'tls.key'),
+      shutdownDelaySeconds: 0,
+    },
+  });
   daemon('webhook', ['webhook', '--config', webhookConfig]);
   await waitFor(
     'webhook ready',
@@ -227,12 +266,6 @@ async function main(): Promise<void> {
       (await httpsGet(`https://127.0.0.1:${webhookPort}/readyz`, ca).catch(() => ({ status: 0 }))).status === 200,
     30_000,
   );
-  const vwc = validatingWebhookConfiguration({
-    identities: config.identities,
-    target: { url: `https://127.0.0.1:${webhookPort}` },
-    caBundle: ca.toString('base64'),
-  });
-  await cp.apply('admin', [vwc, ...storagePolicy(config.identities)]);
   // The API server picks the configuration up shortly after: a server-side dry run is warned once it has.
   await waitFor(
     'the webhook configuration in effect',
@@ -255,7 +288,7 @@ async function main(): Promise<void> {
       ),
     20_000,
   );
-  say('  installed the ValidatingWebhookConfiguration (webhook-config/) and the ValidatingAdmissionPolicy');
+  say("  the chart's ValidatingWebhookConfiguration and ValidatingAdmissionPolicy (webhook-config/) are in force");
 
   const crCreate = await kubectl(
     'alpha',
@@ -309,24 +342,10 @@ async function main(): Promise<void> {
   await cp.apply('admin', [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'demo-admin', namespace: phaseNs } },
   ]);
-  const syncPort = await freePort();
-  const syncConfig = join(work, 'sync.yaml');
-  writeFileSync(
-    syncConfig,
-    JSON.stringify({
-      logLevel: 'info',
-      kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
-      phase: { namespace: phaseNs },
-      sync: {
-        host: '127.0.0.1',
-        port: syncPort,
-        backfillGraceSeconds: 3,
-        leaseNamespace: phaseNs,
-        identity: 'demo-sync',
-      },
-      admin: { allowedSubjects: [`system:serviceaccount:${phaseNs}:demo-admin`] },
-    }),
-  );
+  const syncConfig = hostConfig('sync', chartConfig, {
+    kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
+    sync: { host: '127.0.0.1', port: syncPort, identity: 'demo-sync' },
+  });
   daemon('sync', ['sync', '--config', syncConfig]);
   const adminConfig = join(work, 'admin.yaml');
   writeFileSync(

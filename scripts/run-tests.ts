@@ -1,6 +1,7 @@
 /**
- * `npm test`: typecheck, lint, then every test file (unit next to the code, HTTP under test/http, e2e against a real
- * kube-apiserver + etcd under test/e2e) in one node:test run, so the closing summary counts them all.
+ * `npm test`: typecheck, lint, then every test file (unit next to the code, HTTP under test/http, the chart, alerts
+ * and dashboard under test/deploy, e2e against a real kube-apiserver + etcd under test/e2e) in one node:test run, so
+ * the closing summary counts them all.
  * Flags: --no-e2e skips the control plane (a quick local loop); any other argument filters files by substring.
  */
 import { spawnSync } from 'node:child_process';
@@ -34,7 +35,12 @@ function run(step: string, cmd: string, cmdArgs: string[], env: NodeJS.ProcessEn
   console.error(`[test] ${step} ok in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
-let files = [...findTests('src'), ...findTests('test/http'), ...(withE2e ? findTests('test/e2e') : [])];
+let files = [
+  ...findTests('src'),
+  ...findTests('test/http'),
+  ...findTests('test/deploy'),
+  ...(withE2e ? findTests('test/e2e') : []),
+];
 if (filters.length > 0) files = files.filter((f) => filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error('[test] no test files matched');
@@ -48,5 +54,14 @@ if (filters.length === 0) {
 }
 if (files.some((f) => f.startsWith('test/e2e')) && existsSync('scripts/control-plane/build.sh')) {
   run('control plane binaries (built once, then cached)', 'bash', ['scripts/control-plane/build.sh']);
+}
+// helm renders the chart for test/deploy and for the RBAC every e2e control plane applies; promtool runs the alert
+// unit tests. Both are built once from their Go modules and cached like the control plane.
+const needs = [
+  ...(files.some((f) => f.startsWith('test/deploy') || f.startsWith('test/e2e')) ? ['helm'] : []),
+  ...(files.some((f) => f.startsWith('test/deploy/alerts')) ? ['promtool'] : []),
+];
+if (needs.length > 0) {
+  run(`${needs.join(' and ')} (built once, then cached)`, 'bash', ['scripts/tools/install.sh', ...needs]);
 }
 run(`${files.length} test files`, process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files]);

@@ -25,17 +25,19 @@ import type { Daemon } from './process.js';
 
 import { ALL_STORAGE_PLURALS, STORAGE_GROUP } from '../../src/storage/kinds.js';
 import { installJobsCrds as installCrdsFrom } from './crds.js';
+import { helmTemplate } from '../tools/binaries.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'control-plane', 'build.sh');
 
 /** Built-in identities; every tool added with addTool() is an identity named after the tool. */
-export type BuiltinIdentity = 'admin' | 'jobs-api' | 'jobs-storage-sync';
+export type BuiltinIdentity = 'admin' | 'jobs-api' | 'jobs-storage-sync' | 'jobs-storage-webhook';
 export type Identity = BuiltinIdentity | (string & {});
 
 export const JOBS_API_SA = { namespace: 'jobs-api', name: 'jobs-api' } as const;
 export const JOBS_STORAGE_SA = { namespace: 'jobs-storage', name: 'jobs-storage-sync' } as const;
-const RESERVED_NAMES = new Set<string>(['admin', JOBS_API_SA.name, JOBS_STORAGE_SA.name]);
+export const JOBS_STORAGE_WEBHOOK_SA = { namespace: 'jobs-storage', name: 'jobs-storage-webhook' } as const;
+const RESERVED_NAMES = new Set<string>(['admin', JOBS_API_SA.name, JOBS_STORAGE_SA.name, JOBS_STORAGE_WEBHOOK_SA.name]);
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
@@ -745,46 +747,39 @@ export function baseRbacObjects(): object[] {
       subjects: [saSubject(JOBS_API_SA)],
     },
 
+    // The jobs-storage identities themselves come from the chart (chartRbacObjects), not from here.
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOBS_STORAGE_SA.namespace } },
-    {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: JOBS_STORAGE_SA.name, namespace: JOBS_STORAGE_SA.namespace },
-    },
-    {
-      apiVersion: `${rbac}/v1`,
-      kind: 'ClusterRole',
-      metadata: { name: 'jobs-storage-sync' },
-      rules: [
-        { apiGroups: ['batch'], resources: ['cronjobs', 'jobs'], verbs: read },
-        { apiGroups: ['apps'], resources: ['deployments'], verbs: read },
-        { apiGroups: [''], resources: ['services', 'namespaces', 'configmaps'], verbs: read },
-        { apiGroups: [JOBS_GROUP], resources: JOBS_PLURALS, verbs: ['create', ...read] },
-      ],
-    },
-    clusterRoleBinding('jobs-storage-sync', 'jobs-storage-sync', [saSubject(JOBS_STORAGE_SA)]),
-    {
-      apiVersion: `${rbac}/v1`,
-      kind: 'Role',
-      metadata: { name: 'jobs-storage-sync-leases', namespace: JOBS_STORAGE_SA.namespace },
-      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: crud }],
-    },
-    {
-      apiVersion: `${rbac}/v1`,
-      kind: 'RoleBinding',
-      metadata: { name: 'jobs-storage-sync-leases', namespace: JOBS_STORAGE_SA.namespace },
-      roleRef: { apiGroup: rbac, kind: 'Role', name: 'jobs-storage-sync-leases' },
-      subjects: [saSubject(JOBS_STORAGE_SA)],
-    },
   ];
 }
 
-/** Applies baseRbacObjects() and writes token kubeconfigs for the 'jobs-api' and 'jobs-storage-sync' identities. */
+const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
+
+/**
+ * The ServiceAccounts and RBAC the chart ships (deploy/chart/templates/rbac.yaml rendered with the local values), so
+ * the webhook and sync run here with exactly the permissions they get on Toolforge.
+ */
+export function chartRbacObjects(): object[] {
+  const text = helmTemplate({
+    environment: 'local',
+    namespace: JOBS_STORAGE_SA.namespace,
+    showOnly: ['templates/rbac.yaml'],
+  });
+  return YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .filter((o): o is { kind: string } => o !== null && RBAC_KINDS.has(o.kind ?? ''));
+}
+
+/**
+ * Applies baseRbacObjects() and the chart's RBAC, and writes token kubeconfigs for the 'jobs-api',
+ * 'jobs-storage-sync' and 'jobs-storage-webhook' identities.
+ */
 export async function seedIdentities(cp: ControlPlane, opts: TokenOptions = {}): Promise<void> {
   await cp.apply('admin', baseRbacObjects());
+  await cp.apply('admin', chartRbacObjects());
   await Promise.all([
     cp.addServiceAccountIdentity('jobs-api', JOBS_API_SA.namespace, JOBS_API_SA.name, opts),
     cp.addServiceAccountIdentity('jobs-storage-sync', JOBS_STORAGE_SA.namespace, JOBS_STORAGE_SA.name, opts),
+    cp.addServiceAccountIdentity('jobs-storage-webhook', JOBS_STORAGE_SA.namespace, JOBS_STORAGE_WEBHOOK_SA.name, opts),
   ]);
 }
 

@@ -204,7 +204,7 @@ before(async () => {
   const logger = createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) });
   phaseSource = new PhaseSource({
     config: webhookConfig,
-    api: new KubeApi(cp.kubeConfig('admin')),
+    api: new KubeApi(cp.kubeConfig('jobs-storage-webhook')), // the chart's ServiceAccount and RBAC
     logger,
     report: (report) => reportPhase(metrics, report),
   });

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Builds the pinned helm and promtool the chart and alert tests use, from their published Go modules (no prebuilt
+# downloads), into the same cache as scripts/control-plane/build.sh.
+# Usage: install.sh [helm|promtool]...   (no argument: both)
+# stdout: the path of each requested binary, one a line, in the order asked. Progress goes to stderr.
+#
+# Env:
+#   HELM_VERSION          helm.sh/helm/v3 tag (default below)
+#   PROMETHEUS_VERSION    github.com/prometheus/prometheus tag; v0.3XX.Y is Prometheus 3.XX.Y (default below)
+#   JOBS_STORAGE_BIN_DIR  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/toolforge-jobs-storage/bin)
+#   GO                    go binary (default: go on PATH, else /usr/local/go/bin/go)
+set -euo pipefail
+
+# Everything lives in main so bash parses the whole file before running it (see control-plane/build.sh).
+main() {
+  HELM_VERSION="${HELM_VERSION:-v3.19.5}"
+  PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+  cache_root="${JOBS_STORAGE_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/toolforge-jobs-storage/bin}"
+
+  local tools=("$@")
+  [[ ${#tools[@]} -eq 0 ]] && tools=(helm promtool)
+  for tool in "${tools[@]}"; do
+    case "${tool}" in
+      helm) install_one helm "${HELM_VERSION}" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm \
+        "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean" "" ;;
+      promtool) install_one promtool "${PROMETHEUS_VERSION}" github.com/prometheus/prometheus \
+        github.com/prometheus/prometheus/cmd/promtool \
+        "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}" \
+        "remove_all_sd" ;;
+      *)
+        echo "install.sh: unknown tool '${tool}' (expected helm or promtool)" >&2
+        exit 2
+        ;;
+    esac
+  done
+}
+
+# install_one NAME VERSION MODULE PACKAGE LDFLAGS TAGS
+install_one() {
+  local name="$1" version="$2" module="$3" package="$4" ldflags="$5" tags="$6"
+  local dest="${cache_root}/${name}-${version}"
+  local bin="${dest}/${name}"
+  if [[ -x "${bin}" ]]; then
+    printf '%s\n' "${bin}"
+    return 0
+  fi
+
+  local start_s=${SECONDS}
+  log() {
+    printf '[tools build %s +%ss] %s\n' "${name}" "$((SECONDS - start_s))" "$*" >&2
+  }
+
+  local go="${GO:-}"
+  if [[ -z "${go}" ]]; then
+    if command -v go >/dev/null 2>&1; then
+      go="$(command -v go)"
+    elif [[ -x /usr/local/go/bin/go ]]; then
+      go=/usr/local/go/bin/go
+    else
+      echo "install.sh: no go toolchain found (set GO=/path/to/go)" >&2
+      exit 1
+    fi
+  fi
+  export GOTOOLCHAIN=local
+  export CGO_ENABLED=0
+  export GOFLAGS=
+
+  mkdir -p "${cache_root}"
+  local lock_file="${cache_root}/.${name}-${version}.lock"
+  exec 8>"${lock_file}"
+  if ! flock -n 8; then
+    log "another build holds ${lock_file}; waiting"
+    flock 8
+  fi
+  # The holder of the lock may have just finished the same build.
+  if [[ -x "${bin}" ]]; then
+    exec 8>&-
+    printf '%s\n' "${bin}"
+    return 0
+  fi
+
+  mkdir -p "${dest}"
+  local work
+  work="$(mktemp -d "${TMPDIR:-/tmp}/jobs-storage-tools-build.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: the trap runs after these locals are gone
+  trap "rm -rf '${work}'; rm -f '${dest}/.${name}.tmp.$$'" EXIT
+
+  log "go: $("${go}" version); ${module}@${version} into ${dest}"
+  local gomod
+  gomod="$(cd "${work}" && "${go}" mod download -json "${module}@${version}" \
+    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  if [[ -z "${gomod}" || ! -f "${gomod}" ]]; then
+    echo "install.sh: could not download ${module}@${version}" >&2
+    exit 1
+  fi
+  if [[ "${name}" == helm ]]; then
+    # What `helm template` and `helm lint` assume without a cluster: the Kubernetes minor helm is built against
+    # (helm's Makefile does the same), not client-go's v1.20 fallback, which the chart's kubeVersion refuses.
+    local k8s_minor
+    k8s_minor="$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "${gomod}" | head -n 1)"
+    for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+      ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${k8s_minor}"
+    done
+  fi
+  # A wrapper module: `go install pkg@version` refuses modules whose go.mod has replace directives.
+  {
+    echo "module jobsstorage.local/${name}-build"
+    echo
+    echo "go $(sed -n 's/^go \([0-9.]*\)$/\1/p' "${gomod}")"
+    echo
+    echo "require ${module} ${version}"
+  } >"${work}/go.mod"
+  log "downloading modules…"
+  (cd "${work}" && "${go}" get "${module}@${version}" >&2)
+  (cd "${work}" && "${go}" list -mod=mod -tags "${tags}" -deps "${package}" >/dev/null)
+  log "compiling… (a few minutes on a cold cache)"
+  (cd "${work}" && "${go}" build -mod=mod -trimpath -tags "${tags}" -ldflags "${ldflags}" \
+    -o "${dest}/.${name}.tmp.$$" "${package}")
+  mv -f "${dest}/.${name}.tmp.$$" "${bin}"
+  rm -rf "${work}"
+  trap - EXIT
+  exec 8>&-
+  log "done"
+  printf '%s\n' "${bin}"
+}
+
+main "$@"

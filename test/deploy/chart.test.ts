@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+import {
+  CHART_DIR,
+  ENVIRONMENTS,
+  VALUES_DIR,
+  helmTemplate,
+  helmTemplateArgs,
+  runTool,
+} from '../../scripts/tools/binaries.js';
+import type { Environment } from '../../scripts/tools/binaries.js';
+
+/** deploy/chart: helm lint, helm template for every environment, and what the rendered objects must hold. */
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+function objects(text: string): K8sObject[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null && typeof o === 'object' && 'kind' in o);
+}
+
+function find(objs: K8sObject[], kind: string, name: string): K8sObject {
+  const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
+  assert.ok(o, `${kind}/${name} is rendered`);
+  return o;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'jobs-storage-chart-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The config file as the processes get it, checked by the product's own loader (no env, no flags). */
+function loadRenderedConfig(objs: K8sObject[], name: string) {
+  const cm = find(objs, 'ConfigMap', 'jobs-storage-config') as K8sObject & { data: Record<string, string> };
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(file, cm.data['config.yaml'] ?? '');
+  return { config: loadConfig({ file, env: {} }), raw: parseYaml(cm.data['config.yaml'] ?? '') as unknown };
+}
+
+/** Every key path of a plain object tree (arrays are leaves). */
+function keyPaths(tree: unknown, prefix = ''): string[] {
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return [prefix];
+  return Object.entries(tree).flatMap(([k, v]) => keyPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+describe('deploy/chart', { timeout: 600_000 }, () => {
+  test('helm lint passes with every environment', () => {
+    for (const env of ENVIRONMENTS) {
+      const res = runTool('helm', ['lint', '--strict', CHART_DIR, '--values', join(VALUES_DIR, `${env}.yaml`)]);
+      assert.equal(res.code, 0, `helm lint ${env}: ${res.stdout}${res.stderr}`);
+    }
+  });
+
+  const rendered = new Map<Environment, K8sObject[]>();
+  const render = (env: Environment) => {
+    const known = rendered.get(env);
+    if (known) return known;
+    const objs = objects(helmTemplate({ environment: env }));
+    rendered.set(env, objs);
+    return objs;
+  };
+
+  for (const env of ENVIRONMENTS) {
+    test(`${env}: renders, and the config file is valid for the product and names every key of the schema`, () => {
+      const objs = render(env);
+      const { config, raw } = loadRenderedConfig(objs, env);
+      assert.deepEqual(keyPaths(raw).sort(), keyPaths(configSchema.parse({})).sort());
+      assert.equal(config.phase.namespace, 'jobs-storage');
+      for (const name of ['jobs-storage-webhook', 'jobs-storage-sync']) {
+        const dep = find(objs, 'Deployment', name) as K8sObject & {
+          spec: { template: { spec: { containers: { args: string[]; env?: unknown; image: string }[] } } };
+        };
+        const [container] = dep.spec.template.spec.containers;
+        assert.ok(container);
+        assert.deepEqual(container.args.slice(1), ['--config', '/etc/jobs-storage/config.yaml']);
+        assert.equal(container.env, undefined, `${name}: no setting through the environment`);
+        assert.doesNotMatch(container.image, /:latest$/);
+      }
+    });
+  }
+
+  test('tools and toolsbeta start at ignore-unmanaged, own no job CRD and need no prometheus-operator', () => {
+    for (const env of ['tools', 'toolsbeta'] as const) {
+      const objs = render(env);
+      const phase = find(objs, 'ConfigMap', 'jobs-storage-phase') as K8sObject & { data: { phase: string } };
+      assert.equal(phase.data.phase, 'ignore-unmanaged');
+      assert.equal(loadRenderedConfig(objs, `${env}-phase`).config.phase.initial, 'ignore-unmanaged');
+      assert.deepEqual(
+        objs.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name),
+        [],
+      );
+      assert.deepEqual(
+        objs.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')).map((o) => o.kind),
+        [],
+      );
+    }
+    const harbors = Object.fromEntries(
+      (['tools', 'toolsbeta'] as const).map((e) => [
+        e,
+        loadRenderedConfig(render(e), `${e}-h`).config.runtime.harborHost,
+      ]),
+    );
+    assert.deepEqual(harbors, { tools: 'tools-harbor.wmcloud.org', toolsbeta: 'toolsbeta-harbor.wmcloud.org' });
+  });
+
+  test('local installs the two job CRDs of deploy/crds (printer columns included)', () => {
+    const crds = render('local').filter((o) => o.kind === 'CustomResourceDefinition');
+    assert.deepEqual(crds.map((o) => o.metadata.name).sort(), [
+      'continuous-jobs.jobs-api.toolforge.org',
+      'scheduled-jobs.jobs-api.toolforge.org',
+    ]);
+    for (const file of ['continuous-jobs.yaml', 'scheduled-jobs.yaml']) {
+      const want = parseYaml(readFileSync(join(CHART_DIR, '..', 'crds', file), 'utf8')) as K8sObject;
+      assert.deepEqual(
+        crds.find((c) => c.metadata.name === want.metadata.name),
+        want,
+      );
+    }
+  });
+
+  test('the phase ConfigMap is a pre-install hook kept on uninstall, so upgrades never reset the phase', () => {
+    const phase = find(render('tools'), 'ConfigMap', 'jobs-storage-phase');
+    assert.equal(phase.metadata.annotations?.['helm.sh/hook'], 'pre-install,pre-upgrade');
+    assert.equal(phase.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    const without = objects(helmTemplate({ environment: 'tools', set: ['phase.create=false'] }));
+    assert.equal(
+      without.find((o) => o.metadata.name === 'jobs-storage-phase'),
+      undefined,
+    );
+  });
+
+  test('the webhook configuration and the policy are webhook-config/ with the chart Service and cert-manager CA', () => {
+    const objs = render('tools');
+    const dir = join(CHART_DIR, '..', '..', 'webhook-config');
+    const [wantVwc] = objects(readFileSync(join(dir, 'validating-webhook-configuration.yaml'), 'utf8'));
+    const vwc = find(objs, 'ValidatingWebhookConfiguration', 'jobs-storage');
+    assert.equal(vwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'jobs-storage/jobs-storage-webhook');
+    assert.deepEqual(vwc['webhooks'], wantVwc?.['webhooks']);
+    const wantPolicy = objects(readFileSync(join(dir, 'storage-policy.yaml'), 'utf8'));
+    for (const want of wantPolicy) {
+      const got = find(objs, want.kind, want.metadata.name);
+      assert.deepEqual(got['spec'], want['spec']);
+    }
+    const cert = find(objs, 'Certificate', 'jobs-storage-webhook') as K8sObject & { spec: { dnsNames: string[] } };
+    assert.ok(cert.spec.dnsNames.includes('jobs-storage-webhook.jobs-storage.svc'));
+  });
+
+  test('a webhook outside the cluster is reached by url with a given CA bundle', () => {
+    const objs = objects(
+      helmTemplate({
+        environment: 'local',
+        set: ['certManager.enabled=false', 'webhook.caBundle=Q0E=', 'webhook.url=https://127.0.0.1:8443'],
+      }),
+    );
+    const vwc = find(objs, 'ValidatingWebhookConfiguration', 'jobs-storage') as K8sObject & {
+      webhooks: { clientConfig: Record<string, unknown> }[];
+    };
+    assert.deepEqual(
+      vwc.webhooks.map((w) => w.clientConfig),
+      [
+        { url: 'https://127.0.0.1:8443/validate/protect-storage', caBundle: 'Q0E=' },
+        { url: 'https://127.0.0.1:8443/validate/record-direct-writes', caBundle: 'Q0E=' },
+      ],
+    );
+    assert.equal(vwc.metadata.annotations, undefined);
+    assert.equal(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io/')).length, 0);
+  });
+
+  test('identity lists that differ from the generated webhook-config/ are refused with a clear message', () => {
+    for (const set of [
+      'config.identities.storageWriters={system:serviceaccount:x:y}',
+      'config.identities.breakGlassGroups={admins}',
+      'config.identities.controllerUsernamePrefixes={system:serviceaccount:kube-system:}',
+    ]) {
+      const res = runTool('helm', [...helmTemplateArgs({ environment: 'tools' }), '--set', set]);
+      assert.notEqual(res.code, 0, set);
+      assert.match(res.stderr, /config\.identities differ from the lists webhook-config\/ was generated from/);
+    }
+  });
+
+  test('bad values fail with a message, not a broken manifest', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['image.tag=latest'], /image\.tag must name a published version/],
+      [['phase.initial=bogus'], /phase\.initial must be one of/],
+      [['certManager.enabled=false'], /webhook\.caBundle is required/],
+      [['config.sync.leaseNamespace=elsewhere'], /leaseNamespace \(elsewhere\) must be the release namespace/],
+      [['webhook.clientCA.enabled=true'], /webhook\.clientCA\.name must name/],
+    ];
+    for (const [set, message] of cases) {
+      const res = runTool('helm', [...helmTemplateArgs({ environment: 'tools' }), ...set.flatMap((s) => ['--set', s])]);
+      assert.notEqual(res.code, 0, set.join(' '));
+      assert.match(res.stderr, message);
+    }
+  });
+
+  test('webhook.clientCA mounts the CA and sets webhook.clientCaFile in the config file', () => {
+    const objs = objects(
+      helmTemplate({
+        environment: 'tools',
+        set: ['webhook.clientCA.enabled=true', 'webhook.clientCA.name=apiserver-ca'],
+      }),
+    );
+    const cm = find(objs, 'ConfigMap', 'jobs-storage-config') as K8sObject & { data: Record<string, string> };
+    const config = parseYaml(cm.data['config.yaml'] ?? '') as { webhook: Record<string, unknown> };
+    assert.equal(config.webhook['clientCaFile'], '/etc/webhook/client-ca/ca.crt');
+    const dep = find(objs, 'Deployment', 'jobs-storage-webhook') as K8sObject & {
+      spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[] } } };
+    };
+    assert.deepEqual(
+      dep.spec.template.spec.volumes.find((v) => v.name === 'client-ca'),
+      { name: 'client-ca', secret: { secretName: 'apiserver-ca' } },
+    );
+  });
+
+  test('NetworkPolicy opens only the webhook port; requests come from measured RSS', () => {
+    const objs = render('tools');
+    const np = find(objs, 'NetworkPolicy', 'jobs-storage-webhook') as K8sObject & {
+      spec: { ingress: { ports: { port: number }[] }[] };
+    };
+    assert.deepEqual(
+      np.spec.ingress.map((i) => i.ports.map((p) => p.port)),
+      [[8443]],
+    );
+    const memory = (name: string) =>
+      (
+        find(objs, 'Deployment', name) as K8sObject & {
+          spec: { template: { spec: { containers: { resources: { requests: { memory: string } } }[] } } };
+        }
+      ).spec.template.spec.containers[0]?.resources.requests.memory;
+    // Webhook: up to 122 MB RSS under saturating load; sync: ~145 MB at 4,000 tools (README "Values").
+    assert.equal(memory('jobs-storage-webhook'), '128Mi');
+    assert.equal(memory('jobs-storage-sync'), '192Mi');
+  });
+
+  test('the optional PrometheusRule carries exactly deploy/prometheus/jobs-storage.yaml', () => {
+    const objs = objects(
+      helmTemplate({
+        environment: 'tools',
+        set: ['metrics.prometheusRule.enabled=true', 'metrics.serviceMonitor.enabled=true'],
+      }),
+    );
+    const rule = find(objs, 'PrometheusRule', 'jobs-storage');
+    const want = parseYaml(readFileSync(join(CHART_DIR, '..', 'prometheus', 'jobs-storage.yaml'), 'utf8')) as unknown;
+    assert.deepEqual(rule['spec'], want);
+    find(objs, 'ServiceMonitor', 'jobs-storage');
+  });
+});
