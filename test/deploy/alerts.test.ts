@@ -98,7 +98,7 @@ describe('deploy/prometheus alerts', { timeout: 600_000 }, () => {
       webhook: new Set((await exportedBy('webhook')).flatMap(sampleNames)),
       sync: new Set((await exportedBy('sync')).flatMap(sampleNames)),
     };
-    const product = new Set(declaredFamilies().flatMap(sampleNames));
+    const product = new Set((await declaredFamilies()).flatMap(sampleNames));
     for (const r of rules) {
       for (const metric of metricNamesIn(r.expr)) {
         if (metric === 'up' || APISERVER_SAMPLES.has(metric)) continue;

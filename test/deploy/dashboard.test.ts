@@ -29,13 +29,26 @@ const dashboard = JSON.parse(
 const queried = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 
 describe('deploy/grafana dashboard', () => {
-  test('every product metric family has exactly one owner in the table', () => {
+  test('every product metric family has exactly one owner in the table', async () => {
     assert.deepEqual(
-      declaredFamilies()
-        .map((f) => f.name.slice(METRIC_PREFIX.length))
-        .sort(),
+      (await declaredFamilies()).map((f) => f.name.slice(METRIC_PREFIX.length)).sort(),
       Object.keys(OWNERS).sort(),
     );
+  });
+
+  test("each process's registry exports exactly the families the table gives it", async () => {
+    for (const process of ['webhook', 'sync'] as const) {
+      const exported = (await exportedBy(process))
+        .map((f) => f.name)
+        .filter((n) => n.startsWith(METRIC_PREFIX))
+        .map((n) => n.slice(METRIC_PREFIX.length))
+        .sort();
+      const expected = Object.entries(OWNERS)
+        .filter(([, owner]) => owner === process || owner === 'shared')
+        .map(([name]) => name)
+        .sort();
+      assert.deepEqual(exported, expected, process);
+    }
   });
 
   test("Node's default metrics are named process_* / nodejs_*", async () => {

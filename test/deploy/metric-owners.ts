@@ -3,14 +3,17 @@
  * default process metrics under their standard names. Alerts and dashboard panels select a process with
  * job="jobs-storage-webhook" / job="jobs-storage-sync"; the tests check that each queried family is exported there.
  *
- * The product's metric names are read from src/metrics/registry.ts; OWNERS must name each of them once (a new metric
- * fails the test until it gets an owner). When the registry exposes one factory per process, point `exportedBy` at
- * their registries instead of this table.
+ * The families each process exports are read from the process's own registry (`createWebhookMetrics`,
+ * `createSyncMetrics` in src/metrics/registry.ts). OWNERS is the expected split, checked
+ * against those registries: a new metric fails the tests until it gets an owner here.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { METRIC_PREFIX } from '../../src/metrics/registry.js';
+import {
+  METRIC_PREFIX,
+  createProcessRegistry,
+  createSyncMetrics,
+  createWebhookMetrics,
+} from '../../src/metrics/registry.js';
 
 export type Owner = 'webhook' | 'sync' | 'shared';
 export type Process = 'webhook' | 'sync';
@@ -45,34 +48,33 @@ export interface Family {
   type: 'counter' | 'gauge' | 'histogram' | 'summary';
 }
 
-const REGISTRY_FILE = join(import.meta.dirname, '..', '..', 'src', 'metrics', 'registry.ts');
+async function familiesOf(registry: Registry): Promise<Family[]> {
+  const json = await registry.getMetricsAsJSON();
+  return json.map((m) => ({ name: m.name, type: String(m.type) as Family['type'] }));
+}
 
-/** The product's metric families as declared in src/metrics/registry.ts (full names). */
-export function declaredFamilies(): Family[] {
-  const text = readFileSync(REGISTRY_FILE, 'utf8');
-  const out: Family[] = [];
-  const re = /new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*`\$\{METRIC_PREFIX\}(\w+)`/g;
-  for (const m of text.matchAll(re)) {
-    out.push({ name: `${METRIC_PREFIX}${m[2]}`, type: (m[1] as string).toLowerCase() as Family['type'] });
+/** Every family the given process exports: its own, the shared ones and Node's default metrics. */
+export async function exportedBy(process: Process): Promise<Family[]> {
+  const registry = createProcessRegistry({ defaultMetrics: true });
+  if (process === 'webhook') createWebhookMetrics(registry);
+  else createSyncMetrics(registry);
+  return familiesOf(registry);
+}
+
+/** The product's metric families (full names) over both processes. */
+export async function declaredFamilies(): Promise<Family[]> {
+  const byName = new Map<string, Family>();
+  for (const process of ['webhook', 'sync'] as const) {
+    for (const f of await exportedBy(process)) if (f.name.startsWith(METRIC_PREFIX)) byName.set(f.name, f);
   }
-  return out;
+  return [...byName.values()];
 }
 
 /** Node's default process metrics under their standard names (prom-client's collectDefaultMetrics, no prefix). */
 export async function defaultFamilies(): Promise<Family[]> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const json = await registry.getMetricsAsJSON();
-  return json.map((m) => ({ name: m.name, type: String(m.type) as Family['type'] }));
-}
-
-/** Every family the given process exports. */
-export async function exportedBy(process: Process): Promise<Family[]> {
-  const own = declaredFamilies().filter((f) => {
-    const owner = OWNERS[f.name.slice(METRIC_PREFIX.length)];
-    return owner === process || owner === 'shared';
-  });
-  return [...own, ...(await defaultFamilies())];
+  return familiesOf(registry);
 }
 
 /** The sample names a family produces in the exposition format (histograms: _bucket, _sum, _count). */
