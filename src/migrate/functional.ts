@@ -4,6 +4,7 @@ import {
   formatCpu,
   formatCron,
   formatMemory,
+  resolveImageReference,
   resolveJob,
   type Job,
   type ResolveSettings,
@@ -26,7 +27,8 @@ export function functionalView(job: Job, settings: ResolveSettings): Record<stri
     job_type: r.job_type,
     job_name: r.job_name,
     cmd: r.cmd,
-    image: `${r.image.short_name}${r.image.digest ? `@${r.image.digest}` : ''}`,
+    // an alias and its image's own name are the same image
+    image: `${resolveImageReference(r.image.short_name, settings).image.short_name}${r.image.digest ? `@${r.image.digest}` : ''}`,
     filelog: r.filelog === true,
     emails: r.emails ?? 'none',
     mount: r.mount,

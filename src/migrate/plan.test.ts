@@ -97,6 +97,28 @@ describe('which jobs of a tool need migrating', () => {
     );
   });
 
+  test('a CR that names the image by an alias is the same job', () => {
+    const api = loadWorkload('v2-continuous-port-tcp') as KObject;
+    const cr = crFor(api);
+    (cr['spec'] as KObject)['image'] = { short_name: 'toolforge-python311' };
+    assert.deepEqual(planTool(input({ workloads: [api], crs: [cr] })).jobs, []);
+  });
+
+  test('an imitation of a jobs-framework object is hand-written; its delete command spares the one jobs-api creates', () => {
+    const imitation = loadWorkload('v2-scheduled-relative-logs') as KObject;
+    const labels = (imitation['metadata'] as { labels: Record<string, string> }).labels;
+    labels['app.kubernetes.io/component'] = 'my-cron';
+    const plan = planTool(input({ workloads: [imitation] }));
+    assert.deepEqual(
+      plan.jobs.map((j) => [j.name, j.reason]),
+      [['nightly', 'hand-written']],
+    );
+    assert.equal(
+      plan.jobs[0]?.deleteCommand,
+      "kubectl delete cronjobs --field-selector metadata.name=nightly -l 'app.kubernetes.io/component=my-cron'",
+    );
+  });
+
   test('when: creation time and the latest direct write from managedFields (controllers and jobs-api left out)', () => {
     const plan = planTool(input({ tool: 'othertool', workloads: [handWritten('deployment-port-probe')] }));
     assert.equal(plan.jobs[0]?.created, '2025-06-06T06:06:00Z');

@@ -3,6 +3,7 @@ import type { JobType, StoredJob } from '../jobs/index.js';
 import {
   classifyWorkload,
   isObject,
+  LABELS,
   parseWorkload,
   toolFromNamespace,
   type KObject,
@@ -221,6 +222,23 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
   });
 }
 
+/**
+ * Deletes only the old object, never the one jobs-api creates under the same name when the entry is loaded:
+ * jobs-api's objects carry the managed-by label and its component; an imitation carries another component.
+ */
+function deleteCommand(obj: unknown, plural: string, name: string): string {
+  const labels = metadataOf(obj)['labels'];
+  const managedBy = isObject(labels) ? labels[LABELS.managedBy] : undefined;
+  const component = isObject(labels) ? labels[LABELS.component] : undefined;
+  const selector =
+    managedBy === undefined
+      ? `!${LABELS.managedBy}`
+      : typeof component === 'string'
+        ? `${LABELS.component}=${component}`
+        : `!${LABELS.component}`;
+  return `kubectl delete ${plural} --field-selector metadata.name=${name} -l '${selector}'`;
+}
+
 function handWritten(ctx: Ctx, obj: unknown): void {
   const kind = kindOf(obj);
   const name = nameOf(obj);
@@ -259,8 +277,7 @@ function handWritten(ctx: Ctx, obj: unknown): void {
       attention: p.attention,
     })),
     needsAttention: result.needsAttention,
-    // only the hand-written object: jobs-api's own object of the same name carries the managed-by label
-    deleteCommand: `kubectl delete ${plural} --field-selector metadata.name=${name} -l '!app.kubernetes.io/managed-by'`,
+    deleteCommand: deleteCommand(obj, plural, name),
   });
 }
 

@@ -18,7 +18,9 @@ import {
   renderJson,
   renderMarkdown,
   runCommand,
+  toolFolder,
 } from './render.js';
+import { indexFiles, toolFiles } from './files.js';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'migrate');
 const OPTIONS = {
@@ -163,5 +165,24 @@ describe('the index over tools', () => {
     assert.ok(md.indexOf('`mytool`') < md.indexOf('`othertool`'));
     assert.ok(!md.includes('`quiet`'), 'tools with nothing to migrate are left out of the Markdown index');
     assert.ok(md.includes('[message](mytool/message.md)'));
+  });
+});
+
+describe('the files of migrate --all', () => {
+  test('one folder per tool with jobs to migrate, and the index', () => {
+    const quiet = planTool({ tool: 'quiet', phase: 'enforce', workloads: [], crs: [], settings: SETTINGS });
+    const plan = mytool();
+    const files = [...toolFiles(plan, OPTIONS), ...toolFiles(quiet, OPTIONS), ...indexFiles([plan, quiet], OPTIONS)];
+    assert.deepEqual(
+      files.map((f) => f.path),
+      ['mytool/jobs.yaml', 'mytool/message.md', 'mytool/plan.json', 'index.csv', 'index.md'],
+    );
+    assert.equal(files[0]?.content, renderJobsYaml(plan));
+  });
+
+  test('a tool name never escapes its folder', () => {
+    assert.equal(toolFolder('../etc'), '%2E.%2Fetc');
+    assert.equal(toolFolder('a/b'), 'a%2Fb');
+    assert.equal(toolFolder('mytool'), 'mytool');
   });
 });

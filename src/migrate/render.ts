@@ -184,6 +184,12 @@ export function renderMarkdown(plan: ToolPlan, options: MessageOptions): string 
   return `${out.join('\n')}\n`;
 }
 
+/** A tool name as one safe path segment (tool names are DNS labels; anything else is escaped). */
+export function toolFolder(tool: string): string {
+  const folder = encodeURIComponent(tool);
+  return folder.startsWith('.') ? `%2E${folder.slice(1)}` : folder;
+}
+
 /** Tools ranked: most jobs to migrate first, then most needing attention, then by name. */
 export function rankTools<T extends Pick<ToolPlan, 'tool' | 'jobs' | 'needsAttention'>>(plans: readonly T[]): T[] {
   return [...plans].sort(
@@ -251,7 +257,7 @@ export function renderIndexMarkdown(plans: readonly ToolPlan[], options: Message
     '|---|---|---|---|---|---|---|---|',
     ...ranked.map((p) => {
       const r = indexRow(p);
-      return `| \`${r.tool}\` | ${r.jobs} | ${r.needsAttention} | ${r.inJobsYaml} | ${r.handWritten} | ${r.editedDirectly} | ${r.notInStorage} | [message](${encodeURIComponent(r.tool)}/message.md) |`;
+      return `| \`${r.tool}\` | ${r.jobs} | ${r.needsAttention} | ${r.inJobsYaml} | ${r.handWritten} | ${r.editedDirectly} | ${r.notInStorage} | [message](${toolFolder(r.tool)}/message.md) |`;
     }),
   ];
   return `${lines.join('\n')}\n`;
