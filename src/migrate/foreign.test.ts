@@ -147,6 +147,31 @@ function argvOf(container: KObject, buildservice: boolean): string[] {
   return buildservice && argv[0] === 'launcher' ? argv.slice(1) : argv;
 }
 
+/** Schedule, retries, deadline, replicas, port, health check and memory of the original, in the rendered workload. */
+function assertSameRunSettings(original: KObject, rendered: KObject): void {
+  const before = podParts(original);
+  const after = podParts(rendered);
+  if (original['kind'] === 'CronJob') {
+    if (!String(before.spec['schedule']).startsWith('@')) assert.equal(after.spec['schedule'], before.spec['schedule']);
+    assert.equal(after.owner['activeDeadlineSeconds'], before.owner['activeDeadlineSeconds']);
+  }
+  if (original['kind'] !== 'Deployment')
+    assert.equal(after.owner['backoffLimit'], Math.min(Number(before.owner['backoffLimit'] ?? 6), 5));
+  else {
+    assert.equal(after.spec['replicas'] ?? 1, before.spec['replicas'] ?? 1);
+    assert.deepEqual(after.container['ports'] ?? [], before.container['ports'] ?? []);
+    const live = before.container['livenessProbe'] as KObject | undefined;
+    if (live?.['httpGet'] !== undefined)
+      assert.deepEqual((after.container['livenessProbe'] as KObject)['httpGet'], live['httpGet']);
+  }
+  const memory = (before.container['resources'] as { limits?: { memory?: string } } | undefined)?.limits?.memory;
+  const renderedMemory = (after.container['resources'] as { limits: { memory: string } }).limits.memory;
+  assert.ok(quantitiesEqual(renderedMemory, memory ?? '512Mi'), `${renderedMemory} vs ${String(memory)}`);
+  const cpu = (before.container['resources'] as { limits?: { cpu?: string } } | undefined)?.limits?.cpu;
+  const renderedCpu = (after.container['resources'] as { limits: { cpu: string } }).limits.cpu;
+  if (cpu !== undefined) assert.ok(quantitiesEqual(renderedCpu, cpu), `${renderedCpu} vs ${cpu}`);
+}
+
 describe('hand-written workloads → jobs.yaml entries', () => {
   test('every fixture of test/fixtures/migrate has a row', () => {
     assert.deepEqual(fixtureNames('migrate'), ROWS.map((r) => r.fixture).sort());
@@ -201,24 +226,7 @@ describe('round trip: the loaded entry renders a workload that runs what the han
       const cd = typeof dir === 'string' && dir !== `/data/project/${result.tool}` ? ['cd', dir, '&&'] : [];
       assert.deepEqual(words, [...cd, ...expected]);
       assert.equal(reread.job.filelog === true, false, 'hand-written jobs logged to stdout, and still do');
-      // schedule, retries, deadline, replicas, port, health check, memory
-      if (original['kind'] === 'CronJob') {
-        if (!String(before.spec['schedule']).startsWith('@'))
-          assert.equal(after.spec['schedule'], before.spec['schedule']);
-        assert.equal(after.owner['activeDeadlineSeconds'], before.owner['activeDeadlineSeconds']);
-      }
-      if (original['kind'] !== 'Deployment')
-        assert.equal(after.owner['backoffLimit'], Math.min(Number(before.owner['backoffLimit'] ?? 6), 5));
-      else {
-        assert.equal(after.spec['replicas'] ?? 1, before.spec['replicas'] ?? 1);
-        assert.deepEqual(after.container['ports'] ?? [], before.container['ports'] ?? []);
-        const live = before.container['livenessProbe'] as KObject | undefined;
-        if (live?.['httpGet'] !== undefined)
-          assert.deepEqual((after.container['livenessProbe'] as KObject)['httpGet'], live['httpGet']);
-      }
-      const memory = (before.container['resources'] as { limits?: { memory?: string } } | undefined)?.limits?.memory;
-      const renderedMemory = (after.container['resources'] as { limits: { memory: string } }).limits.memory;
-      assert.ok(quantitiesEqual(renderedMemory, memory ?? '512Mi'), `${renderedMemory} vs ${String(memory)}`);
+      assertSameRunSettings(original, rendered);
     });
   }
 });

@@ -149,8 +149,14 @@ function strings(v: unknown): string[] | undefined {
   return Array.isArray(v) && v.every((s) => typeof s === 'string') ? v : undefined;
 }
 
-function problem(ctx: Ctx, code: ProblemCode, path: string, reason: string, instead: string, attention = true): void {
-  ctx.problems.push({ code, path, reason, instead, attention });
+/** Something the jobs API cannot carry: a person has to act. */
+function problem(ctx: Ctx, code: ProblemCode, path: string, reason: string, instead: string): void {
+  ctx.problems.push({ code, path, reason, instead, attention: true });
+}
+
+/** A difference the entry handles itself: said, so nothing changes unnoticed. */
+function info(ctx: Ctx, code: ProblemCode, path: string, reason: string, instead: string): void {
+  ctx.problems.push({ code, path, reason, instead, attention: false });
 }
 
 function set<K extends LoadKey>(ctx: Ctx, key: K, value: LoadEntry[K]): void {
@@ -348,17 +354,22 @@ function readCommand(ctx: Ctx, buildservice: boolean): string | null {
         'put them into the command text, where the script uses $0, $1, …',
       );
   }
+  return inWorkingDir(ctx, cmd);
+}
+
+/** Jobs start in the tool's home: another working directory becomes a 'cd' in front of the command. */
+function inWorkingDir(ctx: Ctx, command: string): string {
+  let cmd = command;
   const dir = ctx.container['workingDir'];
   const home = toolHome(ctx.tool, ctx.settings);
   if (typeof dir === 'string' && dir !== '' && dir !== home) {
     cmd = `cd ${shlexJoin([dir])} && ${cmd}`;
-    problem(
+    info(
       ctx,
       'working-dir',
       `${ctx.containerPath}.workingDir`,
       `jobs start in the tool's home (${home}), not in '${dir}'`,
       "the command starts with 'cd' into it (done in the entry)",
-      false,
     );
   }
   return cmd;
@@ -389,13 +400,12 @@ function readResources(ctx: Ctx): void {
       'leave it out',
     );
   if (memory !== undefined || cpu !== undefined)
-    problem(
+    info(
       ctx,
       'resources',
       path,
       "jobs-api derives requests and limits from one value each: 'mem' is the memory limit, 'cpu' the cpu request and limit",
       'nothing: the entry carries the limits',
-      false,
     );
 }
 
@@ -405,24 +415,22 @@ function readRetry(ctx: Ctx): void {
   // Kubernetes defaults backoffLimit to 6
   const retry = typeof backoff === 'number' ? backoff : 6;
   if (retry > 5)
-    problem(
+    info(
       ctx,
       'retry-capped',
       path,
       `failed runs are retried ${retry} times; a job allows at most 5`,
       "nothing: the entry says 'retry: 5'",
-      false,
     );
   if (retry > 0) set(ctx, 'retry', Math.min(retry, 5));
   const restart = ctx.pod['restartPolicy'];
   if (restart === 'OnFailure')
-    problem(
+    info(
       ctx,
       'restart-policy',
       `${ctx.podPath}.restartPolicy`,
       'jobs-api retries a failed run in a new pod (restartPolicy Never) instead of restarting the container',
       'nothing, unless the command relies on files left in the container',
-      false,
     );
 }
 
@@ -442,13 +450,12 @@ function readSchedule(ctx: Ctx): void {
       'write a schedule jobs-api accepts (five fields or @daily, …)',
     );
   else if (schedule.startsWith('@'))
-    problem(
+    info(
       ctx,
       'schedule',
       'spec.schedule',
       `Kubernetes runs '${schedule}' at midnight (or the hour's start); jobs-api runs it at a fixed time of its own for this job`,
       `nothing, unless the exact time matters: then write the five fields instead of '${schedule}'`,
-      false,
     );
   set(ctx, 'schedule', schedule);
   const policy = ctx.spec['concurrencyPolicy'] ?? 'Allow';
@@ -529,13 +536,12 @@ function readProbes(ctx: Ctx, port: number | undefined): void {
         : `the ${action.kind} probe checks port ${String(action.port)}, not the job's port`,
       "use 'health-check-script' with a command that checks the same thing",
     );
-  problem(
+  info(
     ctx,
     'probe-timing',
     path,
     'jobs-api uses its own probe timings (startup: every 1 s up to 120 times; liveness: every 10 s, 3 failures)',
     'nothing, unless the job needs longer to start',
-    false,
   );
 }
 

@@ -39,6 +39,11 @@ export function functionalView(job: Job, settings: ResolveSettings): Record<stri
     view['filelog_stdout'] = r.filelog_stdout;
     view['filelog_stderr'] = r.filelog_stderr;
   }
+  return Object.assign(view, typeView(r));
+}
+
+function typeView(r: Job): Record<string, unknown> {
+  const view: Record<string, unknown> = {};
   switch (r.job_type) {
     case 'one-off':
       view['retry'] = r.retry ?? 0;

@@ -214,19 +214,26 @@ function checkValues(entry: Entry, c: Collector): Entry {
       add(c, key, 'value', parsed.error.issues[0]?.message ?? 'invalid value');
       continue;
     }
-    const v: unknown = parsed.data;
-    if (v === false && (key === 'continuous' || key === 'no-filelog' || key === 'filelog' || key === 'wait')) {
-      add(c, key, 'ignored-value', `'${key}: false' is left out by the CLI (with a warning); remove it`, 'warning');
-      continue;
-    }
-    if ((key === 'no-filelog' && v === 'true') || (key === 'filelog' && v === 'yes')) {
-      add(c, key, 'legacy-value', `the string '${String(v)}' is deprecated: write '${key}: true'`, 'warning');
-      out[key] = true;
-      continue;
-    }
-    out[key] = v;
+    const v = flagValue(key, parsed.data, c);
+    if (v !== undefined) out[key] = v;
   }
   return out;
+}
+
+const FLAGS: ReadonlySet<string> = new Set(['continuous', 'no-filelog', 'filelog', 'wait']);
+const LEGACY_TRUE: Readonly<Record<string, string>> = { 'no-filelog': 'true', filelog: 'yes' };
+
+/** Flags as the CLI takes them: `false` is left out, the legacy strings mean true. */
+function flagValue(key: LoadKey, v: unknown, c: Collector): unknown {
+  if (v === false && FLAGS.has(key)) {
+    add(c, key, 'ignored-value', `'${key}: false' is left out by the CLI (with a warning); remove it`, 'warning');
+    return undefined;
+  }
+  if (LEGACY_TRUE[key] !== undefined && v === LEGACY_TRUE[key]) {
+    add(c, key, 'legacy-value', `the string '${String(v)}' is deprecated: write '${key}: true'`, 'warning');
+    return true;
+  }
+  return v;
 }
 
 function jobTypeOf(e: Entry): Job['job_type'] {
@@ -418,20 +425,7 @@ export function hasLoadErrors(issues: readonly LoadIssue[]): boolean {
  * the 2025 CLI validated it but did not send it).
  */
 export function jobFromLoadEntry(entry: LoadEntry, tool: string): Job {
-  const buildservice = isBuildserviceImageName(entry.image);
-  const common: Record<string, unknown> = {
-    job_name: entry.name,
-    tool_name: tool,
-    cmd: entry.command,
-    image: { short_name: entry.image },
-    filelog: effectiveFilelog(entry as unknown as Entry, buildservice),
-  };
-  if (entry['filelog-stdout'] !== undefined) common['filelog_stdout'] = entry['filelog-stdout'];
-  if (entry['filelog-stderr'] !== undefined) common['filelog_stderr'] = entry['filelog-stderr'];
-  if (entry.emails !== undefined) common['emails'] = entry.emails;
-  if (entry.mount !== undefined) common['mount'] = entry.mount;
-  if (entry.mem !== undefined) common['memory'] = formatMemory(entry.mem) ?? entry.mem;
-  if (entry.cpu !== undefined) common['cpu'] = formatCpu(String(entry.cpu)) ?? String(entry.cpu);
+  const common = commonFields(entry, tool);
   if (entry.schedule !== undefined) {
     const cron = parseCron(entry.schedule.toLowerCase(), tool, entry.name);
     if (!cron.ok) throw new TypeError(`entry '${entry.name}' has an invalid schedule: ${cron.message}`);
@@ -450,7 +444,30 @@ export function jobFromLoadEntry(entry: LoadEntry, tool: string): Job {
       ...(entry.retry === undefined ? {} : { retry: entry.retry }),
     } as unknown as Job;
   }
-  const job: Record<string, unknown> = { ...common, job_type: 'continuous' };
+  return { ...common, ...continuousFields(entry) } as unknown as Job;
+}
+
+/** The fields every job type has, as the CLI sends them (filelog always) and the API normalizes them. */
+function commonFields(entry: LoadEntry, tool: string): Record<string, unknown> {
+  const buildservice = isBuildserviceImageName(entry.image);
+  const common: Record<string, unknown> = {
+    job_name: entry.name,
+    tool_name: tool,
+    cmd: entry.command,
+    image: { short_name: entry.image },
+    filelog: effectiveFilelog(entry as unknown as Entry, buildservice),
+  };
+  if (entry['filelog-stdout'] !== undefined) common['filelog_stdout'] = entry['filelog-stdout'];
+  if (entry['filelog-stderr'] !== undefined) common['filelog_stderr'] = entry['filelog-stderr'];
+  if (entry.emails !== undefined) common['emails'] = entry.emails;
+  if (entry.mount !== undefined) common['mount'] = entry.mount;
+  if (entry.mem !== undefined) common['memory'] = formatMemory(entry.mem) ?? entry.mem;
+  if (entry.cpu !== undefined) common['cpu'] = formatCpu(String(entry.cpu)) ?? String(entry.cpu);
+  return common;
+}
+
+function continuousFields(entry: LoadEntry): Record<string, unknown> {
+  const job: Record<string, unknown> = { job_type: 'continuous' };
   if (entry.port !== undefined) {
     const port = parsePortValue(entry.port);
     if (port === null) throw new TypeError(`entry '${entry.name}' has an invalid port '${String(entry.port)}'`);
@@ -462,5 +479,5 @@ export function jobFromLoadEntry(entry: LoadEntry, tool: string): Job {
     job['health_check'] = { type: 'script', script: entry['health-check-script'] };
   if (entry['health-check-http'] !== undefined)
     job['health_check'] = { type: 'http', path: entry['health-check-http'] };
-  return job as unknown as Job;
+  return job;
 }
