@@ -164,6 +164,13 @@ function assertSameRunSettings(original: KObject, rendered: KObject): void {
     if (live?.['httpGet'] !== undefined)
       assert.deepEqual((after.container['livenessProbe'] as KObject)['httpGet'], live['httpGet']);
   }
+  assertSameResources(before.container, after.container);
+}
+
+/** The memory and cpu limits of the original container, in the rendered one (memory defaults to 512Mi). */
+function assertSameResources(beforeContainer: KObject, afterContainer: KObject): void {
+  const before = { container: beforeContainer };
+  const after = { container: afterContainer };
   const memory = (before.container['resources'] as { limits?: { memory?: string } } | undefined)?.limits?.memory;
   const renderedMemory = (after.container['resources'] as { limits: { memory: string } }).limits.memory;
   assert.ok(quantitiesEqual(renderedMemory, memory ?? '512Mi'), `${renderedMemory} vs ${String(memory)}`);
