@@ -19,9 +19,10 @@ export interface MigrationFile {
 export function toolFiles(plan: ToolPlan, options: MessageOptions): MigrationFile[] {
   if (plan.jobs.length === 0) return [];
   const dir = toolFolder(plan.tool);
+  const jobsYaml = renderJobsYaml(plan);
   return [
-    { path: `${dir}/jobs.yaml`, content: renderJobsYaml(plan) },
-    { path: `${dir}/message.md`, content: renderMarkdown(plan, options) },
+    { path: `${dir}/jobs.yaml`, content: jobsYaml },
+    { path: `${dir}/message.md`, content: renderMarkdown(plan, options, jobsYaml) },
     { path: `${dir}/plan.json`, content: renderJson(plan) },
   ];
 }

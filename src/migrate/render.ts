@@ -98,7 +98,7 @@ function notesSection(plan: ToolPlan, attention: boolean): string[] {
 }
 
 /** The message to a tool's maintainers: what was found, what happens at the deadline, the file and the commands. */
-export function renderMarkdown(plan: ToolPlan, options: MessageOptions): string {
+export function renderMarkdown(plan: ToolPlan, options: MessageOptions, jobsYaml = renderJobsYaml(plan)): string {
   const out: string[] = [];
   const count = plan.jobs.length;
   out.push(
@@ -138,7 +138,7 @@ export function renderMarkdown(plan: ToolPlan, options: MessageOptions): string 
       "1. Save this as `jobs.yaml` in the tool's home directory (`become " + plan.tool + '`), and check it:',
       '',
       '```yaml',
-      renderJobsYaml(plan).trimEnd(),
+      jobsYaml.trimEnd(),
       '```',
       '',
       '2. Load it (jobs-api creates the jobs, and replaces its own objects of the same name):',
