@@ -150,6 +150,18 @@ describe('which jobs of a tool need migrating', () => {
     assert.equal(image.needsAttention, 1);
   });
 
+  test("a hand-written job named like one of jobs-api's jobs is held back: loading it would replace that job", () => {
+    const api = loadWorkload('v2-scheduled-relative-logs') as KObject;
+    const deployment = handWritten('kubectl-create-deployment');
+    (deployment['metadata'] as KObject)['name'] = 'nightly';
+    const plan = planTool(input({ workloads: [api, deployment], crs: [crFor(api)] }));
+    assert.deepEqual(
+      plan.jobs.map((j) => [j.kind, j.reason, j.inJobsYaml, j.needsAttention, j.notes.map((n) => n.code)]),
+      [['Deployment', 'hand-written', false, true, ['name-taken']]],
+    );
+    assert.deepEqual(plan.entries, []);
+  });
+
   test('an unreadable jobs-framework workload is listed without an entry', () => {
     const plan = planTool(input({ workloads: [loadWorkload('broken-cronjob-bad-schedule')] }));
     assert.deepEqual(

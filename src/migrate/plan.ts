@@ -302,6 +302,15 @@ function classify(ctx: Ctx, obj: unknown): void {
   }
 }
 
+/** The type of a job jobs-api already has under this job's name, other than the job itself. */
+function takenBy(job: JobMigration, stored: ReadonlyMap<string, unknown>): string | undefined {
+  for (const type of ['scheduled', 'continuous'] as const) {
+    const own = job.reason !== 'hand-written' && job.jobType === type;
+    if (!own && job.entry !== null && stored.has(`${type}/${job.entry.name}`)) return type;
+  }
+  return undefined;
+}
+
 /** Notes whose entry would make jobs-api refuse the job at creation ("No such image"); held back from jobs.yaml. */
 const HOLD_BACK = new Set(['non-toolforge-image', 'unknown-image']);
 
@@ -309,11 +318,24 @@ const HOLD_BACK = new Set(['non-toolforge-image', 'unknown-image']);
  * Marks entries that are not loadable (one-off, invalid, a name taken twice, an image jobs-api refuses) as not part
  * of jobs.yaml: one bad entry would stop the load of the others.
  */
-function checkEntries(jobs: JobMigration[]): LoadEntry[] {
+function checkEntries(jobs: JobMigration[], stored: ReadonlyMap<string, unknown>): LoadEntry[] {
   const entries: LoadEntry[] = [];
   const names = new Set<string>();
   for (const job of jobs) {
     if (job.entry === null) continue;
+    const taken = takenBy(job, stored);
+    if (taken !== undefined) {
+      job.notes.push({
+        code: 'name-taken',
+        where: 'name',
+        message: `jobs-api already has a ${taken} job named '${job.entry.name}': loading this entry would replace it`,
+        instead: "choose another 'name' for this one",
+        attention: true,
+      });
+      job.inJobsYaml = false;
+      job.needsAttention = true;
+      continue;
+    }
     if (job.jobType === 'one-off') {
       job.inJobsYaml = false;
       continue;
@@ -361,7 +383,7 @@ export function planTool(input: PlanInput): ToolPlan {
   };
   for (const obj of input.workloads) classify(ctx, obj);
   ctx.jobs.sort((a, b) => (a.name === b.name ? a.kind.localeCompare(b.kind) : a.name < b.name ? -1 : 1));
-  const entries = checkEntries(ctx.jobs);
+  const entries = checkEntries(ctx.jobs, ctx.storage);
   return {
     tool: input.tool,
     phase: input.phase,
