@@ -248,6 +248,32 @@ describe('objects that are not jobs, and bad input', () => {
     assert.deepEqual(service.ok ? 'converted' : service.notAJob, true);
   });
 
+  test('a probe on a named port is the health check of that port', () => {
+    const original = fixture('deployment-port-probe');
+    const container = podParts(original).container;
+    (container['ports'] as KObject[])[0] = { containerPort: 8000, name: 'http', protocol: 'TCP' };
+    for (const probe of ['livenessProbe', 'readinessProbe'])
+      (container[probe] as { httpGet: KObject }).httpGet['port'] = 'http';
+    const result = convertForeign(original, SETTINGS);
+    assert.ok(result.ok);
+    assert.equal(result.entry?.['health-check-http'], '/healthz');
+    assert.equal(result.needsAttention, false);
+  });
+
+  test("a probe on another port than the job's is not a health check jobs-api can run", () => {
+    const original = fixture('deployment-port-probe');
+    const container = podParts(original).container;
+    for (const probe of ['livenessProbe', 'readinessProbe'])
+      (container[probe] as { httpGet: KObject }).httpGet['port'] = 9090;
+    const result = convertForeign(original, SETTINGS);
+    assert.ok(result.ok);
+    assert.equal(result.entry?.['health-check-http'], undefined);
+    assert.deepEqual(
+      result.problems.filter((p) => p.attention).map((p) => p.code),
+      ['probe'],
+    );
+  });
+
   test('a container without a command gets no entry, and says why', () => {
     const original = fixture('kubectl-create-deployment');
     const container = podParts(original).container;

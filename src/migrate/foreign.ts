@@ -506,13 +506,23 @@ function probeAction(probe: KObject): ProbeAction {
   return { kind: 'other', value: Object.keys(probe).join(',') };
 }
 
+/** A probe on a named container port, as the port's number. */
+function namedPort(ctx: Ctx, action: ProbeAction): ProbeAction {
+  if (typeof action.port !== 'string') return action;
+  const match = list(ctx.container['ports']).find((p) => obj(p)['name'] === action.port);
+  const number = obj(match)['containerPort'];
+  return typeof number === 'number' ? { ...action, port: number } : action;
+}
+
 function readProbes(ctx: Ctx, port: number | undefined): void {
   const names = ['startupProbe', 'livenessProbe', 'readinessProbe'].filter((p) => isObject(ctx.container[p]));
   const first = names[0];
   if (first === undefined) return;
   const path = `${ctx.containerPath}.${first}`;
-  const action = probeAction(obj(ctx.container[first]));
-  const differing = names.filter((n) => JSON.stringify(probeAction(obj(ctx.container[n]))) !== JSON.stringify(action));
+  const action = namedPort(ctx, probeAction(obj(ctx.container[first])));
+  const differing = names.filter(
+    (n) => JSON.stringify(namedPort(ctx, probeAction(obj(ctx.container[n])))) !== JSON.stringify(action),
+  );
   for (const n of differing)
     problem(
       ctx,

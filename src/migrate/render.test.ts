@@ -7,7 +7,9 @@ import { split as shlexSplit } from 'shlex';
 import { parse } from 'yaml';
 import type { Phase } from '../config/phases.js';
 import { loadWorkload } from '../runtime/fixtures.test-helper.js';
-import { DEFAULT_RUNTIME_SETTINGS as SETTINGS } from '../runtime/index.js';
+import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload } from '../runtime/index.js';
+import { createStorageCodec } from '../storage/codec.js';
+import type { StoredJob } from '../jobs/index.js';
 import { validateLoadFile } from './load-file.js';
 import { planTool, type ToolPlan } from './plan.js';
 import {
@@ -92,6 +94,19 @@ describe('the message to maintainers', () => {
     assert.match(a, /From 2027-01-31, the jobs service reads job definitions only from its own records/);
     assert.match(c, /are already not listed .* From 2027-01-31, creating or changing jobs-framework objects directly/);
     assert.match(d, /is refused already/);
+  });
+
+  test('a job edited directly: what runs against the record, and that direct changes are lost on the next write', () => {
+    const api = loadWorkload('v2-continuous-port-tcp') as { spec: { replicas: number } };
+    const parsed = parseWorkload(api, SETTINGS);
+    assert.ok(parsed.ok);
+    const cr = createStorageCodec().encode(parsed.job as StoredJob);
+    api.spec.replicas = 5;
+    const plan = planTool({ tool: 'mytool', phase: 'enforce', workloads: [api], crs: [cr], settings: SETTINGS });
+    const md = renderMarkdown(plan, OPTIONS);
+    assert.ok(md.includes('**edited directly**: runs replicas 5 (on record: 2)'));
+    assert.match(md, /the direct changes are lost/);
+    assert.ok(!md.includes('kubectl delete'), "jobs-api's own object is replaced by the load");
   });
 
   test('a tool with nothing to migrate is told so', () => {

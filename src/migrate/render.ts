@@ -58,6 +58,15 @@ function day(time: string | undefined): string {
   return time === undefined ? '—' : time.slice(0, 10);
 }
 
+/** The detail of a listing; for an edited job, what runs against what jobs-api has on record. */
+function why(j: JobMigration): string {
+  if (j.differences === undefined || j.differences.length === 0) return j.detail;
+  const fields = j.differences.map(
+    (d) => `${d.field} ${JSON.stringify(d.after)} (on record: ${JSON.stringify(d.before)})`,
+  );
+  return `runs ${fields.join(', ')}`;
+}
+
 function jobsTable(jobs: readonly JobMigration[]): string[] {
   const lines = [
     '| Job | Kind | Why it is listed | Created | Last written directly | Needs attention |',
@@ -66,7 +75,7 @@ function jobsTable(jobs: readonly JobMigration[]): string[] {
   for (const j of jobs) {
     const write = j.lastDirectWrite ? `${day(j.lastDirectWrite.time)} (${j.lastDirectWrite.manager})` : '—';
     lines.push(
-      `| \`${cell(j.name)}\` | ${j.kind} | ${REASON_TEXT[j.reason]}: ${cell(j.detail)} | ${day(j.created)} | ${cell(write)} | ${j.needsAttention ? '**yes**' : 'no'} |`,
+      `| \`${cell(j.name)}\` | ${j.kind} | **${REASON_TEXT[j.reason]}**: ${cell(why(j))} | ${day(j.created)} | ${cell(write)} | ${j.needsAttention ? '**yes**' : 'no'} |`,
     );
   }
   return lines;
@@ -122,6 +131,11 @@ export function renderMarkdown(plan: ToolPlan, options: MessageOptions, jobsYaml
     AT_DEADLINE[plan.phase].replace('{deadline}', options.deadline),
     '',
   );
+  if (plan.jobs.some((j) => j.reason === 'edited-directly'))
+    out.push(
+      'A job edited directly runs something else than the jobs API has on record: the next time the jobs API writes it (a restart, an update of the job, a Toolforge upgrade), the direct changes are lost. Loading the file below records them.',
+      '',
+    );
   const attention = notesSection(plan, true);
   if (attention.length > 0)
     out.push(
