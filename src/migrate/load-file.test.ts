@@ -177,6 +177,17 @@ const ROWS: Row[] = [
     issues: [['jobs[0].mem', 'quantity', 'error']],
   },
   {
+    why: 'negative memory',
+    entry: { ...base, continuous: true, mem: '-1Gi' },
+    issues: [['jobs[0].mem', 'quantity', 'error']],
+  },
+  { why: 'zero cpu', entry: { ...base, continuous: true, cpu: 0 }, issues: [['jobs[0].cpu', 'quantity', 'error']] },
+  {
+    why: 'a YAML number where the CLI takes text',
+    entry: { ...base, name: 2024, command: 42, continuous: true },
+    issues: [],
+  },
+  {
     why: 'bad cpu quantity',
     entry: { ...base, continuous: true, cpu: '1 core' },
     issues: [['jobs[0].cpu', 'quantity', 'error']],

@@ -122,23 +122,22 @@ const intLike = z.union([
     .transform(Number),
 ]);
 const quantityLike = z.union([z.string(), z.number().transform(String)]);
+/** The CLI hands every value to argparse as text: a YAML number is as good as the same digits quoted. */
+const text = z.union([z.string(), z.number().transform(String)]);
 
 /** Value forms per key, as argparse (`type=int`, `choices`, flags) and the CLI's YAML handling accept them. */
 const VALUE_SCHEMAS: Readonly<Record<LoadKey, z.ZodType>> = {
-  name: z.string(),
-  command: z
-    .string()
-    .min(1, 'must be a non-empty string')
-    .refine((s) => !s.startsWith('-'), {
-      message: "must not start with '-': argparse takes it for an option ('expected one argument')",
-    }),
-  image: z.string().min(1, 'must be a non-empty string'),
+  name: text,
+  command: text.pipe(z.string().min(1, 'must be a non-empty string')).refine((s) => !s.startsWith('-'), {
+    message: "must not start with '-': argparse takes it for an option ('expected one argument')",
+  }),
+  image: text.pipe(z.string().min(1, 'must be a non-empty string')),
   schedule: z.string({ error: 'must be a quoted string, e.g. "@daily" or "*/5 * * * *"' }),
   continuous: z.boolean(),
   'no-filelog': z.union([z.boolean(), z.literal('true')]),
   filelog: z.union([z.boolean(), z.literal('yes')]),
-  'filelog-stdout': z.string().min(1),
-  'filelog-stderr': z.string().min(1),
+  'filelog-stdout': text.pipe(z.string().min(1)),
+  'filelog-stderr': text.pipe(z.string().min(1)),
   emails: z.enum(EMAIL_OPTIONS),
   retry: intLike.pipe(z.number().min(0).max(5, 'must be between 0 and 5')),
   mem: quantityLike,
@@ -146,8 +145,8 @@ const VALUE_SCHEMAS: Readonly<Record<LoadKey, z.ZodType>> = {
   mount: z.enum(MOUNT_OPTIONS),
   timeout: intLike.pipe(z.number().min(0, 'must be at least 0 seconds')),
   wait: z.union([z.boolean(), intLike.pipe(z.number().min(0))]),
-  'health-check-script': z.string().min(1),
-  'health-check-http': z.string().min(1),
+  'health-check-script': text.pipe(z.string().min(1)),
+  'health-check-http': text.pipe(z.string().min(1)),
   port: z.union([z.number().int(), z.string()]),
   replicas: intLike.pipe(z.number().min(0, 'must be at least 0')),
 };
@@ -326,12 +325,16 @@ function checkPortAndQuantities(e: Entry, c: Collector): void {
   if (e['health-check-http'] !== undefined && port === undefined) {
     add(c, 'health-check-http', 'health-check', '--health-check-http requires --port to be set as well');
   }
-  const mem = e['mem'];
-  if (typeof mem === 'string' && formatMemory(mem) === null)
-    add(c, 'mem', 'quantity', `'${mem}' is not a Kubernetes quantity (e.g. 512Mi, 2Gi)`);
-  const cpu = e['cpu'];
-  if (typeof cpu === 'string' && formatCpu(cpu) === null)
-    add(c, 'cpu', 'quantity', `'${cpu}' is not a Kubernetes quantity (e.g. 500m, 2)`);
+  checkQuantity(e, c, 'mem', formatMemory, '512Mi, 2Gi');
+  checkQuantity(e, c, 'cpu', formatCpu, '500m, 2');
+}
+
+function checkQuantity(e: Entry, c: Collector, key: 'mem' | 'cpu', format: (q: string) => string | null, eg: string) {
+  const value = e[key];
+  if (typeof value !== 'string') return;
+  const formatted = format(value);
+  if (formatted === null) add(c, key, 'quantity', `'${value}' is not a Kubernetes quantity (e.g. ${eg})`);
+  else if (!(Number.parseFloat(formatted) > 0)) add(c, key, 'quantity', `must be more than 0, got '${value}'`);
 }
 
 /** filelog and mount: the CLI's and the core model's rules, with the image-dependent defaults. */
