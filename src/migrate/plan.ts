@@ -1,4 +1,4 @@
-import type { Phase } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
 import type { JobType, StoredJob } from '../jobs/index.js';
 import {
   classifyWorkload,

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { split as shlexSplit } from 'shlex';
 import { parse } from 'yaml';
-import type { Phase } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
 import { loadWorkload } from '../runtime/fixtures.test-helper.js';
 import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload } from '../runtime/index.js';
 import { createStorageCodec } from '../storage/codec.js';

@@ -1,6 +1,6 @@
 import { quote as shlexQuote } from 'shlex';
 import { Document, isScalar, visit } from 'yaml';
-import type { Phase } from '../config/phases.js';
+import type { Phase } from '../phase/behaviour.js';
 import type { LoadEntry } from './load-file.js';
 import type { JobMigration, ToolPlan } from './plan.js';
 
