@@ -12,7 +12,9 @@ import {
   preflightJob,
   preflightReport,
   preflightTool,
+  toolUidFromObjects,
 } from './preflight.js';
+import { parseWorkload } from '../runtime/parse.js';
 
 const settings = { runtime: S };
 const codec = createStorageCodec();
@@ -61,6 +63,28 @@ describe('preflightJob', () => {
         ],
       ],
     );
+  });
+
+  test("the tool's uid: from the live pod template, else from the settings' lookup", () => {
+    assert.equal(toolUidFromObjects([loadWorkload('v2-scheduled-absolute-logs')]), 52001);
+    assert.equal(toolUidFromObjects([loadWorkload('v2-scheduled-admin-patched')]), undefined);
+    const patched = loadWorkload('v2-scheduled-admin-patched');
+    const parsed = parseWorkload(patched, S);
+    assert.ok(parsed.ok);
+    const cr = codec.encode(parsed.job as ScheduledJob);
+    const uidOf = (r: ReturnType<typeof preflightJob>): unknown =>
+      r.differences.find((d) => d.field === 'spec.jobTemplate.spec.template.spec.securityContext')?.rendered;
+    assert.deepEqual(uidOf(preflightJob(cr, [patched], settings)), {
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    assert.deepEqual(uidOf(preflightJob(cr, [patched], { ...settings, toolUid: () => 52001 })), {
+      fsGroup: 52001,
+      runAsGroup: 52001,
+      runAsUser: 52001,
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
   });
 
   test('a CR that does not decode is an error with the reason', () => {

@@ -17,6 +17,11 @@ export interface PreflightSettings {
   runtime: RuntimeSettings;
   /** The codec that reads CRs; the current one by default. */
   codec?: StorageCodec;
+  /**
+   * The tool's uid (passwd "<project>.<tool>"), which jobs-api writes into the pods' security context. Preflight
+   * takes it from the live pod template first; this is asked when the live objects carry none (older eras).
+   */
+  toolUid?: (tool: string) => number | undefined;
 }
 
 export type PreflightErrorCode = 'cr-does-not-decode' | 'render-failed' | 'not-a-job-cr';
@@ -79,9 +84,12 @@ function toolOf(obj: unknown, settings: PreflightSettings): string {
   return (typeof ns === 'string' ? toolOfNamespace(ns, settings.runtime.toolNamespacePrefix) : undefined) ?? '';
 }
 
-/** The tool's uid as the live pod template records it (jobs-api takes it from passwd, which preflight cannot read). */
-function toolUidOf(live: readonly unknown[]): number | undefined {
-  for (const obj of live) {
+/**
+ * The tool's uid as a pod template of the tool records it (jobs-api takes it from passwd, which this process cannot
+ * read): the first CronJob, Deployment or Job among `objects` whose pod security context has `runAsUser`.
+ */
+export function toolUidFromObjects(objects: readonly unknown[]): number | undefined {
+  for (const obj of objects) {
     const kind = isObject(obj) ? obj['kind'] : undefined;
     if (kind !== 'CronJob' && kind !== 'Deployment' && kind !== 'Job') continue;
     let node: unknown = obj;
@@ -122,7 +130,7 @@ export function renderFromCr(
 
 /** One job: its CR rendered as jobs-api would, against its live CronJob or Deployment (+ Service). */
 export function preflightJob(cr: unknown, live: readonly unknown[], settings: PreflightSettings): JobPreflight {
-  const rendered = renderFromCr(cr, settings, toolUidOf(live));
+  const rendered = renderFromCr(cr, settings, toolUidFromObjects(live) ?? settings.toolUid?.(toolOf(cr, settings)));
   if (!rendered.ok) return failed(cr, settings, rendered.code, rendered.message);
   const diff = diffWorkloads(live, rendered.objects);
   return {

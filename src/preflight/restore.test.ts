@@ -8,7 +8,7 @@ import { createStorageCodec } from '../storage/codec.js';
 import { applyRestore, formatRestorePlan, restorePlan } from './restore.js';
 
 const codec = createStorageCodec();
-const settings = { runtime: S, toolUid: 52001 };
+const settings = { runtime: S, toolUid: (tool: string) => (tool === 'mytool' ? 52001 : undefined) };
 
 const scheduled: ScheduledJob = {
   job_name: 'backup',
@@ -56,6 +56,21 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
     const jobSpec = cron?.['spec'].jobTemplate.spec;
     assert.deepEqual([jobSpec.backoffLimit, jobSpec.activeDeadlineSeconds], [2, 3600]);
     assert.equal(jobSpec.template.spec.securityContext.runAsUser, 52001);
+  });
+
+  test('without a known uid the plan says so', () => {
+    const known = restorePlan(codec.encode(scheduled), [], settings);
+    assert.ok(known.ok);
+    assert.deepEqual(known.warnings, []);
+    const unknown = restorePlan(codec.encode({ ...scheduled, tool_name: 'other' }), [], settings);
+    assert.ok(unknown.ok);
+    assert.deepEqual(unknown.warnings, [
+      "the uid of tool 'other' is unknown: the pods get no runAsUser, runAsGroup or fsGroup (jobs-api sets them from passwd)",
+    ]);
+    assert.equal(
+      (unknown.objects[0] as Obj | undefined)?.['spec'].jobTemplate.spec.template.spec.securityContext.runAsUser,
+      undefined,
+    );
   });
 
   test('continuous with a port: Deployment and Service; buildservice without: a Deployment with mount none', () => {

@@ -10,15 +10,13 @@ import { renderFromCr, type PreflightSettings } from './preflight.js';
  * pure; applying only ever creates (POST): an object that exists by then is reported, never replaced or updated.
  */
 
-export interface RestoreSettings extends PreflightSettings {
-  /** The tool's uid (passwd "<project>.<tool>"), for the pods' security context as jobs-api writes it. */
-  toolUid?: number;
-}
+/** `toolUid` gives the uid jobs-api writes into the pods (see `toolUidFromObjects` for one way to learn it). */
+export type RestoreSettings = PreflightSettings;
 
 export type RestoreRefusal = 'cr-does-not-decode' | 'render-failed' | 'not-a-job-cr' | 'workload-exists';
 
 export type RestorePlan =
-  | { ok: true; tool: string; job: string; namespace: string; objects: KObject[] }
+  | { ok: true; tool: string; job: string; namespace: string; objects: KObject[]; warnings: string[] }
   | { ok: false; tool: string; job: string; refusal: RestoreRefusal; message: string };
 
 const RESOURCES: Readonly<Record<string, ApiResource>> = {
@@ -49,7 +47,8 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
   const tool = namespace.startsWith(settings.runtime.toolNamespacePrefix ?? 'tool-')
     ? namespace.slice((settings.runtime.toolNamespacePrefix ?? 'tool-').length)
     : namespace;
-  const rendered = renderFromCr(cr, settings, settings.toolUid);
+  const uid = settings.toolUid?.(tool);
+  const rendered = renderFromCr(cr, settings, uid);
   if (!rendered.ok) return { ok: false, tool, job, refusal: rendered.code, message: rendered.message };
   const present = existing.filter((o) =>
     rendered.objects.some((r) => r['kind'] === (isObject(o) ? o['kind'] : undefined)),
@@ -64,7 +63,13 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
       message: `${names} still exists: restore only creates the workloads of a job that has none`,
     };
   }
-  return { ok: true, tool, job, namespace, objects: rendered.objects };
+  const warnings =
+    uid === undefined
+      ? [
+          `the uid of tool '${tool}' is unknown: the pods get no runAsUser, runAsGroup or fsGroup (jobs-api sets them from passwd)`,
+        ]
+      : [];
+  return { ok: true, tool, job, namespace, objects: rendered.objects, warnings };
 }
 
 /** The dry-run output: the objects as a YAML stream or a JSON list. */
