@@ -31,33 +31,33 @@ function isWrapped(command: readonly string[]): boolean {
   return command.length === COMMAND_WRAPPER.length + 1 && COMMAND_WRAPPER.every((part, i) => command[i] === part);
 }
 
+/** The script of `/bin/sh -c [--] SCRIPT` with no args, or undefined for a command that runs without a shell. */
+function shellScript(command: readonly string[], args: readonly string[]): string | undefined {
+  if (args.length > 0) return undefined;
+  const plain = command.length === 3 && command[0] === '/bin/sh' && command[1] === '-c';
+  return isWrapped(command) || plain ? command.at(-1) : undefined;
+}
+
 export function commandParts(command: unknown, args: unknown, workingDir: unknown): CommandParts {
   const cmd = strings(command);
   const rest = strings(args);
-  const script = cmd.at(-1);
-  const shell = (isWrapped(cmd) || (cmd.length === 3 && cmd[0] === '/bin/sh' && cmd[1] === '-c')) && rest.length === 0;
-  if (!shell || script === undefined) {
-    return { form: 'direct', cmd: shlexJoin([...cmd, ...rest]), stdout: null, stderr: null };
-  }
+  const script = shellScript(cmd, rest);
+  if (script === undefined) return { form: 'direct', cmd: shlexJoin([...cmd, ...rest]), stdout: null, stderr: null };
   let body = script;
   const files: Record<string, string> = {};
   for (let m = EXEC_REDIRECT.exec(body); m !== null; m = EXEC_REDIRECT.exec(body)) {
     files[m[1] ?? ''] = resolvePath(m[2] ?? '', workingDir);
     body = body.slice(m[0].length);
   }
-  if (body !== script) {
-    return { form: 'exec', cmd: body, stdout: files['1'] ?? null, stderr: files['2'] ?? null };
-  }
+  if (body !== script) return { form: 'exec', cmd: body, stdout: files['1'] ?? null, stderr: files['2'] ?? null };
   const trailing = TRAILING_REDIRECTS.exec(script);
-  if (trailing !== null) {
-    return {
-      form: 'trailing',
-      cmd: trailing[1] ?? '',
-      stdout: resolvePath(trailing[2] ?? '', workingDir),
-      stderr: trailing[3] === undefined ? null : resolvePath(trailing[3], workingDir),
-    };
-  }
-  return { form: 'shell', cmd: script, stdout: null, stderr: null };
+  if (trailing === null) return { form: 'shell', cmd: script, stdout: null, stderr: null };
+  return {
+    form: 'trailing',
+    cmd: trailing[1] ?? '',
+    stdout: resolvePath(trailing[2] ?? '', workingDir),
+    stderr: trailing[3] === undefined ? null : resolvePath(trailing[3], workingDir),
+  };
 }
 
 /** How a log destination reads in a reason. */

@@ -94,32 +94,37 @@ function walk(liveValue: unknown, renderedValue: unknown, path: string, out: Raw
   const live = liveValue ?? emptyFor(path, renderedValue);
   const rendered = renderedValue ?? emptyFor(path, liveValue);
   const quantity = QUANTITY.exec(path);
-  if (quantity) {
-    const unit = quantity[1] === 'cpu' ? 'cpu' : 'memory';
-    const l = quantityText(live, unit);
-    const r = quantityText(rendered, unit);
-    if (l !== r) out.push({ path, live: l, rendered: r });
+  if (quantity) walkQuantity(live, rendered, path, quantity[1] === 'cpu' ? 'cpu' : 'memory', out);
+  else if (isObject(live) && isObject(rendered)) walkObject(live, rendered, path, out);
+  else if (Array.isArray(live) && Array.isArray(rendered) && [...live, ...rendered].every(isObject))
+    walkList(live, rendered, path, out);
+  else out.push({ path, live, rendered });
+}
+
+function walkQuantity(live: unknown, rendered: unknown, path: string, unit: 'cpu' | 'memory', out: RawDifference[]) {
+  const l = quantityText(live, unit);
+  const r = quantityText(rendered, unit);
+  if (l !== r) out.push({ path, live: l, rendered: r });
+}
+
+function walkObject(live: KObject, rendered: KObject, path: string, out: RawDifference[]): void {
+  const container = CONTAINER.test(path);
+  if (container) walkCommand(live, rendered, path, out);
+  for (const key of new Set([...Object.keys(live), ...Object.keys(rendered)])) {
+    if (container && (key === 'command' || key === 'args')) continue;
+    walk(live[key], rendered[key], keyPath(path, key), out);
+  }
+}
+
+/** Lists of named objects (env, volumes, mounts) entry by name, other lists of objects by position. */
+function walkList(live: readonly unknown[], rendered: readonly unknown[], path: string, out: RawDifference[]): void {
+  const l = NAMED_LISTS.has(lastKey(path)) ? byName(live) : undefined;
+  const r = l === undefined ? undefined : byName(rendered);
+  if (l && r) {
+    for (const name of new Set([...l.keys(), ...r.keys()])) walk(l.get(name), r.get(name), `${path}[${name}]`, out);
     return;
   }
-  if (isObject(live) && isObject(rendered)) {
-    if (CONTAINER.test(path)) walkCommand(live, rendered, path, out);
-    for (const key of new Set([...Object.keys(live), ...Object.keys(rendered)])) {
-      if (CONTAINER.test(path) && (key === 'command' || key === 'args')) continue;
-      walk(live[key], rendered[key], keyPath(path, key), out);
-    }
-    return;
-  }
-  if (Array.isArray(live) && Array.isArray(rendered) && [...live, ...rendered].every(isObject)) {
-    const named = NAMED_LISTS.has(lastKey(path)) ? [byName(live), byName(rendered)] : [];
-    const [l, r] = named;
-    if (l && r) {
-      for (const name of new Set([...l.keys(), ...r.keys()])) walk(l.get(name), r.get(name), `${path}[${name}]`, out);
-      return;
-    }
-    for (let i = 0; i < Math.max(live.length, rendered.length); i++) walk(live[i], rendered[i], `${path}[${i}]`, out);
-    return;
-  }
-  out.push({ path, live, rendered });
+  for (let i = 0; i < Math.max(live.length, rendered.length); i++) walk(live[i], rendered[i], `${path}[${i}]`, out);
 }
 
 /**

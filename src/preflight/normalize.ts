@@ -205,29 +205,26 @@ export function normalizeWorkload(obj: unknown): KObject {
   delete copy['status'];
   const metadata = copy['metadata'];
   dropKeys(metadata, SERVER_METADATA_FIELDS);
-  if (isObject(metadata)) dropKeys(metadata['annotations'], SERVER_ANNOTATIONS);
+  dropKeys(at(copy, 'metadata.annotations'), SERVER_ANNOTATIONS);
   if (kind === 'Service') dropKeys(copy['spec'], SERVICE_ASSIGNED);
   if (kind === 'Job') {
     dropKeys(copy['spec'], ['selector']);
-    if (isObject(metadata)) dropKeys(metadata['labels'], JOB_CONTROLLER_LABELS);
+    dropKeys(at(copy, 'metadata.labels'), JOB_CONTROLLER_LABELS);
+    dropKeys(at(copy, `${POD_TEMPLATE_PATH.Job}.metadata.labels`), JOB_CONTROLLER_LABELS);
   }
-  if (kind !== undefined && kind !== 'Service') {
-    const template = at(copy, POD_TEMPLATE_PATH[kind]);
-    if (isObject(template)) {
-      dropKeys(template['metadata'], ['creationTimestamp']);
-      if (kind === 'Job' && isObject(template['metadata']))
-        dropKeys(template['metadata']['labels'], JOB_CONTROLLER_LABELS);
-    }
-    if (kind === 'CronJob') dropKeys(at(copy, 'spec.jobTemplate.metadata'), ['creationTimestamp']);
-  }
-  if (kind !== undefined) {
-    for (const d of SERVER_DEFAULTS) {
-      if (!d.kinds.includes(kind)) continue;
-      const path = kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind]);
-      fill(copy, segments(path), d.value);
-    }
-  }
+  if (kind !== undefined && kind !== 'Service')
+    dropKeys(at(copy, `${POD_TEMPLATE_PATH[kind]}.metadata`), ['creationTimestamp']);
+  if (kind === 'CronJob') dropKeys(at(copy, 'spec.jobTemplate.metadata'), ['creationTimestamp']);
+  if (kind !== undefined) fillDefaults(copy, kind);
   return prune(copy) as KObject;
+}
+
+function fillDefaults(obj: KObject, kind: WorkloadKind): void {
+  for (const d of SERVER_DEFAULTS) {
+    if (!d.kinds.includes(kind)) continue;
+    const path = kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind]);
+    fill(obj, segments(path), d.value);
+  }
 }
 
 function at(obj: unknown, path: string): unknown {

@@ -169,14 +169,7 @@ export function preflightTool(
   objects: readonly unknown[],
   settings: PreflightSettings,
 ): ToolPreflight {
-  const workloads = new Map<string, unknown>();
-  const services = new Map<string, unknown>();
-  for (const obj of objects) {
-    const kind = isObject(obj) ? obj['kind'] : undefined;
-    if (kind === 'Service') services.set(nameOf(obj), obj);
-    else if ((kind === 'CronJob' || kind === 'Deployment') && isJobsFramework(obj))
-      workloads.set(`${kind}/${nameOf(obj)}`, obj);
-  }
+  const { workloads, services } = indexObjects(objects);
   const result: ToolPreflight = { tool, jobs: [], onlyInRuntime: [], onlyInStorage: [], totals: emptyTotals() };
   const matched = new Set<string>();
   for (const cr of crs) {
@@ -197,13 +190,30 @@ export function preflightTool(
     result.jobs.push(preflightJob(cr, service === undefined ? [workload] : [workload, service], settings));
   }
   for (const [key, obj] of workloads) {
-    if (matched.has(key)) continue;
-    result.onlyInRuntime.push({
-      tool,
-      job: nameOf(obj),
-      kind: STORAGE_KIND_OF[String((obj as KObject)['kind'])] ?? '',
-    });
+    if (!matched.has(key))
+      result.onlyInRuntime.push({ tool, job: nameOf(obj), kind: STORAGE_KIND_OF[key.split('/')[0] ?? ''] ?? '' });
   }
+  countInto(result);
+  return result;
+}
+
+/** A tool's jobs-framework CronJobs and Deployments by `Kind/name`, and its Services by name. */
+function indexObjects(objects: readonly unknown[]): {
+  workloads: Map<string, unknown>;
+  services: Map<string, unknown>;
+} {
+  const workloads = new Map<string, unknown>();
+  const services = new Map<string, unknown>();
+  for (const obj of objects) {
+    const kind = isObject(obj) ? obj['kind'] : undefined;
+    if (kind === 'Service') services.set(nameOf(obj), obj);
+    else if ((kind === 'CronJob' || kind === 'Deployment') && isJobsFramework(obj))
+      workloads.set(`${kind}/${nameOf(obj)}`, obj);
+  }
+  return { workloads, services };
+}
+
+function countInto(result: ToolPreflight): void {
   const t = result.totals;
   for (const job of result.jobs) {
     t.jobs += 1;
@@ -212,7 +222,6 @@ export function preflightTool(
   }
   t.onlyInRuntime = result.onlyInRuntime.length;
   t.onlyInStorage = result.onlyInStorage.length;
-  return result;
 }
 
 /** `kubectl diff`'s rule: 0 no functional change, 1 some, 2 errors (a job that could not be compared). */
