@@ -142,46 +142,62 @@ function deepCopy(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A copy without what means "absent": null, empty maps and empty lists (`env: []`, `securityContext: {}`) are left
+ * out, so the copy never needs deleting from (which would also make V8 slow down on these objects).
+ */
+function copyClean(value: unknown): unknown {
+  if (value === null) return undefined;
+  if (Array.isArray(value)) return value.length === 0 ? undefined : value.map((v) => copyClean(v) ?? {});
+  if (!isObject(value)) return value;
+  const out: KObject = {};
+  let empty = true;
+  for (const k in value) {
+    const c = copyClean(value[k]);
+    if (c === undefined) continue;
+    out[k] = c;
+    empty = false;
+  }
+  return empty ? undefined : out;
+}
+
 /** Splits `a.b[*].c` into `['a', 'b', '*', 'c']`. */
 function segments(path: string): string[] {
   return path.split('.').flatMap((part) => (part.endsWith('[*]') ? [part.slice(0, -3), '*'] : [part]));
 }
 
-function fill(node: unknown, parts: readonly string[], value: DefaultValue): void {
-  const [head, ...rest] = parts;
+function fill(node: unknown, parts: readonly string[], value: DefaultValue, i = 0): void {
+  const head = parts[i];
   if (head === undefined) return;
   if (head === '*') {
-    if (Array.isArray(node)) for (const item of node) fill(item, rest, value);
+    if (Array.isArray(node)) for (const item of node) fill(item, parts, value, i + 1);
     return;
   }
   if (!isObject(node)) return;
-  if (rest.length > 0) {
+  if (i < parts.length - 1) {
     // Defaults only fill fields of objects that exist, except a Deployment's strategy (always defaulted).
     if (node[head] === undefined && head === 'strategy') node[head] = {};
-    fill(node[head], rest, value);
+    fill(node[head], parts, value, i + 1);
     return;
   }
-  if (node[head] !== undefined && node[head] !== null) return;
+  if (node[head] !== undefined) return;
   const v = typeof value === 'function' ? (value as (parent: KObject) => unknown)(node) : value;
   if (v !== undefined) node[head] = deepCopy(v);
 }
 
-function dropKeys(map: unknown, keys: readonly string[]): void {
+/** Drops `keys` from the map at `path` of `root`, and the map itself when that leaves it empty. */
+function dropKeys(root: KObject, path: string, keys: readonly string[]): void {
+  const dot = path.lastIndexOf('.');
+  const parent = dot < 0 ? root : at(root, path.slice(0, dot));
+  const name = path.slice(dot + 1);
+  if (!isObject(parent)) return;
+  const map = parent[name];
   if (!isObject(map)) return;
-  for (const k of keys) delete map[k];
-}
-
-/** Empty maps and lists mean the same as absent ones (`env: []`, `securityContext: {}`); null means absent. */
-function prune(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(prune);
-  if (!isObject(value)) return value;
-  for (const [k, v] of Object.entries(value)) {
-    const p = prune(v);
-    if (p === null || p === undefined || (Array.isArray(p) && p.length === 0) || (isObject(p) && isEmpty(p)))
-      delete value[k];
-    else value[k] = p;
-  }
-  return value;
+  if (!keys.some((k) => k in map)) return;
+  const kept: KObject = {};
+  for (const k in map) if (!keys.includes(k)) kept[k] = map[k];
+  if (isEmpty(kept)) delete parent[name];
+  else parent[name] = kept;
 }
 
 function isEmpty(o: KObject): boolean {
@@ -199,32 +215,44 @@ export function workloadKindOf(obj: unknown): WorkloadKind | undefined {
  * empty maps and lists removed, quantities left as they are (the diff compares them by value). Never throws.
  */
 export function normalizeWorkload(obj: unknown): KObject {
-  const copy = deepCopy(obj);
-  if (!isObject(copy)) return {};
+  if (!isObject(obj)) return {};
+  // status and managedFields are dropped anyway: not copied at all (managedFields is often half of an object)
+  const { status: _status, metadata: rawMetadata, ...rest } = obj;
+  const copy = (copyClean(rest) ?? {}) as KObject;
+  if (isObject(rawMetadata)) {
+    const { managedFields: _managedFields, ...metadataRest } = rawMetadata;
+    const metadata = copyClean(metadataRest);
+    if (metadata !== undefined) copy['metadata'] = metadata;
+  }
   const kind = workloadKindOf(copy);
-  delete copy['status'];
-  const metadata = copy['metadata'];
-  dropKeys(metadata, SERVER_METADATA_FIELDS);
-  dropKeys(at(copy, 'metadata.annotations'), SERVER_ANNOTATIONS);
-  if (kind === 'Service') dropKeys(copy['spec'], SERVICE_ASSIGNED);
+  dropKeys(copy, 'metadata', SERVER_METADATA_FIELDS);
+  dropKeys(copy, 'metadata.annotations', SERVER_ANNOTATIONS);
+  if (kind === 'Service') dropKeys(copy, 'spec', SERVICE_ASSIGNED);
   if (kind === 'Job') {
-    dropKeys(copy['spec'], ['selector']);
-    dropKeys(at(copy, 'metadata.labels'), JOB_CONTROLLER_LABELS);
-    dropKeys(at(copy, `${POD_TEMPLATE_PATH.Job}.metadata.labels`), JOB_CONTROLLER_LABELS);
+    dropKeys(copy, 'spec', ['selector']);
+    dropKeys(copy, 'metadata.labels', JOB_CONTROLLER_LABELS);
+    dropKeys(copy, `${POD_TEMPLATE_PATH.Job}.metadata.labels`, JOB_CONTROLLER_LABELS);
   }
   if (kind !== undefined && kind !== 'Service')
-    dropKeys(at(copy, `${POD_TEMPLATE_PATH[kind]}.metadata`), ['creationTimestamp']);
-  if (kind === 'CronJob') dropKeys(at(copy, 'spec.jobTemplate.metadata'), ['creationTimestamp']);
+    dropKeys(copy, `${POD_TEMPLATE_PATH[kind]}.metadata`, ['creationTimestamp']);
+  if (kind === 'CronJob') dropKeys(copy, 'spec.jobTemplate.metadata', ['creationTimestamp']);
   if (kind !== undefined) fillDefaults(copy, kind);
-  return prune(copy) as KObject;
+  return copy;
 }
 
+/** SERVER_DEFAULTS per kind with their paths split once (this runs for every object preflight compares). */
+const DEFAULTS_BY_KIND = new Map<WorkloadKind, { parts: string[]; value: DefaultValue }[]>(
+  (['CronJob', 'Deployment', 'Job', 'Service'] as const).map((kind) => [
+    kind,
+    SERVER_DEFAULTS.filter((d) => d.kinds.includes(kind)).map((d) => ({
+      parts: segments(kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind])),
+      value: d.value,
+    })),
+  ]),
+);
+
 function fillDefaults(obj: KObject, kind: WorkloadKind): void {
-  for (const d of SERVER_DEFAULTS) {
-    if (!d.kinds.includes(kind)) continue;
-    const path = kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind]);
-    fill(obj, segments(path), d.value);
-  }
+  for (const d of DEFAULTS_BY_KIND.get(kind) ?? []) fill(obj, d.parts, d.value);
 }
 
 function at(obj: unknown, path: string): unknown {
