@@ -56,13 +56,14 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
-function keyPath(path: string, key: string): string {
-  const parent = lastKey(path);
+function keyPath(path: string, parent: string, key: string): string {
   const selectorPart = parent === 'selector' && (key === 'matchLabels' || key === 'matchExpressions');
-  const bracket = (STRING_MAPS.has(parent) && !selectorPart) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
-  const part = bracket ? `[${JSON.stringify(key)}]` : `.${key}`;
-  return path === '' ? part.replace(/^\./, '') : `${path}${part}`;
+  const bracket = (STRING_MAPS.has(parent) && !selectorPart) || !IDENTIFIER.test(key);
+  if (bracket) return `${path}[${JSON.stringify(key)}]`;
+  return path === '' ? key : `${path}.${key}`;
 }
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function byName(list: readonly unknown[]): Map<string, unknown> | undefined {
   const map = new Map<string, unknown>();
@@ -73,32 +74,30 @@ function byName(list: readonly unknown[]): Map<string, unknown> | undefined {
   return map;
 }
 
-function lastKey(path: string): string {
-  return /(?:^|\.)([A-Za-z_][A-Za-z0-9_]*)$/.exec(path)?.[1] ?? '';
-}
-
 function quantityText(value: unknown, unit: 'cpu' | 'memory'): unknown {
   return typeof value === 'string' || typeof value === 'number' ? canonicalQuantity(String(value), unit) : value;
 }
 
 /** A missing side read as empty where comparing entry by entry says more than "the whole map is new". */
-function emptyFor(path: string, other: unknown): unknown {
-  const key = lastKey(path);
+function emptyFor(key: string, other: unknown): unknown {
   if (isObject(other) && DESCEND.has(key)) return {};
   if (Array.isArray(other) && NAMED_LISTS.has(key) && byName(other)) return [];
   return undefined;
 }
 
-function walk(liveValue: unknown, renderedValue: unknown, path: string, out: RawDifference[]): void {
-  if (deepEqual(liveValue, renderedValue)) return;
-  const live = liveValue ?? emptyFor(path, renderedValue);
-  const rendered = renderedValue ?? emptyFor(path, liveValue);
-  const quantity = QUANTITY.exec(path);
-  if (quantity) walkQuantity(live, rendered, path, quantity[1] === 'cpu' ? 'cpu' : 'memory', out);
-  else if (isObject(live) && isObject(rendered)) walkObject(live, rendered, path, out);
+/**
+ * Compares two values at `path` (whose last key is `key`; '' for a list element) and records each leaf that
+ * differs. Maps and lists of objects are walked; scalars and lists of scalars are leaves.
+ */
+function walk(liveValue: unknown, renderedValue: unknown, path: string, key: string, out: RawDifference[]): void {
+  if (liveValue === renderedValue) return;
+  const live = liveValue ?? emptyFor(key, renderedValue);
+  const rendered = renderedValue ?? emptyFor(key, liveValue);
+  if ((key === 'cpu' || key === 'memory') && QUANTITY.test(path)) walkQuantity(live, rendered, path, key, out);
+  else if (isObject(live) && isObject(rendered)) walkObject(live, rendered, path, key, out);
   else if (Array.isArray(live) && Array.isArray(rendered) && [...live, ...rendered].every(isObject))
-    walkList(live, rendered, path, out);
-  else out.push({ path, live, rendered });
+    walkList(live, rendered, path, key, out);
+  else if (!deepEqual(live, rendered)) out.push({ path, live, rendered });
 }
 
 function walkQuantity(live: unknown, rendered: unknown, path: string, unit: 'cpu' | 'memory', out: RawDifference[]) {
@@ -107,24 +106,34 @@ function walkQuantity(live: unknown, rendered: unknown, path: string, unit: 'cpu
   if (l !== r) out.push({ path, live: l, rendered: r });
 }
 
-function walkObject(live: KObject, rendered: KObject, path: string, out: RawDifference[]): void {
-  const container = CONTAINER.test(path);
+function walkObject(live: KObject, rendered: KObject, path: string, key: string, out: RawDifference[]): void {
+  const container = key === '' && path.endsWith(']') && CONTAINER.test(path);
   if (container) walkCommand(live, rendered, path, out);
-  for (const key of new Set([...Object.keys(live), ...Object.keys(rendered)])) {
-    if (container && (key === 'command' || key === 'args')) continue;
-    walk(live[key], rendered[key], keyPath(path, key), out);
+  for (const k in live) {
+    if (container && (k === 'command' || k === 'args')) continue;
+    walk(live[k], rendered[k], keyPath(path, key, k), k, out);
+  }
+  for (const k in rendered) {
+    if (k in live || (container && (k === 'command' || k === 'args'))) continue;
+    walk(undefined, rendered[k], keyPath(path, key, k), k, out);
   }
 }
 
 /** Lists of named objects (env, volumes, mounts) entry by name, other lists of objects by position. */
-function walkList(live: readonly unknown[], rendered: readonly unknown[], path: string, out: RawDifference[]): void {
-  const l = NAMED_LISTS.has(lastKey(path)) ? byName(live) : undefined;
+function walkList(
+  live: readonly unknown[],
+  rendered: readonly unknown[],
+  path: string,
+  key: string,
+  out: RawDifference[],
+): void {
+  const l = NAMED_LISTS.has(key) ? byName(live) : undefined;
   const r = l === undefined ? undefined : byName(rendered);
   if (l && r) {
-    for (const name of new Set([...l.keys(), ...r.keys()])) walk(l.get(name), r.get(name), `${path}[${name}]`, out);
+    for (const name of new Set([...l.keys(), ...r.keys()])) walk(l.get(name), r.get(name), `${path}[${name}]`, '', out);
     return;
   }
-  for (let i = 0; i < Math.max(live.length, rendered.length); i++) walk(live[i], rendered[i], `${path}[${i}]`, out);
+  for (let i = 0; i < Math.max(live.length, rendered.length); i++) walk(live[i], rendered[i], `${path}[${i}]`, '', out);
 }
 
 /**
@@ -178,7 +187,7 @@ export function diffWorkloads(live: readonly unknown[], rendered: readonly unkno
     const raw: RawDifference[] = [];
     if (l === undefined || r === undefined)
       raw.push({ path: '(object)', live: l && 'exists', rendered: r && 'exists' });
-    else walk(normalizeWorkload(l), normalizeWorkload(r), '', raw);
+    else walk(normalizeWorkload(l), normalizeWorkload(r), '', '', raw);
     for (const d of raw) {
       const c = classifyDifference(kind, d.path, d.live, d.rendered);
       differences.push({

@@ -166,25 +166,6 @@ function segments(path: string): string[] {
   return path.split('.').flatMap((part) => (part.endsWith('[*]') ? [part.slice(0, -3), '*'] : [part]));
 }
 
-function fill(node: unknown, parts: readonly string[], value: DefaultValue, i = 0): void {
-  const head = parts[i];
-  if (head === undefined) return;
-  if (head === '*') {
-    if (Array.isArray(node)) for (const item of node) fill(item, parts, value, i + 1);
-    return;
-  }
-  if (!isObject(node)) return;
-  if (i < parts.length - 1) {
-    // Defaults only fill fields of objects that exist, except a Deployment's strategy (always defaulted).
-    if (node[head] === undefined && head === 'strategy') node[head] = {};
-    fill(node[head], parts, value, i + 1);
-    return;
-  }
-  if (node[head] !== undefined) return;
-  const v = typeof value === 'function' ? (value as (parent: KObject) => unknown)(node) : value;
-  if (v !== undefined) node[head] = deepCopy(v);
-}
-
 /** Drops `keys` from the map at `path` of `root`, and the map itself when that leaves it empty. */
 function dropKeys(root: KObject, path: string, keys: readonly string[]): void {
   const dot = path.lastIndexOf('.');
@@ -240,24 +221,67 @@ export function normalizeWorkload(obj: unknown): KObject {
   return copy;
 }
 
-/** SERVER_DEFAULTS per kind with their paths split once (this runs for every object preflight compares). */
-const DEFAULTS_BY_KIND = new Map<WorkloadKind, { parts: string[]; value: DefaultValue }[]>(
-  (['CronJob', 'Deployment', 'Job', 'Service'] as const).map((kind) => [
-    kind,
-    SERVER_DEFAULTS.filter((d) => d.kinds.includes(kind)).map((d) => ({
-      parts: segments(kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind])),
-      value: d.value,
-    })),
-  ]),
-);
-
-function fillDefaults(obj: KObject, kind: WorkloadKind): void {
-  for (const d of DEFAULTS_BY_KIND.get(kind) ?? []) fill(obj, d.parts, d.value);
+/** SERVER_DEFAULTS of one kind as a tree of their paths, so one walk of an object fills them all. */
+interface DefaultsTree {
+  /** Fields of the object at this node, in table order (a default may read one filled before it). */
+  values: [string, DefaultValue][];
+  /** Deeper paths; `*` for every element of the list at this node. */
+  children: Map<string, DefaultsTree>;
 }
 
+function defaultsTree(kind: WorkloadKind): DefaultsTree {
+  const root: DefaultsTree = { values: [], children: new Map() };
+  for (const d of SERVER_DEFAULTS) {
+    if (!d.kinds.includes(kind)) continue;
+    const parts = segments(kind === 'Service' ? d.path : d.path.replace('@pod', POD_TEMPLATE_PATH[kind]));
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      let next = node.children.get(part);
+      if (next === undefined) node.children.set(part, (next = { values: [], children: new Map() }));
+      node = next;
+    }
+    node.values.push([parts.at(-1) ?? '', d.value]);
+  }
+  return root;
+}
+
+const DEFAULTS_BY_KIND = new Map<WorkloadKind, DefaultsTree>(
+  (['CronJob', 'Deployment', 'Job', 'Service'] as const).map((kind) => [kind, defaultsTree(kind)]),
+);
+
+function applyDefaults(node: unknown, tree: DefaultsTree): void {
+  if (Array.isArray(node)) {
+    const each = tree.children.get('*');
+    if (each !== undefined) for (const item of node) applyDefaults(item, each);
+    return;
+  }
+  if (!isObject(node)) return;
+  for (const [key, value] of tree.values) {
+    if (node[key] !== undefined) continue;
+    const v = typeof value === 'function' ? (value as (parent: KObject) => unknown)(node) : value;
+    if (v !== undefined) node[key] = deepCopy(v);
+  }
+  for (const [key, child] of tree.children) {
+    if (key === '*') continue;
+    // Defaults fill fields of objects that exist, except a Deployment's strategy (always defaulted).
+    if (node[key] === undefined && key === 'strategy') node[key] = {};
+    applyDefaults(node[key], child);
+  }
+}
+
+function fillDefaults(obj: KObject, kind: WorkloadKind): void {
+  const tree = DEFAULTS_BY_KIND.get(kind);
+  if (tree !== undefined) applyDefaults(obj, tree);
+}
+
+/** Dotted paths split once: the same few paths are read for every object. */
+const SPLIT_PATHS = new Map<string, string[]>();
+
 function at(obj: unknown, path: string): unknown {
+  let parts = SPLIT_PATHS.get(path);
+  if (parts === undefined) SPLIT_PATHS.set(path, (parts = path.split('.')));
   let node = obj;
-  for (const part of path.split('.')) node = isObject(node) ? node[part] : undefined;
+  for (const part of parts) node = isObject(node) ? node[part] : undefined;
   return node;
 }
 

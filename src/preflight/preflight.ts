@@ -91,14 +91,20 @@ function toolOf(obj: unknown, settings: PreflightSettings): string {
 export function toolUidFromObjects(objects: readonly unknown[]): number | undefined {
   for (const obj of objects) {
     const kind = isObject(obj) ? obj['kind'] : undefined;
-    if (kind !== 'CronJob' && kind !== 'Deployment' && kind !== 'Job') continue;
+    const path = kind === 'CronJob' || kind === 'Deployment' || kind === 'Job' ? UID_PATH[kind] : undefined;
+    if (path === undefined) continue;
     let node: unknown = obj;
-    for (const part of `${POD_TEMPLATE_PATH[kind]}.spec.securityContext.runAsUser`.split('.'))
-      node = isObject(node) ? node[part] : undefined;
+    for (const part of path) node = isObject(node) ? node[part] : undefined;
     if (typeof node === 'number' && Number.isInteger(node)) return node;
   }
   return undefined;
 }
+
+const UID_PATH: Readonly<Record<keyof typeof POD_TEMPLATE_PATH, readonly string[]>> = {
+  CronJob: `${POD_TEMPLATE_PATH.CronJob}.spec.securityContext.runAsUser`.split('.'),
+  Deployment: `${POD_TEMPLATE_PATH.Deployment}.spec.securityContext.runAsUser`.split('.'),
+  Job: `${POD_TEMPLATE_PATH.Job}.spec.securityContext.runAsUser`.split('.'),
+};
 
 function failed(cr: unknown, settings: PreflightSettings, code: PreflightErrorCode, message: string): JobPreflight {
   return {

@@ -4,7 +4,8 @@
  * served as JSON LIST pages of the given size. Two child processes, each timing only its own work (page text is
  * generated one page at a time, untimed, as a client receives it):
  *   bare      — JSON.parse of every page (what any client pays for a paginated LIST, minus the network);
- *   preflight — the same parse, grouped by tool, then preflightTool for each tool and the cluster-wide report.
+ *   preflight — the same parse, and preflightTool for each tool as soon as both lists have passed it, then the
+ *               cluster-wide report.
  * Figures are medians of the runs; the RSS is each process's peak (VmHWM). This measures the pure core; the
  * reading of the objects over the API adds the same network time to both.
  *
@@ -72,47 +73,67 @@ function* pages(template: string, kind: string): Generator<string> {
   if (items.length > 0) yield `{"kind":"${kind}List","metadata":{},"items":[${items.join(',')}]}`;
 }
 
-/** Files an object under its tool (namespace `tool-<tool>`). */
-function group(byTool: Map<string, { crs: Obj[]; objects: Obj[] }>, item: Obj, key: 'crs' | 'objects'): void {
-  const tool = String(item['metadata']?.namespace ?? '').slice('tool-'.length);
-  let entry = byTool.get(tool);
-  if (!entry) byTool.set(tool, (entry = { crs: [], objects: [] }));
-  entry[key].push(item);
+/** The items of a list, page by page as they arrive, with the time spent parsing added to `clock`. */
+function* items(template: string, kind: string, clock: { busy: bigint }): Generator<Obj> {
+  for (const page of pages(template, kind)) {
+    const started = process.hrtime.bigint();
+    const parsed = (JSON.parse(page) as { items: Obj[] }).items;
+    clock.busy += process.hrtime.bigint() - started;
+    yield* parsed;
+  }
 }
 
-/** In a child: parse (and for preflight, group and compare) every page; prints its figures as JSON. */
+function toolOf(obj: Obj | undefined): string | undefined {
+  const ns = obj?.['metadata']?.namespace;
+  return typeof ns === 'string' ? ns.slice('tool-'.length) : undefined;
+}
+
+/** The next tool's items of a namespace-ordered list: `[tool, items]`, the iterator advanced past them. */
+function takeTool(it: Iterator<Obj>, head: { next: Obj | undefined }, tool: string): Obj[] {
+  const out: Obj[] = [];
+  while (head.next !== undefined && toolOf(head.next) === tool) {
+    out.push(head.next);
+    const n = it.next();
+    head.next = n.done ? undefined : n.value;
+  }
+  return out;
+}
+
+/**
+ * In a child: parse every page (bare), or also compare tool by tool while the pages arrive (preflight): both lists
+ * come ordered by namespace, so a tool is complete when both have moved past it, and only its objects are held.
+ */
 function child(mode: Mode): void {
   const { cronjob, cr } = templates();
-  let busy = 0n;
+  const clock = { busy: 0n };
+  const crIt = items(cr, 'ScheduledJob', clock);
+  const objIt = items(cronjob, 'CronJob', clock);
   let count = 0;
-  const byTool = new Map<string, { crs: Obj[]; objects: Obj[] }>();
-  for (const [template, kind, key] of [
-    [cr, 'ScheduledJob', 'crs'],
-    [cronjob, 'CronJob', 'objects'],
-  ] as const) {
-    for (const page of pages(template, kind)) {
-      const started = process.hrtime.bigint();
-      const items = (JSON.parse(page) as { items: Obj[] }).items;
-      count += items.length;
-      if (mode === 'preflight') for (const item of items) group(byTool, item, key);
-      busy += process.hrtime.bigint() - started;
-    }
-  }
   let exit = 0;
-  if (mode === 'preflight') {
-    const started = process.hrtime.bigint();
-    const tools = [...byTool].map(([tool, e]) =>
-      preflightTool(tool, e.crs, e.objects, { runtime: DEFAULT_RUNTIME_SETTINGS }),
-    );
+  if (mode === 'bare') {
+    for (const _ of crIt) count++;
+    for (const _ of objIt) count++;
+  } else {
+    const crHead = { next: crIt.next().value as Obj | undefined };
+    const objHead = { next: objIt.next().value as Obj | undefined };
+    const tools = [];
+    for (;;) {
+      const tool = [toolOf(crHead.next), toolOf(objHead.next)].filter((t) => t !== undefined).sort()[0];
+      if (tool === undefined) break;
+      const crs = takeTool(crIt, crHead, tool);
+      const objects = takeTool(objIt, objHead, tool);
+      count += crs.length + objects.length;
+      const started = process.hrtime.bigint();
+      tools.push(preflightTool(tool, crs, objects, { runtime: DEFAULT_RUNTIME_SETTINGS }));
+      clock.busy += process.hrtime.bigint() - started;
+    }
     const report = preflightReport(tools);
-    busy += process.hrtime.bigint() - started;
     exit = report.exitCode;
     if (report.totals.jobs !== TOOLS * JOBS) throw new Error(`compared ${report.totals.jobs} jobs`);
   }
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  console.log(
-    JSON.stringify({ mode, objects: count, seconds: Number(busy) / 1e9, peakRssMb: Number(hwm ?? 0) / 1024, exit }),
-  );
+  const seconds = Number(clock.busy) / 1e9;
+  console.log(JSON.stringify({ mode, objects: count, seconds, peakRssMb: Number(hwm ?? 0) / 1024, exit }));
 }
 
 function main(): void {
