@@ -148,8 +148,10 @@ function walkCommand(live: KObject, rendered: KObject, path: string, out: RawDif
   if (l.stdout !== r.stdout) out.push({ path: `${path}.command (stdout)`, live: l.stdout, rendered: r.stdout });
   if (l.stderr !== r.stderr) out.push({ path: `${path}.command (stderr)`, live: l.stderr, rendered: r.stderr });
   if (same) return;
-  if (l.cmd === r.cmd && l.form === r.form && l.stdout === r.stdout && l.stderr === r.stderr) {
-    out.push({ path: `${path}.command (paths)`, live: live['command'], rendered: rendered['command'] });
+  if (l.cmd === r.cmd && l.form === r.form) {
+    // the same command: the log lines above say it all, or only the spelling of the log paths differs
+    if (l.stdout === r.stdout && l.stderr === r.stderr)
+      out.push({ path: `${path}.command (paths)`, live: live['command'], rendered: rendered['command'] });
     return;
   }
   const full = (c: KObject): unknown => {
