@@ -45,12 +45,26 @@ export function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Values longer than this are not repeated in a reason: the difference's line shows them already. */
+const LONG_VALUE = 60;
+
 /** "would rise from A to B", "would be set to B", … for a value that changes. */
 function change(what: string, v: Values, unit = ''): string {
   const { live, rendered } = v;
-  if (live === undefined || live === null) return `${what} would be set to ${show(rendered)}${unit}`;
-  if (rendered === undefined || rendered === null) return `${what} (${show(live)}${unit}) would be removed`;
-  return `${what} would change from ${show(live)}${unit} to ${show(rendered)}${unit}`;
+  const l = show(live);
+  const r = show(rendered);
+  const long = l.length > LONG_VALUE || r.length > LONG_VALUE;
+  if (live === undefined || live === null) return long ? `${what} would be set` : `${what} would be set to ${r}${unit}`;
+  if (rendered === undefined || rendered === null)
+    return long ? `${what} would be removed` : `${what} (${l}${unit}) would be removed`;
+  return long ? `${what} would change` : `${what} would change from ${l}${unit} to ${r}${unit}`;
+}
+
+/** The image by its last path segment ("toolforge-python311-sssd-web:latest"), unless only the registry differs. */
+function imageChange(v: Values): string {
+  const tail = (x: unknown): unknown => (typeof x === 'string' ? x.slice(x.lastIndexOf('/') + 1) : x);
+  const short = { ...v, live: tail(v.live), rendered: tail(v.rendered) };
+  return change('the image', short.live === short.rendered ? v : short);
 }
 
 function quantityChange(what: string, v: Values): string {
@@ -158,7 +172,7 @@ export const RULES: readonly Rule[] = [
       'the same command and log files; the log paths would be written absolute instead of relative to the working directory',
   },
   { rule: 'command', path: /^container\.(?:command|args)$/, class: 'functional', reason: commandChange },
-  { rule: 'image', path: /^container\.image$/, class: 'functional', reason: (v) => change('the image', v) },
+  { rule: 'image', path: /^container\.image$/, class: 'functional', reason: imageChange },
   {
     rule: 'image-pull-policy',
     path: /^container\.imagePullPolicy$/,
