@@ -3,6 +3,7 @@ import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict } from '../k8s/errors.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
 import { isObject, type KObject } from '../runtime/object.js';
+import { toolOfNamespace } from '../storage/kinds.js';
 import { renderFromCr, type PreflightSettings } from './preflight.js';
 
 /**
@@ -44,9 +45,7 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
   const md = metadataOf(cr);
   const job = str(md['name']);
   const namespace = str(md['namespace']);
-  const tool = namespace.startsWith(settings.runtime.toolNamespacePrefix ?? 'tool-')
-    ? namespace.slice((settings.runtime.toolNamespacePrefix ?? 'tool-').length)
-    : namespace;
+  const tool = toolOfNamespace(namespace, settings.runtime.toolNamespacePrefix) ?? namespace;
   const uid = settings.toolUid?.(tool);
   const rendered = renderFromCr(cr, settings, uid);
   if (!rendered.ok) return { ok: false, tool, job, refusal: rendered.code, message: rendered.message };
