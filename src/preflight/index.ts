@@ -1,0 +1,44 @@
+export {
+  classifyDifference,
+  canonicalPath,
+  RULES,
+  show,
+  type Classification,
+  type DifferenceClass,
+} from './classify.js';
+export { commandParts, type CommandParts } from './command-parts.js';
+export { diffWorkloads, type Difference, type Verdict, type WorkloadDiff } from './diff.js';
+export {
+  canonicalQuantity,
+  normalizeWorkload,
+  SERVER_ANNOTATIONS,
+  SERVER_DEFAULTS,
+  SERVER_METADATA_FIELDS,
+  type WorkloadKind,
+} from './normalize.js';
+export {
+  exitCodeOf,
+  formatPreflightJson,
+  formatPreflightTable,
+  preflightJob,
+  preflightReport,
+  preflightTool,
+  renderFromCr,
+  toolUidFromObjects,
+  type JobPreflight,
+  type OneSidedJob,
+  type PreflightErrorCode,
+  type PreflightReport,
+  type PreflightSettings,
+  type ToolPreflight,
+  type Totals,
+} from './preflight.js';
+export {
+  applyRestore,
+  formatRestorePlan,
+  restorePlan,
+  type RestoreOutcome,
+  type RestorePlan,
+  type RestoreRefusal,
+  type RestoreSettings,
+} from './restore.js';
