@@ -53,3 +53,18 @@ test('auth it does not know (exec plugins) falls back to client-node', () => {
 test('a current-context that does not exist is an error, not a silent fallback', () => {
   assert.throws(() => credentialsFromKubeconfigFile(kubeconfig('bad.yaml', { token: 't' }, 'elsewhere')), ConfigError);
 });
+
+test('an empty or non-mapping kubeconfig is a configuration error naming the file, not a crash', () => {
+  const bad = mkdtempSync(join(tmpdir(), 'kubeconfig-bad-'));
+  for (const [name, text] of [
+    ['empty', ''],
+    ['list', '- a\n- b\n'],
+  ] as const) {
+    const path = join(bad, name);
+    writeFileSync(path, text);
+    assert.throws(
+      () => credentialsFromKubeconfigFile(path),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(path),
+    );
+  }
+});

@@ -71,48 +71,72 @@ function material(entry: Record<string, unknown>, dataKey: string, fileKey: stri
  * client-node's 70 MB of generated API code out of the sync's memory (see the sync benchmark).
  */
 export function credentialsFromKubeconfigFile(path: string): KubeCredentials | undefined {
-  let doc: KubeconfigFile;
+  const { cluster, user } = currentContextOf(path);
+  return Object.keys(user).every((k) => LEAN_USER_KEYS.has(k))
+    ? leanCredentials(cluster, user, dirname(path))
+    : undefined;
+}
+
+/** The user entries the lean path reads itself; any other entry (exec, auth-provider…) is client-node's. */
+const LEAN_USER_KEYS: ReadonlySet<string> = new Set([
+  'client-certificate',
+  'client-certificate-data',
+  'client-key',
+  'client-key-data',
+  'token',
+  'tokenFile',
+]);
+
+function readKubeconfig(path: string): KubeconfigFile {
+  let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8')) as KubeconfigFile;
+    doc = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new ConfigError([`kubeconfig ${path}: ${errorMessage(err)}`]);
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new ConfigError([`kubeconfig ${path}: must be a YAML mapping (a kubeconfig file)`]);
+  return doc as KubeconfigFile;
+}
+
+/** The cluster and user of the kubeconfig's current context (its first context when none is current). */
+function currentContextOf(path: string): {
+  cluster: Record<string, unknown> & { server: string };
+  user: Record<string, unknown>;
+} {
+  const doc = readKubeconfig(path);
   const current = doc['current-context'];
   const ctx = current ? doc.contexts?.find((c) => c.name === current)?.context : doc.contexts?.[0]?.context;
   if (!ctx) throw new ConfigError([`kubeconfig ${path}: context '${current ?? ''}' not found`]);
-  const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster;
-  const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? {};
+  const cluster = doc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster || typeof cluster['server'] !== 'string')
     throw new ConfigError([`kubeconfig ${path}: no cluster for the current context`]);
-  const known = new Set([
-    'client-certificate',
-    'client-certificate-data',
-    'client-key',
-    'client-key-data',
-    'token',
-    'tokenFile',
-  ]);
-  if (Object.keys(user).some((k) => !known.has(k))) return undefined;
-  const base = dirname(path);
+  const user = doc.users?.find((u) => u.name === ctx.user)?.user ?? {};
+  return { cluster: cluster as Record<string, unknown> & { server: string }, user };
+}
+
+function leanCredentials(
+  cluster: Record<string, unknown> & { server: string },
+  user: Record<string, unknown>,
+  base: string,
+): KubeCredentials {
   const ca = material(cluster, 'certificate-authority-data', 'certificate-authority', base);
   const cert = material(user, 'client-certificate-data', 'client-certificate', base);
   const key = material(user, 'client-key-data', 'client-key', base);
   const tokenFileEntry = typeof user['tokenFile'] === 'string' ? user['tokenFile'] : undefined;
   const tokenFile = tokenFileEntry && !isAbsolute(tokenFileEntry) ? join(base, tokenFileEntry) : tokenFileEntry;
   const token = typeof user['token'] === 'string' ? user['token'] : undefined;
-  const insecure = cluster['insecure-skip-tls-verify'] === true;
+  const tls = {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(cluster['insecure-skip-tls-verify'] === true ? { rejectUnauthorized: false } : {}),
+  };
   return {
-    server: cluster['server'],
+    server: cluster.server,
     async resolve(): Promise<RequestCredentials> {
       const bearer = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : token;
-      const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
-      return {
-        headers,
-        ...(ca ? { ca } : {}),
-        ...(cert ? { cert } : {}),
-        ...(key ? { key } : {}),
-        ...(insecure ? { rejectUnauthorized: false } : {}),
-      };
+      return { headers: bearer ? { authorization: `Bearer ${bearer}` } : {}, ...tls };
     },
   };
 }
