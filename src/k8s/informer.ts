@@ -139,21 +139,10 @@ export class Informer<T extends ObjectMeta, E> {
       // Let that request go out before transforming this page: it is sent from a chain of promise callbacks, which
       // would otherwise wait for the whole (synchronous) transform, and the server would sit idle meanwhile.
       await setImmediate();
-      for (const obj of next.value.items) {
-        const [namespace, name] = namesOf(obj);
-        const previous = this.current.get(namespace, name);
-        const entry =
-          previous !== undefined && this.options.unchanged?.(obj, previous) ? previous : this.options.transform(obj);
-        if (entry !== undefined) fresh.set(namespace, name, entry);
-      }
+      this.addPage(next.value.items, fresh);
       rv = next.value.resourceVersion;
     }
-    const before = this.current;
-    const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
-    this.current = fresh;
-    for (const [namespace, name] of gone) this.options.onChange?.(namespace, name, undefined);
-    for (const [namespace, name, entry] of fresh.entries())
-      if (before.get(namespace, name) !== entry) this.options.onChange?.(namespace, name, entry);
+    this.replaceStore(fresh);
     this.lastEventAt = Date.now();
     this.options.logger.debug(
       { informer: this.options.name, objects: fresh.size, resourceVersion: rv },
@@ -165,6 +154,27 @@ export class Informer<T extends ObjectMeta, E> {
     }
     this.options.onSynced?.();
     return rv;
+  }
+
+  /** Adds a listed page to the new store, keeping the entry of an object whose resourceVersion has not changed. */
+  private addPage(items: readonly T[], fresh: ObjectStore<E>): void {
+    for (const obj of items) {
+      const [namespace, name] = namesOf(obj);
+      const previous = this.current.get(namespace, name);
+      const entry =
+        previous !== undefined && this.options.unchanged?.(obj, previous) ? previous : this.options.transform(obj);
+      if (entry !== undefined) fresh.set(namespace, name, entry);
+    }
+  }
+
+  /** Swaps in a relisted store and reports only what changed: objects gone, and new or replaced entries. */
+  private replaceStore(fresh: ObjectStore<E>): void {
+    const before = this.current;
+    const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
+    this.current = fresh;
+    for (const [namespace, name] of gone) this.options.onChange?.(namespace, name, undefined);
+    for (const [namespace, name, entry] of fresh.entries())
+      if (before.get(namespace, name) !== entry) this.options.onChange?.(namespace, name, entry);
   }
 
   /** Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. */

@@ -153,14 +153,7 @@ export class LeaderElector {
     const holder = spec.holderIdentity ?? '';
     const duration = (spec.leaseDurationSeconds ?? this.options.leaseDurationSeconds) * 1000;
     if (holder && holder !== this.options.identity && now - this.observed.at < duration) return 'other';
-    const next: Lease['spec'] = {
-      holderIdentity: this.options.identity,
-      leaseDurationSeconds: this.options.leaseDurationSeconds,
-      acquireTime: holder === this.options.identity ? (spec.acquireTime ?? microTime(now)) : microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions:
-        holder === this.options.identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
-    };
+    const next = this.renewedSpec(spec, holder === this.options.identity, now);
     try {
       await this.options.api.request('PUT', this.path, { body: { ...lease, spec: next }, timeoutMs });
     } catch (err) {
@@ -168,6 +161,18 @@ export class LeaderElector {
       throw err;
     }
     return 'held';
+  }
+
+  /** The spec that makes this replica the holder: a renewal keeps the acquire time, a takeover counts a transition. */
+  private renewedSpec(spec: Lease['spec'], renewal: boolean, now: number): Lease['spec'] {
+    const transitions = spec.leaseTransitions ?? 0;
+    return {
+      holderIdentity: this.options.identity,
+      leaseDurationSeconds: this.options.leaseDurationSeconds,
+      acquireTime: renewal ? (spec.acquireTime ?? microTime(now)) : microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: renewal ? transitions : transitions + 1,
+    };
   }
 
   private async create(now: number, timeoutMs: number): Promise<boolean> {
