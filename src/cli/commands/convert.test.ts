@@ -27,13 +27,15 @@ describe('jobs-storage convert', () => {
     assert.equal(code, 0);
     assert.equal(entries.length, 1);
     const [e] = entries;
-    assert.equal(e?.outcome, 'job');
-    assert.deepEqual(e?.source, { kind: 'CronJob', namespace: 'tool-mytool', name: 'backup' });
-    assert.equal(e?.cr?.apiVersion, 'jobs-api.toolforge.org/v1');
-    assert.equal(e?.cr?.kind, 'ScheduledJob');
-    assert.deepEqual(e?.cr?.metadata.name, 'backup');
-    assert.deepEqual(e?.cr?.metadata.namespace, 'tool-mytool');
-    const spec = e?.cr?.spec ?? {};
+    assert.ok(e?.cr);
+    const cr = e.cr;
+    assert.equal(e.outcome, 'job');
+    assert.deepEqual(e.source, { kind: 'CronJob', namespace: 'tool-mytool', name: 'backup' });
+    assert.equal(cr.apiVersion, 'jobs-api.toolforge.org/v1');
+    assert.equal(cr.kind, 'ScheduledJob');
+    assert.deepEqual(cr.metadata.name, 'backup');
+    assert.deepEqual(cr.metadata.namespace, 'tool-mytool');
+    const spec = cr.spec ?? {};
     assert.equal(spec['job_type'], 'scheduled');
     assert.equal(spec['cmd'], './backup.sh --full');
     assert.deepEqual(spec['schedule'], {
@@ -45,7 +47,7 @@ describe('jobs-storage convert', () => {
       day_of_week: '*',
     });
     // What jobs-api stores has no keys its model would refuse (extra="forbid"); our v1 schema mirrors it.
-    const decoded = createStorageCodec().decode(e?.cr);
+    const decoded = createStorageCodec().decode(cr);
     assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
     assert.equal(Object.keys(spec).includes('k8s_object'), false);
   });
