@@ -8,7 +8,7 @@ import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
 import type { Decision, PolicyContext, Recording, WebhookName } from './policy/types.js';
 import { RecentKeys } from './recent-keys.js';
-import { buildAdmissionResponse, parseAdmissionReview } from './review.js';
+import { buildAdmissionResponse, parseAdmissionReview, readableUid, undecidedAdmissionResponse } from './review.js';
 import type { AdmissionRequest } from './review.js';
 
 export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, ctx: PolicyContext) => Decision>> = {
@@ -45,13 +45,31 @@ export function errorAnswer(status: number, message: string): Answer {
   return { status, body: JSON.stringify({ message }) };
 }
 
+/**
+ * How each webhook answers a review it could not decide: protect-storage fails closed (the VAP holds the same rule
+ * in-process), record-direct-writes fails open (counting must never block a tool).
+ */
+export const ALLOWED_WHEN_UNDECIDED: Readonly<Record<WebhookName, boolean>> = {
+  'protect-storage': false,
+  'record-direct-writes': true,
+};
+
+function undecided(webhook: WebhookName, uid: string, code: 400 | 500, message: string): Answer {
+  return {
+    status: 200,
+    body: JSON.stringify(undecidedAdmissionResponse(uid, ALLOWED_WHEN_UNDECIDED[webhook], code, message)),
+  };
+}
+
 function decisionOf(decision: Decision): Outcome {
   return decision.verdict.allowed ? 'allow' : 'deny';
 }
 
 /**
- * Decides one AdmissionReview body for `webhook` and applies what the decision records. Malformed bodies answer 400
- * with a JSON message; an unexpected failure answers 500. Never throws.
+ * Decides one AdmissionReview body for `webhook` and applies what the decision records. Never throws. Every review
+ * whose `request.uid` is readable is answered 200 with an AdmissionReview echoing it: a malformed one with
+ * `status.code` 400, an unexpected failure with 500 (see `ALLOWED_WHEN_UNDECIDED`), both counted as decision
+ * `error`. Only a body without a readable uid (not JSON, no request) gets an HTTP 400 with a JSON message.
  * Each recorded direct write, denial and break-glass write gets an info (break-glass: warn) line; a repeated call for
  * a write already recorded logs at debug, like routine allows.
  */
@@ -125,14 +143,17 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
 
   return (webhook, body) => {
     const started = performance.now();
+    let parsed: unknown;
     let request: AdmissionRequest;
     try {
-      request = parseAdmissionReview(JSON.parse(body));
+      parsed = JSON.parse(body);
+      request = parseAdmissionReview(parsed);
     } catch (err) {
       finish(webhook, 'error', started);
       const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
-      logger.info({ webhook, err: message }, 'admission review rejected');
-      return errorAnswer(400, message);
+      const uid = readableUid(parsed);
+      logger.info({ webhook, uid, err: message }, 'admission review rejected');
+      return uid === undefined ? errorAnswer(400, message) : undecided(webhook, uid, 400, message);
     }
     try {
       const ctx: PolicyContext = {
@@ -149,7 +170,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
     } catch (err) {
       finish(webhook, 'error', started);
       logger.error({ webhook, uid: request.uid, err }, 'admission decision failed');
-      return errorAnswer(500, 'internal error deciding the admission review');
+      return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }
   };
 }
