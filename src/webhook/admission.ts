@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import { ToolLabels, kindLabel, operationLabel, resourceLabel } from './labels.js';
 import { objectName } from './policy/evidence.js';
 import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
@@ -19,9 +20,12 @@ export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, 
 /** A retried admission call for the same write arrives within the webhook timeout plus the apiserver's backoff. */
 const REPEAT_WINDOW_MS = 30_000;
 const MAX_REMEMBERED_WRITES = 50_000;
+const DEFAULT_MAX_TOOL_SERIES = 10_000;
 
 export interface AdmissionDeps {
-  config: Pick<Config, 'identities' | 'toolNamespacePrefix'>;
+  config: Pick<Config, 'identities' | 'toolNamespacePrefix'> & {
+    webhook?: Pick<Config['webhook'], 'maxToolSeries'>;
+  };
   logger: Logger;
   metrics: Metrics;
   /** The phase in force, read on every review so a change applies at once. */
@@ -77,6 +81,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const { metrics, logger } = deps;
   const now = deps.now ?? Date.now;
   const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
+  const tools = new ToolLabels(deps.config.webhook?.maxToolSeries ?? DEFAULT_MAX_TOOL_SERIES);
   const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
   const durations = new Map<WebhookName, ReturnType<typeof metrics.admissionDuration.labels>>();
   const finish = (webhook: WebhookName, outcome: Outcome, started: number): void => {
@@ -98,17 +103,26 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const record = (recording: Recording | undefined, allowed: boolean): boolean => {
     if (recording === undefined) return false;
     switch (recording.metric) {
-      case 'directWrites':
+      case 'directWrites': {
         if (!allowed || !recent.firstSeen(recording.key, now())) return false;
-        metrics.directWrites.inc(recording.labels);
+        const { tool_name, kind, operation } = recording.labels;
+        metrics.directWrites.inc({
+          tool_name: tools.label(tool_name),
+          kind: kindLabel(kind),
+          operation: operationLabel(operation),
+        });
         return true;
+      }
       case 'breakGlass':
         if (!allowed) return false;
-        metrics.breakGlass.inc(recording.labels);
+        metrics.breakGlass.inc({
+          resource: resourceLabel(recording.labels.resource),
+          operation: operationLabel(recording.labels.operation),
+        });
         return true;
       case 'storageWritesDenied':
         if (allowed) return false;
-        metrics.storageWritesDenied.inc(recording.labels);
+        metrics.storageWritesDenied.inc({ operation: operationLabel(recording.labels.operation) });
         return true;
     }
   };
