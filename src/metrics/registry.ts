@@ -80,6 +80,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['webhook', 'decision'] as const,
       registers,
     }),
+    admissionUnauthenticated: new Counter({
+      name: `${METRIC_PREFIX}admission_unauthenticated_total`,
+      help: 'Requests to the admission webhook refused (401) for want of a client certificate from the configured CA',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     syncDuration: new Histogram({
       name: `${METRIC_PREFIX}sync_duration_seconds`,
       help: 'Time of one complete reconcile of all tools',
