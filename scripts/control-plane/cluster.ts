@@ -677,6 +677,39 @@ function etcdArgs(dir: string, ep: Endpoints): string[] {
   ];
 }
 
+/** The pids, commands and logs of state.json; the controller-manager's only when it runs. */
+function daemonState(
+  bins: { etcd: string; apiserver: string; controllerManager: string | undefined },
+  d: { etcd: Daemon; apiserver: Daemon; controllerManager: Daemon | undefined },
+): Pick<ControlPlaneState, 'pids' | 'commands' | 'logs'> {
+  const cm =
+    d.controllerManager && bins.controllerManager ? { bin: bins.controllerManager, ...d.controllerManager } : undefined;
+  return {
+    pids: { etcd: d.etcd.pid, apiserver: d.apiserver.pid, ...(cm ? { controllerManager: cm.pid } : {}) },
+    commands: { etcd: bins.etcd, apiserver: bins.apiserver, ...(cm ? { controllerManager: cm.bin } : {}) },
+    logs: { etcd: d.etcd.logFile, apiserver: d.apiserver.logFile, ...(cm ? { controllerManager: cm.logFile } : {}) },
+  };
+}
+
+async function startControllerManager(
+  binary: string | undefined,
+  dir: string,
+  server: string,
+  pki: Pki,
+): Promise<Daemon | undefined> {
+  if (binary === undefined) return undefined;
+  const kubeconfig = join(dir, 'kubeconfig', 'kube-controller-manager.yaml');
+  const user = 'system:kube-controller-manager';
+  await writeFile(kubeconfig, certKubeconfig(server, pki.servingCa.certFile, user, pki.controllerManager), {
+    mode: 0o600,
+  });
+  return spawnDaemon(
+    binary,
+    controllerManagerArgs(dir, kubeconfig, pki),
+    join(dir, 'logs', 'kube-controller-manager.log'),
+  );
+}
+
 function apiserverArgs(
   ep: Endpoints,
   pki: Pki,
@@ -763,19 +796,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor('kube-apiserver', timeoutMs, apiserver, await apiserverReady(ep.server, pki));
     log('kube-apiserver ready', { ms: Date.now() - started });
 
-    let controllerManager: Daemon | undefined;
-    if (bins.controllerManager !== undefined) {
-      const kubeconfig = join(dir, 'kubeconfig', 'kube-controller-manager.yaml');
-      await writeFile(
-        kubeconfig,
-        certKubeconfig(ep.server, pki.servingCa.certFile, 'system:kube-controller-manager', pki.controllerManager),
-        { mode: 0o600 },
-      );
-      controllerManager = spawnDaemon(
-        bins.controllerManager,
-        controllerManagerArgs(dir, kubeconfig, pki),
-        join(dir, 'logs', 'kube-controller-manager.log'),
-      );
+    const controllerManager = await startControllerManager(bins.controllerManager, dir, ep.server, pki);
+    if (controllerManager) {
       daemons.push(controllerManager);
       log('kube-controller-manager started', { pid: controllerManager.pid });
     }
@@ -792,23 +814,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         clientCa: pki.clientCa,
         tokenAudience,
         tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400,
-        pids: {
-          etcd: etcd.pid,
-          apiserver: apiserver.pid,
-          ...(controllerManager ? { controllerManager: controllerManager.pid } : {}),
-        },
-        commands: {
-          etcd: bins.etcd,
-          apiserver: bins.apiserver,
-          ...(bins.controllerManager ? { controllerManager: bins.controllerManager } : {}),
-        },
+        ...daemonState(bins, { etcd, apiserver, controllerManager }),
         kubeconfigs: {},
         tools: [],
-        logs: {
-          etcd: etcd.logFile,
-          apiserver: apiserver.logFile,
-          ...(controllerManager ? { controllerManager: controllerManager.logFile } : {}),
-        },
         webhookClientCaFile: pki.webhookClient.ca.certFile,
       },
       log,
