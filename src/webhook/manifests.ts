@@ -141,13 +141,16 @@ const DENIED_MESSAGE_CEL = [
   '"toolforge jobs ...") + "\' instead"',
 ].join('\n');
 
-/** The audit annotation of a break-glass CR write: who, through which group, what; null for everyone else. */
+/**
+ * The audit annotation of a break-glass CR write: who, through which group, what; the empty string (no annotation)
+ * for everyone else.
+ */
 const BREAK_GLASS_AUDIT_CEL = [
   '!(request.userInfo.username in variables.writers) && has(request.userInfo.groups) &&',
   'request.userInfo.groups.exists(g, g in variables.breakGlassGroups) ?',
   '"break-glass " + request.operation + " of " + request.kind.kind + " " + request.namespace + "/" + variables.name +',
   '" by " + request.userInfo.username + " (group " +',
-  'request.userInfo.groups.filter(g, g in variables.breakGlassGroups)[0] + ")" : null',
+  'request.userInfo.groups.filter(g, g in variables.breakGlassGroups)[0] + ")" : ""',
 ].join('\n');
 
 /**
@@ -179,7 +182,7 @@ export function storagePolicy(identities: Identities): Record<string, unknown>[]
           },
         ],
         // Break-glass CR writes stay visible while the webhook is down: the audit log records them under
-        // `${POLICY_NAME}/break-glass` (null, so no annotation, for the writers' own writes).
+        // `${POLICY_NAME}/break-glass` (empty, so no annotation, for everyone else).
         auditAnnotations: [
           {
             key: 'break-glass',
