@@ -106,6 +106,8 @@ export interface ControlPlaneState {
    * configuration); a webhook's `webhook.clientCaFile`. A CA of its own: tools' certificates must not pass.
    */
   webhookClientCaFile?: string;
+  /** The certificate kube-apiserver presents to webhooks, for tests that call a webhook as the apiserver would. */
+  webhookClientCert?: KeyPair;
 }
 
 const defaultLog: LogFn = (msg, fields) => {
@@ -257,6 +259,10 @@ export class ControlPlane {
   get webhookClientCaFile(): string {
     if (this.state.webhookClientCaFile === undefined) throw new Error('control plane has no webhook client CA');
     return this.state.webhookClientCaFile;
+  }
+  get webhookClientCert(): KeyPair {
+    if (this.state.webhookClientCert === undefined) throw new Error('control plane has no webhook client certificate');
+    return this.state.webhookClientCert;
   }
   /** Identity name to kubeconfig path. */
   get kubeconfigs(): Readonly<Record<string, string>> {
@@ -818,6 +824,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         kubeconfigs: {},
         tools: [],
         webhookClientCaFile: pki.webhookClient.ca.certFile,
+        webhookClientCert: pki.webhookClient.client,
       },
       log,
       !keep,
