@@ -582,6 +582,35 @@ describe('controllers', () => {
   });
 });
 
+describe('controllers: TTL', () => {
+  test("a finished Job's deletion by the real TTL controller is not a direct write", async () => {
+    // No pods ever run here; a deadline of 1 s makes the real job controller fail the Job, which finishes it.
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'short-lived', namespace: NS },
+      spec: {
+        activeDeadlineSeconds: 1,
+        ttlSecondsAfterFinished: 0,
+        template: (cronJob('x').spec as { jobTemplate: { spec: { template: unknown } } }).jobTemplate.spec.template,
+      },
+    };
+    const created = await asTool(['create', '-f', '-'], JSON.stringify(job));
+    assert.equal(created.code, 0, created.stderr);
+    await eventually(
+      'the TTL controller deleting the finished Job',
+      async () => {
+        const res = await plane().kubectl('admin', ['-n', NS, 'get', 'job', 'short-lived']);
+        return res.code !== 0 && res.stderr.includes('NotFound') ? true : undefined;
+      },
+      30_000,
+    );
+    await settle();
+    assert.equal(await directWrites('CREATE', 'Job'), 1, "the tool's own create");
+    assert.equal(await directWrites('DELETE', 'Job'), 0);
+  });
+});
+
 describe('with the webhook stopped', () => {
   test('CR edits are still denied (policy in the apiserver) and CronJobs can still be created (fails open)', async () => {
     await webhook?.close();
