@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from their published Go modules (no prebuilt downloads) and caches them.
-# stdout: the directory holding both binaries (nothing else). Progress goes to stderr.
+# Builds kube-apiserver, kube-controller-manager (both from the same k8s.io/kubernetes module) and etcd from their
+# published Go modules (no prebuilt downloads) and caches them. Only the binaries missing from the cache are built:
+# a cache that already holds kube-apiserver and etcd builds kube-controller-manager alone.
+# stdout: the directory holding the three binaries (nothing else). Progress goes to stderr.
 #
 # Env:
 #   KUBE_VERSION          k8s.io/kubernetes tag (default below)
@@ -22,8 +24,13 @@ main() {
   cache_root="${JOBS_STORAGE_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/toolforge-jobs-storage/bin}"
   dest="${cache_root}/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 
+  KUBE_BINARIES=(kube-apiserver kube-controller-manager)
+
+  have() {
+    [[ -x "${dest}/$1" ]]
+  }
   have_binaries() {
-    [[ -x "${dest}/kube-apiserver" && -x "${dest}/etcd" ]]
+    have kube-apiserver && have kube-controller-manager && have etcd
   }
 
   if have_binaries; then
@@ -76,14 +83,32 @@ main() {
   trap cleanup EXIT
 
   log "go: $("${GO}" version)"
-  log "kube-apiserver ${KUBE_VERSION}, etcd ${ETCD_VERSION}, cache ${dest}"
+  log "kube ${KUBE_VERSION}, etcd ${ETCD_VERSION}, cache ${dest}"
+  missing_kube=()
+  for bin in "${KUBE_BINARIES[@]}"; do
+    have "${bin}" || missing_kube+=("${bin}")
+  done
+  if [[ ${#missing_kube[@]} -gt 0 ]]; then
+    build_kube "${missing_kube[@]}"
+  fi
+  if ! have etcd; then
+    build_etcd
+  fi
+
+  log "done"
+  printf '%s\n' "${dest}"
+}
+
+# Builds the named commands of k8s.io/kubernetes (cmd/<name>) in one wrapper module, so they share the module graph
+# and the build cache, and moves each into ${dest} once compiled.
+build_kube() {
+  local wanted=("$@")
 
   kube_minor_full="${KUBE_VERSION#v1.}"
   kube_minor="${kube_minor_full%%.*}"
   kube_patch="${kube_minor_full#*.}"
   staging_version="v0.${kube_minor}.${kube_patch}"
 
-  # ---------- kube-apiserver ----------
   log "downloading modules… (k8s.io/kubernetes ${KUBE_VERSION} go.mod)"
   kube_gomod="$(cd "${work}" && "${GO}" mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" \
     | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
@@ -116,9 +141,13 @@ main() {
     echo ")"
   } >"${work}/kube/go.mod"
 
-  log "downloading modules… (kube-apiserver dependency graph)"
+  local pkgs=()
+  for bin in "${wanted[@]}"; do
+    pkgs+=("k8s.io/kubernetes/cmd/${bin}")
+  done
+  log "downloading modules… (dependency graph of ${wanted[*]})"
   (cd "${work}/kube" && "${GO}" get "k8s.io/kubernetes@${KUBE_VERSION}" >&2)
-  (cd "${work}/kube" && "${GO}" list -mod=mod -deps k8s.io/kubernetes/cmd/kube-apiserver >/dev/null)
+  (cd "${work}/kube" && "${GO}" list -mod=mod -deps "${pkgs[@]}" >/dev/null)
 
   build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   kube_ldflags="-s -w"
@@ -130,12 +159,16 @@ main() {
     kube_ldflags+=" -X ${pkg}.buildDate=${build_date}"
   done
 
-  log "compiling kube-apiserver… (several minutes on a cold cache)"
-  (cd "${work}/kube" && "${GO}" build -mod=mod -trimpath -ldflags "${kube_ldflags}" \
-    -o "${dest}/.kube-apiserver.tmp.$$" k8s.io/kubernetes/cmd/kube-apiserver)
-  log "compiled kube-apiserver"
+  for bin in "${wanted[@]}"; do
+    log "compiling ${bin}… (several minutes on a cold cache)"
+    (cd "${work}/kube" && "${GO}" build -mod=mod -trimpath -ldflags "${kube_ldflags}" \
+      -o "${dest}/.${bin}.tmp.$$" "k8s.io/kubernetes/cmd/${bin}")
+    mv -f "${dest}/.${bin}.tmp.$$" "${dest}/${bin}"
+    log "compiled ${bin}"
+  done
+}
 
-  # ---------- etcd ----------
+build_etcd() {
   mkdir -p "${work}/etcd"
   etcd_go="$(cd "${work}" && "${GO}" mod download -json "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" \
     | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
@@ -155,13 +188,8 @@ main() {
   (cd "${work}/etcd" && "${GO}" build -mod=mod -trimpath \
     -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}" \
     -o "${dest}/.etcd.tmp.$$" go.etcd.io/etcd/server/v3)
-  log "compiled etcd"
-
-  mv -f "${dest}/.kube-apiserver.tmp.$$" "${dest}/kube-apiserver"
   mv -f "${dest}/.etcd.tmp.$$" "${dest}/etcd"
-
-  log "done"
-  printf '%s\n' "${dest}"
+  log "compiled etcd"
 }
 
 main "$@"

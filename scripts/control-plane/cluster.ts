@@ -62,6 +62,11 @@ export interface ControlPlaneOptions {
   apiAudiences?: string[];
   startTimeoutMs?: number;
   extraApiserverArgs?: string[];
+  /**
+   * Run kube-controller-manager (default true) with its own identity and per-controller ServiceAccounts, so CronJob
+   * runs, garbage collection and TTL deletion are real.
+   */
+  controllerManager?: boolean;
   log?: LogFn;
 }
 
@@ -93,11 +98,18 @@ export interface ControlPlaneState {
   clientCa: KeyPair;
   tokenAudience: string;
   tokenTtlSeconds: number;
-  pids: { etcd: number; apiserver: number };
-  commands: { etcd: string; apiserver: string };
+  pids: { etcd: number; apiserver: number; controllerManager?: number };
+  commands: { etcd: string; apiserver: string; controllerManager?: string };
   kubeconfigs: Record<string, string>;
   tools: string[];
-  logs: { etcd: string; apiserver: string };
+  logs: { etcd: string; apiserver: string; controllerManager?: string };
+  /**
+   * The CA that signs the client certificate kube-apiserver presents to admission webhooks (its admission
+   * configuration); a webhook's `webhook.clientCaFile`. A CA of its own: tools' certificates must not pass.
+   */
+  webhookClientCaFile?: string;
+  /** The certificate kube-apiserver presents to webhooks, for tests that call a webhook as the apiserver would. */
+  webhookClientCert?: KeyPair;
 }
 
 const defaultLog: LogFn = (msg, fields) => {
@@ -211,6 +223,7 @@ export class ControlPlane {
     if (autoCleanup) {
       const { pids, dir } = state;
       cp.unregisterExit = onExit(() => {
+        if (pids.controllerManager !== undefined) killGroupSync(pids.controllerManager);
         killGroupSync(pids.apiserver);
         killGroupSync(pids.etcd);
         removeDirSync(dir);
@@ -238,11 +251,20 @@ export class ControlPlane {
   get binDir(): string {
     return this.state.binDir;
   }
-  get pids(): Readonly<{ etcd: number; apiserver: number }> {
+  get pids(): Readonly<{ etcd: number; apiserver: number; controllerManager?: number }> {
     return this.state.pids;
   }
-  get logs(): Readonly<{ etcd: string; apiserver: string }> {
+  get logs(): Readonly<{ etcd: string; apiserver: string; controllerManager?: string }> {
     return this.state.logs;
+  }
+  /** CA of kube-apiserver's admission webhook client certificate: give it to the webhook as `webhook.clientCaFile`. */
+  get webhookClientCaFile(): string {
+    if (this.state.webhookClientCaFile === undefined) throw new Error('control plane has no webhook client CA');
+    return this.state.webhookClientCaFile;
+  }
+  get webhookClientCert(): KeyPair {
+    if (this.state.webhookClientCert === undefined) throw new Error('control plane has no webhook client certificate');
+    return this.state.webhookClientCert;
   }
   /** Identity name to kubeconfig path. */
   get kubeconfigs(): Readonly<Record<string, string>> {
@@ -420,6 +442,10 @@ export class ControlPlane {
 
 async function stopState(state: ControlPlaneState, log: LogFn): Promise<void> {
   const ours = (pid: number, command: string) => isAlive(pid) && commandOf(pid) === command;
+  const { controllerManager } = state.pids;
+  if (controllerManager !== undefined && state.commands.controllerManager !== undefined) {
+    if (ours(controllerManager, state.commands.controllerManager)) await stopGroup(controllerManager);
+  }
   if (ours(state.pids.apiserver, state.commands.apiserver)) await stopGroup(state.pids.apiserver);
   if (ours(state.pids.etcd, state.commands.etcd)) await stopGroup(state.pids.etcd);
   await rm(state.dir, { recursive: true, force: true });
@@ -478,14 +504,15 @@ async function waitFor(what: string, timeoutMs: number, daemon: Daemon, probe: (
 async function resolveBinaries(
   opts: ControlPlaneOptions,
   log: LogFn,
-): Promise<{ binDir: string; etcd: string; apiserver: string }> {
+): Promise<{ binDir: string; etcd: string; apiserver: string; controllerManager: string | undefined }> {
   const binDir = opts.binDir ?? (await buildBinaries(log));
   const etcd = join(binDir, 'etcd');
   const apiserver = join(binDir, 'kube-apiserver');
-  for (const bin of [etcd, apiserver]) {
-    if (!existsSync(bin)) throw new Error(`missing binary ${bin}`);
+  const controllerManager = (opts.controllerManager ?? true) ? join(binDir, 'kube-controller-manager') : undefined;
+  for (const bin of [etcd, apiserver, ...(controllerManager ? [controllerManager] : [])]) {
+    if (!existsSync(bin)) throw new Error(`missing binary ${bin} (scripts/control-plane/build.sh builds it)`);
   }
-  return { binDir, etcd, apiserver };
+  return { binDir, etcd, apiserver, controllerManager };
 }
 
 async function prepareDir(requested: string | undefined): Promise<string> {
@@ -514,7 +541,7 @@ async function createPki(pkiDir: string) {
     createCA(pkiDir, 'client-ca', 'jobs-storage-e2e-client-ca'),
     createSigningKey(pkiDir, 'sa-signer'),
   ]);
-  const [serving, admin] = await Promise.all([
+  const [serving, admin, controllerManager, webhookClient] = await Promise.all([
     createLeaf(pkiDir, 'apiserver', servingCa, {
       commonName: 'kube-apiserver',
       usage: 'server',
@@ -522,8 +549,107 @@ async function createPki(pkiDir: string) {
       ipAddresses: ['127.0.0.1', '10.0.0.1'],
     }),
     createLeaf(pkiDir, 'admin', clientCa, { commonName: 'admin', organizations: ['system:masters'], usage: 'client' }),
+    createLeaf(pkiDir, 'kube-controller-manager', clientCa, {
+      commonName: 'system:kube-controller-manager',
+      usage: 'client',
+    }),
+    createWebhookClientPki(pkiDir),
   ]);
-  return { servingCa, clientCa, saKey, serving, admin };
+  return { servingCa, clientCa, saKey, serving, admin, controllerManager, webhookClient };
+}
+
+/** kube-apiserver's client certificate for admission webhooks, from a CA that signs nothing else. */
+async function createWebhookClientPki(pkiDir: string): Promise<{ ca: KeyPair; client: KeyPair }> {
+  const ca = await createCA(pkiDir, 'webhook-client-ca', 'jobs-storage-e2e-webhook-client-ca');
+  const client = await createLeaf(pkiDir, 'apiserver-webhook-client', ca, {
+    commonName: 'kube-apiserver',
+    usage: 'client',
+  });
+  return { ca, client };
+}
+
+/** A kubeconfig with one cluster and one certificate user, by file paths (for the control plane's own daemons). */
+function certKubeconfig(server: string, caFile: string, user: string, pair: KeyPair): string {
+  return YAML.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'local', cluster: { server, 'certificate-authority': caFile } }],
+    users: [{ name: user, user: { 'client-certificate': pair.certFile, 'client-key': pair.keyFile } }],
+    contexts: [{ name: user, context: { cluster: 'local', user } }],
+    'current-context': user,
+  });
+}
+
+/**
+ * kube-apiserver's admission plugin configuration: the kubeconfig the webhook plugins use to call webhooks presents
+ * the webhook client certificate to every webhook (user `*`), as a production apiserver configured for webhook
+ * caller authentication does.
+ */
+async function writeAdmissionConfig(dir: string, pki: Pki): Promise<string> {
+  const kubeconfig = join(dir, 'admission-webhook-client.kubeconfig');
+  const { certFile, keyFile } = pki.webhookClient.client;
+  await writeFile(
+    kubeconfig,
+    YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      users: [{ name: '*', user: { 'client-certificate': certFile, 'client-key': keyFile } }],
+    }),
+    { mode: 0o600 },
+  );
+  const webhookPlugin = (name: string) => ({
+    name,
+    configuration: {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: kubeconfig,
+    },
+  });
+  const file = join(dir, 'admission-config.yaml');
+  await writeFile(
+    file,
+    YAML.stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [webhookPlugin('ValidatingAdmissionWebhook'), webhookPlugin('MutatingAdmissionWebhook')],
+    }),
+  );
+  return file;
+}
+
+const CONTROLLERS = [
+  'cronjob-controller',
+  'job-controller',
+  'garbage-collector-controller',
+  'ttl-after-finished-controller',
+  'deployment-controller',
+  'replicaset-controller',
+  'namespace-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'root-ca-certificate-publisher-controller',
+  'clusterrole-aggregation-controller',
+];
+
+/**
+ * kube-controller-manager as `system:kube-controller-manager`, each controller with its own ServiceAccount
+ * (`system:serviceaccount:kube-system:cronjob-controller`, `…:generic-garbage-collector`, …) as in a real cluster.
+ * No pods ever run (no scheduler, no kubelet), so only API-level controllers matter.
+ */
+function controllerManagerArgs(dir: string, kubeconfig: string, pki: Pki): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    '--use-service-account-credentials=true',
+    `--root-ca-file=${pki.servingCa.certFile}`,
+    `--service-account-private-key-file=${pki.saKey.privateKeyFile}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    // Only API-level controllers: nothing schedules or runs pods here.
+    `--controllers=${CONTROLLERS.join(',')}`,
+    '--concurrent-cron-job-syncs=2',
+    `--cert-dir=${join(dir, 'kcm-certs')}`,
+    '--v=1',
+  ];
 }
 
 type Pki = Awaited<ReturnType<typeof createPki>>;
@@ -559,8 +685,48 @@ function etcdArgs(dir: string, ep: Endpoints): string[] {
   ];
 }
 
-function apiserverArgs(ep: Endpoints, pki: Pki, apiAudiences: string[], extra: string[]): string[] {
+/** The pids, commands and logs of state.json; the controller-manager's only when it runs. */
+function daemonState(
+  bins: { etcd: string; apiserver: string; controllerManager: string | undefined },
+  d: { etcd: Daemon; apiserver: Daemon; controllerManager: Daemon | undefined },
+): Pick<ControlPlaneState, 'pids' | 'commands' | 'logs'> {
+  const cm =
+    d.controllerManager && bins.controllerManager ? { bin: bins.controllerManager, ...d.controllerManager } : undefined;
+  return {
+    pids: { etcd: d.etcd.pid, apiserver: d.apiserver.pid, ...(cm ? { controllerManager: cm.pid } : {}) },
+    commands: { etcd: bins.etcd, apiserver: bins.apiserver, ...(cm ? { controllerManager: cm.bin } : {}) },
+    logs: { etcd: d.etcd.logFile, apiserver: d.apiserver.logFile, ...(cm ? { controllerManager: cm.logFile } : {}) },
+  };
+}
+
+async function startControllerManager(
+  binary: string | undefined,
+  dir: string,
+  server: string,
+  pki: Pki,
+): Promise<Daemon | undefined> {
+  if (binary === undefined) return undefined;
+  const kubeconfig = join(dir, 'kubeconfig', 'kube-controller-manager.yaml');
+  const user = 'system:kube-controller-manager';
+  await writeFile(kubeconfig, certKubeconfig(server, pki.servingCa.certFile, user, pki.controllerManager), {
+    mode: 0o600,
+  });
+  return spawnDaemon(
+    binary,
+    controllerManagerArgs(dir, kubeconfig, pki),
+    join(dir, 'logs', 'kube-controller-manager.log'),
+  );
+}
+
+function apiserverArgs(
+  ep: Endpoints,
+  pki: Pki,
+  apiAudiences: string[],
+  admissionConfig: string,
+  extra: string[],
+): string[] {
   return [
+    `--admission-control-config-file=${admissionConfig}`,
     `--etcd-servers=${ep.etcdUrl}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
@@ -619,6 +785,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const tokenAudience = opts.tokenAudience ?? issuer;
     const apiAudiences = [...new Set([issuer, tokenAudience, ...(opts.apiAudiences ?? [])])];
 
+    const admissionConfig = await writeAdmissionConfig(dir, pki);
     const etcd = spawnDaemon(bins.etcd, etcdArgs(dir, ep), join(dir, 'logs', 'etcd.log'));
     daemons.push(etcd);
     log('etcd started', { pid: etcd.pid, url: ep.etcdUrl });
@@ -629,13 +796,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const apiserver = spawnDaemon(
       bins.apiserver,
-      apiserverArgs(ep, pki, apiAudiences, opts.extraApiserverArgs ?? []),
+      apiserverArgs(ep, pki, apiAudiences, admissionConfig, opts.extraApiserverArgs ?? []),
       join(dir, 'logs', 'kube-apiserver.log'),
     );
     daemons.push(apiserver);
     log('kube-apiserver started', { pid: apiserver.pid, server: ep.server });
     await waitFor('kube-apiserver', timeoutMs, apiserver, await apiserverReady(ep.server, pki));
     log('kube-apiserver ready', { ms: Date.now() - started });
+
+    const controllerManager = await startControllerManager(bins.controllerManager, dir, ep.server, pki);
+    if (controllerManager) {
+      daemons.push(controllerManager);
+      log('kube-controller-manager started', { pid: controllerManager.pid });
+    }
 
     const cp = ControlPlane.fromState(
       {
@@ -649,11 +822,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         clientCa: pki.clientCa,
         tokenAudience,
         tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400,
-        pids: { etcd: etcd.pid, apiserver: apiserver.pid },
-        commands: { etcd: bins.etcd, apiserver: bins.apiserver },
+        ...daemonState(bins, { etcd, apiserver, controllerManager }),
         kubeconfigs: {},
         tools: [],
-        logs: { etcd: etcd.logFile, apiserver: apiserver.logFile },
+        webhookClientCaFile: pki.webhookClient.ca.certFile,
+        webhookClientCert: pki.webhookClient.client,
       },
       log,
       !keep,

@@ -51,6 +51,14 @@ const webhook = z
     /** Keep serving after SIGTERM so the endpoint leaves the Service before we stop (Gatekeeper's shutdown delay). */
     shutdownDelaySeconds: seconds(5),
     shutdownTimeoutSeconds: seconds(20),
+    /**
+     * PEM CA bundle that signs the client certificate kube-apiserver presents to webhooks (its admission
+     * configuration's kubeconfig). When set, admission requests without a valid one are answered 401; reloaded like
+     * the serving certificate. Unset: any caller that reaches the port is believed.
+     */
+    clientCaFile: z.string().min(1).optional(),
+    /** Distinct `tool_name` values the webhook's counters keep per process; further tools count under `other`. */
+    maxToolSeries: z.number().int().min(1).default(10_000),
   })
   .strict()
   .prefault({});

@@ -83,6 +83,12 @@ export function createWebhookMetrics(registry: Registry) {
       labelNames: ['webhook', 'decision'] as const,
       registers,
     }),
+    admissionUnauthenticated: new Counter({
+      name: `${METRIC_PREFIX}admission_unauthenticated_total`,
+      help: 'Requests to the admission webhook refused (401) for want of a client certificate from the configured CA',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     certExpiry: new Gauge({
       name: `${METRIC_PREFIX}tls_certificate_expiry_timestamp_seconds`,
       help: 'Expiry (notAfter) of the serving certificate in use',

@@ -150,3 +150,77 @@ test('every review is timed per webhook', async () => {
   assert.match(text, /toolforge_jobs_admission_duration_seconds_count\{webhook="protect-storage"\} 1/);
   assert.match(text, /toolforge_jobs_admission_duration_seconds_count\{webhook="record-direct-writes"\} 1/);
 });
+
+function reviewWith(patch: Record<string, unknown>): string {
+  const body = loadReview('cronjob-create-kubectl');
+  return JSON.stringify({ ...body, request: { ...body.request, ...patch } });
+}
+
+interface Undecided {
+  kind: string;
+  response: { uid: string; allowed: boolean; status: { code: number; reason: string; message: string } };
+}
+
+test('a malformed review with a readable uid is answered 200 with an AdmissionReview and status 400: protect-storage denies, record-direct-writes allows', async () => {
+  const { handle, metrics } = setup();
+  const uid = loadReview('cronjob-create-kubectl').request.uid;
+  for (const [webhook, allowed] of [
+    ['protect-storage', false],
+    ['record-direct-writes', true],
+  ] as const) {
+    const answer = handle(webhook, reviewWith({ object: 'not an object' }));
+    assert.equal(answer.status, 200);
+    const body = JSON.parse(answer.body) as Undecided;
+    assert.equal(body.kind, 'AdmissionReview');
+    assert.equal(body.response.uid, uid);
+    assert.equal(body.response.allowed, allowed);
+    assert.equal(body.response.status.code, 400);
+    assert.equal(body.response.status.reason, 'BadRequest');
+    assert.match(body.response.status.message, /^AdmissionReview: request\.object must be an object/);
+    assert.equal(await value(metrics, 'admissionRequests', { webhook, decision: 'error' }), 1);
+  }
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 0);
+});
+
+test('managedFields and ownerReferences of the wrong shape are malformed input (400), not an internal error', () => {
+  const { handle } = setup();
+  for (const metadata of [
+    { managedFields: [null] },
+    { managedFields: 'kubectl' },
+    { ownerReferences: [null] },
+    { ownerReferences: { kind: 'CronJob' } },
+  ]) {
+    const answer = handle('record-direct-writes', reviewWith({ object: { kind: 'Job', metadata } }));
+    assert.equal(answer.status, 200);
+    assert.equal((JSON.parse(answer.body) as Undecided).response.status.code, 400, JSON.stringify(metadata));
+  }
+});
+
+test('an internal error is answered 200 with status 500, logged and counted as an error', async () => {
+  const metrics = createWebhookMetrics(new Registry());
+  const handle = createAdmissionHandler({
+    config,
+    logger: createLogger({ level: 'silent' }),
+    metrics,
+    phase: () => {
+      throw new Error('phase store broken');
+    },
+  });
+  const uid = loadReview('cronjob-create-kubectl').request.uid;
+  for (const [webhook, allowed] of [
+    ['protect-storage', false],
+    ['record-direct-writes', true],
+  ] as const) {
+    const answer = handle(webhook, reviewText('cronjob-create-kubectl'));
+    assert.equal(answer.status, 200);
+    const body = JSON.parse(answer.body) as Undecided;
+    assert.equal(body.response.uid, uid);
+    assert.equal(body.response.allowed, allowed);
+    assert.deepEqual(body.response.status, {
+      code: 500,
+      reason: 'InternalError',
+      message: 'internal error deciding the admission review',
+    });
+    assert.equal(await value(metrics, 'admissionRequests', { webhook, decision: 'error' }), 1);
+  }
+});

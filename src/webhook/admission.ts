@@ -3,12 +3,13 @@ import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
+import { ToolLabels, kindLabel, operationLabel, resourceLabel } from './labels.js';
 import { objectName } from './policy/evidence.js';
 import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
 import type { Decision, PolicyContext, Recording, WebhookName } from './policy/types.js';
 import { RecentKeys } from './recent-keys.js';
-import { buildAdmissionResponse, parseAdmissionReview } from './review.js';
+import { buildAdmissionResponse, parseAdmissionReview, readableUid, undecidedAdmissionResponse } from './review.js';
 import type { AdmissionRequest } from './review.js';
 
 export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, ctx: PolicyContext) => Decision>> = {
@@ -19,9 +20,12 @@ export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, 
 /** A retried admission call for the same write arrives within the webhook timeout plus the apiserver's backoff. */
 const REPEAT_WINDOW_MS = 30_000;
 const MAX_REMEMBERED_WRITES = 50_000;
+const DEFAULT_MAX_TOOL_SERIES = 10_000;
 
 export interface AdmissionDeps {
-  config: Pick<Config, 'identities' | 'toolNamespacePrefix'>;
+  config: Pick<Config, 'identities' | 'toolNamespacePrefix'> & {
+    webhook?: Pick<Config['webhook'], 'maxToolSeries'>;
+  };
   logger: Logger;
   metrics: WebhookMetrics;
   /** The phase in force, read on every review so a change applies at once. */
@@ -45,13 +49,31 @@ export function errorAnswer(status: number, message: string): Answer {
   return { status, body: JSON.stringify({ message }) };
 }
 
+/**
+ * How each webhook answers a review it could not decide: protect-storage fails closed (the VAP holds the same rule
+ * in-process), record-direct-writes fails open (counting must never block a tool).
+ */
+export const ALLOWED_WHEN_UNDECIDED: Readonly<Record<WebhookName, boolean>> = {
+  'protect-storage': false,
+  'record-direct-writes': true,
+};
+
+function undecided(webhook: WebhookName, uid: string, code: 400 | 500, message: string): Answer {
+  return {
+    status: 200,
+    body: JSON.stringify(undecidedAdmissionResponse(uid, ALLOWED_WHEN_UNDECIDED[webhook], code, message)),
+  };
+}
+
 function decisionOf(decision: Decision): Outcome {
   return decision.verdict.allowed ? 'allow' : 'deny';
 }
 
 /**
- * Decides one AdmissionReview body for `webhook` and applies what the decision records. Malformed bodies answer 400
- * with a JSON message; an unexpected failure answers 500. Never throws.
+ * Decides one AdmissionReview body for `webhook` and applies what the decision records. Never throws. Every review
+ * whose `request.uid` is readable is answered 200 with an AdmissionReview echoing it: a malformed one with
+ * `status.code` 400, an unexpected failure with 500 (see `ALLOWED_WHEN_UNDECIDED`), both counted as decision
+ * `error`. Only a body without a readable uid (not JSON, no request) gets an HTTP 400 with a JSON message.
  * Each recorded direct write, denial and break-glass write gets an info (break-glass: warn) line; a repeated call for
  * a write already recorded logs at debug, like routine allows.
  */
@@ -59,6 +81,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const { metrics, logger } = deps;
   const now = deps.now ?? Date.now;
   const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
+  const tools = new ToolLabels(deps.config.webhook?.maxToolSeries ?? DEFAULT_MAX_TOOL_SERIES);
   const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
   const durations = new Map<WebhookName, ReturnType<typeof metrics.admissionDuration.labels>>();
   const finish = (webhook: WebhookName, outcome: Outcome, started: number): void => {
@@ -80,17 +103,26 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const record = (recording: Recording | undefined, allowed: boolean): boolean => {
     if (recording === undefined) return false;
     switch (recording.metric) {
-      case 'directWrites':
+      case 'directWrites': {
         if (!allowed || !recent.firstSeen(recording.key, now())) return false;
-        metrics.directWrites.inc(recording.labels);
+        const { tool_name, kind, operation } = recording.labels;
+        metrics.directWrites.inc({
+          tool_name: tools.label(tool_name),
+          kind: kindLabel(kind),
+          operation: operationLabel(operation),
+        });
         return true;
+      }
       case 'breakGlass':
         if (!allowed) return false;
-        metrics.breakGlass.inc(recording.labels);
+        metrics.breakGlass.inc({
+          resource: resourceLabel(recording.labels.resource),
+          operation: operationLabel(recording.labels.operation),
+        });
         return true;
       case 'storageWritesDenied':
         if (allowed) return false;
-        metrics.storageWritesDenied.inc(recording.labels);
+        metrics.storageWritesDenied.inc({ operation: operationLabel(recording.labels.operation) });
         return true;
     }
   };
@@ -125,14 +157,17 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
 
   return (webhook, body) => {
     const started = performance.now();
+    let parsed: unknown;
     let request: AdmissionRequest;
     try {
-      request = parseAdmissionReview(JSON.parse(body));
+      parsed = JSON.parse(body);
+      request = parseAdmissionReview(parsed);
     } catch (err) {
       finish(webhook, 'error', started);
       const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
-      logger.info({ webhook, err: message }, 'admission review rejected');
-      return errorAnswer(400, message);
+      const uid = readableUid(parsed);
+      logger.info({ webhook, uid, err: message }, 'admission review rejected');
+      return uid === undefined ? errorAnswer(400, message) : undecided(webhook, uid, 400, message);
     }
     try {
       const ctx: PolicyContext = {
@@ -149,7 +184,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
     } catch (err) {
       finish(webhook, 'error', started);
       logger.error({ webhook, uid: request.uid, err }, 'admission decision failed');
-      return errorAnswer(500, 'internal error deciding the admission review');
+      return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }
   };
 }

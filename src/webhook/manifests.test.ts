@@ -48,19 +48,26 @@ test('the committed lists are the configured storage writers and break-glass gro
   assert.deepEqual(variable('breakGlassGroups'), defaults.identities.breakGlassGroups);
 });
 
-test('protect-storage fails closed on every write of the group; record-direct-writes fails open on tool namespaces', () => {
+test('both webhooks fail open (the ValidatingAdmissionPolicy is the fail-closed guard); protect-storage sees every write of the group, record-direct-writes tool namespaces and kubectl scale', () => {
   const vwc = validatingWebhookConfiguration({
     identities: defaults.identities,
     target: { url: 'https://127.0.0.1:1' },
   }) as unknown as { webhooks: Webhook[] };
   const [protect, record] = vwc.webhooks;
   assert.ok(protect && record);
-  assert.deepEqual([protect.failurePolicy, protect.sideEffects, protect.timeoutSeconds], ['Fail', 'None', 3]);
+  assert.deepEqual([protect.failurePolicy, protect.sideEffects, protect.timeoutSeconds], ['Ignore', 'None', 3]);
   assert.deepEqual(protect.rules[0]?.resources, ['*/*']);
   assert.deepEqual(protect.rules[0]?.operations, ['CREATE', 'UPDATE', 'DELETE']);
   assert.deepEqual([record.failurePolicy, record.sideEffects], ['Ignore', 'NoneOnDryRun']);
   assert.ok(record.timeoutSeconds <= 3);
   assert.deepEqual(record.namespaceSelector, { matchLabels: { tenancy: 'tool' } });
+  assert.deepEqual(
+    record.rules.map((r) => r.resources),
+    [
+      ['jobs', 'cronjobs'],
+      ['deployments', 'deployments/scale'],
+    ],
+  );
   assert.match(record.matchConditions.map((c) => c.expression).join('\n'), /system:serviceaccount:kube-system:/);
 });
 

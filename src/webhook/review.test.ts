@@ -30,6 +30,33 @@ const broken: Array<[string, (body: Record<string, unknown>) => unknown]> = [
     (b) => ({ ...b, request: { ...(b['request'] as object), resource: { group: 'batch', resource: 'cronjobs' } } }),
   ],
   ['an object that is a string', (b) => ({ ...b, request: { ...(b['request'] as object), object: 'x' } })],
+  ...(
+    [
+      ['metadata that is a string', { metadata: 'x' }],
+      ['managedFields that is not a list', { metadata: { managedFields: { manager: 'kubectl' } } }],
+      ['a managedFields entry that is null', { metadata: { managedFields: [null] } }],
+      ['a manager that is a number', { metadata: { managedFields: [{ manager: 1 }] } }],
+      ['ownerReferences that is an object', { metadata: { ownerReferences: { kind: 'CronJob' } } }],
+      ['an ownerReference whose controller is a string', { metadata: { ownerReferences: [{ controller: 'yes' }] } }],
+      ['a label value that is a number', { metadata: { labels: { 'app.kubernetes.io/managed-by': 2 } } }],
+      ['a name that is an object', { metadata: { name: {} } }],
+      ['a Scale selector that is a list', { status: { selector: [] } }],
+    ] as const
+  ).map(
+    ([what, object]) =>
+      [
+        `an object with ${what}`,
+        (b: Record<string, unknown>) => ({ ...b, request: { ...(b['request'] as object), object } }),
+      ] as [string, (body: Record<string, unknown>) => unknown],
+  ),
+  [
+    'an oldObject with managedFields null entries',
+    (b) => ({ ...b, request: { ...(b['request'] as object), oldObject: { metadata: { managedFields: [null] } } } }),
+  ],
+  [
+    'a fieldManager that is a number',
+    (b) => ({ ...b, request: { ...(b['request'] as object), options: { fieldManager: 3 } } }),
+  ],
   ['dryRun that is a string', (b) => ({ ...b, request: { ...(b['request'] as object), dryRun: 'true' } })],
 ];
 

@@ -149,9 +149,80 @@ function checkUserInfo(request: Json): void {
   }
 }
 
+function optionalStrings(obj: Json, keys: readonly string[], where: string): void {
+  for (const key of keys) optionalString(obj, key, where);
+}
+
+function optionalStringMap(obj: Json, key: string, where: string): void {
+  const value = obj[key];
+  if (value === undefined || value === null) return;
+  if (!isObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+    fail(`${where}.${key} must be a map of strings`);
+  }
+}
+
+function optionalListOfObjects(obj: Json, key: string, where: string, check: (entry: Json, at: string) => void): void {
+  const value = obj[key];
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) fail(`${where}.${key} must be a list`);
+  value.forEach((entry: unknown, i) => {
+    const at = `${where}.${key}[${i}]`;
+    if (!isObject(entry)) fail(`${at} must be an object`);
+    check(entry, at);
+  });
+}
+
+function checkOwnerReference(ref: Json, at: string): void {
+  optionalStrings(ref, ['apiVersion', 'kind', 'name', 'uid'], at);
+  const controller = ref['controller'];
+  if (controller !== undefined && controller !== null && typeof controller !== 'boolean') {
+    fail(`${at}.controller must be a boolean`);
+  }
+}
+
+function checkManagedFieldsEntry(entry: Json, at: string): void {
+  optionalStrings(entry, ['manager', 'operation', 'apiVersion', 'time', 'subresource', 'fieldsType'], at);
+}
+
+/**
+ * The object fields the policies read (metadata, kind, a Scale's status.selector) must have their API types: the
+ * apiserver always sends them so, and a review that does not is answered as malformed rather than crashing a policy.
+ */
+function checkObject(request: Json, key: 'object' | 'oldObject'): void {
+  const obj = request[key];
+  if (obj === undefined || obj === null) return;
+  if (!isObject(obj)) fail(`request.${key} must be an object`);
+  const where = `request.${key}`;
+  optionalStrings(obj, ['apiVersion', 'kind'], where);
+  optionalObject(obj, 'metadata', where);
+  const metadata = obj['metadata'];
+  if (isObject(metadata)) {
+    const at = `${where}.metadata`;
+    optionalStrings(metadata, ['name', 'generateName', 'namespace', 'resourceVersion', 'uid'], at);
+    optionalStringMap(metadata, 'labels', at);
+    optionalStringMap(metadata, 'annotations', at);
+    optionalListOfObjects(metadata, 'ownerReferences', at, checkOwnerReference);
+    optionalListOfObjects(metadata, 'managedFields', at, checkManagedFieldsEntry);
+  }
+  const status = obj['status'];
+  if (isObject(status)) optionalString(status, 'selector', `${where}.status`);
+}
+
+/**
+ * The uid of a review that is at least a JSON object with `request.uid`, so even a malformed review can be answered
+ * with an AdmissionReview that the apiserver matches to its call; undefined when there is none to echo.
+ */
+export function readableUid(body: unknown): string | undefined {
+  if (!isObject(body)) return undefined;
+  const request = body['request'];
+  if (!isObject(request)) return undefined;
+  const uid = request['uid'];
+  return typeof uid === 'string' && uid !== '' ? uid : undefined;
+}
+
 /**
  * Validates the parts of an AdmissionReview v1 the policies read and returns its request. Throws `InputError`
- * (`ERR_ADMISSION_DECODE`) on anything else, which the HTTP layer answers with 400. Hand-written rather than a zod
+ * (`ERR_ADMISSION_DECODE`) on anything else, which is answered with `status.code` 400 (see `readableUid`). Hand-written rather than a zod
  * schema: this runs on every admission and only a handful of fields matter.
  */
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
@@ -166,8 +237,15 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
   const operation = requireString(request, 'operation', 'request');
   if (!(OPERATIONS as readonly string[]).includes(operation)) fail(`request.operation '${operation}' is not known`);
   checkUserInfo(request);
-  for (const key of ['name', 'namespace', 'subResource']) optionalString(request, key, 'request');
-  for (const key of ['object', 'oldObject', 'options']) optionalObject(request, key, 'request');
+  for (const key of ['name', 'namespace', 'subResource']) {
+    optionalString(request, key, 'request');
+    if (request[key] === null) delete request[key];
+  }
+  checkObject(request, 'object');
+  checkObject(request, 'oldObject');
+  optionalObject(request, 'options', 'request');
+  const options = request['options'];
+  if (isObject(options)) optionalString(options, 'fieldManager', 'request.options');
   if (request['dryRun'] !== undefined && request['dryRun'] !== null && typeof request['dryRun'] !== 'boolean') {
     fail('request.dryRun must be a boolean');
   }
@@ -183,4 +261,25 @@ export function buildAdmissionResponse(uid: string, verdict: Verdict): Admission
     response.status = { code, reason, message };
   }
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+/** The `status.reason` of the codes an undecided review is answered with. */
+const UNDECIDED_REASONS = { 400: 'BadRequest', 500: 'InternalError' } as const;
+
+/**
+ * The answer to a review that could not be decided (malformed: 400, internal error: 500), as controller-runtime
+ * answers it: an AdmissionReview echoing `uid` with the code in `status`, allowed or not as the webhook fails (open
+ * or closed). kube-apiserver logs the status and applies the answer.
+ */
+export function undecidedAdmissionResponse(
+  uid: string,
+  allowed: boolean,
+  code: keyof typeof UNDECIDED_REASONS,
+  message: string,
+): AdmissionReviewResponse {
+  return {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'AdmissionReview',
+    response: { uid, allowed, status: { code, reason: UNDECIDED_REASONS[code], message } },
+  };
 }

@@ -10,7 +10,7 @@ import { createAdmissionHandler } from './admission.js';
 import { createApp } from './app.js';
 import type { Readiness } from './app.js';
 import { admissionFastPath } from './http.js';
-import { CertificateReloader } from './tls.js';
+import { CertificateReloader, callerGate, clientAuthServerOptions, secureContextOptions } from './tls.js';
 
 /**
  * What the webhook needs of the phase: a PhaseSource (started and stopped by its caller), or a fixed one in tests.
@@ -93,15 +93,18 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     keepAliveTimeout: KEEP_ALIVE_MS,
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    ...clientAuthServerOptions(config.webhook.clientCaFile),
   });
   const certs = new CertificateReloader({
     certFile: config.webhook.certFile,
     keyFile: config.webhook.keyFile,
+    clientCaFile: config.webhook.clientCaFile,
     pollSeconds: config.webhook.certPollSeconds,
     logger,
     metrics,
-    apply: (pair) => server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }),
+    apply: (pair) => server.setSecureContext(secureContextOptions(pair)),
   });
+  const unauthenticated = callerGate({ enabled: config.webhook.clientCaFile !== undefined, metrics, logger });
   const readiness = (): Readiness => {
     const checks = { certificate: certs.loaded(), phase: phase.known(), draining };
     return { ready: checks.certificate && checks.phase && !draining, checks };
@@ -115,7 +118,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   const fast = admissionFastPath(admission);
   const app = createApp({ admission, registry: metrics.registry, readiness });
   server.on('request', (req, res) => {
-    if (!fast(req, res)) app(req, res);
+    if (!unauthenticated(req, res) && !fast(req, res)) app(req, res);
   });
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 

@@ -2,8 +2,11 @@ import { X509Certificate } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerOptions } from 'node:https';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
@@ -16,6 +19,8 @@ export interface KeyPairPem {
 export interface LoadedCertificate extends KeyPairPem {
   notAfter: Date;
   subject: string;
+  /** PEM bundle of the CA that signs callers' client certificates, when caller authentication is on. */
+  clientCa?: Buffer;
 }
 
 export class TlsLoadError extends AppError {
@@ -25,7 +30,7 @@ export class TlsLoadError extends AppError {
 }
 
 /** Checks that the pair makes a TLS context (the key matches the certificate) and reads the leaf's expiry. */
-export function inspectKeyPair(pair: KeyPairPem): LoadedCertificate {
+export function inspectKeyPair(pair: KeyPairPem & { clientCa?: Buffer }): LoadedCertificate {
   let leaf: X509Certificate;
   try {
     createSecureContext({ cert: pair.cert, key: pair.key });
@@ -33,12 +38,83 @@ export function inspectKeyPair(pair: KeyPairPem): LoadedCertificate {
   } catch (err) {
     throw new TlsLoadError(`serving certificate and key are not usable: ${errorMessage(err)}`, { cause: err });
   }
+  if (pair.clientCa !== undefined) {
+    try {
+      new X509Certificate(pair.clientCa);
+      createSecureContext({ ca: pair.clientCa });
+    } catch (err) {
+      throw new TlsLoadError(`client CA bundle is not usable: ${errorMessage(err)}`, { cause: err });
+    }
+  }
   return { ...pair, notAfter: new Date(leaf.validTo), subject: leaf.subject };
+}
+
+/** What `server.setSecureContext` gets for a loaded certificate: the pair, and the client CA when there is one. */
+export function secureContextOptions(pair: LoadedCertificate): SecureContextOptions {
+  return {
+    cert: pair.cert,
+    key: pair.key,
+    minVersion: 'TLSv1.2',
+    ...(pair.clientCa !== undefined ? { ca: pair.clientCa } : {}),
+  };
+}
+
+/**
+ * HTTPS server options for caller authentication: ask every client for a certificate but finish the handshake
+ * without one, so kubelet's probes still reach /healthz and /readyz; `callerGate` refuses the rest.
+ */
+export function clientAuthServerOptions(
+  clientCaFile: string | undefined,
+): Pick<ServerOptions, 'requestCert' | 'rejectUnauthorized'> {
+  return clientCaFile === undefined ? {} : { requestCert: true, rejectUnauthorized: false };
+}
+
+/**
+ * Paths any client may use without a client certificate: kubelet probes and the Prometheus scrape. /metrics holds
+ * counts only (bounded label sets, no request data); a NetworkPolicy limits who reaches the port at all.
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+export interface CallerGateOptions {
+  /** Off when no client CA is configured: every caller is believed. */
+  enabled: boolean;
+  metrics: WebhookMetrics;
+  logger: Logger;
+}
+
+/**
+ * Refuses requests that did not present a client certificate signed by the configured client CA (kube-apiserver's,
+ * from its admission configuration) with 401 and a count; returns true when it answered. Open paths pass.
+ */
+export function callerGate(options: CallerGateOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  if (!options.enabled) return () => false;
+  const { metrics, logger } = options;
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    if (OPEN_PATHS.has(q === -1 ? url : url.slice(0, q))) return false;
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) return false;
+    const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+    const reason = presented ? 'untrusted_certificate' : 'no_certificate';
+    metrics.admissionUnauthenticated.inc({ reason });
+    logger.debug(
+      { reason, remote: socket.remoteAddress, path: url.slice(0, 200), err: String(socket.authorizationError ?? '') },
+      'caller not authenticated',
+    );
+    req.resume();
+    const body = JSON.stringify({ message: 'a client certificate signed by the configured client CA is required' });
+    res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return true;
+  };
 }
 
 export interface CertificateReloaderOptions {
   certFile: string;
   keyFile: string;
+  /** Client CA bundle to read with the pair (caller authentication); reloaded with it. */
+  clientCaFile?: string | undefined;
   pollSeconds: number;
   logger: Logger;
   metrics: WebhookMetrics;
@@ -111,15 +187,20 @@ export class CertificateReloader {
   }
 
   private async readAndApply(): Promise<void> {
-    let pair: KeyPairPem;
+    let pair: KeyPairPem & { clientCa?: Buffer };
     try {
-      const [cert, key] = await Promise.all([readFile(this.o.certFile), readFile(this.o.keyFile)]);
-      pair = { cert, key };
+      const { clientCaFile } = this.o;
+      const [cert, key, clientCa] = await Promise.all([
+        readFile(this.o.certFile),
+        readFile(this.o.keyFile),
+        clientCaFile === undefined ? undefined : readFile(clientCaFile),
+      ]);
+      pair = clientCa === undefined ? { cert, key } : { cert, key, clientCa };
     } catch (err) {
       this.fail(`cannot read: ${errorMessage(err)}`);
       return;
     }
-    if (this.current && this.current.cert.equals(pair.cert) && this.current.key.equals(pair.key)) return;
+    if (this.unchanged(pair)) return;
     let loaded: LoadedCertificate;
     try {
       loaded = inspectKeyPair(pair);
@@ -134,9 +215,22 @@ export class CertificateReloader {
     this.o.metrics.certExpiry.set(Math.floor(loaded.notAfter.getTime() / 1000));
     this.o.metrics.certReloads.inc({ result: 'success' });
     this.o.logger.info(
-      { certFile: this.o.certFile, subject: loaded.subject, notAfter: loaded.notAfter.toISOString(), first },
+      {
+        certFile: this.o.certFile,
+        subject: loaded.subject,
+        notAfter: loaded.notAfter.toISOString(),
+        clientCaFile: this.o.clientCaFile,
+        first,
+      },
       'serving certificate loaded',
     );
+  }
+
+  private unchanged(pair: KeyPairPem & { clientCa?: Buffer }): boolean {
+    const c = this.current;
+    if (c === undefined || !c.cert.equals(pair.cert) || !c.key.equals(pair.key)) return false;
+    if (c.clientCa === undefined || pair.clientCa === undefined) return c.clientCa === pair.clientCa;
+    return c.clientCa.equals(pair.clientCa);
   }
 
   /** Counted every time; logged only when the error changes, so a missing file does not log every poll. */

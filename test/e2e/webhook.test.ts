@@ -1,10 +1,12 @@
 /**
  * The admission webhook on a real kube-apiserver: the webhook runs in this process on 127.0.0.1 with a serving
- * certificate from certs/make-certs.sh, registered with `url:` + caBundle; tools act through kubectl with their
- * Toolforge-style client certificates.
+ * certificate from certs/make-certs.sh, registered with `url:` + caBundle, and believes only kube-apiserver's webhook
+ * client certificate (webhook.clientCaFile); tools act through kubectl with their Toolforge-style client
+ * certificates. kube-controller-manager runs too, so CronJob runs and garbage collection come from the real
+ * controllers' identities.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -183,10 +185,27 @@ async function setPhase(phase: Phase): Promise<void> {
   await eventually(`phase ${phase}`, async () => (webhook?.phase.current() === phase ? true : undefined));
 }
 
+/** Metadata-level audit of the storage group, so break-glass annotations of the policy can be read back. */
+const AUDIT_POLICY = JSON.stringify({
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [{ level: 'Metadata', resources: [{ group: 'jobs-api.toolforge.org' }] }, { level: 'None' }],
+});
+
+/** Runs every minute; the real cronjob controller starts its Jobs while the other tests run. */
+const EVERY_MINUTE = 'every-minute';
+
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'webhook-e2e-'));
   execFileSync(join(ROOT, 'certs', 'make-certs.sh'), [dir, '127.0.0.1'], { stdio: 'ignore' });
-  cp = await startControlPlane();
+  writeFileSync(join(dir, 'audit-policy.json'), AUDIT_POLICY);
+  cp = await startControlPlane({
+    extraApiserverArgs: [
+      `--audit-policy-file=${join(dir, 'audit-policy.json')}`,
+      `--audit-log-path=${join(dir, 'audit.log')}`,
+    ],
+  });
   await Promise.all([cp.addTool(TOOL), installJobsCrds(cp)]);
   await setPhaseConfigMap('runtime-truth');
   metrics = createWebhookMetrics(new Registry());
@@ -199,6 +218,7 @@ before(async () => {
       keyFile: join(dir, 'tls.key'),
       shutdownDelaySeconds: 0,
       shutdownTimeoutSeconds: 5,
+      clientCaFile: cp.webhookClientCaFile,
     },
   });
   const logger = createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) });
@@ -230,6 +250,13 @@ before(async () => {
     if (res.code === 0) await plane().kubectlOk('jobs-api', ['-n', NS, 'delete', 'scheduled-jobs', 'probe']);
     return res.stderr.includes(MANAGED) ? true : undefined;
   });
+  await asTool(
+    ['create', '-f', '-'],
+    JSON.stringify({
+      ...cronJob(EVERY_MINUTE, false),
+      spec: { ...(cronJob(EVERY_MINUTE).spec as object), schedule: '* * * * *' },
+    }),
+  );
 });
 
 async function setPhaseConfigMap(phase: Phase): Promise<void> {
@@ -409,6 +436,195 @@ describe('record-direct-writes', () => {
   });
 });
 
+function deployment(name: string, jobsFramework: boolean): Record<string, unknown> {
+  const selector = jobsFramework
+    ? {
+        toolforge: 'tool',
+        'app.kubernetes.io/managed-by': 'toolforge-jobs-framework',
+        'app.kubernetes.io/created-by': TOOL,
+        'app.kubernetes.io/name': name,
+      }
+    : { app: name };
+  const labels = jobsFramework
+    ? { ...selector, 'app.kubernetes.io/version': '2', 'app.kubernetes.io/component': 'deployments' }
+    : selector;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [
+            { name: 'job', image: 'docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest' },
+          ],
+        },
+      },
+    },
+  };
+}
+
+describe('kubectl scale (deployments/scale)', () => {
+  test('scaling a jobs-framework Deployment is a direct UPDATE of it, warned and counted; in enforce it is denied', async () => {
+    // Toolforge's tools-user role (2023) grants no deployments/scale; a tool that is granted it (or an admin's
+    // helper) gets this answer. The grant is the test's own, so the cluster's RBAC stays Toolforge's.
+    await plane().apply('admin', [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'scale-deployments', namespace: NS },
+        rules: [{ apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['get', 'patch', 'update'] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'scale-deployments', namespace: NS },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scale-deployments' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: TOOL }],
+      },
+    ]);
+    assert.equal((await asTool(['create', '-f', '-'], JSON.stringify(deployment('bot', true)))).code, 0);
+    assert.equal((await asTool(['create', '-f', '-'], JSON.stringify(deployment('handmade-web', false)))).code, 0);
+    await settle();
+    const before = await directWrites('UPDATE', 'Deployment');
+    const scaled = await asTool(['scale', 'deployment', 'bot', '--replicas=2']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    assert.match(scaled.stderr, /Warning: Deployment "bot" was changed directly, not through the Toolforge jobs API/);
+    await settle();
+    assert.equal(await directWrites('UPDATE', 'Deployment'), before + 1);
+
+    await setPhase('enforce');
+    try {
+      const denied = await asTool(['scale', 'deployment', 'bot', '--replicas=3']);
+      assert.notEqual(denied.code, 0);
+      assert.match(
+        denied.stderr,
+        /Deployment "bot" carries Toolforge jobs framework labels, so only the Toolforge jobs API may write it/,
+      );
+      const replicas = await plane().kubectlOk('admin', [
+        '-n',
+        NS,
+        'get',
+        'deployment',
+        'bot',
+        '-o',
+        'jsonpath={.spec.replicas}',
+      ]);
+      assert.equal(replicas, '2');
+      const handmade = await asTool(['scale', 'deployment', 'handmade-web', '--replicas=2']);
+      assert.equal(handmade.code, 0, handmade.stderr);
+      assert.match(handmade.stderr, /Warning: Deployment "handmade-web" was changed directly/);
+      await settle();
+      assert.equal(await directWrites('UPDATE', 'Deployment'), before + 2);
+    } finally {
+      await setPhase('runtime-truth');
+    }
+  });
+});
+
+describe('callers', () => {
+  async function postToWebhook(client?: https.RequestOptions): Promise<number> {
+    const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x' } });
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: webhook?.address.port,
+          method: 'POST',
+          path: '/validate/record-direct-writes',
+          ca: readFileSync(join(dir, 'ca.crt')),
+          cert: client?.cert,
+          key: client?.key,
+          agent: false,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  test("only kube-apiserver's client certificate is believed: no certificate, or a tool's, gets 401 and is counted", async () => {
+    assert.equal(await postToWebhook(), 401);
+    const toolCert: https.RequestOptions = {};
+    await plane().kubeConfig(TOOL).applyToHTTPSOptions(toolCert);
+    assert.ok(toolCert.cert, "the tool's kubeconfig has a client certificate");
+    assert.equal(await postToWebhook(toolCert), 401);
+    const refused = (await metrics.admissionUnauthenticated.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.equal(refused, 2);
+    const admitted = (await metrics.admissionRequests.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.ok(admitted > 0, 'kube-apiserver, with its certificate, was answered all along');
+  });
+});
+
+describe('controllers', () => {
+  test("Jobs the real cronjob controller starts, and the garbage collector's deletes, are not direct writes", async () => {
+    const job = await eventually(
+      'a Job started by the cronjob controller',
+      async () => {
+        const out = await plane().kubectlOk('admin', ['-n', NS, 'get', 'jobs', '--show-managed-fields', '-o', 'json']);
+        const jobs = (
+          JSON.parse(out) as {
+            items: {
+              metadata: { name: string; ownerReferences?: { name: string }[]; managedFields?: { manager: string }[] };
+            }[];
+          }
+        ).items;
+        return jobs.find((j) => j.metadata.ownerReferences?.some((r) => r.name === EVERY_MINUTE));
+      },
+      75_000,
+    );
+    assert.ok(job.metadata.managedFields?.some((f) => f.manager === 'kube-controller-manager'));
+    await settle();
+    assert.equal(await directWrites('CREATE', 'Job'), 0);
+    // The admin deletes the CronJob (break-glass, not a tool's write); the garbage collector deletes its Jobs.
+    await plane().kubectlOk('admin', ['-n', NS, 'delete', 'cronjob', EVERY_MINUTE, '--cascade=background']);
+    await eventually('the garbage collector deleting the Job', async () => {
+      const res = await plane().kubectl('admin', ['-n', NS, 'get', 'job', job.metadata.name]);
+      return res.code !== 0 && res.stderr.includes('NotFound') ? true : undefined;
+    });
+    await settle();
+    assert.equal(await directWrites('DELETE', 'Job'), 0);
+    assert.equal(await directWrites('DELETE', 'CronJob'), 1, 'only the earlier kubectl delete');
+  });
+});
+
+describe('controllers: TTL', () => {
+  test("a finished Job's deletion by the real TTL controller is not a direct write", async () => {
+    // No pods ever run here; a deadline of 1 s makes the real job controller fail the Job, which finishes it.
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'short-lived', namespace: NS },
+      spec: {
+        activeDeadlineSeconds: 1,
+        ttlSecondsAfterFinished: 0,
+        template: (cronJob('x').spec as { jobTemplate: { spec: { template: unknown } } }).jobTemplate.spec.template,
+      },
+    };
+    const created = await asTool(['create', '-f', '-'], JSON.stringify(job));
+    assert.equal(created.code, 0, created.stderr);
+    await eventually(
+      'the TTL controller deleting the finished Job',
+      async () => {
+        const res = await plane().kubectl('admin', ['-n', NS, 'get', 'job', 'short-lived']);
+        return res.code !== 0 && res.stderr.includes('NotFound') ? true : undefined;
+      },
+      30_000,
+    );
+    await settle();
+    assert.equal(await directWrites('CREATE', 'Job'), 1, "the tool's own create");
+    assert.equal(await directWrites('DELETE', 'Job'), 0);
+  });
+});
+
 describe('with the webhook stopped', () => {
   test('CR edits are still denied (policy in the apiserver) and CronJobs can still be created (fails open)', async () => {
     await webhook?.close();
@@ -427,5 +643,34 @@ describe('with the webhook stopped', () => {
     const create = await asTool(['create', '-f', '-'], JSON.stringify(cronJob('while-down')));
     assert.equal(create.code, 0, create.stderr);
     assert.ok(Date.now() - started < 10_000);
+  });
+
+  test('break-glass CR writes work (protect-storage fails open) and are annotated in the audit log by the policy', async () => {
+    const res = await plane().kubectl('admin', [
+      '--as=someadmin',
+      '--as-group=system:masters',
+      '-n',
+      NS,
+      'annotate',
+      'scheduled-jobs',
+      'daily',
+      'glass=broken',
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const denied = await asTool(['annotate', 'scheduled-jobs', 'daily', 'mine=yes']);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /ValidatingAdmissionPolicy/);
+    // One event per break-glass write since the policy was installed: this one.
+    const annotations = await eventually('the audit events', async () => {
+      const found = readFileSync(join(dir, 'audit.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('jobs-storage-protect-storage/break-glass'))
+        .map((l) => (JSON.parse(l) as { annotations: Record<string, string> }).annotations);
+      return found.length > 0 ? found.map((a) => a['jobs-storage-protect-storage/break-glass']) : undefined;
+    });
+    assert.equal(annotations.length, 1);
+    for (const a of annotations) {
+      assert.equal(a, 'break-glass UPDATE of ScheduledJob tool-alpha/daily by someadmin (group system:masters)');
+    }
   });
 });

@@ -80,7 +80,13 @@ interface Reply {
   body: string;
 }
 
-function call(handle: WebhookHandle, method: string, path: string, body?: string): Promise<Reply> {
+function call(
+  handle: WebhookHandle,
+  method: string,
+  path: string,
+  body?: string,
+  client?: { cert: Buffer; key: Buffer },
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -89,6 +95,7 @@ function call(handle: WebhookHandle, method: string, path: string, body?: string
         method,
         path,
         ca: readFileSync(join(dir, 'ca.crt')),
+        ...(client ? { cert: client.cert, key: client.key } : {}),
         agent: false,
         headers: body ? { 'content-type': 'application/json' } : {},
       },
@@ -273,4 +280,101 @@ test('shutdown cuts connections still open at the deadline', async () => {
   await handle.close();
   assert.ok(Date.now() - started < 2000);
   assert.match(await stuck, /socket hang up|ECONNRESET/);
+});
+
+/** A CA (`<name>-ca.crt`) and a client certificate it signs (`<name>.crt`, `<name>.key`), as kube-apiserver's would be. */
+function makeClientCert(name: string, cn = 'kube-apiserver'): { ca: string; cert: Buffer; key: Buffer } {
+  const at = (f: string) => join(dir, f);
+  const ec = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  execFileSync('openssl', ['genpkey', ...ec, '-out', at(`${name}-ca.key`)]);
+  execFileSync('openssl', [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    at(`${name}-ca.key`),
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}-ca`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-out',
+    at(`${name}-ca.crt`),
+  ]);
+  execFileSync('openssl', ['genpkey', ...ec, '-out', at(`${name}.key`)]);
+  execFileSync('openssl', ['req', '-new', '-key', at(`${name}.key`), '-subj', `/CN=${cn}`, '-out', at(`${name}.csr`)]);
+  writeFileSync(at(`${name}.ext`), 'extendedKeyUsage=clientAuth\n');
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      at(`${name}.csr`),
+      '-CA',
+      at(`${name}-ca.crt`),
+      '-CAkey',
+      at(`${name}-ca.key`),
+      '-set_serial',
+      '1',
+      '-days',
+      '1',
+      '-extfile',
+      at(`${name}.ext`),
+      '-out',
+      at(`${name}.crt`),
+    ],
+    { stdio: 'ignore' },
+  );
+  return { ca: at(`${name}-ca.crt`), cert: readFileSync(at(`${name}.crt`)), key: readFileSync(at(`${name}.key`)) };
+}
+
+test('with a client CA, admission needs a client certificate it signed (401 and a count otherwise); probes and /metrics stay open', async () => {
+  const apiserver = makeClientCert('apiserver-client');
+  const stranger = makeClientCert('stranger');
+  const clientCaFile = join(dir, 'client-ca.crt');
+  writeFileSync(clientCaFile, readFileSync(apiserver.ca));
+  const { handle, metrics } = await start(fixedPhase(), { clientCaFile });
+  const refused = async (reason: string) =>
+    (await metrics.admissionUnauthenticated.get()).values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+  try {
+    const review = reviewText('cronjob-create-kubectl');
+    const anonymous = await call(handle, 'POST', '/validate/record-direct-writes', review);
+    assert.equal(anonymous.status, 401);
+    assert.match((JSON.parse(anonymous.body) as { message: string }).message, /client certificate/);
+    assert.equal(await refused('no_certificate'), 1);
+    const wrongCa = await call(handle, 'POST', '/validate/protect-storage', review, stranger);
+    assert.equal(wrongCa.status, 401);
+    assert.equal(await refused('untrusted_certificate'), 1);
+    const ok = await call(handle, 'POST', '/validate/record-direct-writes', review, apiserver);
+    assert.equal(ok.status, 200);
+    assert.equal((JSON.parse(ok.body) as { response: { allowed: boolean } }).response.allowed, true);
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      assert.equal((await call(handle, 'GET', path)).status, 200, path);
+    const directWrites = (await metrics.directWrites.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.equal(directWrites, 1, 'refused reviews are never decided nor counted');
+
+    // The client CA reloads like the serving pair: after a swap only the new CA's certificates are believed.
+    writeFileSync(clientCaFile, readFileSync(stranger.ca));
+    await eventually(
+      async () => (await call(handle, 'POST', '/validate/protect-storage', review, stranger)).status === 200,
+    );
+    assert.equal((await call(handle, 'POST', '/validate/protect-storage', review, apiserver)).status, 401);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('a client CA file that cannot be read keeps the webhook not ready', async () => {
+  const { handle } = await start(fixedPhase(), { clientCaFile: join(dir, 'no-such-ca.crt') });
+  try {
+    // Without a usable context there is no TLS handshake at all (as with a missing serving pair): read readiness.
+    assert.equal(handle.readiness().ready, false);
+    assert.equal(handle.readiness().checks['certificate'], false);
+  } finally {
+    await handle.close();
+  }
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { loadReview } from '../../../test/fixtures/admission/load.js';
 import { parseAdmissionReview } from '../review.js';
 import type { AdmissionRequest, ManagedFieldsEntry } from '../review.js';
-import { isSystemComponent, matchesIdentity, requestFieldManager, writers } from './evidence.js';
+import { isSystemComponent, matchesIdentity, requestFieldManager, selectorRequires, writers } from './evidence.js';
 
 function withFields(object: ManagedFieldsEntry[], old?: ManagedFieldsEntry[], fieldManager?: string): AdmissionRequest {
   const request = parseAdmissionReview(loadReview('cronjob-update-kubectl'));
@@ -72,4 +72,35 @@ test('writers lists every manager that wrote the object', () => {
   const review = parseAdmissionReview(loadReview('cronjob-delete-collection-jobs-api-user-patched'));
   assert.deepEqual(writers(review.oldObject), ['jobs-api toolforge_weld', 'kubectl-patch']);
   assert.deepEqual(writers(undefined), []);
+});
+
+test('selectorRequires reads serialised label selectors', () => {
+  const sel = 'app.kubernetes.io/managed-by=toolforge-jobs-framework,app.kubernetes.io/name=bot';
+  assert.equal(selectorRequires(sel, 'app.kubernetes.io/managed-by', 'toolforge-jobs-framework'), true);
+  assert.equal(
+    selectorRequires(
+      'app.kubernetes.io/managed-by==toolforge-jobs-framework',
+      'app.kubernetes.io/managed-by',
+      'toolforge-jobs-framework',
+    ),
+    true,
+  );
+  assert.equal(
+    selectorRequires(
+      'app.kubernetes.io/managed-by in (toolforge-jobs-framework),x in (a,b)',
+      'app.kubernetes.io/managed-by',
+      'toolforge-jobs-framework',
+    ),
+    true,
+  );
+  assert.equal(
+    selectorRequires(
+      'app.kubernetes.io/managed-by!=toolforge-jobs-framework',
+      'app.kubernetes.io/managed-by',
+      'toolforge-jobs-framework',
+    ),
+    false,
+  );
+  assert.equal(selectorRequires('app=bot', 'app.kubernetes.io/managed-by', 'toolforge-jobs-framework'), false);
+  assert.equal(selectorRequires('', 'app.kubernetes.io/managed-by', 'toolforge-jobs-framework'), false);
 });

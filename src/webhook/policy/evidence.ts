@@ -45,8 +45,42 @@ export function labelOf(obj: KubeObject | null | undefined, key: string): string
   return obj?.metadata?.labels?.[key];
 }
 
-/** Carries the jobs framework's labels, in the new object or (UPDATE, DELETE) the old one. */
+/** A `deployments/scale` write (`kubectl scale`): the review's objects are autoscaling/v1 Scales, without labels. */
+export function isDeploymentScale(request: AdmissionRequest): boolean {
+  return (
+    request.subResource === 'scale' && request.resource.group === 'apps' && request.resource.resource === 'deployments'
+  );
+}
+
+/** The label selector a Scale reports in `status.selector` (`k=v,k2=v2`, as kube-apiserver serialises it). */
+function scaleSelector(obj: KubeObject | null | undefined): string | undefined {
+  const status = obj?.['status'];
+  if (typeof status !== 'object' || status === null) return undefined;
+  const selector = (status as { selector?: unknown }).selector;
+  return typeof selector === 'string' ? selector : undefined;
+}
+
+/** True when a serialised selector requires `key=value` (also written `key==value` or `key in (value)`). */
+export function selectorRequires(selector: string, key: string, value: string): boolean {
+  return selector
+    .split(/,(?![^(]*\))/)
+    .map((r) => r.trim())
+    .some((r) => r === `${key}=${value}` || r === `${key}==${value}` || r === `${key} in (${value})`);
+}
+
+/**
+ * Carries the jobs framework's labels, in the new object or (UPDATE, DELETE) the old one. A Scale has no labels; its
+ * Deployment's selector does: every jobs-api era selects on `managed-by: toolforge-jobs-framework` (domain §1.1).
+ * The old Scale is the apiserver's own reading of the Deployment, so a client cannot hide the selector by sending a
+ * Scale without a status.
+ */
 export function isJobsFrameworkWorkload(request: AdmissionRequest): boolean {
+  if (isDeploymentScale(request)) {
+    return [request.object, request.oldObject].some((obj) => {
+      const selector = scaleSelector(obj);
+      return selector !== undefined && selectorRequires(selector, LABELS.managedBy, MANAGED_BY_JOBS_FRAMEWORK);
+    });
+  }
   return (
     labelOf(request.object, LABELS.managedBy) === MANAGED_BY_JOBS_FRAMEWORK ||
     labelOf(request.oldObject, LABELS.managedBy) === MANAGED_BY_JOBS_FRAMEWORK

@@ -129,8 +129,9 @@ const rows: Row[] = [
     warning: false,
   },
   {
+    // deployments/status: written by controllers, never a direct write (deployments/scale is, see below).
     fixture: 'deployment-create-kubectl',
-    edit: (r) => void (r.request.subResource = 'scale'),
+    edit: (r) => void (r.request.subResource = 'status'),
     source: 'out-of-scope',
     allowed: true,
     warning: false,
@@ -236,6 +237,57 @@ const rows: Row[] = [
   },
   { fixture: 'cronjob-create-jobs-api', phase: 'enforce', source: 'jobs-api', allowed: true, warning: false },
   { fixture: 'job-create-from-cronjob', phase: 'enforce', source: 'controller', allowed: true, warning: false },
+  {
+    // kubectl scale of a jobs-framework Deployment: a direct write of the Deployment.
+    fixture: 'deployment-scale-kubectl',
+    source: 'direct',
+    allowed: true,
+    warning: NOT_API,
+    recorded: direct('Deployment', 'UPDATE'),
+  },
+  {
+    fixture: 'deployment-scale-kubectl',
+    phase: 'enforce',
+    source: 'direct',
+    allowed: false,
+    warning: false,
+  },
+  {
+    // The client's Scale carries no selector; the apiserver's old Scale still names the jobs framework.
+    fixture: 'deployment-scale-kubectl',
+    phase: 'enforce',
+    edit: (r) => {
+      delete (r.request.object as Record<string, unknown>)['status'];
+    },
+    source: 'direct',
+    allowed: false,
+    warning: false,
+  },
+  {
+    // A hand-written Deployment (its selector is not the jobs framework's) may be scaled in enforce: warned, counted.
+    fixture: 'deployment-scale-kubectl',
+    phase: 'enforce',
+    edit: (r) => {
+      for (const obj of [r.request.object, r.request.oldObject]) {
+        (obj as { status: { selector: string } }).status.selector = 'app=bot';
+      }
+    },
+    source: 'direct',
+    allowed: true,
+    warning: 'not through the Toolforge jobs API',
+    recorded: direct('Deployment', 'UPDATE'),
+  },
+  {
+    // Controllers (the HPA) scale through the same subresource.
+    fixture: 'deployment-scale-kubectl',
+    phase: 'enforce',
+    edit: (r) => {
+      r.request.userInfo = { username: 'system:serviceaccount:kube-system:horizontal-pod-autoscaler' };
+    },
+    source: 'controller',
+    allowed: true,
+    warning: false,
+  },
   {
     // An ownerReference anyone can write does not make a jobs-framework imitation a controller's object.
     fixture: 'deployment-create-kubectl',

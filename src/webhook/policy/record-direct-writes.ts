@@ -5,6 +5,7 @@ import type { AdmissionRequest } from '../review.js';
 import {
   breakGlassGroup,
   isCronJobRun,
+  isDeploymentScale,
   isJobsFrameworkWorkload,
   isSystemComponent,
   labelOf,
@@ -21,13 +22,22 @@ import type { Decision, PolicyContext, WriteSource } from './types.js';
 /** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
 const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(['batch/jobs', 'batch/cronjobs', 'apps/deployments']);
 
+/**
+ * Workload writes, and `deployments/scale` (`kubectl scale`), which changes a Deployment as surely as an edit does.
+ * Other subresources (status) are written by controllers.
+ */
 function inScope(request: AdmissionRequest, tool: string | undefined): tool is string {
   return (
     tool !== undefined &&
     request.operation !== 'CONNECT' &&
-    !request.subResource &&
+    (!request.subResource || isDeploymentScale(request)) &&
     WORKLOAD_RESOURCES.has(`${request.resource.group}/${request.resource.resource}`)
   );
+}
+
+/** The kind a write is counted and named as: a Scale is its Deployment's. */
+function workloadKind(request: AdmissionRequest): string {
+  return isDeploymentScale(request) ? 'Deployment' : request.kind.kind;
 }
 
 /** A controller identity, or a Job its CronJob runs (see `isCronJobRun` for why other ownership does not count). */
@@ -89,7 +99,8 @@ export function classifyWorkloadWrite(request: AdmissionRequest, ctx: PolicyCont
 function writeKey(request: AdmissionRequest, name: string): string {
   const uid = subjectObject(request)?.metadata?.uid ?? '';
   const { group, resource } = request.resource;
-  return `${request.operation}/${group}/${resource}/${request.namespace ?? ''}/${name}/${uid}`;
+  const sub = request.subResource ? `/${request.subResource}` : '';
+  return `${request.operation}/${group}/${resource}${sub}/${request.namespace ?? ''}/${name}/${uid}`;
 }
 
 /**
@@ -104,7 +115,7 @@ function directDecision(
   ctx: PolicyContext,
 ): Decision {
   const behaviour = phaseBehaviour(ctx.phase);
-  const kind = request.kind.kind;
+  const kind = workloadKind(request);
   const name = objectName(request);
   const { operation } = request;
   if (behaviour.denyDirectJobsFrameworkWrites && isJobsFrameworkWorkload(request)) {
