@@ -29,6 +29,7 @@ test('the webhook exports exactly its own metrics and the shared ones', () => {
       ...SHARED,
       'admission_duration_seconds',
       'admission_requests_total',
+      'admission_unauthenticated_total',
       'break_glass_total',
       'direct_writes_total',
       'storage_writes_denied_total',

@@ -25,6 +25,7 @@ export const OWNERS: Readonly<Record<string, Owner>> = {
   break_glass_total: 'webhook',
   admission_duration_seconds: 'webhook',
   admission_requests_total: 'webhook',
+  admission_unauthenticated_total: 'webhook',
   tls_certificate_expiry_timestamp_seconds: 'webhook',
   tls_certificate_reloads_total: 'webhook',
   only_in_runtime: 'sync',
