@@ -257,6 +257,8 @@ async function main(): Promise<void> {
       certFile: join(certs, 'tls.crt'),
       keyFile: join(certs, 'tls.key'),
       shutdownDelaySeconds: 0,
+      // Only kube-apiserver's webhook client certificate is believed, as in production.
+      clientCaFile: cp.webhookClientCaFile,
     },
   });
   daemon('webhook', ['webhook', '--config', webhookConfig]);
