@@ -87,6 +87,8 @@ describe(
         shutdownDelaySeconds: 0,
       });
       Object.assign(config['sync'] ?? {}, { host: '127.0.0.1', port: syncPort, identity: 'sync-0' });
+      // The admin API's loopback listener: a free port, so that concurrent runs on one host do not collide.
+      Object.assign(config['admin'] ?? {}, { port: 0 });
       writeFileSync(file, stringifyYaml(config));
       return file;
     }
