@@ -129,6 +129,19 @@ const admin = z
   .refine((a) => a.jwksUri === '' || a.issuer !== '', { path: ['issuer'], message: 'is required when jwksUri is set' })
   .prefault({});
 
+const oneShot = z
+  .object({
+    /**
+     * `import` and `report` give up once the API server has been unreachable (refused, reset, no answer) for this
+     * long, with one line; a daemon retries instead.
+     */
+    unreachableSeconds: period(20),
+    /** How long `import` and `report` wait for the first complete list of every workload and job CR. */
+    listSeconds: period(300),
+  })
+  .strict()
+  .prefault({});
+
 const runtime = z
   .object({
     /** jobs-api's `default_cpu_limit` as deployed on tools and toolsbeta (the code default, 4000m, differs). */
@@ -157,6 +170,7 @@ export const configSchema = z
     webhook,
     sync,
     admin,
+    oneShot,
     runtime,
   })
   .strict()
