@@ -238,6 +238,18 @@ describe(
       assert.equal(holder, 'sync-0');
     });
 
+    test("the sync serves the admin API on its loopback listener only, not on the chart's port", async () => {
+      const serving = readFileSync(logs.sync, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"sync serving"'))
+        .map((l) => JSON.parse(l) as { adminAddress?: { address: string; port: number } })[0];
+      assert.equal(serving?.adminAddress?.address, '127.0.0.1', tail(logs.sync));
+      const adminPort = serving?.adminAddress?.port ?? 0;
+      assert.notEqual(adminPort, syncPort);
+      assert.equal((await httpGet(`http://127.0.0.1:${adminPort}/admin/v1/status`)).status, 401);
+      assert.equal((await httpGet(`http://127.0.0.1:${syncPort}/admin/v1/status`)).status, 404);
+    });
+
     test('neither process was refused anything by the API server', () => {
       for (const file of [logs.webhook, logs.sync]) {
         assert.doesNotMatch(readFileSync(file, 'utf8'), /forbidden|\b403\b/i, `${file}:\n${tail(file)}`);

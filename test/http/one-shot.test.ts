@@ -218,6 +218,27 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
     assert.match(res.err, /--as-group needs --as/);
   });
 
+  test('an API server lost after start: it gives up after oneShot.unreachableSeconds instead of retrying', async () => {
+    handler = apiServer('ops-admin', (req) => {
+      if (req.method === 'GET') req.socket.destroy();
+    });
+    writeFileSync(
+      configFile,
+      JSON.stringify({ logLevel: 'silent', kubeconfig: join(dir, 'kubeconfig'), oneShot: { unreachableSeconds: 2 } }),
+    );
+    try {
+      const res = await cli(['report']);
+      assert.equal(res.code, 1);
+      assert.ok(res.seconds >= 2 && res.seconds < 8, `took ${res.seconds} s`);
+      assert.match(
+        res.err,
+        /^jobs-storage: cannot reach the API server at https:\/\/127\.0\.0\.1:\d+ .*gave up after 2 s/,
+      );
+    } finally {
+      writeFileSync(configFile, JSON.stringify({ logLevel: 'silent', kubeconfig: join(dir, 'kubeconfig') }));
+    }
+  });
+
   test('an unreachable API server: exit 1 after oneShot.unreachableSeconds with one line on stderr, nothing else', async () => {
     const started = Date.now();
     const child = spawn(
