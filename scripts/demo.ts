@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   const certs = join(work, 'certs');
   spawnSync('bash', [join(REPO_ROOT, 'certs', 'make-certs.sh'), certs, '127.0.0.1', 'localhost'], { stdio: 'ignore' });
   const ca = readFileSync(join(certs, 'ca.crt'));
-  const [webhookPort, syncPort] = await Promise.all([freePort(), freePort()]);
+  const [webhookPort, syncPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const phaseNs = JOBS_STORAGE_SA.namespace;
   // The chart, rendered with the local values and applied: the control plane has no kubelet, so its Deployments never
   // run; the processes run here with its config file, and its webhook configuration points at them (webhook.url).
@@ -347,6 +347,7 @@ async function main(): Promise<void> {
   const syncConfig = hostConfig('sync', chartConfig, {
     kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
     sync: { host: '127.0.0.1', port: syncPort, identity: 'demo-sync' },
+    admin: { port: adminPort },
   });
   daemon('sync', ['sync', '--config', syncConfig]);
   const adminConfig = join(work, 'admin.yaml');
@@ -397,12 +398,14 @@ async function main(): Promise<void> {
   const token = (
     await cp.kubectlOk('admin', ['create', 'token', 'demo-admin', '-n', phaseNs, '--audience=jobs-storage-admin'])
   ).trim();
-  const status = await httpGet(`${syncUrl}/admin/v1/status`, token);
+  // The admin API listens on loopback only, on its own port (in a pod: `kubectl port-forward pod/<sync pod> 9101`).
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const status = await httpGet(`${adminUrl}/admin/v1/status`, token);
   say(
-    `\n  $ curl -H "Authorization: Bearer <kubectl create token demo-admin --audience jobs-storage-admin>" ${syncUrl}/admin/v1/status\n${indent(status.body)}`,
+    `\n  $ curl -H "Authorization: Bearer <kubectl create token demo-admin --audience jobs-storage-admin>" ${adminUrl}/admin/v1/status\n${indent(status.body)}`,
   );
   expect(status.status === 200, 'the admin API answers an allowed service-account token');
-  const anon = await httpGet(`${syncUrl}/admin/v1/status`, 'not-a-token');
+  const anon = await httpGet(`${adminUrl}/admin/v1/status`, 'not-a-token');
   expect(anon.status === 401, 'and refuses a bad token (401)');
   const report = cli(['report', '--config', adminConfig, '--tool', 'alpha']);
   say(indent(report.out));

@@ -48,8 +48,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)',
     )
     .option('--dry-run', 'only print what would be created', false)
+    .option('--as <user>', 'impersonate this user, e.g. the sync ServiceAccount (README "Who runs import and report")')
+    .option('--as-group <group...>', 'impersonate these groups too (needs --as)')
     .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string; dryRun: boolean }) => {
+    .action(async (opts: { config?: string; dryRun: boolean; as?: string; asGroup?: string[] }) => {
       const { runImport } = await import('./cli/commands/import.js');
       setExit(await runImport(opts, io));
     });
@@ -59,11 +61,15 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Per-tool report: each job, where it exists, what the jobs API lists in this phase, drift')
     .option('--tool <name...>', 'only these tools', [])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--as <user>', 'impersonate this user (README "Who runs import and report")')
+    .option('--as-group <group...>', 'impersonate these groups too (needs --as)')
     .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string; tool: string[]; output: 'table' | 'json' }) => {
-      const { runReport } = await import('./cli/commands/report.js');
-      setExit(await runReport(opts, io));
-    });
+    .action(
+      async (opts: { config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] }) => {
+        const { runReport } = await import('./cli/commands/report.js');
+        setExit(await runReport(opts, io));
+      },
+    );
 
   const phase = program.command('phase').description('Show or switch the rollout phase (ConfigMap)');
   phase

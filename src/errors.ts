@@ -9,6 +9,8 @@ export type AppErrorCode =
   | 'ERR_ADMISSION_DECODE'
   | 'ERR_TLS_LOAD'
   | 'ERR_K8S_API'
+  | 'ERR_K8S_DENIED'
+  | 'ERR_K8S_UNREACHABLE'
   | 'ERR_USAGE';
 
 export class AppError extends Error {

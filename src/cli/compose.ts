@@ -9,7 +9,9 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { KubeApi } from '../k8s/api.js';
-import { loadCredentials } from '../k8s/credentials.js';
+import { loadCredentials, withImpersonation } from '../k8s/credentials.js';
+import type { Impersonation, KubeCredentials } from '../k8s/credentials.js';
+import { FailFastApi } from '../k8s/fail-fast.js';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { createProcessRegistry, createSyncMetrics, reportPhase } from '../metrics/registry.js';
@@ -19,6 +21,8 @@ import { createStorageCodec } from '../storage/codec.js';
 import { SyncSidecar } from '../sync/sidecar.js';
 import { workloadTracker } from '../sync/track-workload.js';
 import { VERSION } from '../version.js';
+import { checkImportCaller, establishCaller, refusalError, unreachableError } from './one-shot.js';
+import type { OneShotCommand } from './one-shot.js';
 
 export interface CommonOptions {
   /** `--config <file>`. */
@@ -27,13 +31,15 @@ export interface CommonOptions {
   command: string;
   /** One-shot commands log to stderr, so their stdout is only their output (tables, JSON) and can be piped. */
   oneShot?: boolean;
+  /** `--as` / `--as-group`: every request impersonates this user. */
+  as?: Impersonation;
 }
 
-export interface Common<M extends SharedMetrics> {
+export interface Common<M extends SharedMetrics, A extends KubeApi = KubeApi> {
   config: Config;
   logger: Logger;
   metrics: M;
-  api: KubeApi;
+  api: A;
 }
 
 /**
@@ -43,6 +49,16 @@ export interface Common<M extends SharedMetrics> {
 export async function common<M extends SharedMetrics>(
   options: CommonOptions,
   createMetrics: (registry: Registry) => M,
+): Promise<Common<M>>;
+export async function common<M extends SharedMetrics, A extends KubeApi>(
+  options: CommonOptions,
+  createMetrics: (registry: Registry) => M,
+  createApi: (credentials: KubeCredentials) => A,
+): Promise<Common<M, A>>;
+export async function common<M extends SharedMetrics>(
+  options: CommonOptions,
+  createMetrics: (registry: Registry) => M,
+  createApi: (credentials: KubeCredentials) => KubeApi = (c) => new KubeApi(c),
 ): Promise<Common<M>> {
   const config = loadConfig({ file: options.configFile });
   const logger = createLogger({
@@ -52,7 +68,8 @@ export async function common<M extends SharedMetrics>(
   });
   const metrics = createMetrics(createProcessRegistry());
   metrics.buildInfo.set({ version: VERSION }, 1);
-  const api = new KubeApi(await loadCredentials(config));
+  const credentials = await loadCredentials(config);
+  const api = createApi(options.as ? withImpersonation(credentials, options.as) : credentials);
   return { config, logger, metrics, api };
 }
 
@@ -108,38 +125,73 @@ export async function withPhase<T>(phase: PhaseSource, use: () => Promise<T>): P
   }
 }
 
-/** How long a one-shot command waits for the first complete list of everything before giving up. */
-const ONE_SHOT_TIMEOUT_MS = 300_000;
-
 /**
  * The sync run once for `import` and `report`: no election, no backfill grace, the sidecar's first reconcile and
- * settled writes awaited, then `use`, then everything stopped.
+ * settled writes awaited, then `use`, then everything stopped. It fails fast: the caller is established first (a
+ * SelfSubjectReview, retried while the API server is unreachable, for at most `oneShot.unreachableSeconds`); `import`
+ * refuses callers that may not write job CRs before writing anything; then the first 401/403 of any request ends the
+ * command with one line naming the caller and the request, as does the API server staying unreachable.
  */
 export async function withOneShotSync<T>(
-  options: { configFile: string | undefined; readOnly: boolean },
+  options: { configFile: string | undefined; command: OneShotCommand; readOnly: boolean; as?: Impersonation },
   use: (sidecar: SyncSidecar, logger: Logger) => T | Promise<T>,
 ): Promise<T> {
   const parts = await common(
-    { configFile: options.configFile, command: options.readOnly ? 'report' : 'import', oneShot: true },
+    {
+      configFile: options.configFile,
+      command: options.command,
+      oneShot: true,
+      ...(options.as ? { as: options.as } : {}),
+    },
     createSyncMetrics,
+    (credentials) => new FailFastApi(credentials),
   );
+  const { api, logger } = parts;
+  const server = api.serverUrl;
+  const caller = await establishCaller(api, {
+    config: parts.config,
+    logger,
+    server,
+    ...(options.as ? { as: options.as } : {}),
+  });
+  logger.debug({ caller: caller.name, groups: caller.groups, confirmed: caller.confirmed }, 'running as');
+  if (options.command === 'import' && !options.readOnly) checkImportCaller(caller, parts.config);
+
   const config = { ...parts.config, sync: { ...parts.config.sync, backfillGraceSeconds: 0 } };
   const { phase, sidecar } = syncParts({ ...parts, config }, { elect: false, readOnly: options.readOnly });
+  const stopped = new AbortController();
+  // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
+  const failure = new Promise<never>((_, reject) => {
+    void api.refused.then((refusal) => reject(refusalError(options.command, caller, refusal, config)));
+    const check = setInterval(() => {
+      const since = api.unreachableSince;
+      if (since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
+        reject(unreachableError(server, config, api));
+    }, 250);
+    const deadline = setTimeout(
+      () =>
+        reject(
+          new AppError(
+            'ERR_K8S_API',
+            `could not list every workload and job CR in ${config.oneShot.listSeconds} s (oneShot.listSeconds); see the log`,
+          ),
+        ),
+      config.oneShot.listSeconds * 1000,
+    );
+    stopped.signal.addEventListener('abort', () => {
+      clearInterval(check);
+      clearTimeout(deadline);
+    });
+  });
+  failure.catch(() => undefined);
   return withPhase(phase, async () => {
     sidecar.start();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new AppError('ERR_K8S_API', 'could not list every workload and job CR in time; see the log')),
-          ONE_SHOT_TIMEOUT_MS,
-        );
-      });
-      await Promise.race([sidecar.firstReconcile, timedOut]);
-      await sidecar.settled();
+      await Promise.race([sidecar.firstReconcile, failure]);
+      await Promise.race([sidecar.settled(), failure]);
       return await use(sidecar, parts.logger);
     } finally {
-      clearTimeout(timer);
+      stopped.abort();
       await sidecar.stop();
     }
   });

@@ -87,7 +87,7 @@ const sync = z
     retryPeriodSeconds: period(2),
     /** This replica's name in the Lease; empty means the host name (the pod name in Kubernetes). */
     identity: z.string().default(''),
-    /** Port of the metrics and admin HTTP API (0 picks a free one). */
+    /** Port of /metrics, /healthz and /readyz, for Prometheus and the kubelet (0 picks a free one). */
     port: z.number().int().min(0).max(65535).default(9100),
     host: z.string().default('0.0.0.0'),
   })
@@ -107,8 +107,21 @@ const sync = z
   })
   .prefault({});
 
+/** Addresses that reach only this host (or pod): the admin API is plain HTTP and takes bearer tokens. */
+const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
+
 const admin = z
   .object({
+    /**
+     * The admin API's own listener. Plain HTTP carrying bearer tokens, so it binds to loopback only; admins reach it
+     * through `kubectl port-forward`, which connects to the pod's loopback.
+     */
+    host: z
+      .string()
+      .regex(LOOPBACK, { message: "must be a loopback address ('127.0.0.1', '::1' or 'localhost')" })
+      .default('127.0.0.1'),
+    /** 0 picks a free one. Must differ from `sync.port`. */
+    port: z.number().int().min(0).max(65535).default(9101),
     /** Audience an admin requests with `kubectl create token --audience`. */
     audience: z.string().min(1).default('jobs-storage-admin'),
     /** Token subjects (`system:serviceaccount:<ns>:<name>`) allowed to use the admin API. */
@@ -122,6 +135,19 @@ const admin = z
   })
   .strict()
   .refine((a) => a.jwksUri === '' || a.issuer !== '', { path: ['issuer'], message: 'is required when jwksUri is set' })
+  .prefault({});
+
+const oneShot = z
+  .object({
+    /**
+     * `import` and `report` give up once the API server has been unreachable (refused, reset, no answer) for this
+     * long, with one line; a daemon retries instead.
+     */
+    unreachableSeconds: period(20),
+    /** How long `import` and `report` wait for the first complete list of every workload and job CR. */
+    listSeconds: period(300),
+  })
+  .strict()
   .prefault({});
 
 const runtime = z
@@ -152,9 +178,15 @@ export const configSchema = z
     webhook,
     sync,
     admin,
+    oneShot,
     runtime,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.admin.port !== 0 && c.admin.port === c.sync.port) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: 'must differ from sync.port' });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -61,7 +61,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
  */
 export class KubeApi {
   private readonly server: URL;
-  private credentials: { agent: https.Agent; headers: Record<string, string>; at: number } | undefined;
+  private credentials: { agent: https.Agent; headers: Record<string, string | string[]>; at: number } | undefined;
 
   private readonly source: KubeCredentials;
 
@@ -71,7 +71,7 @@ export class KubeApi {
     this.server = new URL(this.source.server);
   }
 
-  private async auth(): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
+  private async auth(): Promise<{ agent: https.Agent; headers: Record<string, string | string[]> }> {
     const now = Date.now();
     if (this.credentials && now - this.credentials.at < CREDENTIALS_TTL_MS) return this.credentials;
     const c = await this.source.resolve();

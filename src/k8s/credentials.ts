@@ -10,7 +10,8 @@ export interface RequestCredentials {
   ca?: Buffer | string;
   cert?: Buffer | string;
   key?: Buffer | string;
-  headers: Record<string, string>;
+  /** An array is sent as repeated header lines (impersonated groups). */
+  headers: Record<string, string | string[]>;
   rejectUnauthorized?: boolean;
 }
 
@@ -162,4 +163,24 @@ export async function loadCredentials(config: Pick<Config, 'kubeconfig' | 'inClu
   if (lean) return lean;
   const { loadKubeConfig } = await import('./client.js');
   return credentialsFromKubeConfig(await loadKubeConfig(config));
+}
+
+/** Whom to act as (kubectl's `--as` / `--as-group`): the API server checks that the caller may impersonate them. */
+export interface Impersonation {
+  user: string;
+  groups?: readonly string[];
+}
+
+/** The same credentials, with the impersonation headers on every request. */
+export function withImpersonation(source: KubeCredentials, as: Impersonation): KubeCredentials {
+  return {
+    server: source.server,
+    async resolve() {
+      const c = await source.resolve();
+      const headers: Record<string, string | string[]> = { ...c.headers, 'impersonate-user': as.user };
+      // Repeated header lines, one per group: the API server reads every value of the header.
+      if (as.groups?.length) headers['impersonate-group'] = [...as.groups];
+      return { ...c, headers };
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../log/logger.js';
@@ -24,10 +25,10 @@ export interface AdminAppDeps {
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
- * The sidecar's HTTP surface: /metrics, /healthz and /readyz are open (kubelet, Prometheus); /admin/v1/* needs a
- * service-account JWT for the configured audience whose subject is on the allowed list.
+ * The sidecar's open HTTP surface, for the kubelet and Prometheus: /metrics, /healthz and /readyz, no token. It is
+ * served on `sync.host:sync.port`; it never serves the admin API.
  */
-export function createAdminApp(d: AdminAppDeps): express.Express {
+export function createProbeApp(d: Pick<AdminAppDeps, 'source' | 'metrics'>): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -39,6 +40,20 @@ export function createAdminApp(d: AdminAppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}
+
+/**
+ * The admin API: /admin/v1/* needs a service-account JWT for the configured audience whose subject is on the
+ * allowed list. It is plain HTTP carrying bearer tokens, so it gets its own listener on a loopback address
+ * (`admin.host:admin.port`), reached through `kubectl port-forward`.
+ */
+export function createAdminApp(d: AdminAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
 
   const admin = express.Router();
   admin.use(requireAdmin(d));
@@ -94,4 +109,49 @@ function requireAdmin(d: AdminAppDeps) {
       res.status(503).json({ error: 'cannot verify tokens right now' });
     }
   };
+}
+
+export interface SyncHttpServers {
+  /** /metrics, /healthz, /readyz on `sync.host:sync.port`. */
+  probe: Server;
+  /** The admin API on the loopback `admin.host:admin.port`. */
+  admin: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Listens with the probe app on `sync.host:sync.port` and the admin app on `admin.host:admin.port` (loopback, as
+ * the config schema requires). If the second listener fails, the first is closed before the error is thrown.
+ */
+export async function listenSyncHttp(
+  config: { sync: { host: string; port: number }; admin: { host: string; port: number } },
+  apps: { probe: express.Express; admin: express.Express },
+): Promise<SyncHttpServers> {
+  const probe = await listen(apps.probe, config.sync.port, config.sync.host);
+  let admin: Server;
+  try {
+    admin = await listen(apps.admin, config.admin.port, config.admin.host);
+  } catch (err) {
+    await closeServer(probe);
+    throw err;
+  }
+  return { probe, admin, close: async () => void (await Promise.all([closeServer(probe), closeServer(admin)])) };
+}
+
+function listen(app: express.Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+    server.once('error', reject);
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

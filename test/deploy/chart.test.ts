@@ -90,6 +90,26 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     });
   }
 
+  test("the admin API is bound to the sync pod's loopback; the Service and the pod expose only the probe port", () => {
+    for (const env of ENVIRONMENTS) {
+      const objs = render(env);
+      const { config } = loadRenderedConfig(objs, `${env}-admin`);
+      assert.equal(config.admin.host, '127.0.0.1', env);
+      assert.notEqual(config.admin.port, config.sync.port, env);
+      const dep = find(objs, 'Deployment', 'jobs-storage-sync') as K8sObject & {
+        spec: { template: { spec: { containers: { ports?: { containerPort: number }[] }[] } } };
+      };
+      const ports = dep.spec.template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+      assert.deepEqual(ports, [config.sync.port], env);
+      const svc = find(objs, 'Service', 'jobs-storage-sync') as K8sObject & { spec: { ports: { port: number }[] } };
+      assert.deepEqual(
+        svc.spec.ports.map((p) => p.port),
+        [config.sync.port],
+        env,
+      );
+    }
+  });
+
   test('tools and toolsbeta start at ignore-unmanaged, own no job CRD and need no prometheus-operator', () => {
     for (const env of ['tools', 'toolsbeta'] as const) {
       const objs = render(env);

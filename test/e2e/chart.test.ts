@@ -87,6 +87,8 @@ describe(
         shutdownDelaySeconds: 0,
       });
       Object.assign(config['sync'] ?? {}, { host: '127.0.0.1', port: syncPort, identity: 'sync-0' });
+      // The admin API's loopback listener: a free port, so that concurrent runs on one host do not collide.
+      Object.assign(config['admin'] ?? {}, { port: 0 });
       writeFileSync(file, stringifyYaml(config));
       return file;
     }
@@ -234,6 +236,18 @@ describe(
         'jsonpath={.spec.holderIdentity}',
       ]);
       assert.equal(holder, 'sync-0');
+    });
+
+    test("the sync serves the admin API on its loopback listener only, not on the chart's port", async () => {
+      const serving = readFileSync(logs.sync, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"sync serving"'))
+        .map((l) => JSON.parse(l) as { adminAddress?: { address: string; port: number } })[0];
+      assert.equal(serving?.adminAddress?.address, '127.0.0.1', tail(logs.sync));
+      const adminPort = serving?.adminAddress?.port ?? 0;
+      assert.notEqual(adminPort, syncPort);
+      assert.equal((await httpGet(`http://127.0.0.1:${adminPort}/admin/v1/status`)).status, 401);
+      assert.equal((await httpGet(`http://127.0.0.1:${syncPort}/admin/v1/status`)).status, 404);
     });
 
     test('neither process was refused anything by the API server', () => {

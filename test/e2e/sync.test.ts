@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setPhase } from '../../src/phase/store.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -14,7 +15,7 @@ import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
 import { ANNOTATIONS } from '../../src/storage/kinds.js';
 import { SyncSidecar } from '../../src/sync/sidecar.js';
-import { createAdminApp } from '../../src/sync/admin-app.js';
+import { createAdminApp, createProbeApp, listenSyncHttp } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
 import request from 'supertest';
 import { workloadTracker } from '../../src/sync/track-workload.js';
@@ -264,7 +265,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     await switchPhase('runtime-truth');
   });
 
-  test('the admin API verifies real service-account tokens against the cluster issuer keys', async () => {
+  test('the admin API verifies real service-account tokens against the cluster issuer keys', async (t) => {
     const ns = JOBS_STORAGE_SA.namespace;
     await cp.apply('admin', [
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'an-admin', namespace: ns } },
@@ -272,14 +273,29 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     ]);
     const audience = config.admin.audience;
     const l = leader()!;
-    const app = createAdminApp({
-      source: l.sidecar,
-      metrics: l.metrics,
-      verifier: createTokenVerifier({ api: new KubeApi(cp.kubeConfig('jobs-storage-sync')), audience }),
-      allowedSubjects: [`system:serviceaccount:${ns}:an-admin`],
-      logger: silentLogger(),
-    });
+    // Served as the sync serves it: the admin API on its loopback listener, probes and metrics on the other.
+    const servers = await listenSyncHttp(
+      { sync: { host: '0.0.0.0', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      {
+        probe: createProbeApp({ source: l.sidecar, metrics: l.metrics }),
+        admin: createAdminApp({
+          source: l.sidecar,
+          metrics: l.metrics,
+          verifier: createTokenVerifier({ api: new KubeApi(cp.kubeConfig('jobs-storage-sync')), audience }),
+          allowedSubjects: [`system:serviceaccount:${ns}:an-admin`],
+          logger: silentLogger(),
+        }),
+      },
+    );
+    t.after(() => servers.close());
+    const app = `http://127.0.0.1:${(servers.admin.address() as AddressInfo).port}`;
+    const probe = `http://127.0.0.1:${(servers.probe.address() as AddressInfo).port}`;
     const token = (sa: string, aud = audience) => cp.createToken(ns, sa, { audience: aud, expirationSeconds: 600 });
+    await request(probe)
+      .get('/admin/v1/status')
+      .set('authorization', `Bearer ${await token('an-admin')}`)
+      .expect(404);
+    await request(probe).get('/readyz').expect(200);
     const ok = await request(app)
       .get('/admin/v1/tools/alpha')
       .set('authorization', `Bearer ${await token('an-admin')}`)

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { before, describe, test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
 import request from 'supertest';
+import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
 import { createSyncMetrics } from '../../src/metrics/registry.js';
-import { createAdminApp } from '../../src/sync/admin-app.js';
+import { createAdminApp, createProbeApp, listenSyncHttp } from '../../src/sync/admin-app.js';
 import type { AdminSource } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
 import type { ToolPlan } from '../../src/sync/reconcile.js';
@@ -71,6 +74,7 @@ describe('admin API', () => {
   let signKey: PrivateKey;
   let otherKey: PrivateKey;
   let app: ReturnType<typeof createAdminApp>;
+  let probe: ReturnType<typeof createProbeApp>;
 
   /** A token as `kubectl create token` makes one; `exp: null` leaves the expiry out. */
   const token = (
@@ -95,6 +99,7 @@ describe('admin API', () => {
     const metrics = createSyncMetrics(new Registry());
     metrics.onlyInRuntime.set({ tool_name: 'alpha' }, 1);
     app = createAdminApp({ source, metrics, verifier, allowedSubjects: [ADMIN], logger: silentLogger() });
+    probe = createProbeApp({ source, metrics });
   });
 
   test('status with an allowed token', async () => {
@@ -168,9 +173,61 @@ describe('admin API', () => {
   }
 
   test('metrics, health and readiness need no token', async () => {
-    const metrics = await request(app).get('/metrics').expect(200);
+    const metrics = await request(probe).get('/metrics').expect(200);
     assert.match(metrics.text, /toolforge_jobs_only_in_runtime\{tool_name="alpha"\} 1/);
-    await request(app).get('/healthz').expect(200);
-    await request(app).get('/readyz').expect(200);
+    await request(probe).get('/healthz').expect(200);
+    await request(probe).get('/readyz').expect(200);
+  });
+
+  test('the probe listener never serves the admin API, and the admin listener serves nothing else', async () => {
+    const t = await token();
+    await request(probe).get('/admin/v1/status').set('authorization', `Bearer ${t}`).expect(404);
+    await request(probe).get('/admin/v1/tools/alpha').set('authorization', `Bearer ${t}`).expect(404);
+    await request(app).get('/metrics').expect(404);
+  });
+
+  test('the admin API listens on loopback only; probes and metrics on every interface', async () => {
+    const servers = await listenSyncHttp(
+      configSchema.parse({ sync: { host: '0.0.0.0', port: 0 }, admin: { port: 0 } }),
+      { probe, admin: app },
+    );
+    try {
+      const probeAddress = servers.probe.address() as AddressInfo;
+      const adminAddress = servers.admin.address() as AddressInfo;
+      assert.equal(probeAddress.address, '0.0.0.0');
+      assert.equal(adminAddress.address, '127.0.0.1');
+      const auth = { authorization: `Bearer ${await token()}` };
+      const viaLoopback = await fetch(`http://127.0.0.1:${adminAddress.port}/admin/v1/status`, { headers: auth });
+      assert.equal(viaLoopback.status, 200);
+      // Every non-loopback address of this host: the admin port is closed there, the probe port open.
+      const external = Object.values(networkInterfaces())
+        .flat()
+        .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+        .map((i) => i!.address);
+      for (const address of external) {
+        await assert.rejects(fetch(`http://${address}:${adminAddress.port}/admin/v1/status`, { headers: auth }));
+        assert.equal((await fetch(`http://${address}:${probeAddress.port}/healthz`)).status, 200);
+      }
+    } finally {
+      await servers.close();
+    }
+  });
+});
+
+describe('admin API listener configuration', () => {
+  test('a non-loopback admin.host is refused', () => {
+    for (const host of ['0.0.0.0', '10.0.0.5', '::', 'sync.example.org']) {
+      const parsed = configSchema.safeParse({ admin: { host } });
+      assert.equal(parsed.success, false, host);
+      assert.match(String(parsed.error?.issues[0]?.message), /loopback/);
+    }
+    for (const host of ['127.0.0.1', '::1', 'localhost'])
+      assert.equal(configSchema.safeParse({ admin: { host } }).success, true);
+  });
+
+  test('admin.port must differ from sync.port', () => {
+    const parsed = configSchema.safeParse({ sync: { port: 9100 }, admin: { port: 9100 } });
+    assert.equal(parsed.success, false);
+    assert.deepEqual(parsed.error?.issues[0]?.path, ['admin', 'port']);
   });
 });

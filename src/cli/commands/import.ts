@@ -1,4 +1,5 @@
 import { withOneShotSync } from '../compose.js';
+import { impersonation } from '../one-shot.js';
 import { EXIT, table } from '../io.js';
 import type { CliIo } from '../io.js';
 
@@ -6,8 +7,13 @@ import type { CliIo } from '../io.js';
  * `jobs-storage import`: the initial import. Creates the CR of every jobs-framework job found in Kubernetes
  * without one, as the sync would in the current phase, then stops. Never modifies or deletes anything.
  */
-export async function runImport(opts: { config?: string; dryRun: boolean }, io: CliIo): Promise<number> {
-  return withOneShotSync({ configFile: opts.config, readOnly: opts.dryRun }, async (sidecar) => {
+export async function runImport(
+  opts: { config?: string; dryRun: boolean; as?: string; asGroup?: string[] },
+  io: CliIo,
+): Promise<number> {
+  const as = impersonation(opts);
+  const options = { configFile: opts.config, command: 'import' as const, readOnly: opts.dryRun, ...(as ? { as } : {}) };
+  return withOneShotSync(options, async (sidecar) => {
     const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
     if (opts.dryRun) {
       const plans = await sidecar.allPlans();

@@ -1,5 +1,6 @@
 import type { ToolPlan } from '../../sync/reconcile.js';
 import { withOneShotSync } from '../compose.js';
+import { impersonation } from '../one-shot.js';
 import { EXIT, table } from '../io.js';
 import type { CliIo } from '../io.js';
 
@@ -33,10 +34,12 @@ function reportRows(plans: ToolPlan[]): string[][] {
 
 /** `jobs-storage report`: what the sync sees, per tool and job, without writing anything. */
 export async function runReport(
-  opts: { config?: string; tool: string[]; output: 'table' | 'json' },
+  opts: { config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] },
   io: CliIo,
 ): Promise<number> {
-  return withOneShotSync({ configFile: opts.config, readOnly: true }, async (sidecar) => {
+  const as = impersonation(opts);
+  const options = { configFile: opts.config, command: 'report' as const, readOnly: true, ...(as ? { as } : {}) };
+  return withOneShotSync(options, async (sidecar) => {
     const plans = selectTools(await sidecar.allPlans(), opts.tool);
     if (opts.output === 'json')
       io.stdout(

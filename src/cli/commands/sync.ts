@@ -1,14 +1,17 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
 import { createSyncMetrics } from '../../metrics/registry.js';
 import type { SyncMetrics } from '../../metrics/registry.js';
+import type { SyncHttpServers } from '../../sync/admin-app.js';
 import type { SyncSidecar } from '../../sync/sidecar.js';
 import { common, syncIdentity, syncParts, withPhase } from '../compose.js';
 import type { Common } from '../compose.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
-/** `jobs-storage sync`: the sidecar with its metrics and admin API, until SIGTERM/SIGINT. */
+/**
+ * `jobs-storage sync`: the sidecar with its metrics and probes (`sync.host:sync.port`) and its admin API (loopback
+ * `admin.host:admin.port`), until SIGTERM/SIGINT.
+ */
 export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
   const parts = await common({ configFile: opts.config, command: 'sync' }, createSyncMetrics);
   const { phase, sidecar } = syncParts(parts);
@@ -16,9 +19,9 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
     // The lists start first: the admin API's modules (express, jose) load while the API server prepares the first
     // pages, which on a cold start is time the sidecar would otherwise spend waiting.
     sidecar.start();
-    let server: Server;
+    let servers: SyncHttpServers;
     try {
-      server = await serveAdmin(parts, sidecar);
+      servers = await serveHttp(parts, sidecar);
     } catch (err) {
       await sidecar.stop();
       throw err;
@@ -26,16 +29,16 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
     const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
     parts.logger.info({ signal: String(signal[0] ?? 'signal') }, 'sync stopping');
     await sidecar.stop();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await servers.close();
     return EXIT.ok;
   });
 }
 
-async function serveAdmin(
+async function serveHttp(
   { config, logger, metrics, api }: Common<SyncMetrics>,
   sidecar: SyncSidecar,
-): Promise<Server> {
-  const [{ createAdminApp }, { createTokenVerifier }] = await Promise.all([
+): Promise<SyncHttpServers> {
+  const [{ createAdminApp, createProbeApp, listenSyncHttp }, { createTokenVerifier }] = await Promise.all([
     import('../../sync/admin-app.js'),
     import('../../sync/admin-auth.js'),
   ]);
@@ -46,15 +49,17 @@ async function serveAdmin(
     ...(config.admin.issuer ? { issuer: config.admin.issuer } : {}),
     ...(config.admin.jwksUri ? { jwksUri: config.admin.jwksUri } : {}),
   });
-  const app = createAdminApp({
+  const admin = createAdminApp({
     source: sidecar,
     metrics,
     verifier,
     allowedSubjects: config.admin.allowedSubjects,
     logger,
   });
-  const server: Server = app.listen(config.sync.port, config.sync.host);
-  await once(server, 'listening');
-  logger.info({ address: server.address(), identity: syncIdentity(config) }, 'sync serving');
-  return server;
+  const servers = await listenSyncHttp(config, { probe: createProbeApp({ source: sidecar, metrics }), admin });
+  logger.info(
+    { address: servers.probe.address(), adminAddress: servers.admin.address(), identity: syncIdentity(config) },
+    'sync serving',
+  );
+  return servers;
 }
