@@ -1,13 +1,7 @@
 import type { JobType } from '../jobs/index.js';
+import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
 import { detectEra, versionOf, type EraId } from './eras.js';
-import {
-  ANNOTATIONS,
-  COMPONENT_BY_TYPE,
-  LABELS,
-  MANAGED_BY_JOBS_FRAMEWORK,
-  MANAGED_BY_WEBSERVICE,
-  toolFromNamespace,
-} from './labels.js';
+import { ANNOTATIONS, COMPONENT_BY_TYPE, LABELS, MANAGED_BY_JOBS_FRAMEWORK, MANAGED_BY_WEBSERVICE } from './labels.js';
 import { isObject, type KObject } from './object.js';
 
 /** What a Kubernetes object in a tool namespace is, from the jobs framework's point of view. */
@@ -131,7 +125,7 @@ function jobsFrameworkObject(
 }
 
 /** Never throws: anything that is not a recognisable object is 'unsupported'. */
-export function classifyWorkload(obj: unknown): WorkloadClass {
+export function classifyWorkload(obj: unknown, namespacePrefix = DEFAULT_TOOL_NAMESPACE_PREFIX): WorkloadClass {
   if (!isObject(obj) || typeof obj['kind'] !== 'string')
     return { kind: 'unsupported', reason: 'not a Kubernetes object (no kind)' };
   const kind = obj['kind'];
@@ -140,7 +134,7 @@ export function classifyWorkload(obj: unknown): WorkloadClass {
   const annotations = record(metadata['annotations']);
   const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
   const namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '';
-  const tool = toolFromNamespace(namespace) || (labels[LABELS.createdBy] ?? '');
+  const tool = toolOfNamespace(namespace, namespacePrefix, { jobsApiFallback: true }) ?? labels[LABELS.createdBy] ?? '';
 
   const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {

@@ -24,7 +24,6 @@ export {
   KIND_BY_TYPE,
   generateLabels,
   labelSelector,
-  toolFromNamespace,
 } from './labels.js';
 export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
 export { isObject, type KObject } from './object.js';

@@ -71,9 +71,3 @@ export function labelSelector(tool: string, job?: string, type?: JobType): Recor
     version: false,
   });
 }
-
-/** `"".join(namespace.split("-", 1)[1:])`: the tool of a `tool-<tool>` namespace. */
-export function toolFromNamespace(namespace: string): string {
-  const dash = namespace.indexOf('-');
-  return dash < 0 ? '' : namespace.slice(dash + 1);
-}

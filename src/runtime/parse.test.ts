@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Job, JobImage } from '../jobs/index.js';
-import { loadWorkload } from './fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { parseWorkload, type ParseResult } from './parse.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from './settings.js';
 

@@ -27,8 +27,8 @@ import {
 } from '../jobs/index.js';
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
-import { toolOfNamespace } from '../storage/kinds.js';
-import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK, toolFromNamespace } from './labels.js';
+import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
+import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK } from './labels.js';
 import {
   child,
   FieldError,
@@ -138,9 +138,9 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   const metadata = requireObject(root['metadata'], 'metadata');
   const name = requireString(metadata['name'], 'metadata.name');
   const namespace = requireString(metadata['namespace'], 'metadata.namespace');
-  const prefix = settings.toolNamespacePrefix ?? 'tool-';
-  const tool = toolOfNamespace(namespace, prefix) ?? toolFromNamespace(namespace);
-  if (tool === '') throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
+  const prefix = settings.toolNamespacePrefix ?? DEFAULT_TOOL_NAMESPACE_PREFIX;
+  const tool = toolOfNamespace(namespace, prefix, { jobsApiFallback: true });
+  if (tool === undefined) throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
   const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
     throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);

@@ -20,7 +20,7 @@ import {
   type Job,
 } from '../jobs/index.js';
 import { renderCommand } from './command.js';
-import { toolNamespace } from '../storage/kinds.js';
+import { namespaceOfTool } from '../jobs/tenancy.js';
 import { ANNOTATIONS, generateLabels, KIND_BY_TYPE } from './labels.js';
 import type { KObject } from './object.js';
 import type { RuntimeSettings } from './settings.js';
@@ -211,7 +211,7 @@ function metadata(job: Job, namespace: string): KObject {
 }
 
 function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptions): KObject[] {
-  const namespace = toolNamespace(job.tool_name, settings.toolNamespacePrefix);
+  const namespace = namespaceOfTool(job.tool_name, settings.toolNamespacePrefix);
   const template = podTemplate(job, settings, options);
   switch (job.job_type) {
     case 'one-off':

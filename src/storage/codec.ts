@@ -1,14 +1,8 @@
 import type { z } from 'zod';
 import { InputError } from '../errors.js';
+import { namespaceOfTool } from '../jobs/tenancy.js';
 import type { StoredJob } from '../jobs/model.js';
-import {
-  ANNOTATIONS,
-  STORAGE_API_VERSION,
-  STORAGE_GROUP,
-  storageKindForJobType,
-  storageKindForKind,
-  toolNamespace,
-} from './kinds.js';
+import { ANNOTATIONS, STORAGE_API_VERSION, STORAGE_GROUP, storageKindForJobType, storageKindForKind } from './kinds.js';
 import { specV1 } from './spec-v1.js';
 
 export type RawSpec = Record<string, unknown>;
@@ -137,7 +131,7 @@ export class StorageCodec {
     if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
     const metadata: JobCr['metadata'] = {
       name: job.job_name,
-      namespace: toolNamespace(job.tool_name, options.namespacePrefix),
+      namespace: namespaceOfTool(job.tool_name, options.namespacePrefix),
     };
     if (options.annotations && Object.keys(options.annotations).length > 0)
       metadata.annotations = { ...options.annotations };

@@ -47,13 +47,3 @@ export const ANNOTATIONS = {
 export function sourceVersionsAnnotation(kind: string, name: string, resourceVersion: string): Record<string, string> {
   return { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${kind}/${name}`]: resourceVersion }) };
 }
-
-export function toolNamespace(tool: string, prefix = 'tool-'): string {
-  return `${prefix}${tool}`;
-}
-
-/** The tool of a namespace, as jobs-api derives it, or undefined for a namespace that is not a tool's. */
-export function toolOfNamespace(namespace: string | undefined, prefix = 'tool-'): string | undefined {
-  if (namespace === undefined) return undefined;
-  return namespace.startsWith(prefix) && namespace.length > prefix.length ? namespace.slice(prefix.length) : undefined;
-}

@@ -1,5 +1,6 @@
 import type { StorageCodec } from '../storage/codec.js';
-import { ANNOTATIONS, storageKindForKind, toolOfNamespace } from '../storage/kinds.js';
+import { toolOfNamespace } from '../jobs/tenancy.js';
+import { ANNOTATIONS, storageKindForKind } from '../storage/kinds.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { JobFingerprint, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 

@@ -7,7 +7,7 @@ import { classifyWorkload } from '../runtime/classify.js';
 import { parseWorkload } from '../runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS, prebuiltImagesFromImageConfig } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
-import { toolOfNamespace } from '../storage/kinds.js';
+import { toolOfNamespace } from '../jobs/tenancy.js';
 import type { Tracked } from './inventory.js';
 
 /** jobs-api's deployment settings from the configuration, with the built-in image table unless a file is given. */

@@ -1,6 +1,6 @@
 import { phaseBehaviour } from '../../config/phases.js';
 import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
-import { toolOfNamespace } from '../../storage/kinds.js';
+import { toolOfNamespace } from '../../jobs/tenancy.js';
 import type { AdmissionRequest } from '../review.js';
 import {
   breakGlassGroup,
