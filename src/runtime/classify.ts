@@ -1,7 +1,7 @@
-import type { JobType } from '../jobs/index.js';
 import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
 import { detectEra, versionOf, type EraId } from './eras.js';
-import { ANNOTATIONS, COMPONENT_BY_TYPE, LABELS, MANAGED_BY_JOBS_FRAMEWORK, MANAGED_BY_WEBSERVICE } from './labels.js';
+import { workloadKindOf } from './kinds.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, MANAGED_BY_WEBSERVICE, WORKLOAD_ANNOTATIONS } from './labels.js';
 import { isObject, type KObject } from './object.js';
 
 /** What a Kubernetes object in a tool namespace is, from the jobs framework's point of view. */
@@ -32,12 +32,6 @@ export type WorkloadClass =
   | { kind: 'webservice'; reason: string }
   | { kind: 'foreign'; jobsFrameworkLabels: boolean; reason: string }
   | { kind: 'unsupported'; reason: string };
-
-const JOB_KINDS: Readonly<Record<string, JobType>> = {
-  CronJob: 'scheduled',
-  Deployment: 'continuous',
-  Job: 'one-off',
-};
 
 function record(value: unknown): Record<string, string> {
   if (!isObject(value)) return {};
@@ -86,13 +80,14 @@ function jobsFrameworkObject(
       reason: `Service of continuous job '${jobName}'`,
     };
   }
-  const jobType = JOB_KINDS[kind];
-  if (jobType === undefined)
+  const row = workloadKindOf(kind);
+  if (row === undefined)
     return {
       kind: 'unsupported',
       reason: `${kind} carrying jobs-framework labels is not a job definition`,
     };
-  if (component !== COMPONENT_BY_TYPE[jobType] && component !== 'tool') {
+  const jobType = row.jobType;
+  if (component !== row.component && component !== 'tool') {
     return {
       kind: 'foreign',
       jobsFrameworkLabels: true,
@@ -124,6 +119,11 @@ function jobsFrameworkObject(
   };
 }
 
+/** The tool a workload belongs to: its namespace's, else (outside any tool namespace) its created-by label. */
+function toolOfWorkload(namespace: string, prefix: string, labels: Record<string, string>): string {
+  return toolOfNamespace(namespace, prefix, { jobsApiFallback: true }) ?? labels[LABELS.createdBy] ?? '';
+}
+
 /** Never throws: anything that is not a recognisable object is 'unsupported'. */
 export function classifyWorkload(obj: unknown, namespacePrefix = DEFAULT_TOOL_NAMESPACE_PREFIX): WorkloadClass {
   if (!isObject(obj) || typeof obj['kind'] !== 'string')
@@ -134,11 +134,11 @@ export function classifyWorkload(obj: unknown, namespacePrefix = DEFAULT_TOOL_NA
   const annotations = record(metadata['annotations']);
   const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
   const namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '';
-  const tool = toolOfNamespace(namespace, namespacePrefix, { jobsApiFallback: true }) ?? labels[LABELS.createdBy] ?? '';
+  const tool = toolOfWorkload(namespace, namespacePrefix, labels);
 
   const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
-    const manual = annotations[ANNOTATIONS.instantiate] === 'manual';
+    const manual = annotations[WORKLOAD_ANNOTATIONS.instantiate] === 'manual';
     return {
       kind: 'cronjob-run',
       cronJobName: cronJob,
@@ -151,7 +151,7 @@ export function classifyWorkload(obj: unknown, namespacePrefix = DEFAULT_TOOL_NA
   if (labels[LABELS.managedBy] === MANAGED_BY_WEBSERVICE)
     return { kind: 'webservice', reason: `${kind} managed by webservice` };
   if (labels[LABELS.managedBy] === MANAGED_BY_JOBS_FRAMEWORK) return jobsFrameworkObject(obj, kind, name, tool, labels);
-  if (kind in JOB_KINDS || kind === 'Service') {
+  if (workloadKindOf(kind) !== undefined || kind === 'Service') {
     return {
       kind: 'foreign',
       jobsFrameworkLabels: false,

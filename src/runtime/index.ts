@@ -17,13 +17,12 @@ export {
 export { ERA_TABLE, detectEra, type EraId, type EraFeature, type WorkloadEra } from './eras.js';
 export {
   LABELS,
-  ANNOTATIONS,
+  WORKLOAD_ANNOTATIONS,
   MANAGED_BY_JOBS_FRAMEWORK,
   MANAGED_BY_WEBSERVICE,
-  COMPONENT_BY_TYPE,
-  KIND_BY_TYPE,
   generateLabels,
   labelSelector,
 } from './labels.js';
+export { WORKLOAD_KINDS, workloadKindOf, workloadKindForJobType, type WorkloadKind } from './kinds.js';
 export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
 export { isObject, type KObject } from './object.js';

@@ -28,7 +28,8 @@ import {
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
 import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
-import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK } from './labels.js';
+import { workloadKindOf } from './kinds.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_ANNOTATIONS } from './labels.js';
 import {
   child,
   FieldError,
@@ -89,12 +90,6 @@ export type ParseResult =
   | { ok: true; job: Job; era: WorkloadEra; warnings: ParseWarning[] }
   | { ok: false; error: { path: string; message: string } };
 
-const TYPE_BY_KIND: Readonly<Record<string, JobType>> = {
-  CronJob: 'scheduled',
-  Deployment: 'continuous',
-  Job: 'one-off',
-};
-
 interface Ctx {
   readonly settings: RuntimeSettings;
   readonly options: ParseOptions;
@@ -133,7 +128,7 @@ function ownerCronJob(metadata: KObject): string | undefined {
 function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions): Ctx {
   const root = requireObject(obj, '');
   const kind = requireString(root['kind'], 'kind');
-  const jobType = TYPE_BY_KIND[kind];
+  const jobType = workloadKindOf(kind)?.jobType;
   if (jobType === undefined) throw new FieldError('kind', `must be CronJob, Deployment or Job, got '${kind}'`);
   const metadata = requireObject(root['metadata'], 'metadata');
   const name = requireString(metadata['name'], 'metadata.name');
@@ -392,8 +387,8 @@ function readFeatures(ctx: Ctx): void {
 
 function readSchedule(ctx: Ctx): CronSchedule {
   const actualText = requireString(ctx.spec['schedule'], 'spec.schedule');
-  const annotationPath = child('metadata.annotations', ANNOTATIONS.cronExpression);
-  const configuredText = ctx.annotations[ANNOTATIONS.cronExpression] ?? actualText;
+  const annotationPath = child('metadata.annotations', WORKLOAD_ANNOTATIONS.cronExpression);
+  const configuredText = ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] ?? actualText;
   const actual = parseCron(actualText, ctx.tool, ctx.name);
   if (!actual.ok) throw new FieldError('spec.schedule', actual.message);
   const configured = configuredText === actualText ? actual : parseCron(configuredText, ctx.tool, ctx.name);
@@ -407,7 +402,7 @@ function readSchedule(ctx: Ctx): CronSchedule {
       `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.schedule)}' and moves it there on the next render (T391786)`,
     );
   }
-  if (ctx.annotations[ANNOTATIONS.cronExpression] === undefined) {
+  if (ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] === undefined) {
     warn(
       ctx,
       'no-cron-annotation',
@@ -611,7 +606,7 @@ function readDeploymentFeatures(ctx: Ctx): void {
     'spec.template.metadata',
   );
   const templateAnnotations = optionalObject(templateMeta?.['annotations'], 'spec.template.metadata.annotations') ?? {};
-  if (ANNOTATIONS.restartedAt in templateAnnotations) ctx.features.add('restarted');
+  if (WORKLOAD_ANNOTATIONS.restartedAt in templateAnnotations) ctx.features.add('restarted');
 }
 
 function typeSpecific(ctx: Ctx): Record<string, unknown> {

@@ -21,7 +21,8 @@ import {
 } from '../jobs/index.js';
 import { renderCommand } from './command.js';
 import { namespaceOfTool } from '../jobs/tenancy.js';
-import { ANNOTATIONS, generateLabels, KIND_BY_TYPE } from './labels.js';
+import { generateLabels, WORKLOAD_ANNOTATIONS } from './labels.js';
+import { workloadKindForJobType } from './kinds.js';
 import type { KObject } from './object.js';
 import type { RuntimeSettings } from './settings.js';
 
@@ -218,7 +219,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       return [
         {
           apiVersion: 'batch/v1',
-          kind: KIND_BY_TYPE['one-off'],
+          kind: workloadKindForJobType('one-off').kind,
           metadata: metadata(job, namespace),
           spec: {
             template,
@@ -237,10 +238,10 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       return [
         {
           apiVersion: 'batch/v1',
-          kind: KIND_BY_TYPE.scheduled,
+          kind: workloadKindForJobType('scheduled').kind,
           metadata: {
             ...metadata(job, namespace),
-            annotations: { [ANNOTATIONS.cronExpression]: job.schedule.text },
+            annotations: { [WORKLOAD_ANNOTATIONS.cronExpression]: job.schedule.text },
           },
           spec: {
             schedule: formatCron(job.schedule),
@@ -257,7 +258,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       const replicas = job.replicas ?? 1;
       const deployment: KObject = {
         apiVersion: 'apps/v1',
-        kind: KIND_BY_TYPE.continuous,
+        kind: workloadKindForJobType('continuous').kind,
         metadata: metadata(job, namespace),
         spec: {
           replicas,

@@ -2,7 +2,13 @@ import type { z } from 'zod';
 import { InputError } from '../errors.js';
 import { namespaceOfTool } from '../jobs/tenancy.js';
 import type { StoredJob } from '../jobs/model.js';
-import { ANNOTATIONS, STORAGE_API_VERSION, STORAGE_GROUP, storageKindForJobType, storageKindForKind } from './kinds.js';
+import {
+  PROVENANCE_ANNOTATIONS,
+  STORAGE_API_VERSION,
+  STORAGE_GROUP,
+  storageKindForJobType,
+  storageKindForKind,
+} from './kinds.js';
 import { specV1 } from './spec-v1.js';
 
 export type RawSpec = Record<string, unknown>;
@@ -61,7 +67,7 @@ export class StorageCodec {
 
   /** The spec version a CR declares (by annotation); CRs written by jobs-api carry none and are the current one. */
   versionOf(cr: Pick<JobCr, 'metadata'>): string {
-    return cr.metadata.annotations?.[ANNOTATIONS.specVersion] ?? this.current;
+    return cr.metadata.annotations?.[PROVENANCE_ANNOTATIONS.specVersion] ?? this.current;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { StorageCodec } from '../storage/codec.js';
 import { toolOfNamespace } from '../jobs/tenancy.js';
-import { ANNOTATIONS, storageKindForKind } from '../storage/kinds.js';
+import { PROVENANCE_ANNOTATIONS, storageKindForKind } from '../storage/kinds.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { JobFingerprint, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
@@ -172,7 +172,7 @@ export function trackCr(obj: CrObject, codec: StorageCodec, namespacePrefix: str
     deleting: Boolean(md.deletionTimestamp),
     decoded: decoded.ok ? { ok: true, job: decoded.job } : { ok: false, error: decoded.error.message },
   };
-  const recorded = md.annotations?.[ANNOTATIONS.sourceVersions];
+  const recorded = md.annotations?.[PROVENANCE_ANNOTATIONS.sourceVersions];
   if (recorded) {
     try {
       entry.recordedSourceVersions = JSON.parse(recorded) as Record<string, string>;

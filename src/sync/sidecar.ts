@@ -12,7 +12,12 @@ import type { Logger } from '../log/logger.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { StorageCodec } from '../storage/codec.js';
-import { ANNOTATIONS, STORAGE_API_VERSION, sourceVersionsAnnotation, storageKindForJobType } from '../storage/kinds.js';
+import {
+  PROVENANCE_ANNOTATIONS,
+  STORAGE_API_VERSION,
+  sourceVersionsAnnotation,
+  storageKindForJobType,
+} from '../storage/kinds.js';
 import { Inventory, trackCr } from './inventory.js';
 import type { CrObject } from './inventory.js';
 import type { Resource, Tracked } from './inventory.js';
@@ -412,8 +417,8 @@ export class SyncSidecar {
       const cr = this.d.codec.encode(tracked.entry.parsed.job, {
         namespacePrefix: this.d.config.toolNamespacePrefix,
         annotations: {
-          [ANNOTATIONS.backfilledBy]: this.d.identity,
-          [ANNOTATIONS.backfilledAt]: new Date(this.now()).toISOString(),
+          [PROVENANCE_ANNOTATIONS.backfilledBy]: this.d.identity,
+          [PROVENANCE_ANNOTATIONS.backfilledAt]: new Date(this.now()).toISOString(),
           ...sourceVersionsAnnotation(w.kind, w.name, w.resourceVersion),
         },
       });

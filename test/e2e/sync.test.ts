@@ -11,7 +11,7 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import type { Metrics } from '../../src/metrics/registry.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
-import { ANNOTATIONS } from '../../src/storage/kinds.js';
+import { PROVENANCE_ANNOTATIONS as ANNOTATIONS } from '../../src/storage/kinds.js';
 import { SyncSidecar } from '../../src/sync/sidecar.js';
 import { createAdminApp } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';

@@ -1,4 +1,5 @@
 import { phaseBehaviour } from '../../config/phases.js';
+import { WORKLOAD_KINDS } from '../../runtime/kinds.js';
 import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
 import { toolOfNamespace } from '../../jobs/tenancy.js';
 import type { AdmissionRequest } from '../review.js';
@@ -19,7 +20,7 @@ import { directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext, WriteSource } from './types.js';
 
 /** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
-const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(['batch/jobs', 'batch/cronjobs', 'apps/deployments']);
+const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => `${k.group}/${k.plural}`));
 
 function inScope(request: AdmissionRequest, tool: string | undefined): tool is string {
   return (
