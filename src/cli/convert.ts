@@ -2,11 +2,11 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { classifyWorkload } from '../runtime/classify.js';
 import { parseWorkload } from '../runtime/parse.js';
+import { loadRuntimeSettings as runtimeSettings } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
 import type { JobCr, StorageCodec } from '../storage/codec.js';
-import { sourceVersionsAnnotation } from '../storage/kinds.js';
-import { runtimeSettings } from '../sync/track-workload.js';
+import { backfillCr } from '../sync/entries.js';
 import type { CliIo } from '../cli.js';
 import { EXIT } from '../cli.js';
 import { readObjects } from './input.js';
@@ -31,8 +31,9 @@ function sourceOf(value: unknown): ConvertEntry['source'] {
 }
 
 /**
- * What the backfill would do with one object: the CR it would write, or why none. Pure; the same function
- * decides for the sync, so `convert` is a faithful preview.
+ * What the backfill would do with one object: the CR it would write, or why none. Pure. The CR comes from the
+ * sync's own builder (`backfillCr`), so it is the CR the sync writes for the same workload, less the annotations
+ * naming the replica and the time of the write.
  */
 export function convertObject(
   value: unknown,
@@ -50,8 +51,9 @@ export function convertObject(
   if (job.job_type === 'one-off')
     return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
   const rv = (value as Meta).metadata?.resourceVersion;
-  const annotations = typeof rv === 'string' && rv ? sourceVersionsAnnotation(source.kind, source.name, rv) : undefined;
-  const cr = codec.encode(job, { namespacePrefix, ...(annotations ? { annotations } : {}) });
+  const provenance =
+    typeof rv === 'string' && rv ? { source: { kind: source.kind, name: source.name, resourceVersion: rv } } : {};
+  const cr = backfillCr(job, provenance, { codec, namespacePrefix });
   const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
   return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };
 }

@@ -4,7 +4,7 @@ import { KubeApi } from '../k8s/api.js';
 import { loadCredentials } from '../k8s/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { ToolPlan } from '../sync/reconcile.js';
-import type { SyncSidecar } from '../sync/sidecar.js';
+import type { SyncLoop as SyncSidecar } from '../sync/loop.js';
 import { AppError } from '../errors.js';
 import { getPhase, setPhase } from './phase.js';
 import { loadCommon, syncParts } from './serve.js';

@@ -12,8 +12,8 @@ import type { Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createStorageCodec } from '../storage/codec.js';
-import { SyncSidecar } from '../sync/sidecar.js';
-import { workloadTracker } from '../sync/track-workload.js';
+import { loadRuntimeSettings } from '../runtime/settings.js';
+import { SyncLoop as SyncSidecar } from '../sync/loop.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from '../cli.js';
 
@@ -51,7 +51,7 @@ export async function syncParts(c: Common, o: { readOnly?: boolean; elect?: bool
     codec: createStorageCodec(),
     phase: phaseSource,
     identity: c.config.sync.identity || hostname(),
-    ...workloadTracker(c.config),
+    settings: loadRuntimeSettings(c.config),
     ...(o.elect === undefined ? {} : { elect: o.elect }),
     ...(o.readOnly ? { readOnly: true } : {}),
   });

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/schema.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { PrebuiltImage, ResolveSettings } from '../jobs/index.js';
 
 /**
@@ -243,4 +246,31 @@ export function prebuiltImagesFromImageConfig(yamlText: string): ImageConfigResu
     });
   }
   return { ok: true, images };
+}
+
+/** jobs-api's deployment settings from the configuration, with the built-in image table unless a file is given. */
+export function loadRuntimeSettings(config: Config): RuntimeSettings {
+  let prebuiltImages = DEFAULT_RUNTIME_SETTINGS.prebuiltImages;
+  if (config.runtime.imageConfigFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.runtime.imageConfigFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError([
+        `runtime.imageConfigFile: cannot read ${config.runtime.imageConfigFile}: ${errorMessage(err)}`,
+      ]);
+    }
+    const parsed = prebuiltImagesFromImageConfig(text);
+    if (!parsed.ok)
+      throw new ConfigError([`runtime.imageConfigFile: ${parsed.error.path} ${parsed.error.message}`.trim()]);
+    prebuiltImages = parsed.images;
+  }
+  return {
+    ...DEFAULT_RUNTIME_SETTINGS,
+    defaultCpuLimit: config.runtime.defaultCpuLimit,
+    toolHomeBase: config.runtime.toolHomeBase,
+    harborHost: config.runtime.harborHost,
+    prebuiltImages,
+    toolNamespacePrefix: config.toolNamespacePrefix,
+  };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Inventory } from './inventory.js';
-import type { Tracked } from './inventory.js';
+import type { InventoryEntry } from './entries.js';
 import type { RuntimeEntry, StorageEntry } from './reconcile.js';
 
 const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry => ({
@@ -21,7 +21,7 @@ const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
   decoded: { ok: true, job: `fp-${name}` },
 });
 
-const job = (entry: RuntimeEntry): Tracked => ({ what: 'job', entry });
+const job = (entry: RuntimeEntry): InventoryEntry => ({ what: 'job', entry });
 
 describe('Inventory', () => {
   test('indexes each tool’s workloads, CRs, foreign workloads and Services', () => {
