@@ -1,7 +1,6 @@
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
-import { classifyWorkload } from '../runtime/classify.js';
-import { parseWorkload } from '../runtime/parse.js';
+import { readWorkload } from '../runtime/read.js';
 import { loadRuntimeSettings as runtimeSettings } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
@@ -43,9 +42,8 @@ export function convertObject(
 ): ConvertEntry {
   const source = sourceOf(value);
   if (!source.kind) return { source, outcome: 'error', reason: 'kind: not a Kubernetes object (no kind)' };
-  const cls = classifyWorkload(value);
-  if (cls.kind !== 'job') return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
-  const parsed = parseWorkload(value, settings);
+  const { class: cls, parsed } = readWorkload(value, settings);
+  if (cls.kind !== 'job' || !parsed) return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
   if (!parsed.ok) return { source, outcome: 'error', reason: `${parsed.error.path}: ${parsed.error.message}` };
   const job = parsed.job;
   if (job.job_type === 'one-off')

@@ -1,4 +1,6 @@
-export { classifyWorkload, type WorkloadClass } from './classify.js';
+export { classifyWorkload, classifyFacts, type WorkloadClass } from './classify.js';
+export { workloadFacts, ownerCronJob, type WorkloadFacts } from './facts.js';
+export { readWorkload, type WorkloadReading } from './read.js';
 export {
   parseWorkload,
   type ParseOptions,
@@ -11,6 +13,7 @@ export {
   DEFAULT_RUNTIME_SETTINGS,
   DEFAULT_PREBUILT_IMAGES,
   prebuiltImagesFromImageConfig,
+  loadRuntimeSettings,
   type RuntimeSettings,
   type ImageConfigResult,
 } from './settings.js';

@@ -28,6 +28,8 @@ import {
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
 import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
+import { ownerCronJob } from './facts.js';
+import type { WorkloadFacts } from './facts.js';
 import { workloadKindOf } from './kinds.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_ANNOTATIONS } from './labels.js';
 import {
@@ -118,14 +120,7 @@ function warn(ctx: Ctx, code: ParseWarningCode, path: string, message: string): 
   ctx.warnings.push({ code, path, message });
 }
 
-function ownerCronJob(metadata: KObject): string | undefined {
-  const owners = metadata['ownerReferences'];
-  if (!Array.isArray(owners)) return undefined;
-  const owner: unknown = owners.find((o) => isObject(o) && o['kind'] === 'CronJob');
-  return isObject(owner) ? String(owner['name']) : undefined;
-}
-
-function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions): Ctx {
+function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions, facts?: WorkloadFacts): Ctx {
   const root = requireObject(obj, '');
   const kind = requireString(root['kind'], 'kind');
   const jobType = workloadKindOf(kind)?.jobType;
@@ -134,9 +129,9 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   const name = requireString(metadata['name'], 'metadata.name');
   const namespace = requireString(metadata['namespace'], 'metadata.namespace');
   const prefix = settings.toolNamespacePrefix ?? DEFAULT_TOOL_NAMESPACE_PREFIX;
-  const tool = toolOfNamespace(namespace, prefix, { jobsApiFallback: true });
+  const tool = facts ? facts.namespaceTool : toolOfNamespace(namespace, prefix, { jobsApiFallback: true });
   if (tool === undefined) throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
-  const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
+  const cronJob = facts ? facts.cronJobOwner : kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
     throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);
   }
@@ -613,21 +608,19 @@ function typeSpecific(ctx: Ctx): Record<string, unknown> {
   return ctx.jobType === 'continuous' ? continuousFields(ctx) : retryAndTimeout(ctx);
 }
 
-function parseUnsafe(obj: unknown, settings: RuntimeSettings, options: ParseOptions): ParseResult {
-  const ctx = readContext(obj, settings, options);
+function parseUnsafe(
+  obj: unknown,
+  settings: RuntimeSettings,
+  options: ParseOptions,
+  facts: WorkloadFacts | undefined,
+): ParseResult {
+  const ctx = readContext(obj, settings, options, facts);
   const version = versionOf(ctx.labels);
   if (version === null)
     throw new FieldError(labelPath(LABELS.version), `must be an integer, got '${ctx.labels[LABELS.version] ?? ''}'`);
   if (ctx.kind === 'CronJob' && isObject(obj) && obj['apiVersion'] === 'batch/v1beta1')
     ctx.features.add('batch-v1beta1');
-  const commandForEra = Array.isArray(ctx.container['command'])
-    ? ctx.container['command'].filter((c): c is string => typeof c === 'string')
-    : [];
-  const era = detectEra({
-    labels: ctx.labels,
-    version,
-    command: commandForEra,
-  });
+  const era = facts?.era ?? eraOf(ctx, version);
   checkMetadataLabels(ctx, era.id);
   readFeatures(ctx);
   const job = buildJob(ctx, version);
@@ -647,13 +640,26 @@ function parseUnsafe(obj: unknown, settings: RuntimeSettings, options: ParseOpti
   };
 }
 
+function eraOf(ctx: Ctx, version: number): Omit<WorkloadEra, 'features'> {
+  const command = Array.isArray(ctx.container['command'])
+    ? ctx.container['command'].filter((c): c is string => typeof c === 'string')
+    : [];
+  return detectEra({ labels: ctx.labels, version, command });
+}
+
 /**
  * The job jobs-api would read from a CronJob, Deployment or Job of any era (what it would store when it backfills,
  * without `k8s_object`). Never throws and never modifies `obj`; an error names the workload field at fault.
+ * `facts`, when the caller found them already (runtime/read), are not derived again.
  */
-export function parseWorkload(obj: unknown, settings: RuntimeSettings, options: ParseOptions = {}): ParseResult {
+export function parseWorkload(
+  obj: unknown,
+  settings: RuntimeSettings,
+  options: ParseOptions = {},
+  facts?: WorkloadFacts,
+): ParseResult {
   try {
-    return parseUnsafe(obj, settings, options);
+    return parseUnsafe(obj, settings, options, facts);
   } catch (e) {
     if (e instanceof FieldError) return { ok: false, error: { path: e.path, message: e.reason } };
     return {

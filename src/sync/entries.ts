@@ -1,6 +1,5 @@
 import type { StoredJob } from '../jobs/model.js';
-import { classifyWorkload } from '../runtime/classify.js';
-import { parseWorkload } from '../runtime/parse.js';
+import { readWorkload } from '../runtime/read.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import type { JobCr, StorageCodec } from '../storage/codec.js';
 import { PROVENANCE_ANNOTATIONS, sourceVersionsAnnotation, storageKindForKind } from '../storage/kinds.js';
@@ -56,10 +55,9 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
   const md = (obj as Meta).metadata ?? {};
   const names = ctx.namesOf(md.namespace ?? '');
   if (!names || !md.name) return undefined;
-  const cls = classifyWorkload(obj, ctx.settings.toolNamespacePrefix);
+  const { class: cls, parsed } = readWorkload(obj, ctx.settings);
   if (cls.kind === 'foreign') return FOREIGN;
-  if (cls.kind !== 'job') return undefined;
-  const parsed = parseWorkload(obj, ctx.settings);
+  if (cls.kind !== 'job' || !parsed) return undefined;
   const job = parsed.ok && parsed.job.job_type !== 'one-off' ? parsed.job : undefined;
   const entry: RuntimeEntry<J> = {
     tool: names.tool,
