@@ -385,16 +385,16 @@ function readSchedule(ctx: Ctx): CronSchedule {
   const annotationPath = child('metadata.annotations', WORKLOAD_ANNOTATIONS.cronExpression);
   const configuredText = ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] ?? actualText;
   const actual = parseCron(actualText, ctx.tool, ctx.name);
-  if (!actual.ok) throw new FieldError('spec.schedule', actual.message);
+  if (!actual.ok) throw new FieldError('spec.schedule', actual.problem.message);
   const configured = configuredText === actualText ? actual : parseCron(configuredText, ctx.tool, ctx.name);
-  if (!configured.ok) throw new FieldError(annotationPath, configured.message);
+  if (!configured.ok) throw new FieldError(annotationPath, configured.problem.message);
   if (actualText.startsWith('@')) {
     ctx.features.add('raw-macro-schedule');
     warn(
       ctx,
       'raw-macro-schedule',
       'spec.schedule',
-      `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.schedule)}' and moves it there on the next render (T391786)`,
+      `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.value)}' and moves it there on the next render (T391786)`,
     );
   }
   if (ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] === undefined) {
@@ -406,18 +406,18 @@ function readSchedule(ctx: Ctx): CronSchedule {
     );
   } else {
     ctx.features.add('cron-annotation');
-    if (formatCron(configured.schedule) !== formatCron(actual.schedule)) {
+    if (formatCron(configured.value) !== formatCron(actual.value)) {
       warn(
         ctx,
         'schedule-mismatch',
         'spec.schedule',
-        `'${actualText}' is not what the configured '${configuredText}' gives ('${formatCron(configured.schedule)}'): the CronJob was changed outside jobs-api`,
+        `'${actualText}' is not what the configured '${configuredText}' gives ('${formatCron(configured.value)}'): the CronJob was changed outside jobs-api`,
       );
     }
   }
-  const schedule = cronFromRuntime(formatCron(actual.schedule), configured.schedule.text);
-  if (!schedule.ok) throw new FieldError('spec.schedule', schedule.message);
-  return schedule.schedule;
+  const schedule = cronFromRuntime(formatCron(actual.value), configured.value.text);
+  if (!schedule.ok) throw new FieldError('spec.schedule', schedule.problem.message);
+  return schedule.value;
 }
 
 function probeScript(command: readonly string[]): string {
