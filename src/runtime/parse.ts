@@ -212,9 +212,12 @@ function readCommand(ctx: Ctx, version: number, buildservice: boolean): ParsedCo
   const args = rawArgs === undefined || rawArgs === null ? [] : stringList(rawArgs, `${ctx.containerPath}.args`);
   const result = parseCommand({ labels: ctx.labels, jobName: ctx.name, command, args }, version);
   if (!result.ok)
-    throw new FieldError(result.field === 'args' ? `${ctx.containerPath}.args` : commandPath, result.message);
-  const parsed = result.command;
-  if (result.jobsApiFails) {
+    throw new FieldError(
+      result.problem.path === 'args' ? `${ctx.containerPath}.args` : commandPath,
+      result.problem.message,
+    );
+  const parsed = result.value.command;
+  if (result.value.jobsApiFails) {
     warn(
       ctx,
       'jobs-api-cannot-parse',

@@ -154,7 +154,7 @@ function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions
     filelog_stderr: job.filelog_stderr,
     buildservice,
   });
-  if (!command.ok) throw new RenderError('spec.cmd', command.message);
+  if (!command.ok) throw new RenderError('spec.cmd', command.problem.message);
   const env: KObject[] = buildservice
     ? [
         {
@@ -168,7 +168,7 @@ function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions
     image: imageUrl(job.image),
     ...(buildservice ? {} : { workingDir: toolHome(job.tool_name, settings) }),
     env,
-    command: command.command,
+    command: command.value,
     resources: resources(job, settings.defaultCpuLimit),
     securityContext: containerSecurityContext(options.toolUid),
   };
