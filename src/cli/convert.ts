@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
+import { formatProblem } from '../errors.js';
 import { readWorkload } from '../runtime/read.js';
 import { loadRuntimeSettings as runtimeSettings } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
@@ -44,15 +45,15 @@ export function convertObject(
   if (!source.kind) return { source, outcome: 'error', reason: 'kind: not a Kubernetes object (no kind)' };
   const { class: cls, parsed } = readWorkload(value, settings);
   if (cls.kind !== 'job' || !parsed) return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
-  if (!parsed.ok) return { source, outcome: 'error', reason: `${parsed.error.path}: ${parsed.error.message}` };
-  const job = parsed.job;
+  if (!parsed.ok) return { source, outcome: 'error', reason: formatProblem(parsed.problem) };
+  const { job } = parsed.value;
   if (job.job_type === 'one-off')
     return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
   const rv = (value as Meta).metadata?.resourceVersion;
   const provenance =
     typeof rv === 'string' && rv ? { source: { kind: source.kind, name: source.name, resourceVersion: rv } } : {};
   const cr = backfillCr(job, provenance, { codec, namespacePrefix });
-  const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
+  const warnings = parsed.value.warnings.map(formatProblem);
   return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 

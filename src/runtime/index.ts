@@ -5,6 +5,7 @@ export {
   parseWorkload,
   type ParseOptions,
   type ParseResult,
+  type ParsedWorkload,
   type ParseWarning,
   type ParseWarningCode,
 } from './parse.js';

@@ -28,6 +28,8 @@ import {
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
 import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
+import { ok, problem } from '../errors.js';
+import type { Result } from '../errors.js';
 import { ownerCronJob } from './facts.js';
 import type { WorkloadFacts } from './facts.js';
 import { workloadKindOf } from './kinds.js';
@@ -88,9 +90,15 @@ export interface ParseWarning {
   message: string;
 }
 
-export type ParseResult =
-  | { ok: true; job: Job; era: WorkloadEra; warnings: ParseWarning[] }
-  | { ok: false; error: { path: string; message: string } };
+/** A workload read as a job: the job, the era of the object, and what a reader should know about it. */
+export interface ParsedWorkload {
+  job: Job;
+  era: WorkloadEra;
+  warnings: ParseWarning[];
+}
+
+/** The parsed workload, or the problem, its path naming the workload field at fault. */
+export type ParseResult = Result<ParsedWorkload>;
 
 interface Ctx {
   readonly settings: RuntimeSettings;
@@ -628,19 +636,14 @@ function parseUnsafe(
   readFeatures(ctx);
   const job = buildJob(ctx, version);
   for (const issue of validateJob(job)) {
-    if (issue.severity === 'error')
-      return {
-        ok: false,
-        error: { path: workloadPath(ctx, issue), message: issue.message },
-      };
+    if (issue.severity === 'error') return problem(workloadPath(ctx, issue), issue.message);
     warn(ctx, 'validation', workloadPath(ctx, issue), issue.message);
   }
-  return {
-    ok: true,
+  return ok({
     job,
     era: { id: era.id, period: era.period, description: era.description, features: [...ctx.features].sort() },
     warnings: ctx.warnings,
-  };
+  });
 }
 
 function eraOf(ctx: Ctx, version: number): Omit<WorkloadEra, 'features'> {
@@ -664,13 +667,7 @@ export function parseWorkload(
   try {
     return parseUnsafe(obj, settings, options, facts);
   } catch (e) {
-    if (e instanceof FieldError) return { ok: false, error: { path: e.path, message: e.reason } };
-    return {
-      ok: false,
-      error: {
-        path: '',
-        message: `unexpected: ${e instanceof Error ? e.message : String(e)}`,
-      },
-    };
+    if (e instanceof FieldError) return problem(e.path, e.reason);
+    return problem('', `unexpected: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

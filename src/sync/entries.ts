@@ -1,3 +1,4 @@
+import { formatProblem } from '../errors.js';
 import type { StoredJob } from '../jobs/model.js';
 import { readWorkload } from '../runtime/read.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
@@ -58,7 +59,7 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
   const { class: cls, parsed } = readWorkload(obj, ctx.settings);
   if (cls.kind === 'foreign') return FOREIGN;
   if (cls.kind !== 'job' || !parsed) return undefined;
-  const job = parsed.ok && parsed.job.job_type !== 'one-off' ? parsed.job : undefined;
+  const job = parsed.ok && parsed.value.job.job_type !== 'one-off' ? parsed.value.job : undefined;
   const entry: RuntimeEntry<J> = {
     tool: names.tool,
     type: cls.jobType,
@@ -67,7 +68,7 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
     workload: workloadRef((obj as Meta).kind as WorkloadRef['kind'], md.name, md, names),
     parsed: job
       ? { ok: true, job: ctx.keep(job) }
-      : { ok: false, error: parsed.ok ? 'not a stored job type' : `${parsed.error.path}: ${parsed.error.message}` },
+      : { ok: false, error: parsed.ok ? 'not a stored job type' : formatProblem(parsed.problem) },
   };
   if (job?.job_type === 'continuous' && job.port) entry.exposesPort = true;
   return { what: 'job', entry };

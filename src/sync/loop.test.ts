@@ -134,8 +134,8 @@ test('a pass reconciles the tools that changed and publishes their gauges', asyn
       },
     );
     const parsed = parseWorkload(workload, settings);
-    assert.ok(parsed.ok && parsed.job.job_type === 'scheduled');
-    const cr = createStorageCodec().encode(parsed.job as StoredJob);
+    assert.ok(parsed.ok && parsed.value.job.job_type === 'scheduled');
+    const cr = createStorageCodec().encode(parsed.value.job as StoredJob);
     emit(SCHEDULED_JOBS, { type: 'ADDED', object: { ...cr, metadata: { ...cr.metadata, resourceVersion: '2' } } });
     await until('the tool reconciled again', async () => (await sync.toolPlan('mytool'))?.jobs[0]?.inStorage === true);
     await until(
