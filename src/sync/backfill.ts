@@ -177,7 +177,7 @@ export class Backfiller {
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) {
       return 'the workload changed: being deleted or no longer a readable job';
     }
-    return { job: read.entry.parsed.job, workload: read.entry.workload };
+    return { job: read.entry.parsed.value, workload: read.entry.workload };
   }
 }
 

@@ -61,5 +61,5 @@ export async function fieldDiff(e: RuntimeEntry, reader: DriftReader): Promise<F
   const stored = crEntry(objects[1], reader.entries);
   if (runtime?.what !== 'job' || !runtime.entry.parsed.ok || stored?.what !== 'cr' || !stored.entry.decoded.ok)
     return 'the job changed since the last reconcile and is no longer readable on both sides';
-  return diffJobs(reader.resolve(stored.entry.decoded.job), reader.resolve(runtime.entry.parsed.job));
+  return diffJobs(reader.resolve(stored.entry.decoded.value), reader.resolve(runtime.entry.parsed.value));
 }

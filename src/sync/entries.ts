@@ -1,4 +1,4 @@
-import { formatProblem } from '../errors.js';
+import { ok, problem } from '../errors.js';
 import type { StoredJob } from '../jobs/model.js';
 import { readWorkload } from '../runtime/read.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
@@ -44,6 +44,8 @@ interface Meta {
   };
 }
 
+const NOT_STORED = Object.freeze(problem('', 'not a stored job type'));
+
 export const FOREIGN: InventoryEntry<never> = Object.freeze({ what: 'foreign' });
 export const SERVICE: InventoryEntry<never> = Object.freeze({ what: 'service' });
 
@@ -66,9 +68,7 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
     name: md.name,
     // A job class is only ever a CronJob or a Deployment; the API stamps the kind on every listed object.
     workload: workloadRef((obj as Meta).kind as WorkloadRef['kind'], md.name, md, names),
-    parsed: job
-      ? { ok: true, job: ctx.keep(job) }
-      : { ok: false, error: parsed.ok ? 'not a stored job type' : formatProblem(parsed.problem) },
+    parsed: job ? ok(ctx.keep(job)) : parsed.ok ? NOT_STORED : parsed,
   };
   if (job?.job_type === 'continuous' && job.port) entry.exposesPort = true;
   return { what: 'job', entry };
@@ -103,7 +103,7 @@ export function crEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J
     name: md.name,
     resourceVersion: md.resourceVersion ?? '',
     deleting: Boolean(md.deletionTimestamp),
-    decoded: decoded.ok ? { ok: true, job: ctx.keep(decoded.job) } : { ok: false, error: decoded.error.message },
+    decoded: decoded.ok ? ok(ctx.keep(decoded.job)) : problem('', decoded.error.message),
   };
   const recorded = md.annotations?.[PROVENANCE_ANNOTATIONS.sourceVersions];
   if (recorded) {

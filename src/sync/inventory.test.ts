@@ -9,7 +9,7 @@ const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry =>
   type: kind === 'CronJob' ? 'scheduled' : 'continuous',
   name,
   workload: { kind, namespace: 'tool-alpha', name, resourceVersion: '1', createdAt: 0, deleting: false },
-  parsed: { ok: true, job: `fp-${name}` },
+  parsed: { ok: true, value: `fp-${name}` },
 });
 
 const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
@@ -18,7 +18,7 @@ const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
   name,
   resourceVersion: '2',
   deleting: false,
-  decoded: { ok: true, job: `fp-${name}` },
+  decoded: { ok: true, value: `fp-${name}` },
 });
 
 const job = (entry: RuntimeEntry): InventoryEntry => ({ what: 'job', entry });

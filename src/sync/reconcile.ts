@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto';
 import { phaseBehaviour } from '../config/phases.js';
 import type { Phase } from '../config/phases.js';
+import { formatProblem } from '../errors.js';
+import type { Result } from '../errors.js';
 import type { CronSchedule, StoredJob } from '../jobs/model.js';
 import { jobKey } from './per-tool.js';
 
@@ -11,7 +13,7 @@ import { jobKey } from './per-tool.js';
 export type JobFingerprint = string;
 
 /** A job read from an object, or why it could not be; `J` is the job (fresh from a read) or its fingerprint (kept). */
-export type ReadResult<J> = { ok: true; job: J } | { ok: false; error: string };
+export type ReadResult<J> = Result<J>;
 
 /** A jobs-framework workload (CronJob or Deployment) as the sync keeps it: parsed once, never the whole object. */
 export interface RuntimeEntry<J = JobFingerprint> {
@@ -216,7 +218,7 @@ export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan
       s.deleting ? 'skip-deleting' : 'report',
       behaviour.sourceOfTruth === 'storage' && !s.deleting,
     );
-    if (!s.decoded.ok) job.reason = s.decoded.error;
+    if (!s.decoded.ok) job.reason = formatProblem(s.decoded.problem);
     plan.jobs.push(job);
   }
   for (const job of plan.jobs) countJob(job, plan.counts);
@@ -270,7 +272,7 @@ function runtimeOnly(
   if (r.workload.deleting) return jobReport(r, 'runtime', 'only-in-runtime', 'skip-deleting', false);
   if (!r.parsed.ok) {
     const job = jobReport(r, 'runtime', 'unreadable', 'report', listed);
-    job.reason = r.parsed.error;
+    job.reason = formatProblem(r.parsed.problem);
     return job;
   }
   if (!backfill) return jobReport(r, 'runtime', 'only-in-runtime', 'ignore', listed);
@@ -289,10 +291,12 @@ function compareBoth(r: RuntimeEntry, s: StorageEntry): JobReport {
   if (changed !== undefined) job.changedSinceRecorded = changed;
   if (!s.decoded.ok || !r.parsed.ok) {
     job.state = 'unreadable';
-    job.reason = s.decoded.ok ? `runtime: ${r.parsed.ok ? '' : r.parsed.error}` : `storage: ${s.decoded.error}`;
+    job.reason = s.decoded.ok
+      ? `runtime: ${r.parsed.ok ? '' : formatProblem(r.parsed.problem)}`
+      : `storage: ${formatProblem(s.decoded.problem)}`;
     return job;
   }
-  const differs = s.decoded.job !== r.parsed.job;
+  const differs = s.decoded.value !== r.parsed.value;
   const serviceMissing = r.type === 'continuous' && r.exposesPort === true && r.hasService === false;
   if (!differs && !serviceMissing) return job;
   job.state = 'out-of-sync';
