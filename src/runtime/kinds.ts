@@ -27,6 +27,9 @@ export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
   { kind: 'Job', group: 'batch', version: 'v1', plural: 'jobs', jobType: 'one-off', component: 'jobs' },
 ];
 
+/** The workloads a job can become, as `group/plural` (batch Jobs and CronJobs, apps Deployments). */
+export const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => `${k.group}/${k.plural}`));
+
 const BY_KIND: ReadonlyMap<string, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.kind, k]));
 const BY_TYPE: ReadonlyMap<JobType, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.jobType, k]));
 

@@ -1,5 +1,5 @@
 import { phaseBehaviour } from '../../config/phases.js';
-import { WORKLOAD_KINDS } from '../../runtime/kinds.js';
+import { WORKLOAD_RESOURCES } from '../../runtime/kinds.js';
 import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
 import { toolOfNamespace } from '../../jobs/tenancy.js';
 import type { AdmissionRequest } from '../review.js';
@@ -18,9 +18,6 @@ import {
 import { breakGlassDecision } from './break-glass.js';
 import { directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext, WriteSource } from './types.js';
-
-/** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
-const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => `${k.group}/${k.plural}`));
 
 function inScope(request: AdmissionRequest, tool: string | undefined): tool is string {
   return (
