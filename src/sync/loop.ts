@@ -16,11 +16,11 @@ import { withFieldDiffs } from './drift.js';
 import type { DriftReader } from './drift.js';
 import type { EntryContext, InventoryEntry } from './entries.js';
 import { Inventory } from './inventory.js';
-import { PerTool, jobKey } from './per-tool.js';
 import { jobFingerprint, reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
 import { publishGauges, summarize, toolSummary } from './report.js';
 import { leaseElector, watchInventory } from './sources.js';
+import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
 import type { SyncStatus, ToolSummary } from './report.js';
 
@@ -56,8 +56,7 @@ export class SyncLoop {
   private readonly inventory: Inventory;
   private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
   private readonly summaries = new Map<string, ToolSummary>();
-  /** When each runtime job was first seen without a CR (see RuntimeEntry.unmatchedSince). */
-  private readonly unmatched = new PerTool<number>();
+  private readonly unmatched = new UnmatchedSince();
   private readonly backfiller: Backfiller;
   private readonly drift: DriftReader;
   private readonly elector: LeaderElector | undefined;
@@ -224,30 +223,13 @@ export class SyncLoop {
     if (this.leader && !this.deps.readOnly && backfills.length > 0) await this.backfiller.run(backfills);
   }
 
-  /**
-   * A tool's plan from the inventory (reconcile is pure and cheap per tool). Runtime jobs without a CR carry when
-   * they were first seen so; `record` (a pass) notes the jobs newly seen so and forgets those no longer waiting,
-   * while an on-demand plan only reads what the passes noted.
-   */
+  /** A tool's plan from the inventory (reconcile is pure and cheap per tool); `record` as in UnmatchedSince.mark. */
   private planFor(tool: string, phase: Phase, o: { record: boolean }): ToolPlan {
-    const inv = this.inventory.inventoryOf(tool);
     const now = this.now();
-    const stored = new Set(inv.storage.map(jobKey));
-    const waiting = new Set<string>();
-    const runtime = inv.runtime.map((r) => {
-      const key = jobKey(r);
-      if (stored.has(key)) return r;
-      waiting.add(key);
-      let since = this.unmatched.get(r);
-      if (since === undefined && o.record) this.unmatched.set(r, (since = now));
-      return since === undefined ? r : Object.assign({}, r, { unmatchedSince: since });
-    });
-    if (o.record) {
-      this.unmatched.retain(tool, waiting);
-      this.backfiller.retain(tool, waiting);
-    }
+    const { inventory, waiting } = this.unmatched.mark(this.inventory.inventoryOf(tool), now, o);
+    if (o.record) this.backfiller.retain(tool, waiting);
     const graceSeconds = this.deps.config.sync.backfillGraceSeconds;
-    return reconcileTool(Object.assign({}, inv, { runtime }), { phase, now, graceSeconds });
+    return reconcileTool(inventory, { phase, now, graceSeconds });
   }
 
   /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
