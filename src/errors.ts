@@ -56,3 +56,25 @@ export class UsageError extends AppError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** What went wrong with an input, and where: `path` names the field at fault (`''` for the input as a whole). */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+/** The one shape of "this worked, or here is why not" for results that are data rather than thrown errors. */
+export type Result<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+
+export function ok<T>(value: T): { ok: true; value: T } {
+  return { ok: true, value };
+}
+
+export function problem(path: string, message: string): { ok: false; problem: Problem } {
+  return { ok: false, problem: { path, message } };
+}
+
+/** `path: message`, or only the message when the problem is with the input as a whole. */
+export function formatProblem(p: Problem): string {
+  return p.path ? `${p.path}: ${p.message}` : p.message;
+}

@@ -18,8 +18,8 @@ import { createProcessRegistry, createSyncMetrics, reportPhase } from '../metric
 import type { SharedMetrics, SyncMetrics, WebhookMetrics } from '../metrics/registry.js';
 import { PhaseSource } from '../phase/source.js';
 import { createStorageCodec } from '../storage/codec.js';
-import { SyncSidecar } from '../sync/sidecar.js';
-import { workloadTracker } from '../sync/track-workload.js';
+import { SyncLoop } from '../sync/loop.js';
+import { loadRuntimeSettings } from '../runtime/settings.js';
 import { VERSION } from '../version.js';
 import { checkImportCaller, establishCaller, refusalError, unreachableError } from './one-shot.js';
 import type { OneShotCommand } from './one-shot.js';
@@ -92,10 +92,10 @@ export interface SyncPartsOptions {
 export function syncParts(
   parts: Common<SyncMetrics>,
   options: SyncPartsOptions = {},
-): { phase: PhaseSource; sidecar: SyncSidecar } {
+): { phase: PhaseSource; sync: SyncLoop } {
   const { config, logger, metrics, api } = parts;
   const phase = phaseSource(parts);
-  const sidecar = new SyncSidecar({
+  const sync = new SyncLoop({
     config,
     logger,
     metrics,
@@ -103,11 +103,11 @@ export function syncParts(
     codec: createStorageCodec(),
     phase,
     identity: syncIdentity(config),
-    ...workloadTracker(config),
+    settings: loadRuntimeSettings(config),
     ...(options.elect === undefined ? {} : { elect: options.elect }),
     ...(options.readOnly ? { readOnly: true } : {}),
   });
-  return { phase, sidecar };
+  return { phase, sync };
 }
 
 /** The name this replica campaigns and writes under. */
@@ -126,7 +126,7 @@ export async function withPhase<T>(phase: PhaseSource, use: () => Promise<T>): P
 }
 
 /**
- * The sync run once for `import` and `report`: no election, no backfill grace, the sidecar's first reconcile and
+ * The sync run once for `import` and `report`: no election, no backfill grace, the sync's first reconcile and
  * settled writes awaited, then `use`, then everything stopped. It fails fast: the caller is established first (a
  * SelfSubjectReview, retried while the API server is unreachable, for at most `oneShot.unreachableSeconds`); `import`
  * refuses callers that may not write job CRs before writing anything; then the first 401/403 of any request ends the
@@ -134,7 +134,7 @@ export async function withPhase<T>(phase: PhaseSource, use: () => Promise<T>): P
  */
 export async function withOneShotSync<T>(
   options: { configFile: string | undefined; command: OneShotCommand; readOnly: boolean; as?: Impersonation },
-  use: (sidecar: SyncSidecar, logger: Logger) => T | Promise<T>,
+  use: (sync: SyncLoop, logger: Logger) => T | Promise<T>,
 ): Promise<T> {
   const parts = await common(
     {
@@ -158,7 +158,7 @@ export async function withOneShotSync<T>(
   if (options.command === 'import' && !options.readOnly) checkImportCaller(caller, parts.config);
 
   const config = { ...parts.config, sync: { ...parts.config.sync, backfillGraceSeconds: 0 } };
-  const { phase, sidecar } = syncParts({ ...parts, config }, { elect: false, readOnly: options.readOnly });
+  const { phase, sync } = syncParts({ ...parts, config }, { elect: false, readOnly: options.readOnly });
   const stopped = new AbortController();
   // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
   const failure = new Promise<never>((_, reject) => {
@@ -185,14 +185,14 @@ export async function withOneShotSync<T>(
   });
   failure.catch(() => undefined);
   return withPhase(phase, async () => {
-    sidecar.start();
+    sync.start();
     try {
-      await Promise.race([sidecar.firstReconcile, failure]);
-      await Promise.race([sidecar.settled(), failure]);
-      return await use(sidecar, parts.logger);
+      await Promise.race([sync.firstReconcile, failure]);
+      await Promise.race([sync.settled(), failure]);
+      return await use(sync, parts.logger);
     } finally {
       stopped.abort();
-      await sidecar.stop();
+      await sync.stop();
     }
   });
 }

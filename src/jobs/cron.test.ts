@@ -22,8 +22,8 @@ describe('cron macros derive a fixed time from "<tool> <job>"', () => {
       assert.equal(expandCronMacro(macro, tool, job)?.join(' '), expected);
       const parsed = parseCron(macro, tool, job);
       assert.ok(parsed.ok);
-      assert.equal(parsed.schedule.text, macro);
-      assert.equal(formatCron(parsed.schedule), expected);
+      assert.equal(parsed.value.text, macro);
+      assert.equal(formatCron(parsed.value), expected);
     });
   }
 });
@@ -32,12 +32,14 @@ describe('parseCron', () => {
   test('five fields keep their text and are lower-cased', () => {
     assert.deepEqual(parseCron('*/5  1-3 * JAN mon', 't', 'j'), {
       ok: false,
-      field: 'month',
-      message: `Unable to parse cron expression "*/5  1-3 * JAN mon": Unable to parse 'jan' as an integer`,
+      problem: {
+        path: 'month',
+        message: `Unable to parse cron expression "*/5  1-3 * JAN mon": Unable to parse 'jan' as an integer`,
+      },
     });
     assert.deepEqual(parseCron('*/5  1-3 * 1,6 mon', 't', 'j'), {
       ok: true,
-      schedule: {
+      value: {
         text: '*/5  1-3 * 1,6 mon',
         minute: '*/5',
         hour: '1-3',
@@ -62,8 +64,8 @@ describe('parseCron', () => {
       const r = parseCron(text, 't', 'j');
       assert.equal(r.ok, false);
       if (r.ok) return;
-      assert.equal(r.field, field);
-      assert.match(r.message, new RegExp(fragment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.equal(r.problem.path || undefined, field);
+      assert.match(r.problem.message, new RegExp(fragment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     });
   }
   test('sunday as 7 and names are accepted', () => {
@@ -75,7 +77,7 @@ describe('parseCron', () => {
 test('cronFromRuntime keeps the configured text and the actual fields', () => {
   assert.deepEqual(cronFromRuntime(' 13 13 * * * ', '@daily'), {
     ok: true,
-    schedule: {
+    value: {
       text: '@daily',
       minute: '13',
       hour: '13',

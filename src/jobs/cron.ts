@@ -1,3 +1,5 @@
+import { ok, problem } from '../errors.js';
+import type { Result } from '../errors.js';
 import type { CronSchedule } from './model.js';
 import { PyRandom } from './pyrandom.js';
 
@@ -43,8 +45,8 @@ export const CRON_MACROS: Readonly<Record<string, string>> = {
   '@yearly': '0 0 1 1 *',
 };
 
-export type CronResult =
-  { ok: true; schedule: CronSchedule } | { ok: false; field?: CronField['name']; message: string };
+/** A parsed schedule; a problem's path is the cron field at fault (`''` for the expression as a whole). */
+export type CronResult = Result<CronSchedule>;
 
 const PY_INT_RE = /^[ \t\n\r\f\v]*[+-]?\d+(?:_\d+)*[ \t\n\r\f\v]*$/;
 
@@ -54,11 +56,7 @@ function pyInt(text: string): number | null {
 }
 
 function fieldError(value: string, field: CronField, reason: string): CronResult {
-  return {
-    ok: false,
-    field: field.name,
-    message: `Unable to parse cron expression "${value}": ${reason}`,
-  };
+  return problem(field.name, `Unable to parse cron expression "${value}": ${reason}`);
 }
 
 function checkRange(entry: string, field: CronField, whole: string): CronResult | null {
@@ -140,7 +138,7 @@ export function parseCron(value: string, toolName: string, jobName: string): Cro
   let result = parsedExpressions.get(value);
   if (result === undefined) {
     result = parseExpression(value);
-    if (result.ok) Object.freeze(result.schedule);
+    if (result.ok) Object.freeze(result.value);
     Object.freeze(result);
     if (parsedExpressions.size >= EXPRESSION_CACHE_LIMIT) parsedExpressions.clear();
     parsedExpressions.set(value, result);
@@ -151,14 +149,13 @@ export function parseCron(value: string, toolName: string, jobName: string): Cro
 function parseMacro(value: string, toolName: string, jobName: string): CronResult {
   const parts = expandCronMacro(value, toolName, jobName);
   if (parts === null) {
-    return {
-      ok: false,
-      message:
-        `Unable to parse cron expression "${value}": ` +
+    return problem(
+      '',
+      `Unable to parse cron expression "${value}": ` +
         `Invalid at-macro '${value}', supported macros are: ${Object.keys(CRON_MACROS).join(', ')}`,
-    };
+    );
   }
-  return { ok: true, schedule: toSchedule(value, parts) };
+  return ok(toSchedule(value, parts));
 }
 
 function parseExpression(value: string): CronResult {
@@ -167,16 +164,16 @@ function parseExpression(value: string): CronResult {
     .split(' ')
     .filter((p) => p !== '');
   if (parts.length !== 5) {
-    return {
-      ok: false,
-      message: `Unable to parse cron expression "${value}": Expected to find 5 space-separated values, found ${parts.length}`,
-    };
+    return problem(
+      '',
+      `Unable to parse cron expression "${value}": Expected to find 5 space-separated values, found ${parts.length}`,
+    );
   }
   for (const [i, field] of CRON_FIELDS.entries()) {
     const error = checkField(parts[i] ?? '', field, value);
     if (error) return error;
   }
-  return { ok: true, schedule: toSchedule(value, parts) };
+  return ok(toSchedule(value, parts));
 }
 
 /** `CronExpression.from_runtime`: the configured text plus the five fields of the actual schedule. */
@@ -186,12 +183,12 @@ export function cronFromRuntime(actual: string, configured: string): CronResult 
     .split(' ')
     .filter((p) => p !== '');
   if (parts.length !== 5) {
-    return {
-      ok: false,
-      message: `Failed to parse cron expression '${actual}': expected to find 5 space-separated values, found ${parts.length}`,
-    };
+    return problem(
+      '',
+      `Failed to parse cron expression '${actual}': expected to find 5 space-separated values, found ${parts.length}`,
+    );
   }
-  return { ok: true, schedule: toSchedule(configured, parts) };
+  return ok(toSchedule(configured, parts));
 }
 
 /** `str(CronExpression)`: the five fields, as written to `spec.schedule`. */

@@ -123,7 +123,7 @@ function checkSchedule(issues: Issues, job: Job): void {
   const actual = CRON_FIELDS.map((f) => String(s[f.name])).join(' ');
   const parsed = parseCron(actual, job.tool_name, job.job_name);
   if (!parsed.ok) {
-    error(issues, `spec.schedule.${parsed.field ?? 'minute'}`, 'schedule', parsed.message);
+    error(issues, `spec.schedule.${parsed.problem.path || 'minute'}`, 'schedule', parsed.problem.message);
     return;
   }
   checkScheduleText(issues, job, s['text'], actual);
@@ -143,10 +143,10 @@ function checkScheduleText(issues: Issues, job: Job, text: string, actual: strin
   }
   const configured = parseCron(text, job.tool_name, job.job_name);
   if (!configured.ok) {
-    error(issues, 'spec.schedule.text', 'schedule', configured.message);
+    error(issues, 'spec.schedule.text', 'schedule', configured.problem.message);
     return;
   }
-  const fromText = CRON_FIELDS.map((f) => configured.schedule[f.name]).join(' ');
+  const fromText = CRON_FIELDS.map((f) => configured.value[f.name]).join(' ');
   if (fromText !== actual) {
     warning(
       issues,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { quantitiesEqual } from '../jobs/index.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload, type KObject } from '../runtime/index.js';
 import { entryFromJob, sortedEntry, type EntryNoteCode } from './entry.js';
 import { functionalDiff } from './functional.js';
@@ -11,8 +11,8 @@ import { changedFields, fixtureNames, loadAndRender, podParts } from './roundtri
 function entryOf(name: string) {
   const original = loadWorkload(name) as KObject;
   const parsed = parseWorkload(original, SETTINGS);
-  if (!parsed.ok) throw new Error(`${name}: ${parsed.error.path}: ${parsed.error.message}`);
-  return { original, parsed, ...entryFromJob(parsed.job, SETTINGS, parsed.warnings) };
+  if (!parsed.ok) throw new Error(`${name}: ${parsed.problem.path}: ${parsed.problem.message}`);
+  return { original, parsed, ...entryFromJob(parsed.value.job, SETTINGS, parsed.value.warnings) };
 }
 
 describe('every format era: entry → load → render gives back the running job', () => {
@@ -26,13 +26,13 @@ describe('every format era: entry → load → render gives back the running job
       const issues = validateLoadEntry(entry, 0);
       const nameTooLong = notes.some((n) => n.code === 'name-too-long');
       assert.equal(hasLoadErrors(issues), nameTooLong, JSON.stringify(issues));
-      const { objects } = loadAndRender(entry, parsed.job.tool_name, SETTINGS);
+      const { objects } = loadAndRender(entry, parsed.value.job.tool_name, SETTINGS);
       const rendered = objects[0] ?? {};
       assert.equal(rendered['kind'], original['kind']);
       const reread = parseWorkload(rendered, SETTINGS);
       assert.ok(reread.ok, JSON.stringify(reread));
       const declared = changedFields(notes);
-      const diff = functionalDiff(parsed.job, reread.job, SETTINGS).filter((d) => !declared.has(d.field));
+      const diff = functionalDiff(parsed.value.job, reread.value.job, SETTINGS).filter((d) => !declared.has(d.field));
       assert.deepEqual(diff, []);
       // the raw workload fields a person would look at, where the original sets them
       const before = podParts(original);
@@ -157,7 +157,7 @@ describe('entries as toolforge jobs dump writes them', () => {
     };
     const parsed = parseWorkload(original, SETTINGS);
     assert.ok(parsed.ok);
-    const { entry, notes } = entryFromJob(parsed.job, SETTINGS, parsed.warnings);
+    const { entry, notes } = entryFromJob(parsed.value.job, SETTINGS, parsed.value.warnings);
     assert.equal(entry.schedule, '30 2 * * *');
     assert.deepEqual(
       notes.map((n) => n.code),

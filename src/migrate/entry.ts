@@ -88,7 +88,7 @@ function imageName(job: Job, resolved: Job, notes: EntryNote[]): string {
 function scheduleOf(job: Job & { job_type: 'scheduled' }, notes: EntryNote[]): string {
   const text = job.schedule.text;
   const again = parseCron(text.toLowerCase(), job.tool_name, job.job_name);
-  if (again.ok && formatCron(again.schedule) === formatCron(job.schedule)) return text;
+  if (again.ok && formatCron(again.value) === formatCron(job.schedule)) return text;
   const fields = formatCron(job.schedule);
   notes.push(
     note(

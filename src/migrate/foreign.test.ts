@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { split as shlexSplit } from 'shlex';
 import { parse } from 'yaml';
 import { quantitiesEqual, resolveImageReference } from '../jobs/index.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload, type KObject } from '../runtime/index.js';
 import { convertForeign, type ProblemCode } from './foreign.js';
 import { validateLoadEntry, type LoadEntry } from './load-file.js';
@@ -227,12 +227,12 @@ describe('round trip: the loaded entry renders a workload that runs what the han
       const reread = parseWorkload(rendered, SETTINGS);
       assert.ok(reread.ok, JSON.stringify(reread));
       const buildservice = entry.image.includes('/');
-      const words = shlexSplit(reread.job.cmd);
+      const words = shlexSplit(reread.value.job.cmd);
       const dir = before.container['workingDir'];
       const expected = argvOf(before.container, buildservice);
       const cd = typeof dir === 'string' && dir !== `/data/project/${result.tool}` ? ['cd', dir, '&&'] : [];
       assert.deepEqual(words, [...cd, ...expected]);
-      assert.equal(reread.job.filelog === true, false, 'hand-written jobs logged to stdout, and still do');
+      assert.equal(reread.value.job.filelog === true, false, 'hand-written jobs logged to stdout, and still do');
       assertSameRunSettings(original, rendered);
     });
   }

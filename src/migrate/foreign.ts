@@ -11,7 +11,8 @@ import {
   toolHome,
   type JobType,
 } from '../jobs/index.js';
-import { isObject, LABELS, MANAGED_BY_WEBSERVICE, toolFromNamespace, type KObject } from '../runtime/index.js';
+import { toolOfNamespace } from '../jobs/tenancy.js';
+import { isObject, LABELS, MANAGED_BY_WEBSERVICE, type KObject } from '../runtime/index.js';
 import type { RuntimeSettings } from '../runtime/index.js';
 import { isBuildserviceImageName, type LoadEntry, type LoadKey } from './load-file.js';
 
@@ -446,7 +447,7 @@ function readSchedule(ctx: Ctx): void {
       ctx,
       'schedule',
       'spec.schedule',
-      parsed.message,
+      parsed.problem.message,
       'write a schedule jobs-api accepts (five fields or @daily, …)',
     );
   else if (schedule.startsWith('@'))
@@ -605,7 +606,7 @@ function context(root: KObject, settings: RuntimeSettings): Ctx | { path: string
   const metadata = obj(root['metadata']);
   const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
   const namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '';
-  const tool = toolFromNamespace(namespace);
+  const tool = toolOfNamespace(namespace, settings.toolNamespacePrefix, { jobsApiFallback: true }) ?? '';
   if (name === '') return { path: 'metadata.name', message: 'is missing' };
   if (tool === '') return { path: 'metadata.namespace', message: `must be 'tool-<tool>', got '${namespace}'` };
   const spec = obj(root['spec']);

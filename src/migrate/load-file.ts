@@ -314,7 +314,7 @@ function checkSchedule(e: Entry, c: Collector): void {
   const name = typeof e['name'] === 'string' ? e['name'] : 'job';
   // the tool only seeds the time an @-macro lands on; whether the text parses does not depend on it
   const result = parseCron(schedule.toLowerCase(), 'tool', name);
-  if (!result.ok) add(c, 'schedule', 'schedule', result.message);
+  if (!result.ok) add(c, 'schedule', 'schedule', result.problem.message);
 }
 
 function checkPortAndQuantities(e: Entry, c: Collector): void {
@@ -431,11 +431,11 @@ export function jobFromLoadEntry(entry: LoadEntry, tool: string): Job {
   const common = commonFields(entry, tool);
   if (entry.schedule !== undefined) {
     const cron = parseCron(entry.schedule.toLowerCase(), tool, entry.name);
-    if (!cron.ok) throw new TypeError(`entry '${entry.name}' has an invalid schedule: ${cron.message}`);
+    if (!cron.ok) throw new TypeError(`entry '${entry.name}' has an invalid schedule: ${cron.problem.message}`);
     return {
       ...common,
       job_type: 'scheduled',
-      schedule: cron.schedule,
+      schedule: cron.value,
       ...(entry.retry === undefined ? {} : { retry: entry.retry }),
       ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }),
     } as unknown as Job;

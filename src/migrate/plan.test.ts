@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { StoredJob } from '../jobs/index.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload, type KObject } from '../runtime/index.js';
 import { createStorageCodec } from '../storage/codec.js';
 import { groupByTool, lastDirectWrite, planTool, type PlanInput } from './plan.js';
@@ -19,8 +19,8 @@ function handWritten(name: string): KObject {
 /** The CR jobs-api (or the sync's backfill) would hold for a jobs-framework workload. */
 function crFor(workload: unknown): KObject {
   const parsed = parseWorkload(workload, SETTINGS);
-  if (!parsed.ok) throw new Error(parsed.error.message);
-  return createStorageCodec().encode(parsed.job as StoredJob) as unknown as KObject;
+  if (!parsed.ok) throw new Error(parsed.problem.message);
+  return createStorageCodec().encode(parsed.value.job as StoredJob) as unknown as KObject;
 }
 
 function input(over: Partial<PlanInput>): PlanInput {

@@ -1,11 +1,11 @@
 import type { Phase } from '../phase/behaviour.js';
+import { toolOfNamespace } from '../jobs/tenancy.js';
 import type { JobType, StoredJob } from '../jobs/index.js';
 import {
   classifyWorkload,
   isObject,
   LABELS,
   parseWorkload,
-  toolFromNamespace,
   type KObject,
   type RuntimeSettings,
 } from '../runtime/index.js';
@@ -178,7 +178,7 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
     ctx.jobs.push({
       ...base,
       reason: 'unreadable',
-      detail: `cannot be read as a job: ${parsed.error.path}: ${parsed.error.message}`,
+      detail: `cannot be read as a job: ${parsed.problem.path}: ${parsed.problem.message}`,
       entry: null,
       inJobsYaml: false,
       notes: [],
@@ -196,14 +196,14 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
       ? 'runs without a record in jobs-api: it was created or recreated outside the jobs API'
       : 'runs without a record in jobs-api, which ignores it: toolforge jobs does not list or manage it';
   } else {
-    differences = stored.ok ? functionalDiff(stored.job, parsed.job, ctx.input.settings) : [];
+    differences = stored.ok ? functionalDiff(stored.job, parsed.value.job, ctx.input.settings) : [];
     if (stored.ok && differences.length === 0) return;
     reason = 'edited-directly';
     detail = stored.ok
       ? `runs something else than jobs-api's record (${differences.map((d) => d.field).join(', ')}): it was edited directly`
       : `jobs-api's record cannot be read (${stored.error}): loading the entry rewrites it from what runs`;
   }
-  const { entry, notes } = entryFromJob(parsed.job, ctx.input.settings, parsed.warnings);
+  const { entry, notes } = entryFromJob(parsed.value.job, ctx.input.settings, parsed.value.warnings);
   const migrationNotes = notes.map((n) => ({
     code: n.code,
     where: n.field,
@@ -403,7 +403,8 @@ export function groupByTool(objects: readonly unknown[]): Map<string, { workload
       return;
     }
     const namespace = metadataOf(obj)['namespace'];
-    const tool = typeof namespace === 'string' ? toolFromNamespace(namespace) : '';
+    const tool =
+      typeof namespace === 'string' ? (toolOfNamespace(namespace, undefined, { jobsApiFallback: true }) ?? '') : '';
     if (tool === '') return;
     const group = out.get(tool) ?? { workloads: [], crs: [] };
     const apiVersion = isObject(obj) ? obj['apiVersion'] : undefined;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { split as shlexSplit } from 'shlex';
 import { parse } from 'yaml';
 import type { Phase } from '../phase/behaviour.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload } from '../runtime/index.js';
 import { createStorageCodec } from '../storage/codec.js';
 import type { StoredJob } from '../jobs/index.js';
@@ -100,7 +100,7 @@ describe('the message to maintainers', () => {
     const api = loadWorkload('v2-continuous-port-tcp') as { spec: { replicas: number } };
     const parsed = parseWorkload(api, SETTINGS);
     assert.ok(parsed.ok);
-    const cr = createStorageCodec().encode(parsed.job as StoredJob);
+    const cr = createStorageCodec().encode(parsed.value.job as StoredJob);
     api.spec.replicas = 5;
     const plan = planTool({ tool: 'mytool', phase: 'enforce', workloads: [api], crs: [cr], settings: SETTINGS });
     const md = renderMarkdown(plan, OPTIONS);

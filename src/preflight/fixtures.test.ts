@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { StoredJob } from '../jobs/index.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { parseWorkload } from '../runtime/parse.js';
 import { renderWorkloads } from '../runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../runtime/settings.js';
@@ -167,17 +167,22 @@ function differencesOf(
   if (!parsed.ok) return null;
   const service = SERVICE_OF[name];
   const live = service === undefined ? [obj] : [obj, loadWorkload(service)];
-  if (parsed.job.job_type === 'one-off') {
+  if (parsed.value.job.job_type === 'one-off') {
     // one-off jobs are not stored: compared with the render directly
-    const rendered = renderWorkloads(parsed.job, S, { toolUid: 52001 });
+    const rendered = renderWorkloads(parsed.value.job, S, { toolUid: 52001 });
     assert.ok(rendered.ok);
     const d = diffWorkloads(live, rendered.objects);
-    return { era: parsed.era.id, ...d };
+    return { era: parsed.value.era.id, ...d };
   }
-  const cr = createStorageCodec().encode(parsed.job as StoredJob);
+  const cr = createStorageCodec().encode(parsed.value.job as StoredJob);
   const result = preflightJob(cr, live, { runtime: S });
   assert.notEqual(result.verdict, 'error', JSON.stringify(result.error));
-  return { era: parsed.era.id, differences: result.differences, verdict: result.verdict, recreate: result.recreate };
+  return {
+    era: parsed.value.era.id,
+    differences: result.differences,
+    verdict: result.verdict,
+    recreate: result.recreate,
+  };
 }
 
 function functionalRules(differences: readonly Difference[]): string[] {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScheduledJob } from '../jobs/index.js';
-import { loadWorkload } from '../runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { renderWorkloads } from '../runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
@@ -71,7 +71,7 @@ describe('preflightJob', () => {
     const patched = loadWorkload('v2-scheduled-admin-patched');
     const parsed = parseWorkload(patched, S);
     assert.ok(parsed.ok);
-    const cr = codec.encode(parsed.job as ScheduledJob);
+    const cr = codec.encode(parsed.value.job as ScheduledJob);
     const uidOf = (r: ReturnType<typeof preflightJob>): unknown =>
       r.differences.find((d) => d.field === 'spec.jobTemplate.spec.template.spec.securityContext')?.rendered;
     assert.deepEqual(uidOf(preflightJob(cr, [patched], settings)), {

@@ -3,7 +3,7 @@ import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict } from '../k8s/errors.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
 import { isObject, type KObject } from '../runtime/object.js';
-import { toolOfNamespace } from '../storage/kinds.js';
+import { toolOfNamespace } from '../jobs/tenancy.js';
 import { renderFromCr, type PreflightSettings } from './preflight.js';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classifyWorkload } from './classify.js';
-import { loadWorkload } from './fixtures.test-helper.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 
 test('classifyWorkload over the fixtures', () => {
   const expected: [string, Record<string, unknown>][] = [
@@ -70,4 +70,17 @@ test('anything else', () => {
     }).kind,
     'foreign',
   );
+});
+
+test('the tool comes from the configured namespace prefix, with jobs-api first-dash reading as the fallback', () => {
+  const inNamespace = (namespace: string) => {
+    const obj = loadWorkload('v2-scheduled-relative-logs') as { metadata: { namespace: string } };
+    obj.metadata.namespace = namespace;
+    return obj;
+  };
+  const toolOf = (c: ReturnType<typeof classifyWorkload>) => (c.kind === 'job' ? c.tool : undefined);
+  assert.equal(toolOf(classifyWorkload(inNamespace('tf-tool-mytool'), 'tf-tool-')), 'mytool');
+  assert.equal(toolOf(classifyWorkload(inNamespace('tf-tool-mytool'))), 'tool-mytool', "jobs-api's reading");
+  assert.equal(toolOf(classifyWorkload(inNamespace('tool-mytool'), 'tf-tool-')), 'mytool', "jobs-api's reading");
+  assert.equal(toolOf(classifyWorkload(inNamespace('tool-mytool'))), 'mytool');
 });

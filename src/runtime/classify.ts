@@ -1,14 +1,8 @@
-import type { JobType } from '../jobs/index.js';
-import { detectEra, versionOf, type EraId } from './eras.js';
-import {
-  ANNOTATIONS,
-  COMPONENT_BY_TYPE,
-  LABELS,
-  MANAGED_BY_JOBS_FRAMEWORK,
-  MANAGED_BY_WEBSERVICE,
-  toolFromNamespace,
-} from './labels.js';
-import { isObject, type KObject } from './object.js';
+import { DEFAULT_TOOL_NAMESPACE_PREFIX } from '../jobs/tenancy.js';
+import type { EraId } from './eras.js';
+import { workloadFacts } from './facts.js';
+import type { WorkloadFacts } from './facts.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, MANAGED_BY_WEBSERVICE, WORKLOAD_ANNOTATIONS } from './labels.js';
 
 /** What a Kubernetes object in a tool namespace is, from the jobs framework's point of view. */
 export type WorkloadClass =
@@ -39,49 +33,8 @@ export type WorkloadClass =
   | { kind: 'foreign'; jobsFrameworkLabels: boolean; reason: string }
   | { kind: 'unsupported'; reason: string };
 
-const JOB_KINDS: Readonly<Record<string, JobType>> = {
-  CronJob: 'scheduled',
-  Deployment: 'continuous',
-  Job: 'one-off',
-};
-
-function record(value: unknown): Record<string, string> {
-  if (!isObject(value)) return {};
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
-  return out;
-}
-
-function ownerCronJob(metadata: KObject): string | undefined {
-  const owners = metadata['ownerReferences'];
-  if (!Array.isArray(owners)) return undefined;
-  for (const owner of owners) {
-    if (isObject(owner) && owner['kind'] === 'CronJob' && typeof owner['name'] === 'string') return owner['name'];
-  }
-  return undefined;
-}
-
-function firstCommand(obj: KObject): string[] {
-  const spec = isObject(obj['spec']) ? obj['spec'] : {};
-  const podOwner =
-    obj['kind'] === 'CronJob' && isObject(spec['jobTemplate']) && isObject(spec['jobTemplate']['spec'])
-      ? spec['jobTemplate']['spec']
-      : spec;
-  const template = isObject(podOwner['template']) ? podOwner['template'] : {};
-  const podSpec = isObject(template['spec']) ? template['spec'] : {};
-  const containers = Array.isArray(podSpec['containers']) ? podSpec['containers'] : [];
-  const first: unknown = containers[0];
-  const command = isObject(first) && Array.isArray(first['command']) ? first['command'] : [];
-  return command.filter((c): c is string => typeof c === 'string');
-}
-
-function jobsFrameworkObject(
-  obj: KObject,
-  kind: string,
-  name: string,
-  tool: string,
-  labels: Record<string, string>,
-): WorkloadClass {
+function jobsFrameworkObject(facts: WorkloadFacts, tool: string): WorkloadClass {
+  const { kind, name, labels, workload: row } = facts;
   const component = labels[LABELS.component];
   if (kind === 'Service') {
     const jobName = labels[LABELS.name] ?? name;
@@ -92,24 +45,20 @@ function jobsFrameworkObject(
       reason: `Service of continuous job '${jobName}'`,
     };
   }
-  const jobType = JOB_KINDS[kind];
-  if (jobType === undefined)
+  if (row === undefined)
     return {
       kind: 'unsupported',
       reason: `${kind} carrying jobs-framework labels is not a job definition`,
     };
-  if (component !== COMPONENT_BY_TYPE[jobType] && component !== 'tool') {
+  const jobType = row.jobType;
+  if (component !== row.component && component !== 'tool') {
     return {
       kind: 'foreign',
       jobsFrameworkLabels: true,
       reason: `${kind} with jobs-framework labels but component '${component ?? ''}': jobs-api never lists it as a job`,
     };
   }
-  const era = detectEra({
-    labels,
-    version: versionOf(labels) ?? 2,
-    command: firstCommand(obj),
-  }).id;
+  const era = facts.era?.id ?? 'v2';
   if (jobType === 'one-off') {
     return {
       kind: 'one-off-job',
@@ -131,20 +80,18 @@ function jobsFrameworkObject(
 }
 
 /** Never throws: anything that is not a recognisable object is 'unsupported'. */
-export function classifyWorkload(obj: unknown): WorkloadClass {
-  if (!isObject(obj) || typeof obj['kind'] !== 'string')
-    return { kind: 'unsupported', reason: 'not a Kubernetes object (no kind)' };
-  const kind = obj['kind'];
-  const metadata = isObject(obj['metadata']) ? obj['metadata'] : {};
-  const labels = record(metadata['labels']);
-  const annotations = record(metadata['annotations']);
-  const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
-  const namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '';
-  const tool = toolFromNamespace(namespace) || (labels[LABELS.createdBy] ?? '');
+export function classifyWorkload(obj: unknown, namespacePrefix = DEFAULT_TOOL_NAMESPACE_PREFIX): WorkloadClass {
+  return classifyFacts(workloadFacts(obj, namespacePrefix));
+}
 
-  const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
+/** The class of an object from its facts (see runtime/read); undefined facts are of no Kubernetes object. */
+export function classifyFacts(facts: WorkloadFacts | undefined): WorkloadClass {
+  if (facts === undefined) return { kind: 'unsupported', reason: 'not a Kubernetes object (no kind)' };
+  const { kind, labels, cronJobOwner: cronJob } = facts;
+  // Outside any tool namespace, the created-by label names the tool.
+  const tool = facts.namespaceTool ?? labels[LABELS.createdBy] ?? '';
   if (cronJob !== undefined) {
-    const manual = annotations[ANNOTATIONS.instantiate] === 'manual';
+    const manual = facts.annotations[WORKLOAD_ANNOTATIONS.instantiate] === 'manual';
     return {
       kind: 'cronjob-run',
       cronJobName: cronJob,
@@ -156,8 +103,8 @@ export function classifyWorkload(obj: unknown): WorkloadClass {
   }
   if (labels[LABELS.managedBy] === MANAGED_BY_WEBSERVICE)
     return { kind: 'webservice', reason: `${kind} managed by webservice` };
-  if (labels[LABELS.managedBy] === MANAGED_BY_JOBS_FRAMEWORK) return jobsFrameworkObject(obj, kind, name, tool, labels);
-  if (kind in JOB_KINDS || kind === 'Service') {
+  if (labels[LABELS.managedBy] === MANAGED_BY_JOBS_FRAMEWORK) return jobsFrameworkObject(facts, tool);
+  if (facts.workload !== undefined || kind === 'Service') {
     return {
       kind: 'foreign',
       jobsFrameworkLabels: false,

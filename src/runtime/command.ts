@@ -1,4 +1,6 @@
 import { join as shlexJoin, split as shlexSplit } from 'shlex';
+import { ok, problem } from '../errors.js';
+import type { Result } from '../errors.js';
 import { normalizePosixPath } from '../jobs/index.js';
 
 /**
@@ -39,9 +41,8 @@ export interface CommandInput {
   args: readonly string[];
 }
 
-export type CommandResult =
-  | { ok: true; command: ParsedCommand; jobsApiFails: boolean }
-  | { ok: false; field: 'command' | 'args'; message: string };
+/** A parsed command, and whether jobs-api's own parser fails on it; a problem's path is `command` or `args`. */
+export type CommandResult = Result<{ command: ParsedCommand; jobsApiFails: boolean }>;
 
 function isWrapped(command: readonly string[]): boolean {
   return command.length === COMMAND_WRAPPER.length + 1 && COMMAND_WRAPPER.every((part, i) => command[i] === part);
@@ -68,12 +69,7 @@ function orUnknown(cmd: string): string {
 export function parseCommand(input: CommandInput, version: number): CommandResult {
   const { labels, command, args } = input;
   const spec = command.at(-1);
-  if (spec === undefined)
-    return {
-      ok: false,
-      field: 'command',
-      message: 'must have at least one element',
-    };
+  if (spec === undefined) return problem('command', 'must have at least one element');
   const filelog = (labels['jobs.toolforge.org/filelog'] ?? 'no') === 'yes';
   const newFormat = (labels['jobs.toolforge.org/command-new-format'] ?? (version === 1 ? 'no' : 'yes')) === 'yes';
 
@@ -81,14 +77,9 @@ export function parseCommand(input: CommandInput, version: number): CommandResul
     if (filelog || version === 1) {
       const parts = splitExecRedirects(spec);
       if (parts === null) {
-        return {
-          ok: false,
-          field: 'command',
-          message: `expected "${STDOUT_PREFIX}OUT;${STDERR_PREFIX}ERR;<command>" in the last element`,
-        };
+        return problem('command', `expected "${STDOUT_PREFIX}OUT;${STDERR_PREFIX}ERR;<command>" in the last element`);
       }
-      return {
-        ok: true,
+      return ok({
         jobsApiFails: false,
         command: {
           cmd: orUnknown(parts.cmd),
@@ -97,13 +88,12 @@ export function parseCommand(input: CommandInput, version: number): CommandResul
           filelog_stderr: parts.stderr,
           layout: 'exec-redirects',
         },
-      };
+      });
     }
     const wrapped = isWrapped(command);
     const cmd = wrapped ? spec : shlexJoin([...command, ...args]);
     const layout: CommandLayout = wrapped ? 'shell' : args.length > 0 ? 'split-args' : 'shell-less';
-    return {
-      ok: true,
+    return ok({
       jobsApiFails: false,
       command: {
         cmd: orUnknown(cmd),
@@ -112,7 +102,7 @@ export function parseCommand(input: CommandInput, version: number): CommandResul
         filelog_stderr: null,
         layout,
       },
-    };
+    });
   }
 
   return parseOldFormat(input, spec, filelog);
@@ -124,8 +114,7 @@ function parseOldFormat(input: CommandInput, spec: string, filelog: boolean): Co
   if (cut < 0) {
     // jobs-api raises here (str.rindex); the command ran as written, with no shell and no redirects.
     const cmd = command.length === 1 && args.length === 0 ? spec : shlexJoin([...command, ...args]);
-    return {
-      ok: true,
+    return ok({
       jobsApiFails: true,
       command: {
         cmd: orUnknown(cmd),
@@ -134,7 +123,7 @@ function parseOldFormat(input: CommandInput, spec: string, filelog: boolean): Co
         filelog_stderr: null,
         layout: 'unwrapped',
       },
-    };
+    });
   }
   const logs = filelog
     ? {
@@ -142,8 +131,7 @@ function parseOldFormat(input: CommandInput, spec: string, filelog: boolean): Co
         filelog_stderr: `${input.jobName}.err`,
       }
     : { filelog_stdout: '/dev/null', filelog_stderr: '/dev/null' };
-  return {
-    ok: true,
+  return ok({
     jobsApiFails: false,
     command: {
       cmd: orUnknown(spec.slice(0, cut)),
@@ -151,7 +139,7 @@ function parseOldFormat(input: CommandInput, spec: string, filelog: boolean): Co
       ...logs,
       layout: 'trailing-redirects',
     },
-  };
+  });
 }
 
 export interface CommandSpec {
@@ -161,7 +149,7 @@ export interface CommandSpec {
   buildservice: boolean;
 }
 
-export type RenderedCommand = { ok: true; command: string[] } | { ok: false; message: string };
+export type RenderedCommand = Result<string[]>;
 
 /**
  * jobs-api `get_command_for_k8s` (current): buildservice commands get a "launcher " prefix; without log files a
@@ -173,18 +161,15 @@ export function renderCommand(spec: CommandSpec): RenderedCommand {
   const stderr = spec.filelog_stderr ?? null;
   if (stdout === null && stderr === null && spec.buildservice) {
     try {
-      return { ok: true, command: shlexSplit(user) };
+      return ok(shlexSplit(user));
     } catch (e) {
-      return {
-        ok: false,
-        message: `cannot be split into arguments: ${(e as Error).message}`,
-      };
+      return problem('', `cannot be split into arguments: ${(e as Error).message}`);
     }
   }
   let line = '';
   if (stdout !== null) line += `${STDOUT_PREFIX}${stdout};`;
   if (stderr !== null) line += `${STDERR_PREFIX}${stderr};`;
-  return { ok: true, command: [...COMMAND_WRAPPER, `${line}${user}`] };
+  return ok([...COMMAND_WRAPPER, `${line}${user}`]);
 }
 
 /** jobs-api strips the launcher prefix it adds to buildservice commands: `split(" ", 1)[-1]`. */

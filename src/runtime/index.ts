@@ -1,8 +1,11 @@
-export { classifyWorkload, type WorkloadClass } from './classify.js';
+export { classifyWorkload, classifyFacts, type WorkloadClass } from './classify.js';
+export { workloadFacts, ownerCronJob, type WorkloadFacts } from './facts.js';
+export { readWorkload, type WorkloadReading } from './read.js';
 export {
   parseWorkload,
   type ParseOptions,
   type ParseResult,
+  type ParsedWorkload,
   type ParseWarning,
   type ParseWarningCode,
 } from './parse.js';
@@ -11,20 +14,19 @@ export {
   DEFAULT_RUNTIME_SETTINGS,
   DEFAULT_PREBUILT_IMAGES,
   prebuiltImagesFromImageConfig,
+  loadRuntimeSettings,
   type RuntimeSettings,
   type ImageConfigResult,
 } from './settings.js';
 export { ERA_TABLE, detectEra, type EraId, type EraFeature, type WorkloadEra } from './eras.js';
 export {
   LABELS,
-  ANNOTATIONS,
+  WORKLOAD_ANNOTATIONS,
   MANAGED_BY_JOBS_FRAMEWORK,
   MANAGED_BY_WEBSERVICE,
-  COMPONENT_BY_TYPE,
-  KIND_BY_TYPE,
   generateLabels,
   labelSelector,
-  toolFromNamespace,
 } from './labels.js';
+export { WORKLOAD_KINDS, workloadKindOf, workloadKindForJobType, type WorkloadKind } from './kinds.js';
 export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
 export { isObject, type KObject } from './object.js';

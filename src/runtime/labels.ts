@@ -1,4 +1,5 @@
 import type { EmailOption, JobType, MountOption } from '../jobs/index.js';
+import { workloadKindForJobType } from './kinds.js';
 
 export const LABELS = {
   toolforge: 'toolforge',
@@ -13,7 +14,8 @@ export const LABELS = {
   commandNewFormat: 'jobs.toolforge.org/command-new-format',
 } as const;
 
-export const ANNOTATIONS = {
+/** Annotations jobs-api and Kubernetes put on workloads. */
+export const WORKLOAD_ANNOTATIONS = {
   cronExpression: 'jobs.toolforge.org/cron-expression',
   instantiate: 'cronjob.kubernetes.io/instantiate',
   restartedAt: 'app.kubernetes.io/restartedAt',
@@ -22,19 +24,6 @@ export const ANNOTATIONS = {
 export const MANAGED_BY_JOBS_FRAMEWORK = 'toolforge-jobs-framework';
 export const MANAGED_BY_WEBSERVICE = 'webservice';
 export const CURRENT_VERSION = '2';
-
-/** The `component` label value per job type; the pre-release era used "tool" for all. */
-export const COMPONENT_BY_TYPE: Readonly<Record<JobType, string>> = {
-  'one-off': 'jobs',
-  scheduled: 'cronjobs',
-  continuous: 'deployments',
-};
-
-export const KIND_BY_TYPE: Readonly<Record<JobType, 'Job' | 'CronJob' | 'Deployment'>> = {
-  'one-off': 'Job',
-  scheduled: 'CronJob',
-  continuous: 'Deployment',
-};
 
 export interface LabelOptions {
   tool: string;
@@ -54,7 +43,7 @@ export function generateLabels(o: LabelOptions): Record<string, string> {
     [LABELS.createdBy]: o.tool,
   };
   if (o.version ?? true) labels[LABELS.version] = CURRENT_VERSION;
-  if (o.type) labels[LABELS.component] = COMPONENT_BY_TYPE[o.type];
+  if (o.type) labels[LABELS.component] = workloadKindForJobType(o.type).component;
   if (o.job !== undefined) labels[LABELS.name] = o.job;
   if (o.filelog === true) labels[LABELS.filelog] = 'yes';
   if (o.emails) labels[LABELS.emails] = o.emails;
@@ -70,10 +59,4 @@ export function labelSelector(tool: string, job?: string, type?: JobType): Recor
     ...(type ? { type } : {}),
     version: false,
   });
-}
-
-/** `"".join(namespace.split("-", 1)[1:])`: the tool of a `tool-<tool>` namespace. */
-export function toolFromNamespace(namespace: string): string {
-  const dash = namespace.indexOf('-');
-  return dash < 0 ? '' : namespace.slice(dash + 1);
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Job, JobImage } from '../jobs/index.js';
-import { loadWorkload } from './fixtures.test-helper.js';
-import { parseWorkload, type ParseResult } from './parse.js';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
+import { parseWorkload, type ParsedWorkload } from './parse.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from './settings.js';
 
 const REG = 'docker-registry.tools.wmflabs.org';
@@ -47,13 +47,13 @@ function harbor(path: string): JobImage {
   };
 }
 
-function parsed(name: string, options = {}): Extract<ParseResult, { ok: true }> {
+function parsed(name: string, options = {}): ParsedWorkload {
   const result = parseWorkload(loadWorkload(name), S, options);
   assert.ok(result.ok, `expected ${name} to parse: ${JSON.stringify(result)}`);
-  return result;
+  return result.value;
 }
 
-function codes(result: Extract<ParseResult, { ok: true }>): string[] {
+function codes(result: ParsedWorkload): string[] {
   return result.warnings.map((w) => w.code).sort();
 }
 
@@ -273,7 +273,7 @@ describe('parseWorkload: one expected job per era', () => {
       defaultCpuLimit: '4000m',
     });
     assert.ok(r.ok);
-    assert.equal(r.job.cpu, '1.0');
+    assert.equal(r.value.job.cpu, '1.0');
   });
 
   test('v2 continuous with a tcp port: the implicit tcpSocket probe is not a health check', () => {
@@ -386,8 +386,8 @@ describe('parseWorkload: errors name the field', () => {
       const r = parseWorkload(loadWorkload(name), S);
       assert.equal(r.ok, false);
       if (r.ok) return;
-      assert.equal(r.error.path, path);
-      assert.match(r.error.message, message);
+      assert.equal(r.problem.path, path);
+      assert.match(r.problem.message, message);
     });
   }
 
@@ -470,7 +470,7 @@ describe('parseWorkload: errors name the field', () => {
       mutate(o);
       const r = parseWorkload(o, S);
       assert.equal(r.ok, false, label);
-      if (!r.ok) assert.equal(r.error.path, path, label);
+      if (!r.ok) assert.equal(r.problem.path, path, label);
     }
   });
 
@@ -502,7 +502,7 @@ describe('parseWorkload: errors name the field', () => {
         { ...obj, metadata: { ...obj.metadata, namespace } },
         { ...S, ...(toolNamespacePrefix ? { toolNamespacePrefix } : {}) },
       );
-      return result.ok ? result.job.tool_name : result.error.message;
+      return result.ok ? result.value.job.tool_name : result.problem.message;
     };
     assert.equal(tool('tool-alpha'), 'alpha');
     assert.equal(tool('tf-tool-alpha', 'tf-tool-'), 'alpha');

@@ -27,8 +27,13 @@ import {
 } from '../jobs/index.js';
 import { parseCommand, stripLauncher, type ParsedCommand } from './command.js';
 import { detectEra, versionOf, type EraFeature, type WorkloadEra } from './eras.js';
-import { toolOfNamespace } from '../storage/kinds.js';
-import { ANNOTATIONS, LABELS, MANAGED_BY_JOBS_FRAMEWORK, toolFromNamespace } from './labels.js';
+import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
+import { ok, problem } from '../errors.js';
+import type { Result } from '../errors.js';
+import { ownerCronJob } from './facts.js';
+import type { WorkloadFacts } from './facts.js';
+import { workloadKindOf } from './kinds.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_ANNOTATIONS } from './labels.js';
 import {
   child,
   FieldError,
@@ -85,15 +90,15 @@ export interface ParseWarning {
   message: string;
 }
 
-export type ParseResult =
-  | { ok: true; job: Job; era: WorkloadEra; warnings: ParseWarning[] }
-  | { ok: false; error: { path: string; message: string } };
+/** A workload read as a job: the job, the era of the object, and what a reader should know about it. */
+export interface ParsedWorkload {
+  job: Job;
+  era: WorkloadEra;
+  warnings: ParseWarning[];
+}
 
-const TYPE_BY_KIND: Readonly<Record<string, JobType>> = {
-  CronJob: 'scheduled',
-  Deployment: 'continuous',
-  Job: 'one-off',
-};
+/** The parsed workload, or the problem, its path naming the workload field at fault. */
+export type ParseResult = Result<ParsedWorkload>;
 
 interface Ctx {
   readonly settings: RuntimeSettings;
@@ -123,25 +128,18 @@ function warn(ctx: Ctx, code: ParseWarningCode, path: string, message: string): 
   ctx.warnings.push({ code, path, message });
 }
 
-function ownerCronJob(metadata: KObject): string | undefined {
-  const owners = metadata['ownerReferences'];
-  if (!Array.isArray(owners)) return undefined;
-  const owner: unknown = owners.find((o) => isObject(o) && o['kind'] === 'CronJob');
-  return isObject(owner) ? String(owner['name']) : undefined;
-}
-
-function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions): Ctx {
+function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOptions, facts?: WorkloadFacts): Ctx {
   const root = requireObject(obj, '');
   const kind = requireString(root['kind'], 'kind');
-  const jobType = TYPE_BY_KIND[kind];
+  const jobType = workloadKindOf(kind)?.jobType;
   if (jobType === undefined) throw new FieldError('kind', `must be CronJob, Deployment or Job, got '${kind}'`);
   const metadata = requireObject(root['metadata'], 'metadata');
   const name = requireString(metadata['name'], 'metadata.name');
   const namespace = requireString(metadata['namespace'], 'metadata.namespace');
-  const prefix = settings.toolNamespacePrefix ?? 'tool-';
-  const tool = toolOfNamespace(namespace, prefix) ?? toolFromNamespace(namespace);
-  if (tool === '') throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
-  const cronJob = kind === 'Job' ? ownerCronJob(metadata) : undefined;
+  const prefix = settings.toolNamespacePrefix ?? DEFAULT_TOOL_NAMESPACE_PREFIX;
+  const tool = facts ? facts.namespaceTool : toolOfNamespace(namespace, prefix, { jobsApiFallback: true });
+  if (tool === undefined) throw new FieldError('metadata.namespace', `must be '${prefix}<tool>', got '${namespace}'`);
+  const cronJob = facts ? facts.cronJobOwner : kind === 'Job' ? ownerCronJob(metadata) : undefined;
   if (cronJob !== undefined) {
     throw new FieldError('metadata.ownerReferences', `this Job is a run of CronJob '${cronJob}', not a job definition`);
   }
@@ -222,9 +220,12 @@ function readCommand(ctx: Ctx, version: number, buildservice: boolean): ParsedCo
   const args = rawArgs === undefined || rawArgs === null ? [] : stringList(rawArgs, `${ctx.containerPath}.args`);
   const result = parseCommand({ labels: ctx.labels, jobName: ctx.name, command, args }, version);
   if (!result.ok)
-    throw new FieldError(result.field === 'args' ? `${ctx.containerPath}.args` : commandPath, result.message);
-  const parsed = result.command;
-  if (result.jobsApiFails) {
+    throw new FieldError(
+      result.problem.path === 'args' ? `${ctx.containerPath}.args` : commandPath,
+      result.problem.message,
+    );
+  const parsed = result.value.command;
+  if (result.value.jobsApiFails) {
     warn(
       ctx,
       'jobs-api-cannot-parse',
@@ -392,22 +393,22 @@ function readFeatures(ctx: Ctx): void {
 
 function readSchedule(ctx: Ctx): CronSchedule {
   const actualText = requireString(ctx.spec['schedule'], 'spec.schedule');
-  const annotationPath = child('metadata.annotations', ANNOTATIONS.cronExpression);
-  const configuredText = ctx.annotations[ANNOTATIONS.cronExpression] ?? actualText;
+  const annotationPath = child('metadata.annotations', WORKLOAD_ANNOTATIONS.cronExpression);
+  const configuredText = ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] ?? actualText;
   const actual = parseCron(actualText, ctx.tool, ctx.name);
-  if (!actual.ok) throw new FieldError('spec.schedule', actual.message);
+  if (!actual.ok) throw new FieldError('spec.schedule', actual.problem.message);
   const configured = configuredText === actualText ? actual : parseCron(configuredText, ctx.tool, ctx.name);
-  if (!configured.ok) throw new FieldError(annotationPath, configured.message);
+  if (!configured.ok) throw new FieldError(annotationPath, configured.problem.message);
   if (actualText.startsWith('@')) {
     ctx.features.add('raw-macro-schedule');
     warn(
       ctx,
       'raw-macro-schedule',
       'spec.schedule',
-      `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.schedule)}' and moves it there on the next render (T391786)`,
+      `Kubernetes runs '${actualText}' at its standard time; jobs-api reads it as '${formatCron(actual.value)}' and moves it there on the next render (T391786)`,
     );
   }
-  if (ctx.annotations[ANNOTATIONS.cronExpression] === undefined) {
+  if (ctx.annotations[WORKLOAD_ANNOTATIONS.cronExpression] === undefined) {
     warn(
       ctx,
       'no-cron-annotation',
@@ -416,18 +417,18 @@ function readSchedule(ctx: Ctx): CronSchedule {
     );
   } else {
     ctx.features.add('cron-annotation');
-    if (formatCron(configured.schedule) !== formatCron(actual.schedule)) {
+    if (formatCron(configured.value) !== formatCron(actual.value)) {
       warn(
         ctx,
         'schedule-mismatch',
         'spec.schedule',
-        `'${actualText}' is not what the configured '${configuredText}' gives ('${formatCron(configured.schedule)}'): the CronJob was changed outside jobs-api`,
+        `'${actualText}' is not what the configured '${configuredText}' gives ('${formatCron(configured.value)}'): the CronJob was changed outside jobs-api`,
       );
     }
   }
-  const schedule = cronFromRuntime(formatCron(actual.schedule), configured.schedule.text);
-  if (!schedule.ok) throw new FieldError('spec.schedule', schedule.message);
-  return schedule.schedule;
+  const schedule = cronFromRuntime(formatCron(actual.value), configured.value.text);
+  if (!schedule.ok) throw new FieldError('spec.schedule', schedule.problem.message);
+  return schedule.value;
 }
 
 function probeScript(command: readonly string[]): string {
@@ -611,62 +612,62 @@ function readDeploymentFeatures(ctx: Ctx): void {
     'spec.template.metadata',
   );
   const templateAnnotations = optionalObject(templateMeta?.['annotations'], 'spec.template.metadata.annotations') ?? {};
-  if (ANNOTATIONS.restartedAt in templateAnnotations) ctx.features.add('restarted');
+  if (WORKLOAD_ANNOTATIONS.restartedAt in templateAnnotations) ctx.features.add('restarted');
 }
 
 function typeSpecific(ctx: Ctx): Record<string, unknown> {
   return ctx.jobType === 'continuous' ? continuousFields(ctx) : retryAndTimeout(ctx);
 }
 
-function parseUnsafe(obj: unknown, settings: RuntimeSettings, options: ParseOptions): ParseResult {
-  const ctx = readContext(obj, settings, options);
+function parseUnsafe(
+  obj: unknown,
+  settings: RuntimeSettings,
+  options: ParseOptions,
+  facts: WorkloadFacts | undefined,
+): ParseResult {
+  const ctx = readContext(obj, settings, options, facts);
   const version = versionOf(ctx.labels);
   if (version === null)
     throw new FieldError(labelPath(LABELS.version), `must be an integer, got '${ctx.labels[LABELS.version] ?? ''}'`);
   if (ctx.kind === 'CronJob' && isObject(obj) && obj['apiVersion'] === 'batch/v1beta1')
     ctx.features.add('batch-v1beta1');
-  const commandForEra = Array.isArray(ctx.container['command'])
-    ? ctx.container['command'].filter((c): c is string => typeof c === 'string')
-    : [];
-  const era = detectEra({
-    labels: ctx.labels,
-    version,
-    command: commandForEra,
-  });
+  const era = facts?.era ?? eraOf(ctx, version);
   checkMetadataLabels(ctx, era.id);
   readFeatures(ctx);
   const job = buildJob(ctx, version);
   for (const issue of validateJob(job)) {
-    if (issue.severity === 'error')
-      return {
-        ok: false,
-        error: { path: workloadPath(ctx, issue), message: issue.message },
-      };
+    if (issue.severity === 'error') return problem(workloadPath(ctx, issue), issue.message);
     warn(ctx, 'validation', workloadPath(ctx, issue), issue.message);
   }
-  return {
-    ok: true,
+  return ok({
     job,
     era: { id: era.id, period: era.period, description: era.description, features: [...ctx.features].sort() },
     warnings: ctx.warnings,
-  };
+  });
+}
+
+function eraOf(ctx: Ctx, version: number): Omit<WorkloadEra, 'features'> {
+  const command = Array.isArray(ctx.container['command'])
+    ? ctx.container['command'].filter((c): c is string => typeof c === 'string')
+    : [];
+  return detectEra({ labels: ctx.labels, version, command });
 }
 
 /**
  * The job jobs-api would read from a CronJob, Deployment or Job of any era (what it would store when it backfills,
  * without `k8s_object`). Never throws and never modifies `obj`; an error names the workload field at fault.
+ * `facts`, when the caller found them already (runtime/read), are not derived again.
  */
-export function parseWorkload(obj: unknown, settings: RuntimeSettings, options: ParseOptions = {}): ParseResult {
+export function parseWorkload(
+  obj: unknown,
+  settings: RuntimeSettings,
+  options: ParseOptions = {},
+  facts?: WorkloadFacts,
+): ParseResult {
   try {
-    return parseUnsafe(obj, settings, options);
+    return parseUnsafe(obj, settings, options, facts);
   } catch (e) {
-    if (e instanceof FieldError) return { ok: false, error: { path: e.path, message: e.reason } };
-    return {
-      ok: false,
-      error: {
-        path: '',
-        message: `unexpected: ${e instanceof Error ? e.message : String(e)}`,
-      },
-    };
+    if (e instanceof FieldError) return problem(e.path, e.reason);
+    return problem('', `unexpected: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

@@ -327,10 +327,10 @@ describe('round trip: parse(render(job)) resolves to the same job', () => {
       const objects = render(job, 52001);
       const r = parseWorkload(objects[0], S, { service: objects[1] });
       assert.ok(r.ok, JSON.stringify(r));
-      assert.equal(r.era.id, 'v2');
-      assert.deepEqual(resolveJob(r.job, S), resolveJob(job, S));
+      assert.equal(r.value.era.id, 'v2');
+      assert.deepEqual(resolveJob(r.value.job, S), resolveJob(job, S));
       assert.deepEqual(
-        r.warnings.filter((w) => w.code !== 'filelog-made-explicit'),
+        r.value.warnings.filter((w) => w.code !== 'filelog-made-explicit'),
         [],
       );
     });
@@ -345,8 +345,8 @@ describe('round trip: parse(render(job)) resolves to the same job', () => {
     const objects = render(job);
     const r = parseWorkload(objects[0], S);
     assert.ok(r.ok);
-    assert.equal(r.job.cmd, 'nightly');
-    assert.deepEqual(render(r.job), objects);
+    assert.equal(r.value.job.cmd, 'nightly');
+    assert.deepEqual(render(r.value.job), objects);
   });
 
   test('objects go to the tool namespace of the configured prefix', () => {

@@ -20,8 +20,9 @@ import {
   type Job,
 } from '../jobs/index.js';
 import { renderCommand } from './command.js';
-import { toolNamespace } from '../storage/kinds.js';
-import { ANNOTATIONS, generateLabels, KIND_BY_TYPE } from './labels.js';
+import { namespaceOfTool } from '../jobs/tenancy.js';
+import { generateLabels, WORKLOAD_ANNOTATIONS } from './labels.js';
+import { workloadKindForJobType } from './kinds.js';
 import type { KObject } from './object.js';
 import type { RuntimeSettings } from './settings.js';
 
@@ -153,7 +154,7 @@ function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions
     filelog_stderr: job.filelog_stderr,
     buildservice,
   });
-  if (!command.ok) throw new RenderError('spec.cmd', command.message);
+  if (!command.ok) throw new RenderError('spec.cmd', command.problem.message);
   const env: KObject[] = buildservice
     ? [
         {
@@ -167,7 +168,7 @@ function podTemplate(job: Job, settings: RuntimeSettings, options: RenderOptions
     image: imageUrl(job.image),
     ...(buildservice ? {} : { workingDir: toolHome(job.tool_name, settings) }),
     env,
-    command: command.command,
+    command: command.value,
     resources: resources(job, settings.defaultCpuLimit),
     securityContext: containerSecurityContext(options.toolUid),
   };
@@ -211,14 +212,14 @@ function metadata(job: Job, namespace: string): KObject {
 }
 
 function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptions): KObject[] {
-  const namespace = toolNamespace(job.tool_name, settings.toolNamespacePrefix);
+  const namespace = namespaceOfTool(job.tool_name, settings.toolNamespacePrefix);
   const template = podTemplate(job, settings, options);
   switch (job.job_type) {
     case 'one-off':
       return [
         {
           apiVersion: 'batch/v1',
-          kind: KIND_BY_TYPE['one-off'],
+          kind: workloadKindForJobType('one-off').kind,
           metadata: metadata(job, namespace),
           spec: {
             template,
@@ -237,10 +238,10 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       return [
         {
           apiVersion: 'batch/v1',
-          kind: KIND_BY_TYPE.scheduled,
+          kind: workloadKindForJobType('scheduled').kind,
           metadata: {
             ...metadata(job, namespace),
-            annotations: { [ANNOTATIONS.cronExpression]: job.schedule.text },
+            annotations: { [WORKLOAD_ANNOTATIONS.cronExpression]: job.schedule.text },
           },
           spec: {
             schedule: formatCron(job.schedule),
@@ -257,7 +258,7 @@ function renderObjects(job: Job, settings: RuntimeSettings, options: RenderOptio
       const replicas = job.replicas ?? 1;
       const deployment: KObject = {
         apiVersion: 'apps/v1',
-        kind: KIND_BY_TYPE.continuous,
+        kind: workloadKindForJobType('continuous').kind,
         metadata: metadata(job, namespace),
         spec: {
           replicas,

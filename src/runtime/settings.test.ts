@@ -32,7 +32,7 @@ webonly:
 `);
   assert.deepEqual(r, {
     ok: true,
-    images: [
+    value: [
       {
         short_name: 'bullseye',
         aliases: ['toolforge-bullseye'],

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/schema.js';
+import { ConfigError, errorMessage, ok, problem } from '../errors.js';
+import type { Result } from '../errors.js';
 import type { PrebuiltImage, ResolveSettings } from '../jobs/index.js';
 
 /**
@@ -163,8 +167,8 @@ export const DEFAULT_RUNTIME_SETTINGS: RuntimeSettings = Object.freeze({
   prebuiltImages: DEFAULT_PREBUILT_IMAGES,
 });
 
-export type ImageConfigResult =
-  { ok: true; images: PrebuiltImage[] } | { ok: false; error: { path: string; message: string } };
+/** The prebuilt image table, or the problem with the image config (its path names the image at fault). */
+export type ImageConfigResult = Result<PrebuiltImage[]>;
 
 function splitContainer(container: string): {
   host: string;
@@ -199,21 +203,15 @@ export function prebuiltImagesFromImageConfig(yamlText: string): ImageConfigResu
   try {
     data = parseYaml(yamlText);
   } catch (e) {
-    return {
-      ok: false,
-      error: { path: '', message: `not YAML: ${(e as Error).message}` },
-    };
+    return problem('', `not YAML: ${(e as Error).message}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return {
-      ok: false,
-      error: { path: '', message: 'must be a mapping of image name to image' },
-    };
+    return problem('', 'must be a mapping of image name to image');
   }
   const images: PrebuiltImage[] = [];
   for (const [name, raw] of Object.entries(data as Record<string, unknown>)) {
     if (typeof raw !== 'object' || raw === null) {
-      return { ok: false, error: { path: name, message: 'must be a mapping' } };
+      return problem(name, 'must be a mapping');
     }
     const entry = raw as Record<string, unknown>;
     const variants =
@@ -242,5 +240,32 @@ export function prebuiltImagesFromImageConfig(yamlText: string): ImageConfigResu
       variant_paths: [...new Set(others)],
     });
   }
-  return { ok: true, images };
+  return ok(images);
+}
+
+/** jobs-api's deployment settings from the configuration, with the built-in image table unless a file is given. */
+export function loadRuntimeSettings(config: Config): RuntimeSettings {
+  let prebuiltImages = DEFAULT_RUNTIME_SETTINGS.prebuiltImages;
+  if (config.runtime.imageConfigFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.runtime.imageConfigFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError([
+        `runtime.imageConfigFile: cannot read ${config.runtime.imageConfigFile}: ${errorMessage(err)}`,
+      ]);
+    }
+    const parsed = prebuiltImagesFromImageConfig(text);
+    if (!parsed.ok)
+      throw new ConfigError([`runtime.imageConfigFile: ${parsed.problem.path} ${parsed.problem.message}`.trim()]);
+    prebuiltImages = parsed.value;
+  }
+  return {
+    ...DEFAULT_RUNTIME_SETTINGS,
+    defaultCpuLimit: config.runtime.defaultCpuLimit,
+    toolHomeBase: config.runtime.toolHomeBase,
+    harborHost: config.runtime.harborHost,
+    prebuiltImages,
+    toolNamespacePrefix: config.toolNamespacePrefix,
+  };
 }

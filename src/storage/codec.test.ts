@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ScheduledJob } from '../jobs/model.js';
 import { SPEC_V1, StorageCodec, createStorageCodec } from './codec.js';
 import type { Migration, RawSpec, SpecVersion } from './codec.js';
-import { ANNOTATIONS } from './kinds.js';
+import { PROVENANCE_ANNOTATIONS } from './kinds.js';
 
 const scheduled: ScheduledJob = {
   job_name: 'daily',
@@ -54,8 +54,8 @@ describe('storage codec v1', () => {
   });
 
   test('puts provenance in annotations, never in the spec', () => {
-    const cr = codec.encode(scheduled, { annotations: { [ANNOTATIONS.backfilledBy]: 'jobs-storage-sync' } });
-    assert.equal(cr.metadata.annotations?.[ANNOTATIONS.backfilledBy], 'jobs-storage-sync');
+    const cr = codec.encode(scheduled, { annotations: { [PROVENANCE_ANNOTATIONS.backfilledBy]: 'jobs-storage-sync' } });
+    assert.equal(cr.metadata.annotations?.[PROVENANCE_ANNOTATIONS.backfilledBy], 'jobs-storage-sync');
     assert.equal(
       Object.keys(cr.spec).some((k) => k.includes('jobs-storage')),
       false,
@@ -133,7 +133,7 @@ describe('storage codec v1', () => {
     ['kind/job_type mismatch', { ...cr(scheduled), kind: 'ContinuousJob' }, /spec.*(job_type|Invalid)/],
     [
       'unknown version',
-      { ...cr(scheduled), metadata: { name: 'daily', annotations: { [ANNOTATIONS.specVersion]: 'v9' } } },
+      { ...cr(scheduled), metadata: { name: 'daily', annotations: { [PROVENANCE_ANNOTATIONS.specVersion]: 'v9' } } },
       /unknown spec version 'v9'/,
     ],
   ];
@@ -194,7 +194,7 @@ describe('spec versions and migrations', () => {
   const v0Cr = {
     apiVersion: 'jobs-api.toolforge.org/v1',
     kind: 'ScheduledJob',
-    metadata: { name: 'old', namespace: 'tool-mytool', annotations: { [ANNOTATIONS.specVersion]: 'v0' } },
+    metadata: { name: 'old', namespace: 'tool-mytool', annotations: { [PROVENANCE_ANNOTATIONS.specVersion]: 'v0' } },
     spec: {
       name: 'old',
       tool: 'mytool',

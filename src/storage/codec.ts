@@ -1,13 +1,13 @@
 import type { z } from 'zod';
 import { InputError } from '../errors.js';
+import { namespaceOfTool } from '../jobs/tenancy.js';
 import type { StoredJob } from '../jobs/model.js';
 import {
-  ANNOTATIONS,
+  PROVENANCE_ANNOTATIONS,
   STORAGE_API_VERSION,
   STORAGE_GROUP,
   storageKindForJobType,
   storageKindForKind,
-  toolNamespace,
 } from './kinds.js';
 import { specV1 } from './spec-v1.js';
 
@@ -67,7 +67,7 @@ export class StorageCodec {
 
   /** The spec version a CR declares (by annotation); CRs written by jobs-api carry none and are the current one. */
   versionOf(cr: Pick<JobCr, 'metadata'>): string {
-    return cr.metadata.annotations?.[ANNOTATIONS.specVersion] ?? this.current;
+    return cr.metadata.annotations?.[PROVENANCE_ANNOTATIONS.specVersion] ?? this.current;
   }
 
   /**
@@ -137,7 +137,7 @@ export class StorageCodec {
     if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
     const metadata: JobCr['metadata'] = {
       name: job.job_name,
-      namespace: toolNamespace(job.tool_name, options.namespacePrefix),
+      namespace: namespaceOfTool(job.tool_name, options.namespacePrefix),
     };
     if (options.annotations && Object.keys(options.annotations).length > 0)
       metadata.annotations = { ...options.annotations };

@@ -1,21 +1,38 @@
 import type { JobType } from '../jobs/model.js';
 
 /** jobs-api's storage API group and version (upstream chart `crds/`). */
-export const STORAGE_GROUP = 'jobs-api.toolforge.org';
-export const STORAGE_VERSION = 'v1';
+export const STORAGE_GROUP = 'jobs-api.toolforge.org' as const;
+export const STORAGE_VERSION = 'v1' as const;
 export const STORAGE_API_VERSION = `${STORAGE_GROUP}/${STORAGE_VERSION}`;
 export const STORAGE_CATEGORY = 'toolforge-jobs';
 
+/** A job CR kind; `group`/`version`/`plural` are its `ApiResource` (k8s/paths). The twin of runtime/kinds. */
 export interface StorageKind {
   kind: 'ScheduledJob' | 'ContinuousJob';
+  group: typeof STORAGE_GROUP;
+  version: typeof STORAGE_VERSION;
   plural: 'scheduled-jobs' | 'continuous-jobs';
   singular: 'scheduled-job' | 'continuous-job';
   jobType: 'scheduled' | 'continuous';
 }
 
 export const STORAGE_KINDS: readonly StorageKind[] = [
-  { kind: 'ScheduledJob', plural: 'scheduled-jobs', singular: 'scheduled-job', jobType: 'scheduled' },
-  { kind: 'ContinuousJob', plural: 'continuous-jobs', singular: 'continuous-job', jobType: 'continuous' },
+  {
+    kind: 'ScheduledJob',
+    group: STORAGE_GROUP,
+    version: STORAGE_VERSION,
+    plural: 'scheduled-jobs',
+    singular: 'scheduled-job',
+    jobType: 'scheduled',
+  },
+  {
+    kind: 'ContinuousJob',
+    group: STORAGE_GROUP,
+    version: STORAGE_VERSION,
+    plural: 'continuous-jobs',
+    singular: 'continuous-job',
+    jobType: 'continuous',
+  },
 ];
 
 /**
@@ -34,7 +51,7 @@ export function storageKindForKind(kind: string): StorageKind | undefined {
 
 /** Annotations this project adds to CRs; never spec fields, which jobs-api validates with `extra=forbid`. */
 export const ANNOTATION_PREFIX = 'jobs-storage.toolforge.org/';
-export const ANNOTATIONS = {
+export const PROVENANCE_ANNOTATIONS = {
   backfilledBy: `${ANNOTATION_PREFIX}backfilled-by`,
   backfilledAt: `${ANNOTATION_PREFIX}backfilled-at`,
   /** JSON map kind/name → resourceVersion of the workloads the CR was made from or last seen in sync with. */
@@ -45,15 +62,5 @@ export const ANNOTATIONS = {
 
 /** The provenance annotation recording the workload a CR was made from, at the resourceVersion it was read. */
 export function sourceVersionsAnnotation(kind: string, name: string, resourceVersion: string): Record<string, string> {
-  return { [ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${kind}/${name}`]: resourceVersion }) };
-}
-
-export function toolNamespace(tool: string, prefix = 'tool-'): string {
-  return `${prefix}${tool}`;
-}
-
-/** The tool of a namespace, as jobs-api derives it, or undefined for a namespace that is not a tool's. */
-export function toolOfNamespace(namespace: string | undefined, prefix = 'tool-'): string | undefined {
-  if (namespace === undefined) return undefined;
-  return namespace.startsWith(prefix) && namespace.length > prefix.length ? namespace.slice(prefix.length) : undefined;
+  return { [PROVENANCE_ANNOTATIONS.sourceVersions]: JSON.stringify({ [`${kind}/${name}`]: resourceVersion }) };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import { AuthError, bearerToken } from './admin-auth.js';
 import type { TokenVerifier } from './admin-auth.js';
-import type { SyncStatus } from './sidecar.js';
+import type { SyncStatus } from './report.js';
 import type { ToolPlan } from './reconcile.js';
 
 export interface AdminSource {

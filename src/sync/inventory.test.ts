@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Inventory } from './inventory.js';
-import type { Tracked } from './inventory.js';
+import type { InventoryEntry } from './entries.js';
 import type { RuntimeEntry, StorageEntry } from './reconcile.js';
 
 const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry => ({
@@ -9,7 +9,7 @@ const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry =>
   type: kind === 'CronJob' ? 'scheduled' : 'continuous',
   name,
   workload: { kind, namespace: 'tool-alpha', name, resourceVersion: '1', createdAt: 0, deleting: false },
-  parsed: { ok: true, job: `fp-${name}` },
+  parsed: { ok: true, value: `fp-${name}` },
 });
 
 const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
@@ -18,10 +18,10 @@ const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
   name,
   resourceVersion: '2',
   deleting: false,
-  decoded: { ok: true, job: `fp-${name}` },
+  decoded: { ok: true, value: `fp-${name}` },
 });
 
-const job = (entry: RuntimeEntry): Tracked => ({ what: 'job', entry });
+const job = (entry: RuntimeEntry): InventoryEntry => ({ what: 'job', entry });
 
 describe('Inventory', () => {
   test('indexes each tool’s workloads, CRs, foreign workloads and Services', () => {

@@ -1,17 +1,6 @@
-import type { StorageCodec } from '../storage/codec.js';
-import { ANNOTATIONS, storageKindForKind, toolOfNamespace } from '../storage/kinds.js';
-import type { StoredJob } from '../jobs/model.js';
-import type { JobFingerprint, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
-
-/**
- * What the sync keeps of one watched object. `J` is the job: the object when freshly read, its comparison text once
- * kept in the inventory.
- */
-export type Tracked<J = JobFingerprint> =
-  | { what: 'job'; entry: RuntimeEntry<J> }
-  | { what: 'foreign' }
-  | { what: 'service' }
-  | { what: 'cr'; entry: StorageEntry<J> };
+import { toolOfNamespace } from '../jobs/tenancy.js';
+import type { InventoryEntry, ToolNames } from './entries.js';
+import type { RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
 export type Resource = 'cronjobs' | 'deployments' | 'services' | 'scheduled-jobs' | 'continuous-jobs';
 
@@ -38,7 +27,7 @@ export class Inventory {
   private readonly tools = new Map<string, ToolState>();
   private readonly dirty = new Set<string>();
   /** namespace → its tool, with one string instance per namespace and per tool for every entry to share. */
-  private readonly names = new Map<string, { namespace: string; tool: string }>();
+  private readonly names = new Map<string, ToolNames>();
 
   constructor(private readonly namespacePrefix: string) {}
 
@@ -47,7 +36,7 @@ export class Inventory {
   }
 
   /** The shared namespace and tool strings of a tool namespace (undefined for any other namespace). */
-  namesOf(namespace: string): { namespace: string; tool: string } | undefined {
+  namesOf(namespace: string): ToolNames | undefined {
     let names = this.names.get(namespace);
     if (!names) {
       const tool = toolOfNamespace(namespace, this.namespacePrefix);
@@ -58,14 +47,14 @@ export class Inventory {
     return names;
   }
 
-  /** Applies one informer change (`tracked` undefined when the object is gone). */
-  apply(resource: Resource, namespace: string, name: string, tracked: Tracked | undefined): void {
+  /** Applies one informer change (`entry` undefined when the object is gone). */
+  apply(resource: Resource, namespace: string, name: string, entry: InventoryEntry | undefined): void {
     const tool = this.toolOf(namespace);
     if (!tool) return;
     const state = this.tools.get(tool) ?? {};
-    if (resource === 'services') state.services = toggle(state.services, name, tracked?.what === 'service');
-    else if (resource === 'cronjobs' || resource === 'deployments') applyWorkload(state, resource, name, tracked);
-    else applyCr(state, resource, name, tracked);
+    if (resource === 'services') state.services = toggle(state.services, name, entry?.what === 'service');
+    else if (resource === 'cronjobs' || resource === 'deployments') applyWorkload(state, resource, name, entry);
+    else applyCr(state, resource, name, entry);
     if (Object.values(state).some((held) => held !== undefined)) this.tools.set(tool, state);
     else this.tools.delete(tool);
     this.dirty.add(tool);
@@ -112,21 +101,21 @@ function applyWorkload(
   state: ToolState,
   resource: 'cronjobs' | 'deployments',
   name: string,
-  tracked: Tracked | undefined,
+  entry: InventoryEntry | undefined,
 ): void {
-  const job = tracked?.what === 'job' ? tracked.entry : undefined;
+  const job = entry?.what === 'job' ? entry.entry : undefined;
   if (resource === 'cronjobs') state.cronjobs = update(state.cronjobs, name, job);
   else state.deployments = update(state.deployments, name, job);
-  state.foreign = toggle(state.foreign, `${resource}/${name}`, tracked?.what === 'foreign');
+  state.foreign = toggle(state.foreign, `${resource}/${name}`, entry?.what === 'foreign');
 }
 
 function applyCr(
   state: ToolState,
   resource: 'scheduled-jobs' | 'continuous-jobs',
   name: string,
-  tracked: Tracked | undefined,
+  entry: InventoryEntry | undefined,
 ): void {
-  const cr = tracked?.what === 'cr' ? tracked.entry : undefined;
+  const cr = entry?.what === 'cr' ? entry.entry : undefined;
   if (resource === 'scheduled-jobs') state.scheduled = update(state.scheduled, name, cr);
   else state.continuous = update(state.continuous, name, cr);
 }
@@ -142,42 +131,4 @@ function toggle(set: Set<string> | undefined, key: string, present: boolean): Se
   if (present) return (set ?? new Set<string>()).add(key);
   set?.delete(key);
   return set?.size ? set : undefined;
-}
-
-export interface CrObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    resourceVersion?: string;
-    deletionTimestamp?: string;
-    annotations?: Record<string, string>;
-  };
-}
-
-/** A job CR as the sync keeps it: decoded once, with the provenance annotations it carries. */
-export function trackCr(obj: CrObject, codec: StorageCodec, namespacePrefix: string): Tracked<StoredJob> | undefined {
-  const md = obj.metadata ?? {};
-  const tool = toolOfNamespace(md.namespace ?? '', namespacePrefix);
-  const kind = storageKindForKind(obj.kind ?? '');
-  if (!tool || !kind || !md.name) return undefined;
-  const decoded = codec.decode(obj);
-  const entry: StorageEntry<StoredJob> = {
-    tool,
-    type: kind.jobType,
-    name: md.name,
-    resourceVersion: md.resourceVersion ?? '',
-    deleting: Boolean(md.deletionTimestamp),
-    decoded: decoded.ok ? { ok: true, job: decoded.job } : { ok: false, error: decoded.error.message },
-  };
-  const recorded = md.annotations?.[ANNOTATIONS.sourceVersions];
-  if (recorded) {
-    try {
-      entry.recordedSourceVersions = JSON.parse(recorded) as Record<string, string>;
-    } catch {
-      // A hand-edited annotation is not evidence of anything; drift is still computed semantically.
-    }
-  }
-  return { what: 'cr', entry };
 }

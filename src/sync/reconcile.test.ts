@@ -20,7 +20,7 @@ const job: ScheduledJob = {
 
 function runtime(
   over: Partial<RuntimeEntry['workload']> = {},
-  parsed: RuntimeEntry['parsed'] = { ok: true, job: jobFingerprint(job) },
+  parsed: RuntimeEntry['parsed'] = { ok: true, value: jobFingerprint(job) },
 ): RuntimeEntry {
   return {
     tool: 'alpha',
@@ -46,13 +46,13 @@ function stored(over: Partial<StorageEntry> = {}): StorageEntry {
     name: 'daily',
     resourceVersion: '7',
     deleting: false,
-    decoded: { ok: true, job: jobFingerprint(job) },
+    decoded: { ok: true, value: jobFingerprint(job) },
     ...over,
   };
 }
 
 const driftedJob: ScheduledJob = { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } };
-const drifted: RuntimeEntry['parsed'] = { ok: true, job: jobFingerprint(driftedJob) };
+const drifted: RuntimeEntry['parsed'] = { ok: true, value: jobFingerprint(driftedJob) };
 
 type Case = { runtime: RuntimeEntry[]; storage: StorageEntry[]; foreign?: number };
 const CASES: Record<string, Case> = {
@@ -185,7 +185,7 @@ describe('reconcile details', () => {
     const plan = reconcileTool(
       {
         tool: 'alpha',
-        runtime: [runtime({}, { ok: false, error: 'spec.schedule: missing' })],
+        runtime: [runtime({}, { ok: false, problem: { path: 'spec.schedule', message: 'missing' } })],
         storage: [],
         foreign: 0,
       },
@@ -281,14 +281,14 @@ describe('reconcile details', () => {
         tool: 'alpha',
         runtime: [
           {
-            ...runtime({ kind: 'Deployment', name: 'web' }, { ok: true, job: fingerprint }),
+            ...runtime({ kind: 'Deployment', name: 'web' }, { ok: true, value: fingerprint }),
             type: 'continuous',
             name: 'web',
             exposesPort: true,
             hasService: false,
           },
         ],
-        storage: [stored({ type: 'continuous', name: 'web', decoded: { ok: true, job: fingerprint } })],
+        storage: [stored({ type: 'continuous', name: 'web', decoded: { ok: true, value: fingerprint } })],
         foreign: 0,
       },
       { phase: 'storage-truth', now: NOW, graceSeconds: GRACE },

@@ -1,7 +1,10 @@
 import { hash } from 'node:crypto';
 import { phaseBehaviour } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
+import { formatProblem } from '../errors.js';
+import type { Result } from '../errors.js';
 import type { CronSchedule, StoredJob } from '../jobs/model.js';
+import { jobKey } from './per-tool.js';
 
 /**
  * A job as the sync keeps it between reconciles: its fingerprint (see `jobFingerprint`), one short string where the
@@ -10,7 +13,7 @@ import type { CronSchedule, StoredJob } from '../jobs/model.js';
 export type JobFingerprint = string;
 
 /** A job read from an object, or why it could not be; `J` is the job (fresh from a read) or its fingerprint (kept). */
-export type Readable<J> = { ok: true; job: J } | { ok: false; error: string };
+export type ReadResult<J> = Result<J>;
 
 /** A jobs-framework workload (CronJob or Deployment) as the sync keeps it: parsed once, never the whole object. */
 export interface RuntimeEntry<J = JobFingerprint> {
@@ -18,7 +21,7 @@ export interface RuntimeEntry<J = JobFingerprint> {
   type: StoredJob['job_type'];
   name: string;
   workload: WorkloadRef;
-  parsed: Readable<J>;
+  parsed: ReadResult<J>;
   /** A continuous job with a port, which jobs-api exposes through a Service. */
   exposesPort?: boolean;
   /** Whether a jobs-framework Service exists for a continuous job with a port. */
@@ -47,7 +50,7 @@ export interface StorageEntry<J = JobFingerprint> {
   name: string;
   resourceVersion: string;
   deleting: boolean;
-  decoded: Readable<J>;
+  decoded: ReadResult<J>;
   /** The workload resourceVersions recorded on the CR (kind/name → resourceVersion), if any. */
   recordedSourceVersions?: Record<string, string>;
 }
@@ -80,7 +83,7 @@ export interface JobReport {
   listedByApi: boolean;
   /**
    * The job definitions in storage and in the workload differ. Which fields differ takes both objects: the sync
-   * re-reads them when asked (SyncSidecar.toolPlan) and adds them to `diff`.
+   * re-reads them when asked (sync/drift) and adds them to `diff`.
    */
   definitionDiffers?: boolean;
   diff?: FieldDiff[];
@@ -182,8 +185,6 @@ function sortedCopy(value: unknown): unknown {
   return out;
 }
 
-const key = (type: string, name: string) => `${type}/${name}`;
-
 /** Name order, then type: code-point order (job names are ASCII), the same whatever the locale. */
 const byNameThenType = (a: JobReport, b: JobReport): number =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0;
@@ -194,8 +195,8 @@ const byNameThenType = (a: JobReport, b: JobReport): number =>
  */
 export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan {
   const behaviour = phaseBehaviour(o.phase);
-  const runtime = new Map(inv.runtime.map((r) => [key(r.type, r.name), r]));
-  const storage = new Map(inv.storage.map((s) => [key(s.type, s.name), s]));
+  const runtime = new Map(inv.runtime.map((r) => [jobKey(r), r]));
+  const storage = new Map(inv.storage.map((s) => [jobKey(s), s]));
   const plan: ToolPlan = {
     tool: inv.tool,
     jobs: [],
@@ -217,7 +218,7 @@ export function reconcileTool(inv: ToolInventory, o: ReconcileOptions): ToolPlan
       s.deleting ? 'skip-deleting' : 'report',
       behaviour.sourceOfTruth === 'storage' && !s.deleting,
     );
-    if (!s.decoded.ok) job.reason = s.decoded.error;
+    if (!s.decoded.ok) job.reason = formatProblem(s.decoded.problem);
     plan.jobs.push(job);
   }
   for (const job of plan.jobs) countJob(job, plan.counts);
@@ -271,7 +272,7 @@ function runtimeOnly(
   if (r.workload.deleting) return jobReport(r, 'runtime', 'only-in-runtime', 'skip-deleting', false);
   if (!r.parsed.ok) {
     const job = jobReport(r, 'runtime', 'unreadable', 'report', listed);
-    job.reason = r.parsed.error;
+    job.reason = formatProblem(r.parsed.problem);
     return job;
   }
   if (!backfill) return jobReport(r, 'runtime', 'only-in-runtime', 'ignore', listed);
@@ -290,10 +291,12 @@ function compareBoth(r: RuntimeEntry, s: StorageEntry): JobReport {
   if (changed !== undefined) job.changedSinceRecorded = changed;
   if (!s.decoded.ok || !r.parsed.ok) {
     job.state = 'unreadable';
-    job.reason = s.decoded.ok ? `runtime: ${r.parsed.ok ? '' : r.parsed.error}` : `storage: ${s.decoded.error}`;
+    job.reason = s.decoded.ok
+      ? `runtime: ${r.parsed.ok ? '' : formatProblem(r.parsed.problem)}`
+      : `storage: ${formatProblem(s.decoded.problem)}`;
     return job;
   }
-  const differs = s.decoded.job !== r.parsed.job;
+  const differs = s.decoded.value !== r.parsed.value;
   const serviceMissing = r.type === 'continuous' && r.exposesPort === true && r.hasService === false;
   if (!differs && !serviceMissing) return job;
   job.state = 'out-of-sync';

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ScheduledJob } from '../../src/jobs/index.js';
 import { preflightReport, preflightTool } from '../../src/preflight/preflight.js';
-import { loadWorkload } from '../../src/runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../fixtures/workloads/load.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
@@ -47,10 +47,10 @@ interface Figure {
 function templates(): { cronjob: string; cr: string } {
   const template = loadWorkload('v2-scheduled-absolute-logs') as Obj;
   const parsed = parseWorkload(template, DEFAULT_RUNTIME_SETTINGS);
-  if (!parsed.ok) throw new Error(parsed.error.message);
+  if (!parsed.ok) throw new Error(parsed.problem.message);
   return {
     cronjob: JSON.stringify(template),
-    cr: JSON.stringify(createStorageCodec().encode(parsed.job as ScheduledJob)),
+    cr: JSON.stringify(createStorageCodec().encode(parsed.value.job as ScheduledJob)),
   };
 }
 

@@ -4,7 +4,7 @@ import type { ContinuousJob, StoredJob } from '../../src/jobs/index.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { preflightReport, preflightTool, type ToolPreflight } from '../../src/preflight/preflight.js';
 import { applyRestore, restorePlan } from '../../src/preflight/restore.js';
-import { loadWorkload } from '../../src/runtime/fixtures.test-helper.js';
+import { loadWorkload } from '../fixtures/workloads/load.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../../src/runtime/settings.js';
 import { installJobsCrds, startControlPlane, type ControlPlane } from '../../scripts/control-plane/cluster.js';
@@ -51,7 +51,7 @@ function fixtureIn(name: string): Record<string, unknown> {
 function storedFrom(obj: unknown): StoredJob {
   const parsed = parseWorkload(obj, S);
   assert.ok(parsed.ok, JSON.stringify(parsed));
-  return parsed.job as StoredJob;
+  return parsed.value.job as StoredJob;
 }
 
 /** Preflight and restore against a real API server: its defaults, its canonical quantities, its 409s. */

@@ -13,12 +13,12 @@ import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
 import type { SyncMetrics } from '../../src/metrics/registry.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
-import { ANNOTATIONS } from '../../src/storage/kinds.js';
-import { SyncSidecar } from '../../src/sync/sidecar.js';
+import { PROVENANCE_ANNOTATIONS as ANNOTATIONS } from '../../src/storage/kinds.js';
+import { SyncLoop as SyncSidecar } from '../../src/sync/loop.js';
 import { createAdminApp, createProbeApp, listenSyncHttp } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
 import request from 'supertest';
-import { workloadTracker } from '../../src/sync/track-workload.js';
+import { loadRuntimeSettings } from '../../src/runtime/settings.js';
 import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
@@ -93,7 +93,7 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
       codec: createStorageCodec(),
       phase,
       identity: name,
-      ...workloadTracker(config),
+      settings: loadRuntimeSettings(config),
     });
     sidecar.start();
     const r = { name, sidecar, phase, metrics };

@@ -1,12 +1,12 @@
 import { stringify } from 'yaml';
 import { loadConfig } from '../../config/load.js';
-import { classifyWorkload } from '../../runtime/classify.js';
-import { parseWorkload } from '../../runtime/parse.js';
+import { formatProblem } from '../../errors.js';
+import { readWorkload } from '../../runtime/read.js';
+import { loadRuntimeSettings as runtimeSettings } from '../../runtime/settings.js';
 import type { RuntimeSettings } from '../../runtime/settings.js';
 import { createStorageCodec } from '../../storage/codec.js';
 import type { JobCr, StorageCodec } from '../../storage/codec.js';
-import { sourceVersionsAnnotation } from '../../storage/kinds.js';
-import { runtimeSettings } from '../../sync/track-workload.js';
+import { backfillCr } from '../../sync/entries.js';
 import type { CliIo } from '../io.js';
 import { EXIT } from '../io.js';
 import { readObjects } from '../input.js';
@@ -31,8 +31,9 @@ function sourceOf(value: unknown): ConvertEntry['source'] {
 }
 
 /**
- * What the backfill would do with one object: the CR it would write, or why none. Pure; the same function
- * decides for the sync, so `convert` is a faithful preview.
+ * What the backfill would do with one object: the CR it would write, or why none. Pure. The CR comes from the
+ * sync's own builder (`backfillCr`), so it is the CR the sync writes for the same workload, less the annotations
+ * naming the replica and the time of the write.
  */
 export function convertObject(
   value: unknown,
@@ -42,17 +43,17 @@ export function convertObject(
 ): ConvertEntry {
   const source = sourceOf(value);
   if (!source.kind) return { source, outcome: 'error', reason: 'kind: not a Kubernetes object (no kind)' };
-  const cls = classifyWorkload(value);
-  if (cls.kind !== 'job') return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
-  const parsed = parseWorkload(value, settings);
-  if (!parsed.ok) return { source, outcome: 'error', reason: `${parsed.error.path}: ${parsed.error.message}` };
-  const job = parsed.job;
+  const { class: cls, parsed } = readWorkload(value, settings);
+  if (cls.kind !== 'job' || !parsed) return { source, outcome: 'unmanaged', reason: `${cls.kind}: ${cls.reason}` };
+  if (!parsed.ok) return { source, outcome: 'error', reason: formatProblem(parsed.problem) };
+  const { job } = parsed.value;
   if (job.job_type === 'one-off')
     return { source, outcome: 'unmanaged', reason: 'one-off-job: jobs-api does not store one-off jobs' };
   const rv = (value as Meta).metadata?.resourceVersion;
-  const annotations = typeof rv === 'string' && rv ? sourceVersionsAnnotation(source.kind, source.name, rv) : undefined;
-  const cr = codec.encode(job, { namespacePrefix, ...(annotations ? { annotations } : {}) });
-  const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
+  const provenance =
+    typeof rv === 'string' && rv ? { source: { kind: source.kind, name: source.name, resourceVersion: rv } } : {};
+  const cr = backfillCr(job, provenance, { codec, namespacePrefix });
+  const warnings = parsed.value.warnings.map(formatProblem);
   return { source, outcome: 'job', cr, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 

@@ -13,10 +13,10 @@ export async function runImport(
 ): Promise<number> {
   const as = impersonation(opts);
   const options = { configFile: opts.config, command: 'import' as const, readOnly: opts.dryRun, ...(as ? { as } : {}) };
-  return withOneShotSync(options, async (sidecar) => {
+  return withOneShotSync(options, async (sync) => {
     const rows = [['TOOL', 'JOB', 'TYPE', opts.dryRun ? 'WOULD' : 'RESULT']];
     if (opts.dryRun) {
-      const plans = await sidecar.allPlans();
+      const plans = await sync.allPlans();
       for (const p of plans) {
         for (const j of p.jobs.filter((x) => !x.inStorage && x.action !== 'skip-deleting')) {
           rows.push([
@@ -31,7 +31,7 @@ export async function runImport(
       io.stdout(`would create ${rows.filter((r) => r[3] === 'create').length} job definition(s)\n`);
       return EXIT.ok;
     }
-    const results = sidecar.backfillResults();
+    const results = sync.backfillResults();
     for (const r of results) rows.push([r.tool, r.name, r.type, `${r.outcome}${r.reason ? ` (${r.reason})` : ''}`]);
     io.stdout(table(rows));
     const count = (o: string) => results.filter((r) => r.outcome === o).length;

@@ -39,8 +39,8 @@ export async function runReport(
 ): Promise<number> {
   const as = impersonation(opts);
   const options = { configFile: opts.config, command: 'report' as const, readOnly: true, ...(as ? { as } : {}) };
-  return withOneShotSync(options, async (sidecar) => {
-    const plans = selectTools(await sidecar.allPlans(), opts.tool);
+  return withOneShotSync(options, async (sync) => {
+    const plans = selectTools(await sync.allPlans(), opts.tool);
     if (opts.output === 'json')
       io.stdout(
         `${JSON.stringify(

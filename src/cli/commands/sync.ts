@@ -2,33 +2,33 @@ import { once } from 'node:events';
 import { createSyncMetrics } from '../../metrics/registry.js';
 import type { SyncMetrics } from '../../metrics/registry.js';
 import type { SyncHttpServers } from '../../sync/admin-app.js';
-import type { SyncSidecar } from '../../sync/sidecar.js';
+import type { SyncLoop } from '../../sync/loop.js';
 import { common, syncIdentity, syncParts, withPhase } from '../compose.js';
 import type { Common } from '../compose.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
 /**
- * `jobs-storage sync`: the sidecar with its metrics and probes (`sync.host:sync.port`) and its admin API (loopback
+ * `jobs-storage sync`: the sync with its metrics and probes (`sync.host:sync.port`) and its admin API (loopback
  * `admin.host:admin.port`), until SIGTERM/SIGINT.
  */
 export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
   const parts = await common({ configFile: opts.config, command: 'sync' }, createSyncMetrics);
-  const { phase, sidecar } = syncParts(parts);
+  const { phase, sync } = syncParts(parts);
   return withPhase(phase, async () => {
     // The lists start first: the admin API's modules (express, jose) load while the API server prepares the first
-    // pages, which on a cold start is time the sidecar would otherwise spend waiting.
-    sidecar.start();
+    // pages, which on a cold start is time the sync would otherwise spend waiting.
+    sync.start();
     let servers: SyncHttpServers;
     try {
-      servers = await serveHttp(parts, sidecar);
+      servers = await serveHttp(parts, sync);
     } catch (err) {
-      await sidecar.stop();
+      await sync.stop();
       throw err;
     }
     const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
     parts.logger.info({ signal: String(signal[0] ?? 'signal') }, 'sync stopping');
-    await sidecar.stop();
+    await sync.stop();
     await servers.close();
     return EXIT.ok;
   });
@@ -36,7 +36,7 @@ export async function runSyncCommand(opts: { config?: string }, _io: CliIo): Pro
 
 async function serveHttp(
   { config, logger, metrics, api }: Common<SyncMetrics>,
-  sidecar: SyncSidecar,
+  sync: SyncLoop,
 ): Promise<SyncHttpServers> {
   const [{ createAdminApp, createProbeApp, listenSyncHttp }, { createTokenVerifier }] = await Promise.all([
     import('../../sync/admin-app.js'),
@@ -50,13 +50,13 @@ async function serveHttp(
     ...(config.admin.jwksUri ? { jwksUri: config.admin.jwksUri } : {}),
   });
   const admin = createAdminApp({
-    source: sidecar,
+    source: sync,
     metrics,
     verifier,
     allowedSubjects: config.admin.allowedSubjects,
     logger,
   });
-  const servers = await listenSyncHttp(config, { probe: createProbeApp({ source: sidecar, metrics }), admin });
+  const servers = await listenSyncHttp(config, { probe: createProbeApp({ source: sync, metrics }), admin });
   logger.info(
     { address: servers.probe.address(), adminAddress: servers.admin.address(), identity: syncIdentity(config) },
     'sync serving',

@@ -1,6 +1,7 @@
 import { phaseBehaviour } from '../../phase/behaviour.js';
+import { WORKLOAD_RESOURCES } from '../../runtime/kinds.js';
 import { LABELS, MANAGED_BY_WEBSERVICE } from '../../runtime/labels.js';
-import { toolOfNamespace } from '../../storage/kinds.js';
+import { toolOfNamespace } from '../../jobs/tenancy.js';
 import type { AdmissionRequest } from '../review.js';
 import {
   breakGlassGroup,
@@ -18,9 +19,6 @@ import {
 import { breakGlassDecision } from './break-glass.js';
 import { directWriteWarning, jobsFrameworkDeniedMessage } from './messages.js';
 import type { Decision, PolicyContext, WriteSource } from './types.js';
-
-/** The workloads a job can become: batch Jobs and CronJobs, apps Deployments (group/resource). */
-const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(['batch/jobs', 'batch/cronjobs', 'apps/deployments']);
 
 /**
  * Workload writes, and `deployments/scale` (`kubectl scale`), which changes a Deployment as surely as an edit does.

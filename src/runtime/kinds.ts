@@ -1,0 +1,46 @@
+import type { JobType } from '../jobs/model.js';
+
+/**
+ * The workloads jobs-api writes, one row per kind: its API resource (group, version, plural; the shape of
+ * `ApiResource` in k8s/paths), the job type it carries and the `app.kubernetes.io/component` label jobs-api gives it.
+ * The twin of `STORAGE_KINDS` (storage/kinds) on the workload side.
+ */
+export interface WorkloadKind {
+  kind: 'CronJob' | 'Deployment' | 'Job';
+  group: 'batch' | 'apps';
+  version: 'v1';
+  plural: 'cronjobs' | 'deployments' | 'jobs';
+  jobType: JobType;
+  component: 'cronjobs' | 'deployments' | 'jobs';
+}
+
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  { kind: 'CronJob', group: 'batch', version: 'v1', plural: 'cronjobs', jobType: 'scheduled', component: 'cronjobs' },
+  {
+    kind: 'Deployment',
+    group: 'apps',
+    version: 'v1',
+    plural: 'deployments',
+    jobType: 'continuous',
+    component: 'deployments',
+  },
+  { kind: 'Job', group: 'batch', version: 'v1', plural: 'jobs', jobType: 'one-off', component: 'jobs' },
+];
+
+/** The workloads a job can become, as `group/plural` (batch Jobs and CronJobs, apps Deployments). */
+export const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => `${k.group}/${k.plural}`));
+
+const BY_KIND: ReadonlyMap<string, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.kind, k]));
+const BY_TYPE: ReadonlyMap<JobType, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.jobType, k]));
+
+/** The row of a workload kind (`CronJob`, `Deployment`, `Job`), or undefined for any other kind. */
+export function workloadKindOf(kind: string): WorkloadKind | undefined {
+  return BY_KIND.get(kind);
+}
+
+/** The workload a job type becomes. */
+export function workloadKindForJobType(jobType: JobType): WorkloadKind {
+  const row = BY_TYPE.get(jobType);
+  if (!row) throw new TypeError(`no workload kind for job type '${String(jobType)}'`);
+  return row;
+}

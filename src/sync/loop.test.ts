@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
+import type { Phase } from '../phase/behaviour.js';
+import { configSchema } from '../config/schema.js';
+import type { StoredJob } from '../jobs/model.js';
+import { KubeApiError } from '../k8s/api.js';
+import type { KubeApi, ListPage, WatchEvent } from '../k8s/api.js';
+import { silentLogger } from '../log/logger.js';
+import { Registry } from 'prom-client';
+import { createSyncMetrics } from '../metrics/registry.js';
+import type { SyncMetrics } from '../metrics/registry.js';
+import { parseWorkload } from '../runtime/parse.js';
+import { loadRuntimeSettings } from '../runtime/settings.js';
+import { createStorageCodec } from '../storage/codec.js';
+import { SyncLoop } from './loop.js';
+
+const fixedPhase = (phase: Phase) => ({
+  current: () => phase,
+  known: () => true,
+  whenKnown: () => Promise.resolve(),
+  onChange: () => () => undefined,
+});
+
+test('stop() returns while the lists are still refused (SIGTERM before the first sync)', async () => {
+  let lists = 0;
+  const api = {
+    // eslint-disable-next-line require-yield
+    async *listPages(): AsyncGenerator<ListPage<unknown>> {
+      lists += 1;
+      throw new KubeApiError(403, 'cronjobs is forbidden');
+    },
+  } as unknown as KubeApi;
+  const config = configSchema.parse({});
+  const sidecar = new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics: createSyncMetrics(new Registry()),
+    api,
+    codec: createStorageCodec(),
+    phase: fixedPhase('runtime-truth'),
+    identity: 'test',
+    elect: false,
+    settings: loadRuntimeSettings(config),
+  });
+  sidecar.start();
+  while (lists === 0) await new Promise((r) => setTimeout(r, 5));
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    sidecar.stop().then(() => 'stopped'),
+    new Promise((r) => (timer = setTimeout(() => r('still waiting'), 3000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(stopped, 'stopped');
+  assert.equal(sidecar.synced, false);
+});
+
+/**
+ * An API server stand-in: lists serve `objects` by collection path, watches stay open until stopped and can be fed
+ * events through `emit`, and single-object requests go to `request`.
+ */
+function fakeApi(objects: Record<string, unknown[]>, request: (method: string, path: string) => unknown) {
+  const watchers = new Map<string, (e: WatchEvent<unknown>) => void>();
+  const api = {
+    async *listPages(path: string): AsyncGenerator<ListPage<unknown>> {
+      yield { items: objects[path] ?? [], resourceVersion: '1' };
+    },
+    async watch(path: string, _q: unknown, onEvent: (e: WatchEvent<unknown>) => void, signal: AbortSignal) {
+      watchers.set(path, onEvent);
+      if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    },
+    async request(method: string, path: string) {
+      return request(method, path);
+    },
+  };
+  const emit = (path: string, e: WatchEvent<unknown>) => {
+    const onEvent = watchers.get(path);
+    if (!onEvent) throw new Error(`no watch open on ${path}`);
+    onEvent(e);
+  };
+  return { api: api as unknown as KubeApi, emit };
+}
+
+async function gauge(metrics: SyncMetrics, name: string, tool: string): Promise<number | undefined> {
+  const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values.find((v) => v.labels['tool_name'] === tool)?.value;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const CRONJOBS = '/apis/batch/v1/cronjobs';
+const SCHEDULED_JOBS = '/apis/jobs-api.toolforge.org/v1/scheduled-jobs';
+
+test('a pass reconciles the tools that changed and publishes their gauges', async () => {
+  const config = configSchema.parse({});
+  const settings = loadRuntimeSettings(config);
+  const workload = loadWorkload('v2-scheduled-relative-logs');
+  const { api, emit } = fakeApi({ [CRONJOBS]: [workload] }, (method, path) => {
+    throw new Error(`unexpected ${method} ${path}`);
+  });
+  const metrics = createSyncMetrics(new Registry());
+  const sync = new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics,
+    api,
+    codec: createStorageCodec(),
+    // No backfills in this phase: the job stays runtime-only until its CR appears.
+    phase: fixedPhase('ignore-unmanaged'),
+    identity: 'test',
+    elect: false,
+    settings,
+  });
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    assert.equal(await gauge(metrics, 'toolforge_jobs_only_in_runtime', 'mytool'), 1);
+    assert.deepEqual(
+      { ...sync.status().totals },
+      {
+        tools: 1,
+        runtimeJobs: 1,
+        storageJobs: 0,
+        onlyInRuntime: 1,
+        onlyInStorage: 0,
+        outOfSync: 0,
+        foreign: 0,
+        backfilled: 0,
+      },
+    );
+    const parsed = parseWorkload(workload, settings);
+    assert.ok(parsed.ok && parsed.value.job.job_type === 'scheduled');
+    const cr = createStorageCodec().encode(parsed.value.job as StoredJob);
+    emit(SCHEDULED_JOBS, { type: 'ADDED', object: { ...cr, metadata: { ...cr.metadata, resourceVersion: '2' } } });
+    await until('the tool reconciled again', async () => (await sync.toolPlan('mytool'))?.jobs[0]?.inStorage === true);
+    await until(
+      'the runtime-only gauge dropped',
+      async () => (await gauge(metrics, 'toolforge_jobs_only_in_runtime', 'mytool')) === undefined,
+    );
+    const plan = await sync.toolPlan('mytool');
+    assert.equal(plan?.jobs[0]?.state, 'in-sync');
+    assert.equal(sync.status().totals.storageJobs, 1);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('the leader backfills a runtime-only job in its pass; a read-only loop only reports it', async () => {
+  const config = configSchema.parse({ sync: { backfillGraceSeconds: 0 } });
+  const workload = loadWorkload('v2-scheduled-relative-logs');
+  for (const readOnly of [false, true]) {
+    const posts: string[] = [];
+    const { api } = fakeApi({ [CRONJOBS]: [workload] }, (method, path) => {
+      if (method === 'GET' && path.endsWith('/cronjobs/nightly')) return workload;
+      if (method === 'GET') throw new KubeApiError(404, 'not found');
+      posts.push(path);
+      return {};
+    });
+    const metrics = createSyncMetrics(new Registry());
+    const sync = new SyncLoop({
+      config,
+      logger: silentLogger(),
+      metrics,
+      api,
+      codec: createStorageCodec(),
+      phase: fixedPhase('runtime-truth'),
+      identity: 'test',
+      elect: false,
+      readOnly,
+      settings: loadRuntimeSettings(config),
+    });
+    sync.start();
+    try {
+      await sync.firstReconcile;
+      await sync.settled();
+      assert.deepEqual(
+        posts,
+        readOnly ? [] : ['/apis/jobs-api.toolforge.org/v1/namespaces/tool-mytool/scheduled-jobs'],
+      );
+      assert.deepEqual(
+        sync.backfillResults().map((r) => `${r.tool}/${r.name}: ${r.outcome}`),
+        readOnly ? [] : ['mytool/nightly: created'],
+      );
+      assert.equal(sync.status().totals.backfilled, readOnly ? 0 : 1);
+      assert.equal(await gauge(metrics, 'toolforge_jobs_only_in_runtime', 'mytool'), 1, `readOnly ${readOnly}`);
+    } finally {
+      await sync.stop();
+    }
+  }
+});

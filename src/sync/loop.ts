@@ -1,0 +1,273 @@
+import type { Phase } from '../phase/behaviour.js';
+import type { Config } from '../config/schema.js';
+import { resolveJob } from '../jobs/index.js';
+import type { StoredJob } from '../jobs/model.js';
+import type { KubeApi } from '../k8s/api.js';
+import type { Informer } from '../k8s/informer.js';
+import type { LeaderElector } from '../k8s/lease.js';
+import type { PhaseView } from '../phase/source.js';
+import type { Logger } from '../log/logger.js';
+import type { SyncMetrics } from '../metrics/registry.js';
+import type { RuntimeSettings } from '../runtime/settings.js';
+import type { StorageCodec } from '../storage/codec.js';
+import { Backfiller } from './backfill.js';
+import type { BackfillResult } from './backfill.js';
+import { withFieldDiffs } from './drift.js';
+import type { DriftReader } from './drift.js';
+import type { EntryContext, InventoryEntry } from './entries.js';
+import { Inventory } from './inventory.js';
+import { jobFingerprint, reconcileTool } from './reconcile.js';
+import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
+import { publishGauges, summarize, toolSummary } from './report.js';
+import { leaseElector, watchInventory } from './sources.js';
+import { UnmatchedSince } from './unmatched.js';
+import type { WatchedObject } from './sources.js';
+import type { SyncStatus, ToolSummary } from './report.js';
+
+/** What the sync needs of the phase: it neither reconciles nor writes before the phase is known. */
+export type SyncPhase = Pick<PhaseView, 'current' | 'whenKnown' | 'known' | 'onChange'>;
+
+export interface SyncDeps {
+  config: Config;
+  logger: Logger;
+  metrics: SyncMetrics;
+  api: KubeApi;
+  codec: StorageCodec;
+  phase: SyncPhase;
+  /** This replica's name in the Lease (the pod name in production). */
+  identity: string;
+  /** jobs-api's deployment settings, to read workloads and fill a job's defaults (runtime/settings). */
+  settings: RuntimeSettings;
+  /** Campaign for the Lease before writing (default); false acts as the only writer (one-shot import). */
+  elect?: boolean;
+  /** Never write, only report (the `report` command and `import --dry-run`). */
+  readOnly?: boolean;
+  now?: () => number;
+}
+
+const LOOP_INTERVAL_MS = 500;
+
+/**
+ * The sync: informers over workloads and job CRs in all tool namespaces, a per-tool reconcile of every changed
+ * tool, gauges per tool, and — on the Lease holder only — backfills of CRs (see Backfiller). It never writes a
+ * workload. The same loop runs the one-shot `import` and `report`.
+ */
+export class SyncLoop {
+  private readonly inventory: Inventory;
+  private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
+  private readonly summaries = new Map<string, ToolSummary>();
+  private readonly unmatched = new UnmatchedSince();
+  private readonly backfiller: Backfiller;
+  private readonly drift: DriftReader;
+  private readonly elector: LeaderElector | undefined;
+  private leader: boolean;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private busy: Promise<void> = Promise.resolve();
+  private stopWaiting: () => void = () => undefined;
+  private lastSync: { at: number; seconds: number } | undefined;
+  private resolveFirst!: () => void;
+  /** Resolves after the first complete reconcile of every tool. */
+  readonly firstReconcile: Promise<void> = new Promise((resolve) => (this.resolveFirst = resolve));
+  private firstDone = false;
+
+  constructor(private readonly deps: SyncDeps) {
+    const { config, settings, codec, logger, metrics } = deps;
+    this.inventory = new Inventory(config.toolNamespacePrefix);
+    this.leader = !(deps.elect ?? true);
+    const namesOf = (namespace: string) => this.inventory.namesOf(namespace);
+    const resolve = (job: StoredJob) => resolveJob(job, settings);
+    // Entries keep the fingerprint of the job with jobs-api's defaults resolved, computed once: later reconciles
+    // compare strings, and the inventory holds one short string per job instead of its objects.
+    const fingerprint = (job: StoredJob) => jobFingerprint(resolve(job));
+    const kept: EntryContext<JobFingerprint> = { namesOf, settings, codec, keep: fingerprint };
+    const reread: EntryContext<StoredJob> = { namesOf, settings, codec, keep: (job) => job };
+    this.drift = { api: deps.api, entries: reread, resolve };
+    this.backfiller = new Backfiller({
+      api: deps.api,
+      entries: reread,
+      namespacePrefix: config.toolNamespacePrefix,
+      phase: deps.phase,
+      isLeader: () => this.leader,
+      identity: deps.identity,
+      metrics,
+      logger,
+      now: () => this.now(),
+      onRetry: (tool, retryAt) => {
+        const summary = this.summaries.get(tool);
+        if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? retryAt, retryAt);
+        this.inventory.markDirty(tool);
+      },
+    });
+    this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept });
+    const leading = (yes: boolean) => {
+      this.leader = yes;
+      metrics.isLeader.set(yes ? 1 : 0);
+      if (yes) this.inventory.markAllDirty();
+    };
+    this.elector = (deps.elect ?? true) ? leaseElector(deps, leading) : undefined;
+    deps.phase.onChange(() => this.inventory.markAllDirty());
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  get synced(): boolean {
+    return this.firstDone;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const inf of this.informers) inf.start();
+    this.elector?.start();
+    // A stop before everything is listed (an API that refuses the list) must not wait for that list forever.
+    const stopped = new Promise<void>((resolve) => (this.stopWaiting = resolve));
+    const ready = Promise.race([
+      Promise.all([...this.informers.map((i) => i.waitForSync()), this.deps.phase.whenKnown()]),
+      stopped,
+    ]);
+    this.busy = ready.then(async () => {
+      if (!this.running) return;
+      await this.fullPass();
+      this.schedule();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopWaiting();
+    if (this.timer) clearTimeout(this.timer);
+    await this.busy;
+    await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
+  }
+
+  /**
+   * Simulates a SIGKILL, for failover tests: stops without a goodbye, leaving the Lease to expire instead of
+   * releasing it, and without waiting for the pass in flight.
+   */
+  kill(): void {
+    this.running = false;
+    this.leader = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.elector?.abandon();
+    for (const inf of this.informers) void inf.stop();
+  }
+
+  /** One pass at a time: each pass is chained after the previous one, so `stop()` awaits all of them. */
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.busy = this.busy
+        .then(() => this.incrementalPass())
+        .catch((err: unknown) => this.deps.logger.error({ err }, 'sync pass failed'))
+        .finally(() => this.schedule());
+    }, LOOP_INTERVAL_MS);
+  }
+
+  /** Reconciles every tool: the first one after start is the "first complete reconcile". */
+  private async fullPass(): Promise<void> {
+    const started = this.now();
+    this.inventory.takeDirty();
+    await this.reconcileTools(this.inventory.toolNames());
+    const seconds = this.recordPass(started);
+    if (!this.firstDone) {
+      this.firstDone = true;
+      const { rss, heapUsed } = process.memoryUsage();
+      this.deps.logger.info(
+        { seconds, ...this.status().totals, rssBytes: rss, heapUsedBytes: heapUsed },
+        'first complete reconcile',
+      );
+      this.resolveFirst();
+    }
+  }
+
+  /** Reconciles the tools that changed and those due again (a grace period ended, a backfill retries). */
+  private async incrementalPass(): Promise<void> {
+    const started = this.now();
+    const due = [...this.summaries]
+      .filter(([, s]) => s.nextDueAt !== undefined && s.nextDueAt <= started)
+      .map(([tool]) => tool);
+    const tools = new Set([...this.inventory.takeDirty(), ...due]);
+    if (tools.size === 0) return;
+    await this.reconcileTools([...tools]);
+    this.recordPass(started);
+  }
+
+  /** Records a completed pass (status, duration histogram, last-success gauge); returns its seconds. */
+  private recordPass(started: number): number {
+    const at = this.now();
+    this.lastSync = { at, seconds: (at - started) / 1000 };
+    this.deps.metrics.syncDuration.observe(this.lastSync.seconds);
+    this.deps.metrics.syncLastSuccess.set(at / 1000);
+    return this.lastSync.seconds;
+  }
+
+  /** One pass over `tools`: the phase is read once, for every tool's plan. */
+  private async reconcileTools(tools: readonly string[]): Promise<void> {
+    const phase = this.deps.phase.current();
+    const backfills: RuntimeEntry[] = [];
+    for (const tool of tools) {
+      const plan = this.planFor(tool, phase, { record: true });
+      publishGauges(plan, this.deps.metrics);
+      const summary = toolSummary(plan, this.backfiller.retryTimes(plan.backfill));
+      if (summary) this.summaries.set(tool, summary);
+      else this.summaries.delete(tool);
+      for (const e of plan.backfill) backfills.push(e);
+    }
+    if (this.leader && !this.deps.readOnly && backfills.length > 0) await this.backfiller.run(backfills);
+  }
+
+  /** A tool's plan from the inventory (reconcile is pure and cheap per tool); `record` as in UnmatchedSince.mark. */
+  private planFor(tool: string, phase: Phase, o: { record: boolean }): ToolPlan {
+    const now = this.now();
+    const { inventory, waiting } = this.unmatched.mark(this.inventory.inventoryOf(tool), now, o);
+    if (o.record) this.backfiller.retain(tool, waiting);
+    const graceSeconds = this.deps.config.sync.backfillGraceSeconds;
+    return reconcileTool(inventory, { phase, now, graceSeconds });
+  }
+
+  /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
+  backfillResults(): readonly BackfillResult[] {
+    return this.backfiller.history;
+  }
+
+  status(): SyncStatus {
+    return {
+      phase: this.deps.phase.current(),
+      identity: this.deps.identity,
+      leader: this.leader,
+      synced: this.firstDone,
+      lastSyncAt: this.lastSync ? new Date(this.lastSync.at).toISOString() : null,
+      lastSyncSeconds: this.lastSync?.seconds ?? null,
+      totals: summarize(this.summaries.values(), this.backfiller.created),
+    };
+  }
+
+  /** Resolves when no backfill is in flight (after the pass running now). */
+  async settled(): Promise<void> {
+    await this.busy;
+  }
+
+  /** Every tool's plan as of now, by tool name, with field diffs (see `toolPlan`). */
+  async allPlans(): Promise<ToolPlan[]> {
+    const plans: ToolPlan[] = [];
+    for (const tool of [...this.summaries.keys()].sort()) plans.push(await this.planWithDiffs(tool));
+    return plans;
+  }
+
+  /** The plan of one tool as of now, with the fields that differ named (sync/drift); undefined for a tool unseen. */
+  async toolPlan(tool: string): Promise<ToolPlan | undefined> {
+    return this.summaries.has(tool) ? this.planWithDiffs(tool) : undefined;
+  }
+
+  private planWithDiffs(tool: string): Promise<ToolPlan> {
+    const plan = this.planFor(tool, this.deps.phase.current(), { record: false });
+    return withFieldDiffs(plan, this.inventory.inventoryOf(tool).runtime, this.drift);
+  }
+}

@@ -1,0 +1,107 @@
+import type { Config } from '../config/schema.js';
+import type { KubeApi } from '../k8s/api.js';
+import { Gate } from '../k8s/gate.js';
+import { Informer } from '../k8s/informer.js';
+import { LeaderElector } from '../k8s/lease.js';
+import { collectionPath, SERVICES } from '../k8s/paths.js';
+import type { ApiResource } from '../k8s/paths.js';
+import type { Logger } from '../log/logger.js';
+import type { SyncMetrics } from '../metrics/registry.js';
+import { WORKLOAD_KINDS } from '../runtime/kinds.js';
+import type { WorkloadKind } from '../runtime/kinds.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
+import { STORAGE_KINDS } from '../storage/kinds.js';
+import { crEntry, entryResourceVersion, SERVICE, workloadEntry } from './entries.js';
+import type { EntryContext, InventoryEntry } from './entries.js';
+import type { Inventory, Resource } from './inventory.js';
+import type { JobFingerprint } from './reconcile.js';
+
+/** What the sync reads of every listed object before its entry is made. */
+export interface WatchedObject {
+  metadata?: { namespace?: string; resourceVersion?: string };
+}
+
+interface Watched {
+  resource: Resource;
+  api: ApiResource;
+  read: 'workload' | 'service' | 'cr';
+  labelSelector?: string;
+}
+
+/** The workloads a stored job becomes (one-off Jobs are not stored). */
+const isWatchedWorkload = (k: WorkloadKind): k is WorkloadKind & { plural: 'cronjobs' | 'deployments' } =>
+  k.plural === 'cronjobs' || k.plural === 'deployments';
+
+/** Listed and watched in this order, across all namespaces. */
+const WATCHED: readonly Watched[] = [
+  ...WORKLOAD_KINDS.filter(isWatchedWorkload).map((k): Watched => ({ resource: k.plural, api: k, read: 'workload' })),
+  {
+    resource: 'services',
+    api: SERVICES,
+    read: 'service',
+    labelSelector: `${LABELS.managedBy}=${MANAGED_BY_JOBS_FRAMEWORK}`,
+  },
+  ...STORAGE_KINDS.map((k): Watched => ({ resource: k.plural, api: k, read: 'cr' })),
+];
+
+/**
+ * One informer per watched resource, each feeding the inventory: an object becomes its entry once (a relist keeps
+ * the entries whose resourceVersion is unchanged), and the lists share one gate on pages in flight.
+ */
+export function watchInventory(o: {
+  api: KubeApi;
+  config: Config;
+  logger: Logger;
+  metrics: SyncMetrics;
+  inventory: Inventory;
+  entries: EntryContext<JobFingerprint>;
+}): Array<Informer<WatchedObject, InventoryEntry>> {
+  const { config, entries, inventory } = o;
+  const listGate = new Gate(config.sync.listConcurrency);
+  const readers: Record<Watched['read'], (obj: WatchedObject) => InventoryEntry | undefined> = {
+    workload: (obj) => workloadEntry(obj, entries),
+    cr: (obj) => crEntry(obj, entries),
+    service: (obj) => (entries.namesOf(obj.metadata?.namespace ?? '') ? SERVICE : undefined),
+  };
+  return WATCHED.map(
+    (w) =>
+      new Informer<WatchedObject, InventoryEntry>({
+        name: w.resource,
+        api: o.api,
+        path: collectionPath(w.api),
+        ...(w.labelSelector ? { labelSelector: w.labelSelector } : {}),
+        pageSize: config.sync.listPageSize,
+        listGate,
+        relistSeconds: config.sync.relistSeconds,
+        stallSeconds: config.sync.stallSeconds,
+        logger: o.logger,
+        transform: readers[w.read],
+        unchanged: (obj, previous) => {
+          const rv = obj.metadata?.resourceVersion;
+          return rv !== undefined && rv === entryResourceVersion(previous);
+        },
+        onChange: (namespace, name, entry) => inventory.apply(w.resource, namespace, name, entry),
+        onError: (stage) => o.metrics.syncErrors.inc({ stage }),
+      }),
+  );
+}
+
+/** The Lease campaign that makes one replica the writer; `leading` hears when it starts (true) and stops. */
+export function leaseElector(
+  o: { api: KubeApi; config: Config; logger: Logger; identity: string },
+  leading: (yes: boolean) => void,
+): LeaderElector {
+  const { sync } = o.config;
+  return new LeaderElector({
+    api: o.api,
+    namespace: sync.leaseNamespace,
+    name: sync.leaseName,
+    identity: o.identity,
+    leaseDurationSeconds: sync.leaseDurationSeconds,
+    renewDeadlineSeconds: sync.renewDeadlineSeconds,
+    retryPeriodSeconds: sync.retryPeriodSeconds,
+    logger: o.logger,
+    onStartedLeading: () => leading(true),
+    onStoppedLeading: () => leading(false),
+  });
+}
