@@ -10,6 +10,7 @@ import {
   storageKindForKind,
 } from './kinds.js';
 import { specV1 } from './spec-v1.js';
+import type { StorageKind } from './kinds.js';
 
 export type RawSpec = Record<string, unknown>;
 
@@ -77,20 +78,36 @@ export class StorageCodec {
   decode(obj: unknown): DecodeResult {
     // Which object, for error messages only: built when one is needed, not for each of the thousands decoded.
     const where = () => describe(obj);
-    if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') {
-      return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where());
-    }
-    if (typeof obj['apiVersion'] !== 'string' || !obj['apiVersion'].startsWith(`${STORAGE_GROUP}/`)) {
-      return fail('ERR_STORAGE_DECODE', `apiVersion must be in group ${STORAGE_GROUP}`, where());
-    }
-    const kind = storageKindForKind(String(obj['kind']));
-    if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where());
-    if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where()} spec`);
-
-    const cr = obj as unknown as JobCr;
+    const envelope = checkEnvelope(obj, where);
+    if (!envelope.ok) return envelope;
+    const { cr, kind } = envelope;
     const declared = this.versionOf(cr);
+    const migrated = this.toCurrent(cr.spec as RawSpec, declared, where);
+    if (!migrated.ok) return migrated;
+    const spec = migrated.spec;
+    if (spec['job_type'] !== kind.jobType) {
+      return fail(
+        'ERR_STORAGE_DECODE',
+        `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`,
+        `${where()} spec.job_type`,
+      );
+    }
+    const job = NON_DEFINITION_KEYS.some((k) => k in spec)
+      ? Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)))
+      : spec;
+    return declared === this.current
+      ? { ok: true, job: job as unknown as StoredJob, version: this.current }
+      : { ok: true, job: job as unknown as StoredJob, version: this.current, migratedFrom: declared };
+  }
+
+  /** Validates a spec against its declared version's schema and migrates it step by step to the current version. */
+  private toCurrent(
+    declaredSpec: RawSpec,
+    declared: string,
+    where: () => string,
+  ): { ok: true; spec: RawSpec } | Extract<DecodeResult, { ok: false }> {
     let version = declared;
-    let spec: RawSpec = obj['spec'];
+    let spec = declaredSpec;
     for (let steps = 0; ; steps++) {
       const schema = this.versions.get(version);
       if (!schema) return fail('ERR_STORAGE_VERSION', `unknown spec version '${version}'`, where());
@@ -105,7 +122,7 @@ export class StorageCodec {
         );
       }
       spec = checked.data;
-      if (version === this.current) break;
+      if (version === this.current) return { ok: true, spec };
       const step = this.migrations.get(version);
       if (!step || steps > this.versions.size) {
         return fail('ERR_STORAGE_VERSION', `no migration from spec version '${version}'`, where());
@@ -113,19 +130,6 @@ export class StorageCodec {
       spec = step.migrate(structuredClone(spec));
       version = step.to;
     }
-    if (spec['job_type'] !== kind.jobType) {
-      return fail(
-        'ERR_STORAGE_DECODE',
-        `job_type '${String(spec['job_type'])}' does not match kind ${kind.kind}`,
-        `${where()} spec.job_type`,
-      );
-    }
-    const job = NON_DEFINITION_KEYS.some((k) => k in spec)
-      ? Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)))
-      : spec;
-    return declared === this.current
-      ? { ok: true, job: job as unknown as StoredJob, version }
-      : { ok: true, job: job as unknown as StoredJob, version, migratedFrom: declared };
   }
 
   /**
@@ -160,8 +164,29 @@ function describe(obj: unknown): string {
   return `${String(obj['kind'] ?? 'object')} ${ns}${String(md['name'] ?? '?')}`;
 }
 
-function fail(code: 'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION', message: string, where: string): DecodeResult {
+function fail(
+  code: 'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION',
+  message: string,
+  where: string,
+): Extract<DecodeResult, { ok: false }> {
   return { ok: false, error: new InputError(code, message, where) };
+}
+
+/** The parts of a job CR that must hold before its spec is read: name, group, a stored kind, a spec object. */
+function checkEnvelope(
+  obj: unknown,
+  where: () => string,
+): { ok: true; cr: JobCr; kind: StorageKind } | Extract<DecodeResult, { ok: false }> {
+  if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') {
+    return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where());
+  }
+  if (typeof obj['apiVersion'] !== 'string' || !obj['apiVersion'].startsWith(`${STORAGE_GROUP}/`)) {
+    return fail('ERR_STORAGE_DECODE', `apiVersion must be in group ${STORAGE_GROUP}`, where());
+  }
+  const kind = storageKindForKind(String(obj['kind']));
+  if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where());
+  if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where()} spec`);
+  return { ok: true, cr: obj as unknown as JobCr, kind };
 }
 
 export const SPEC_V1: SpecVersion = { name: 'v1', schema: specV1 as unknown as z.ZodType<RawSpec> };
