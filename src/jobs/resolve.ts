@@ -39,9 +39,7 @@ function pickDefined(image: JobImage, keys: readonly (keyof JobImage)[]): Partia
  */
 export function resolveJob<J extends Job>(job: J, settings: ResolveSettings): J {
   // A shallow copy (nested objects copied one level) rather than structuredClone: this runs for every job the sync
-  // sees, and nothing below mutates deeper than the top level. Object.assign rather than a spread: V8 gives a spread
-  // copy that then gains properties a map of its own, which for the sync's tens of thousands of jobs was ~20 MB of
-  // hidden classes.
+  // sees, and nothing below mutates deeper than the top level. Object.assign, not a spread: docs/adr/0004.
   const resolved: J = Object.assign({}, job);
   const nested = resolved as unknown as Record<string, unknown>;
   for (const key of ['schedule', 'health_check']) {

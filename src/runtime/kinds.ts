@@ -3,7 +3,7 @@ import type { JobType } from '../jobs/model.js';
 /**
  * The workloads jobs-api writes, one row per kind: its API resource (group, version, plural; the shape of
  * `ApiResource` in k8s/paths), the job type it carries and the `app.kubernetes.io/component` label jobs-api gives it.
- * The twin of `STORAGE_KINDS` (storage/kinds) on the workload side.
+ * The twin of the storage side's `STORAGE_KINDS`, for workloads.
  */
 export interface WorkloadKind {
   kind: 'CronJob' | 'Deployment' | 'Job';

@@ -20,7 +20,7 @@ import { Backfiller } from './backfill.js';
 import type { BackfillResult } from './backfill.js';
 import { workloadEntry } from './entries.js';
 import type { EntryContext } from './entries.js';
-import { jobFingerprint } from './reconcile.js';
+import { jobFingerprint } from './fingerprint.js';
 import type { RuntimeEntry } from './reconcile.js';
 
 const NOW = Date.parse('2026-11-26T12:00:00Z');

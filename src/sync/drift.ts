@@ -7,7 +7,7 @@ import { storageKindForJobType } from '../storage/kinds.js';
 import { crEntry, workloadEntry } from './entries.js';
 import type { EntryContext } from './entries.js';
 import { jobKey } from './per-tool.js';
-import { diffJobs } from './reconcile.js';
+import { diffJobs } from './fingerprint.js';
 import type { FieldDiff, JobReport, RuntimeEntry, ToolPlan } from './reconcile.js';
 
 export interface DriftReader {

@@ -83,8 +83,7 @@ export class Inventory {
     const state = this.tools.get(tool);
     if (!state) return { tool, runtime: [], storage: [], foreign: 0 };
     const services = state.services;
-    // Only a job with a port needs its Service (see reconcile). Object.assign rather than a spread: V8 gives a
-    // spread copy that gains a property a hidden class of its own.
+    // Only a job with a port needs its Service (see reconcile). Object.assign, not a spread: docs/adr/0004.
     const continuous = [...(state.deployments?.values() ?? [])].map((r) =>
       r.exposesPort ? Object.assign({}, r, { hasService: services?.has(r.name) ?? false }) : r,
     );

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { PHASES } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { ScheduledJob } from '../jobs/model.js';
-import { jobFingerprint, diffJobs, reconcileTool } from './reconcile.js';
+import { diffJobs, jobFingerprint } from './fingerprint.js';
+import { reconcileTool } from './reconcile.js';
 import type { JobReport, RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
