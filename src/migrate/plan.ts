@@ -5,12 +5,11 @@ import {
   isObject,
   LABELS,
   parseWorkload,
-  toolFromNamespace,
   type KObject,
   type RuntimeSettings,
 } from '../runtime/index.js';
 import { createStorageCodec, type StorageCodec } from '../storage/codec.js';
-import { STORAGE_GROUP } from '../storage/kinds.js';
+import { STORAGE_GROUP, toolOfNamespace } from '../storage/kinds.js';
 import { entryFromJob, sortedEntry } from './entry.js';
 import { convertForeign } from './foreign.js';
 import { functionalDiff, type FunctionalDifference } from './functional.js';
@@ -394,8 +393,14 @@ export function planTool(input: PlanInput): ToolPlan {
   };
 }
 
-/** Objects from a file (several documents or a List, any tools) grouped by the tool of their namespace. */
-export function groupByTool(objects: readonly unknown[]): Map<string, { workloads: unknown[]; crs: unknown[] }> {
+/**
+ * Objects from a file (several documents or a List, any tools) grouped by the tool of their namespace
+ * (`<prefix><tool>`); objects of other namespaces (kube-system, …) are left out.
+ */
+export function groupByTool(
+  objects: readonly unknown[],
+  namespacePrefix = 'tool-',
+): Map<string, { workloads: unknown[]; crs: unknown[] }> {
   const out = new Map<string, { workloads: unknown[]; crs: unknown[] }>();
   const visit = (obj: unknown): void => {
     if (isObject(obj) && kindOf(obj).endsWith('List') && Array.isArray(obj['items'])) {
@@ -403,8 +408,8 @@ export function groupByTool(objects: readonly unknown[]): Map<string, { workload
       return;
     }
     const namespace = metadataOf(obj)['namespace'];
-    const tool = typeof namespace === 'string' ? toolFromNamespace(namespace) : '';
-    if (tool === '') return;
+    const tool = toolOfNamespace(typeof namespace === 'string' ? namespace : undefined, namespacePrefix);
+    if (tool === undefined) return;
     const group = out.get(tool) ?? { workloads: [], crs: [] };
     const apiVersion = isObject(obj) ? obj['apiVersion'] : undefined;
     if (typeof apiVersion === 'string' && apiVersion.startsWith(`${STORAGE_GROUP}/`)) group.crs.push(obj);
