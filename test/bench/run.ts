@@ -2,14 +2,15 @@
  * `npm run bench`: every benchmark, each printing its figure next to the bare baseline it names, in the same run.
  *   webhook — admission requests/s and p99 vs a bare node:https server (test/bench/webhook.ts)
  *   sync    — cold start to first complete reconcile and peak RSS vs a bare paginated LIST (test/bench/sync.ts)
- * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook` or `sync` to run one.
+ *   migrate — `migrate --all --out DIR` time and peak RSS vs a bare paginated LIST (test/bench/migrate.ts)
+ * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync` or `migrate` to run some.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
-const benches = ['webhook', 'sync'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['webhook', 'sync', 'migrate'].filter((b) => only.length === 0 || only.includes(b));
 let failed = false;
 for (const bench of benches) {
   console.log(`\n== ${bench} benchmark ==`);
