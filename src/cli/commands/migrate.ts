@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { ConfigError, UsageError } from '../../errors.js';
@@ -17,6 +18,7 @@ import {
   sortNamespaces,
   toolFiles,
   type MessageOptions,
+  type MigrationFile,
   type ToolPlan,
 } from '../../migrate/index.js';
 import type { Phase } from '../../phase/behaviour.js';
@@ -269,6 +271,37 @@ function checkOutDir(out: string): void {
     throw new UsageError(`migrate --all: ${out} is not empty; give a new or empty directory (no stale tool folders)`);
 }
 
+/**
+ * Writes files off the event loop, a bounded number of folders at a time: synchronous writes of 4,000 folders held
+ * the loop for a third of the run (measured), and with it the list pages already on their way.
+ */
+class FolderWriter {
+  private readonly pending = new Set<Promise<void>>();
+  private static readonly WIDTH = 16;
+
+  constructor(private readonly root: string) {}
+
+  /** Queues one folder's files (the same directory); waits only while WIDTH folders are being written. */
+  async write(files: readonly MigrationFile[]): Promise<void> {
+    if (files.length === 0) return;
+    while (this.pending.size >= FolderWriter.WIDTH) await Promise.race(this.pending);
+    const job = this.writeFolder(files).finally(() => this.pending.delete(job));
+    job.catch(() => undefined); // awaited by the next write or drain(), which throw the failure
+    this.pending.add(job);
+  }
+
+  private async writeFolder(files: readonly MigrationFile[]): Promise<void> {
+    const dirs = new Set(files.map((f) => dirname(join(this.root, f.path))));
+    for (const dir of dirs) if (dir !== this.root) await mkdir(dir, { recursive: true });
+    await Promise.all(files.map((f) => writeFile(join(this.root, f.path), f.content)));
+  }
+
+  /** Waits for every queued write; the first failure is thrown. */
+  async drain(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+}
+
 async function migrateAll(
   ctx: Context,
   api: KubeApi,
@@ -278,11 +311,7 @@ async function migrateAll(
 ): Promise<number> {
   checkOutDir(out);
   mkdirSync(out, { recursive: true });
-  const write = (file: { path: string; content: string }) => {
-    const path = join(out, file.path);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, file.content);
-  };
+  const writer = new FolderWriter(out);
   const started = Date.now();
   const namespaces = await toolNamespaces(api, ctx.config);
   const position = new Map(namespaces.map((ns, i) => [ns, i + 1]));
@@ -298,12 +327,13 @@ async function migrateAll(
     const tool = toolOfNamespace(group.namespace, ctx.config.toolNamespacePrefix);
     if (tool === undefined) continue;
     const p = planOfLists(ctx, tool, group.bySource);
-    for (const file of toolFiles(p, message)) write(file);
+    await writer.write(toolFiles(p, message));
     plans.push(p);
     done = Math.max(done, position.get(group.namespace) ?? done);
     progress.update(done);
   }
-  for (const file of indexFiles(plans, message)) write(file);
+  await writer.write(indexFiles(plans, message));
+  await writer.drain();
   progress.end(namespaces.length);
   const withJobs = plans.filter((p) => p.jobs.length > 0);
   const jobs = withJobs.reduce((n, p) => n + p.jobs.length, 0);
