@@ -157,7 +157,7 @@ export async function runMigrate(opts: MigrateOptions, io: CliIo): Promise<numbe
   };
   if (opts.tool !== undefined)
     return migrateTool(ctx, parts.api, { tool: opts.tool, format: opts.output ?? 'yaml', message }, io);
-  return migrateAll(ctx, parts.api, opts.out ?? '', message as MessageOptions, io);
+  return migrateAll(ctx, parts.api, opts.out ?? '', message ?? messageOptions(parts.config, 'for messages'), io);
 }
 
 function migrateFile(opts: MigrateOptions, filename: string, io: CliIo): number {
