@@ -6,7 +6,10 @@
  *   2. the chart (`helm template` with the local values, applied); `jobs-storage webhook` with its config file and
  *      ServiceAccount: a tool's edit of a job CR is denied; a kubectl-created CronJob gets a warning and is counted
  *   3. `jobs-storage sync`: existing and kubectl-created jobs are backfilled; per-tool gauges; the admin API
- *   4. phases: storage-truth changes nothing visible; ignore-unmanaged counts but does not store; enforce denies
+ *   4. phases: storage-truth changes nothing visible; ignore-unmanaged counts but does not store
+ *   5. `jobs-storage migrate`: a tool's kubectl-made CronJob and hand-written Deployment become a jobs.yaml and a
+ *      message; loaded through the API path, with the old objects deleted, nothing of the tool is only in runtime
+ *   6. enforce denies imitations of API jobs
  *
  * Pauses between acts when run in a terminal; `--ci` (or no TTY) runs straight through. Every expectation is
  * checked: the demo exits 1 if the product does not behave as shown. Everything is cleaned up on exit or Ctrl-C.
@@ -24,6 +27,8 @@ import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '
 import type { ControlPlane } from './control-plane/cluster.js';
 import { freePort } from './control-plane/process.js';
 import { scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.js';
+import { loadThroughApi } from './control-plane/load-jobs.js';
+import type { ToolPlan } from '../src/migrate/index.js';
 import { helmTemplate } from './tools/binaries.js';
 
 const interactive = process.stdin.isTTY && !process.argv.includes('--ci') && !process.env['CI'];
@@ -353,7 +358,12 @@ async function main(): Promise<void> {
   const adminConfig = join(work, 'admin.yaml');
   writeFileSync(
     adminConfig,
-    JSON.stringify({ logLevel: 'warn', kubeconfig: cp.kubeconfigPath('admin'), phase: { namespace: phaseNs } }),
+    JSON.stringify({
+      logLevel: 'warn',
+      kubeconfig: cp.kubeconfigPath('admin'),
+      phase: { namespace: phaseNs },
+      migration: { deadline: '2026-12-15', announcementUrl: 'https://lists.wikimedia.org/announce/jobs-api' },
+    }),
   );
   const syncUrl = `http://127.0.0.1:${syncPort}`;
   await waitFor(
@@ -459,6 +469,9 @@ async function main(): Promise<void> {
       () => true,
     );
   expect(noCr, '…and not stored');
+  await migrateAct(adminConfig, syncUrl);
+
+  await act('Act 6 — enforce');
   const p3 = cli(['phase', 'set', 'enforce', '--config', adminConfig]);
   say(indent(p3.out + p3.err));
   await phaseInEffect('enforce');
@@ -484,6 +497,69 @@ async function main(): Promise<void> {
   cli(['phase', 'get', '--config', adminConfig])
     .out.split('\n')
     .forEach((l) => l && say(`    ${l}`));
+}
+
+const ONLY_IN_RUNTIME_BETA = /toolforge_jobs_only_in_runtime\{tool_name="beta"\} ([0-9]+)/;
+
+/** Act 5: tool beta's jobs outside the API become a jobs.yaml and a message, and move to the API. */
+async function migrateAct(adminConfig: string, syncUrl: string): Promise<void> {
+  await act('Act 5 — migrate: a jobs.yaml and a message for the tool, loaded through the jobs API');
+  const handWritten = await kubectl('beta', [
+    'create',
+    'deployment',
+    'web',
+    '--image=docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest',
+    '-n',
+    'tool-beta',
+    '--',
+    'python3',
+    'web.py',
+  ]);
+  expect(handWritten.code === 0, 'a hand-written Deployment is allowed (it has no jobs-framework labels)');
+  const yaml = cli(['migrate', '--tool', 'beta', '--config', adminConfig]);
+  say(indent(yaml.out));
+  say(indent(yaml.err));
+  const message = cli(['migrate', '--tool', 'beta', '-o', 'markdown', '--config', adminConfig]);
+  say(indent(message.out.split('\n').slice(0, 14).join('\n')));
+  say('    …');
+  const json = cli(['migrate', '--tool', 'beta', '-o', 'json', '--config', adminConfig]);
+  const plan = JSON.parse(json.out) as ToolPlan;
+  const names = plan.entries.map((e) => e.name);
+  expect(
+    yaml.code === 0 && ['after-deadline', 'web'].every((n) => names.includes(n) && yaml.out.includes(`name: ${n}`)),
+    "the kubectl-made CronJob and the hand-written Deployment are entries of beta's jobs.yaml",
+  );
+  expect(
+    /by 2026-12-15/.test(message.out) && /toolforge jobs load jobs.yaml/.test(message.out),
+    'the message gives the deadline, the file and the commands to run',
+  );
+  const before = ONLY_IN_RUNTIME_BETA.exec((await httpGet(`${syncUrl}/metrics`)).body)?.[1];
+  say(`\n  the maintainers delete the old objects and load the file (jobs-api writes the CRs and the workloads):`);
+  for (const job of plan.jobs.filter((j) => j.inJobsYaml)) {
+    const plural = job.kind === 'Deployment' ? 'deployments' : 'cronjobs';
+    await kubectl('beta', ['delete', plural, job.name, '-n', 'tool-beta']);
+  }
+  const loaded = await loadThroughApi(cp!, 'beta', plan.entries);
+  say(`  loaded through the jobs API: ${loaded.join(', ')}`);
+  const after = await waitFor(
+    'only_in_runtime{beta} to drop',
+    async () => {
+      const n = ONLY_IN_RUNTIME_BETA.exec((await httpGet(`${syncUrl}/metrics`)).body)?.[1] ?? '0';
+      return Number(n) < Number(before ?? 0) ? n : undefined;
+    },
+    20_000,
+  ).catch(() => undefined);
+  const metrics = await httpGet(`${syncUrl}/metrics`);
+  say(
+    `\n  sync /metrics:\n${indent(metricLines(metrics.body, 'toolforge_jobs_only_in_runtime', 'toolforge_jobs_foreign_workloads'))}`,
+  );
+  expect(
+    before !== undefined && Number(before) > 0 && after === '0',
+    `tool beta's only-in-runtime count drops from ${before ?? '?'} to ${after ?? '?'}`,
+  );
+  const rest = cli(['migrate', '--tool', 'beta', '-o', 'json', '--config', adminConfig]);
+  const left = (JSON.parse(rest.out) as ToolPlan).jobs.filter((j) => loaded.includes(j.name));
+  expect(left.length === 0, 'migrate lists none of the loaded jobs any more');
 }
 
 /** A job rendered exactly as jobs-api would, but created by the tool with kubectl. */

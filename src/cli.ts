@@ -3,6 +3,17 @@ import { EXIT, defaultIo } from './cli/io.js';
 import type { CliIo } from './cli/io.js';
 import { AppError, errorMessage } from './errors.js';
 import { PHASES } from './phase/behaviour.js';
+import type { Phase } from './phase/behaviour.js';
+
+interface MigrateCliOptions {
+  tool?: string;
+  all: boolean;
+  out?: string;
+  filename?: string;
+  output?: 'yaml' | 'json' | 'markdown';
+  phase?: Phase;
+  config?: string;
+}
 
 /** The command table: each command's options and the module that runs it, loaded only when it runs. */
 
@@ -70,6 +81,29 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         setExit(await runReport(opts, io));
       },
     );
+
+  program
+    .command('migrate')
+    .description(
+      "Per tool, the jobs not managed through the jobs API: the jobs.yaml that moves them there and a message to the tool's maintainers",
+    )
+    .option('--tool <name>', "one tool, read from the cluster; prints its jobs.yaml (or -o's format)")
+    .option('--all', 'every tool namespace: a folder per tool and an index, written into --out', false)
+    .option('--out <dir>', 'with --all: a new or empty directory to write into')
+    .option('-f, --filename <file>', "offline: workloads and job CRs from a file ('-' for stdin), grouped by tool")
+    .addOption(
+      new Option('-o, --output <format>', 'output format (default yaml)').choices(['yaml', 'json', 'markdown']),
+    )
+    .addOption(
+      new Option('--phase <phase>', 'with -f: the phase the message describes (default: phase.initial)').choices(
+        PHASES,
+      ),
+    )
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: MigrateCliOptions) => {
+      const { runMigrate } = await import('./cli/commands/migrate.js');
+      setExit(await runMigrate(opts, io));
+    });
 
   const phase = program.command('phase').description('Show or switch the rollout phase (ConfigMap)');
   phase

@@ -3,11 +3,14 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readStdin?: () => string;
+  /** Whether stderr is a terminal: progress then updates one line instead of printing one every few seconds. */
+  stderrIsTTY?: boolean;
 }
 
 export const defaultIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 /** Exit codes: 0 success, 1 the input had errors, 2 usage errors. */

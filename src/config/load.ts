@@ -22,6 +22,8 @@ export const ENV_VARS: Readonly<Record<string, { path: string; type: 'string' | 
   JOBS_STORAGE_SYNC_IDENTITY: { path: 'sync.identity', type: 'string' },
   JOBS_STORAGE_ADMIN_AUDIENCE: { path: 'admin.audience', type: 'string' },
   JOBS_STORAGE_ADMIN_SUBJECTS: { path: 'admin.allowedSubjects', type: 'list' },
+  JOBS_STORAGE_MIGRATION_DEADLINE: { path: 'migration.deadline', type: 'string' },
+  JOBS_STORAGE_MIGRATION_ANNOUNCEMENT_URL: { path: 'migration.announcementUrl', type: 'string' },
 };
 
 export const CONFIG_FILE_ENV = 'JOBS_STORAGE_CONFIG';

@@ -162,6 +162,16 @@ const runtime = z
   .strict()
   .prefault({});
 
+const migration = z
+  .object({
+    /** The date tools must have moved their jobs to the jobs API by (YYYY-MM-DD), as `migrate` messages state it. */
+    deadline: z.union([z.literal(''), z.iso.date()]).default(''),
+    /** Where the migration was announced (cloud-announce), linked from every `migrate` message. */
+    announcementUrl: z.union([z.literal(''), z.url()]).default(''),
+  })
+  .strict()
+  .prefault({});
+
 export const configSchema = z
   .object({
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -180,6 +190,7 @@ export const configSchema = z
     admin,
     oneShot,
     runtime,
+    migration,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -68,6 +68,16 @@ describe('parseCron', () => {
       assert.match(r.problem.message, new RegExp(fragment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     });
   }
+  test('an @-macro in capitals is the macro, as jobs-api lower-cases the schedule before parsing', () => {
+    const upper = parseCron('@DAILY', 'mytool', 'daily');
+    assert.ok(upper.ok);
+    assert.equal(formatCron(upper.value), '6 1 * * *');
+    assert.equal(upper.value.text, '@DAILY');
+    const mixed = parseCron('@Weekly', 'mytool', 'daily');
+    assert.ok(mixed.ok);
+    assert.equal(formatCron(mixed.value), '6 1 * * 2');
+    assert.equal(parseCron('@REBOOT', 't', 'j').ok, false);
+  });
   test('sunday as 7 and names are accepted', () => {
     assert.ok(parseCron('0 0 * * 7', 't', 'j').ok);
     assert.ok(parseCron('0 0 * * sun,sat', 't', 'j').ok);

@@ -146,8 +146,9 @@ export function parseCron(value: string, toolName: string, jobName: string): Cro
   return result;
 }
 
+/** jobs-api lower-cases the schedule before parsing: `@DAILY` is `@daily`. The text stays as written. */
 function parseMacro(value: string, toolName: string, jobName: string): CronResult {
-  const parts = expandCronMacro(value, toolName, jobName);
+  const parts = expandCronMacro(value.toLowerCase(), toolName, jobName);
   if (parts === null) {
     return problem(
       '',

@@ -87,7 +87,7 @@ function imageName(job: Job, resolved: Job, notes: EntryNote[]): string {
 /** `schedule`: the text the user gave when it still gives the running time, else the five running fields. */
 function scheduleOf(job: Job & { job_type: 'scheduled' }, notes: EntryNote[]): string {
   const text = job.schedule.text;
-  const again = parseCron(text.toLowerCase(), job.tool_name, job.job_name);
+  const again = parseCron(text, job.tool_name, job.job_name);
   if (again.ok && formatCron(again.value) === formatCron(job.schedule)) return text;
   const fields = formatCron(job.schedule);
   notes.push(

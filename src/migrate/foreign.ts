@@ -441,7 +441,7 @@ function readSchedule(ctx: Ctx): void {
     problem(ctx, 'schedule', 'spec.schedule', 'the CronJob has no schedule', "write the schedule in 'schedule'");
     return;
   }
-  const parsed = parseCron(schedule.toLowerCase(), ctx.tool, ctx.name);
+  const parsed = parseCron(schedule, ctx.tool, ctx.name);
   if (!parsed.ok)
     problem(
       ctx,

@@ -21,6 +21,11 @@ interface Row {
 const ROWS: Row[] = [
   { why: 'scheduled job', entry: { ...base, schedule: '@daily', retry: 2, timeout: 60 }, issues: [] },
   {
+    why: 'an @-macro in capitals (jobs-api lower-cases the schedule)',
+    entry: { ...base, schedule: '@DAILY' },
+    issues: [],
+  },
+  {
     why: 'continuous job, everything',
     entry: {
       ...base,
@@ -303,6 +308,14 @@ describe('reading an entry as jobs-api does', () => {
     assert.equal(job.cpu, '0.5');
     assert.equal(job.job_type === 'scheduled' && job.schedule.text, '@daily');
     assert.equal(job.job_type === 'scheduled' && job.retry, 1);
+  });
+
+  test('an @-macro in capitals lands on the same time as the lower-case one', () => {
+    const upper = jobFromLoadEntry({ ...base, schedule: '@DAILY' }, 'mytool');
+    const lower = jobFromLoadEntry({ ...base, schedule: '@daily' }, 'mytool');
+    assert.ok(upper.job_type === 'scheduled' && lower.job_type === 'scheduled');
+    assert.deepEqual({ ...upper.schedule, text: '' }, { ...lower.schedule, text: '' });
+    assert.equal(upper.schedule.text, '@DAILY');
   });
 
   test('a continuous entry: port and protocol split, health check, buildservice filelog off', () => {

@@ -313,7 +313,7 @@ function checkSchedule(e: Entry, c: Collector): void {
   if (typeof schedule !== 'string') return;
   const name = typeof e['name'] === 'string' ? e['name'] : 'job';
   // the tool only seeds the time an @-macro lands on; whether the text parses does not depend on it
-  const result = parseCron(schedule.toLowerCase(), 'tool', name);
+  const result = parseCron(schedule, 'tool', name);
   if (!result.ok) add(c, 'schedule', 'schedule', result.problem.message);
 }
 
@@ -430,7 +430,7 @@ export function hasLoadErrors(issues: readonly LoadIssue[]): boolean {
 export function jobFromLoadEntry(entry: LoadEntry, tool: string): Job {
   const common = commonFields(entry, tool);
   if (entry.schedule !== undefined) {
-    const cron = parseCron(entry.schedule.toLowerCase(), tool, entry.name);
+    const cron = parseCron(entry.schedule, tool, entry.name);
     if (!cron.ok) throw new TypeError(`entry '${entry.name}' has an invalid schedule: ${cron.problem.message}`);
     return {
       ...common,

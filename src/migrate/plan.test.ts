@@ -170,12 +170,13 @@ describe('which jobs of a tool need migrating', () => {
     );
   });
 
-  test('objects of a file are grouped by tool, Lists included, CRs apart', () => {
+  test('objects of a file are grouped by tool, Lists included, CRs apart, other namespaces left out', () => {
     const cr = crFor(loadWorkload('v2-continuous-port-tcp'));
     const groups = groupByTool([
       { apiVersion: 'v1', kind: 'List', items: [handWritten('kubectl-create-cronjob'), cr] },
       handWritten('deployment-port-probe'),
       { kind: 'CronJob', metadata: { name: 'x' } },
+      { kind: 'Deployment', metadata: { name: 'coredns', namespace: 'kube-system' } },
     ]);
     assert.deepEqual([...groups.keys()], ['mytool', 'othertool']);
     assert.equal(groups.get('mytool')?.workloads.length, 1);

@@ -394,8 +394,14 @@ export function planTool(input: PlanInput): ToolPlan {
   };
 }
 
-/** Objects from a file (several documents or a List, any tools) grouped by the tool of their namespace. */
-export function groupByTool(objects: readonly unknown[]): Map<string, { workloads: unknown[]; crs: unknown[] }> {
+/**
+ * Objects from a file (several documents or a List, any tools) grouped by the tool of their namespace
+ * (`<prefix><tool>`); objects of other namespaces (kube-system, …) are left out.
+ */
+export function groupByTool(
+  objects: readonly unknown[],
+  namespacePrefix = 'tool-',
+): Map<string, { workloads: unknown[]; crs: unknown[] }> {
   const out = new Map<string, { workloads: unknown[]; crs: unknown[] }>();
   const visit = (obj: unknown): void => {
     if (isObject(obj) && kindOf(obj).endsWith('List') && Array.isArray(obj['items'])) {
@@ -403,9 +409,8 @@ export function groupByTool(objects: readonly unknown[]): Map<string, { workload
       return;
     }
     const namespace = metadataOf(obj)['namespace'];
-    const tool =
-      typeof namespace === 'string' ? (toolOfNamespace(namespace, undefined, { jobsApiFallback: true }) ?? '') : '';
-    if (tool === '') return;
+    const tool = toolOfNamespace(typeof namespace === 'string' ? namespace : undefined, namespacePrefix);
+    if (tool === undefined) return;
     const group = out.get(tool) ?? { workloads: [], crs: [] };
     const apiVersion = isObject(obj) ? obj['apiVersion'] : undefined;
     if (typeof apiVersion === 'string' && apiVersion.startsWith(`${STORAGE_GROUP}/`)) group.crs.push(obj);

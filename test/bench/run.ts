@@ -3,14 +3,15 @@
  *   webhook — admission requests/s and p99 vs a bare node:https server (test/bench/webhook.ts)
  *   sync    — cold start to first complete reconcile and peak RSS vs a bare paginated LIST (test/bench/sync.ts)
  *   preflight — the preflight core over the same jobs' LIST pages vs parsing those pages (test/bench/preflight.ts)
- * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync` or `preflight` to run one.
+ *   migrate — `migrate --all --out DIR` time and peak RSS vs a bare paginated LIST (test/bench/migrate.ts)
+ * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `preflight` or `migrate` to run some.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
-const benches = ['webhook', 'sync', 'preflight'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['webhook', 'sync', 'preflight', 'migrate'].filter((b) => only.length === 0 || only.includes(b));
 let failed = false;
 for (const bench of benches) {
   console.log(`\n== ${bench} benchmark ==`);
