@@ -35,9 +35,11 @@ async function serveAdmin(
   { config, logger, metrics, api }: Common<SyncMetrics>,
   sidecar: SyncSidecar,
 ): Promise<Server> {
-  const [{ createAdminApp }, { createTokenVerifier }] = await Promise.all([
+  const [{ createAdminApp }, { createTokenVerifier }, { readPreflight }, { runtimeSettings }] = await Promise.all([
     import('../../sync/admin-app.js'),
     import('../../sync/admin-auth.js'),
+    import('../../preflight/read.js'),
+    import('../../sync/track-workload.js'),
   ]);
   const verifier = createTokenVerifier({
     api,
@@ -52,6 +54,7 @@ async function serveAdmin(
     verifier,
     allowedSubjects: config.admin.allowedSubjects,
     logger,
+    preflight: (tools) => readPreflight(api, { runtime: runtimeSettings(config) }, { tools }),
   });
   const server: Server = app.listen(config.sync.port, config.sync.host);
   await once(server, 'listening');
