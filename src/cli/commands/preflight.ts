@@ -30,12 +30,13 @@ export async function runPreflight(
   io: CliIo,
 ): Promise<number> {
   checkToolNames(opts.tool);
-  const { api, config } = await common(
-    { configFile: opts.config, command: 'preflight', oneShot: true },
-    createSharedMetrics,
-  );
   let report;
   try {
+    // Every failure to read, the configuration's included, is exit 2: 1 says that some job would change.
+    const { api, config } = await common(
+      { configFile: opts.config, command: 'preflight', oneShot: true },
+      createSharedMetrics,
+    );
     report = await readPreflight(api, { runtime: runtimeSettings(config) }, { tools: opts.tool, pageSize: PAGE_SIZE });
   } catch (err) {
     io.stderr(`jobs-storage: preflight could not read the cluster: ${errorMessage(err)}\n`);
