@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StoredJob } from '../../src/jobs/index.js';
 import { KubeApi } from '../../src/k8s/api.js';
+import { DEFAULT_PAGE_SIZE } from '../../src/preflight/read.js';
 import { loadWorkload } from '../../src/runtime/fixtures.test-helper.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
@@ -33,8 +34,8 @@ const { values } = parseArgs({
 const TOOLS = Number(values.tools);
 const JOBS = Number(values.jobs);
 const RUNS = Number(values.runs);
-/** preflight's page size (src/cli/commands/preflight.ts). */
-const PAGE = 500;
+/** preflight's page size, which the bare LIST uses too. */
+const PAGE = DEFAULT_PAGE_SIZE;
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,6 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { main } from '../../cli.js';
+import {
+  formatPreflightJson,
+  formatPreflightTable,
+  preflightReport,
+  preflightTool,
+} from '../../preflight/preflight.js';
+import { DEFAULT_RUNTIME_SETTINGS } from '../../runtime/settings.js';
+import { crOf, scheduledJob, workloadsOf } from '../../../scripts/control-plane/jobs.js';
+import { reportWriter } from './preflight.js';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -49,5 +58,50 @@ describe('jobs-storage preflight: failures are exit 2, never 1', () => {
     const restore = await cli(['restore', '--tool', 'alpha', '--config', config]);
     assert.equal(restore.code, 1);
     assert.match(restore.err, /restore could not read tool 'alpha'/);
+  });
+});
+
+describe('jobs-storage preflight: the report written tool by tool', () => {
+  const runtime = DEFAULT_RUNTIME_SETTINGS;
+  const changed = scheduledJob('beta', 'nightly');
+  const live = workloadsOf({ ...changed, cmd: './old.sh' });
+  const tools = [
+    preflightTool('alpha', [crOf(scheduledJob('alpha', 'daily'))], workloadsOf(scheduledJob('alpha', 'daily')), {
+      runtime,
+    }),
+    preflightTool('beta', [crOf(changed), crOf(scheduledJob('beta', 'lost'))], live, { runtime }),
+  ];
+  const report = preflightReport(tools);
+
+  for (const [output, format] of [
+    ['json', formatPreflightJson],
+    ['table', formatPreflightTable],
+  ] as const) {
+    for (const [what, some] of [
+      ['two tools', tools],
+      ['no tool', []],
+    ] as const) {
+      test(`${output}, ${what}: the same text as the report held whole`, () => {
+        let out = '';
+        const writer = reportWriter(output, { stdout: (t) => (out += t), stderr: () => undefined });
+        for (const t of some) writer.tool(t);
+        const whole = preflightReport(some);
+        writer.end(whole.totals);
+        assert.equal(out, format(whole));
+        if (output === 'json') assert.deepEqual(JSON.parse(out), JSON.parse(JSON.stringify(whole)));
+      });
+    }
+  }
+  test('the report of these tools says what it should', () => {
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.totals, {
+      jobs: 2,
+      same: 1,
+      cosmetic: 0,
+      functional: 1,
+      errors: 0,
+      onlyInRuntime: 0,
+      onlyInStorage: 1,
+    });
   });
 });

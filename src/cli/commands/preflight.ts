@@ -1,13 +1,16 @@
 import { AppError, errorMessage } from '../../errors.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
-import { formatPreflightJson, formatPreflightTable } from '../../preflight/preflight.js';
-import { readPreflight } from '../../preflight/read.js';
+import {
+  exitCodeOf,
+  formatToolTable,
+  formatTotalsTable,
+  type ToolPreflight,
+  type Totals,
+} from '../../preflight/preflight.js';
+import { eachToolPreflight } from '../../preflight/read.js';
 import { runtimeSettings } from '../../sync/track-workload.js';
 import { common } from '../compose.js';
 import type { CliIo } from '../io.js';
-
-/** Objects per LIST page: preflight holds one page per list and one namespace's objects at a time. */
-const PAGE_SIZE = 500;
 
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -22,26 +25,56 @@ export function checkToolNames(tools: readonly string[]): void {
 }
 
 /**
+ * Writes the report as its tools arrive, holding none of them: the table tool by tool, or the JSON of
+ * `PreflightReport` (`{"tools": [...], "totals": ..., "exitCode": ...}`) one tool at a time.
+ */
+export function reportWriter(output: 'table' | 'json', io: CliIo) {
+  let first = true;
+  return {
+    tool(tool: ToolPreflight): void {
+      if (output === 'table') io.stdout(formatToolTable(tool));
+      else {
+        const indented = JSON.stringify(tool, null, 2).replaceAll('\n', '\n    ');
+        io.stdout(`${first ? '{\n  "tools": [\n' : ',\n'}    ${indented}`);
+      }
+      first = false;
+    },
+    end(totals: Totals): void {
+      if (output === 'table') {
+        io.stdout(formatTotalsTable(totals));
+        return;
+      }
+      const totalsJson = JSON.stringify(totals, null, 2).replaceAll('\n', '\n  ');
+      io.stdout(
+        `${first ? '{\n  "tools": [' : '\n  '}],\n  "totals": ${totalsJson},\n  "exitCode": ${exitCodeOf(totals)}\n}\n`,
+      );
+    },
+  };
+}
+
+/**
  * `jobs-storage preflight`: per job, what jobs-api would change if it rendered the job from its CR now. Reads only;
  * exit 0 when no job would change functionally, 1 when some would, 2 when a job or the cluster could not be read.
+ * Tools are written as they are compared (cluster-wide: in the API server's namespace order).
  */
 export async function runPreflight(
   opts: { config?: string; tool: string[]; output: 'table' | 'json' },
   io: CliIo,
 ): Promise<number> {
   checkToolNames(opts.tool);
-  let report;
+  const writer = reportWriter(opts.output, io);
+  let totals: Totals;
   try {
     // Every failure to read, the configuration's included, is exit 2: 1 says that some job would change.
     const { api, config } = await common(
       { configFile: opts.config, command: 'preflight', oneShot: true },
       createSharedMetrics,
     );
-    report = await readPreflight(api, { runtime: runtimeSettings(config) }, { tools: opts.tool, pageSize: PAGE_SIZE });
+    totals = await eachToolPreflight(api, { runtime: runtimeSettings(config) }, { tools: opts.tool }, writer.tool);
   } catch (err) {
     io.stderr(`jobs-storage: preflight could not read the cluster: ${errorMessage(err)}\n`);
     return PREFLIGHT_EXIT.error;
   }
-  io.stdout(opts.output === 'json' ? formatPreflightJson(report) : formatPreflightTable(report));
-  return report.exitCode;
+  writer.end(totals);
+  return exitCodeOf(totals);
 }
