@@ -497,6 +497,23 @@ function kubectlCreateJob(tool: string, name: string) {
   );
 }
 
+/** The preflight table shortened for the demo: each functional change by its reason only, cosmetic ones left out. */
+function shortPreflight(table: string): string {
+  const lines = table.split('\n');
+  let shown = new Set<string>();
+  const kept = lines.flatMap((line, i) => {
+    if (!line.startsWith('    ')) {
+      shown = new Set();
+      return [line];
+    }
+    const reason = `    ${(lines[i + 1] ?? '').trim()}`;
+    if (!line.startsWith('    [functional]') || shown.has(reason)) return [];
+    shown.add(reason);
+    return [reason];
+  });
+  return `${kept.join('\n')}(each functional change by its reason; \`jobs-storage preflight\` prints every field)\n`;
+}
+
 /**
  * Before `phase set storage-truth`: what jobs-api would change, job by job, if it rendered the demo's jobs (several
  * eras) from their CRs; then a lost workload rebuilt from storage with `restore`.
@@ -522,7 +539,7 @@ async function preflightAndRestore(o: { admin: KubeApi; syncUrl: string; token: 
     });
   say('  created api-made through jobs-api (CR, then CronJob)');
   const pf = cli(['preflight', '--config', o.adminConfig]);
-  say(indent(pf.out + pf.err));
+  say(indent(`${shortPreflight(pf.out)}${pf.err}`));
   const verdict = (tool: string, name: string) =>
     new RegExp(`^tool ${tool}:[^]*?^ {2}\\w+ ${name}: (\\w+)`, 'm').exec(pf.out)?.[1];
   expect(
