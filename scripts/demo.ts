@@ -6,6 +6,8 @@
  *   2. the chart (`helm template` with the local values, applied); `jobs-storage webhook` with its config file and
  *      ServiceAccount: a tool's edit of a job CR is denied; a kubectl-created CronJob gets a warning and is counted
  *   3. `jobs-storage sync`: existing and kubectl-created jobs are backfilled; per-tool gauges; the admin API
+ *   3b. `jobs-storage preflight` before the flip (the older eras' functional changes, today's jobs the same), and
+ *      `restore` of a deleted CronJob from its CR
  *   4. phases: storage-truth changes nothing visible; ignore-unmanaged counts but does not store
  *   5. `jobs-storage migrate`: a tool's kubectl-made CronJob and hand-written Deployment become a jobs.yaml and a
  *      message; loaded through the API path, with the old objects deleted, nothing of the tool is only in runtime
@@ -23,10 +25,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { KubeApi } from '../src/k8s/api.js';
+import { toolUidFromObjects } from '../src/preflight/preflight.js';
+import { renderWorkloads } from '../src/runtime/render.js';
+import { DEFAULT_RUNTIME_SETTINGS } from '../src/runtime/settings.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from './control-plane/cluster.js';
 import type { ControlPlane } from './control-plane/cluster.js';
 import { freePort } from './control-plane/process.js';
-import { scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.js';
+import { crOf, scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.js';
 import { loadThroughApi } from './control-plane/load-jobs.js';
 import type { ToolPlan } from '../src/migrate/index.js';
 import { helmTemplate } from './tools/binaries.js';
@@ -422,6 +427,8 @@ async function main(): Promise<void> {
   const imported = cli(['import', '--dry-run', '--config', adminConfig]);
   say(indent(imported.out));
 
+  await preflightAndRestore({ admin, syncUrl, adminUrl, token, adminConfig });
+
   await act('Act 4 — phases');
   // A switch is in force once both the webhook and the sync report it (each watches the phase ConfigMap).
   const phaseInEffect = (phase: string) =>
@@ -569,6 +576,95 @@ function kubectlCreateJob(tool: string, name: string) {
     ['create', '-f', '-'],
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: workloadsOf(scheduledJob(tool, name)) }),
   );
+}
+
+/** The preflight table shortened for the demo: each functional change by its reason only, cosmetic ones left out. */
+function shortPreflight(table: string): string {
+  const lines = table.split('\n');
+  let shown = new Set<string>();
+  const kept = lines.flatMap((line, i) => {
+    if (!line.startsWith('    ')) {
+      shown = new Set();
+      return [line];
+    }
+    const reason = `    ${(lines[i + 1] ?? '').trim()}`;
+    if (!line.startsWith('    [functional]') || shown.has(reason)) return [];
+    shown.add(reason);
+    return [reason];
+  });
+  return `${kept.join('\n')}(each functional change by its reason; \`jobs-storage preflight\` prints every field)\n`;
+}
+
+/**
+ * Before `phase set storage-truth`: what jobs-api would change, job by job, if it rendered the demo's jobs (several
+ * eras) from their CRs; then a lost workload rebuilt from storage with `restore`.
+ */
+async function preflightAndRestore(o: {
+  admin: KubeApi;
+  syncUrl: string;
+  adminUrl: string;
+  token: string;
+  adminConfig: string;
+}) {
+  await act('Act 3b — preflight before the flip to storage-truth, and restore after a lost workload');
+  // made through jobs-api today: the CR first, then the CronJob it renders, with the tool's uid from passwd (the
+  // one alpha's pods run as)
+  const job = scheduledJob('alpha', 'api-made');
+  const cronjobs = await o.admin.request<{ items: unknown[] }>('GET', '/apis/batch/v1/namespaces/tool-alpha/cronjobs');
+  const toolUid = toolUidFromObjects(cronjobs.items.map((c) => ({ kind: 'CronJob', ...(c as object) })));
+  await new KubeApi(cp!.kubeConfig('jobs-api')).request(
+    'POST',
+    '/apis/jobs-api.toolforge.org/v1/namespaces/tool-alpha/scheduled-jobs',
+    { body: crOf(job) },
+  );
+  const rendered = renderWorkloads(job, DEFAULT_RUNTIME_SETTINGS, toolUid === undefined ? {} : { toolUid });
+  if (!rendered.ok) throw new Error(`render failed: ${rendered.error.message}`);
+  for (const obj of rendered.objects)
+    await new KubeApi(cp!.kubeConfig('alpha')).request('POST', '/apis/batch/v1/namespaces/tool-alpha/cronjobs', {
+      body: obj,
+      query: { fieldManager: 'jobs-api toolforge_weld' },
+    });
+  say('  created api-made through jobs-api (CR, then CronJob)');
+  const pf = cli(['preflight', '--config', o.adminConfig]);
+  say(indent(`${shortPreflight(pf.out)}${pf.err}`));
+  const verdict = (tool: string, name: string) =>
+    new RegExp(`^tool ${tool}:[^]*?^ {2}\\w+ ${name}: (\\w+)`, 'm').exec(pf.out)?.[1];
+  expect(
+    pf.code === 1 && /^ {4}\[functional\] /m.test(pf.out),
+    'preflight flags the functional changes of the older eras (exit 1, as kubectl diff)',
+  );
+  expect(verdict('alpha', 'api-made') === 'same', 'the job made through jobs-api today is the same');
+  const viaApi = await httpGet(`${o.adminUrl}/admin/v1/preflight?tool=alpha`, o.token);
+  const body = JSON.parse(viaApi.body) as { totals?: { jobs: number } };
+  say(`
+  $ curl -H "Authorization: Bearer …" ${o.adminUrl}/admin/v1/preflight?tool=alpha   (${viaApi.status}, totals ${JSON.stringify(body.totals)})`);
+  expect(viaApi.status === 200 && (body.totals?.jobs ?? 0) > 0, 'the sync admin API serves the same report');
+
+  await kubectl('admin', ['delete', 'cronjob', 'api-made', '-n', 'tool-alpha']);
+  // a gauge without a series for the tool reads 0
+  const onlyInStorage = (n: number) => async () =>
+    Number(
+      /toolforge_jobs_only_in_storage\{tool_name="alpha"\} (\d+)/.exec(
+        (await httpGet(`${o.syncUrl}/metrics`)).body,
+      )?.[1] ?? 0,
+    ) === n;
+  await waitFor('the sync to count the lost workload', onlyInStorage(1), 30_000).catch(() => undefined);
+  const dry = cli(['restore', '--tool', 'alpha', '--config', o.adminConfig]);
+  say(indent(dry.out.split('\n').slice(0, 12).join('\n') + '\n    …'));
+  expect(
+    dry.code === 0 && /^kind: CronJob$/m.test(dry.out),
+    'restore (dry run) prints the CronJob jobs-api would create',
+  );
+  const applied = cli(['restore', '--tool', 'alpha', '--apply', '--config', o.adminConfig]);
+  say(indent(applied.out + applied.err));
+  const refused = cli(['restore', '--tool', 'alpha', '--job', 'backup', '--apply', '--config', o.adminConfig]);
+  say(indent(refused.out + refused.err));
+  const back = await waitFor('only_in_storage back to 0', onlyInStorage(0), 30_000).catch(() => false);
+  expect(
+    applied.code === 0 && /^created CronJob\/api-made in tool-alpha$/m.test(applied.out) && back === true,
+    'restore --apply recreates it; the sync counts it in sync again',
+  );
+  expect(refused.code === 1 && /workload-exists/.test(refused.err), 'and refuses a job whose workload still runs');
 }
 
 async function cleanup(): Promise<void> {

@@ -105,6 +105,34 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await runMigrate(opts, io));
     });
 
+  program
+    .command('preflight')
+    .description(
+      'Per job, what jobs-api would change if it rendered the job from its CR now (exit 0 none, 1 functional, 2 errors)',
+    )
+    .option('--tool <name...>', 'only these tools', [])
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string; tool: string[]; output: 'table' | 'json' }) => {
+      const { runPreflight } = await import('./cli/commands/preflight.js');
+      setExit(await runPreflight(opts, io));
+    });
+
+  program
+    .command('restore')
+    .description(
+      "Rebuild a tool's lost workloads from their CRs as jobs-api would (dry run unless --apply; create only)",
+    )
+    .requiredOption('--tool <name>', 'the tool')
+    .option('--job <name...>', 'only these jobs (default: every job whose workload is missing)', [])
+    .option('--apply', 'create the objects (never replaces or modifies one)', false)
+    .addOption(new Option('-o, --output <format>', 'dry-run output format').choices(['yaml', 'json']).default('yaml'))
+    .option('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json' }) => {
+      const { runRestore } = await import('./cli/commands/restore.js');
+      setExit(await runRestore(opts, io));
+    });
+
   const phase = program.command('phase').description('Show or switch the rollout phase (ConfigMap)');
   phase
     .command('get')

@@ -237,10 +237,21 @@ export function exitCodeOf(totals: Totals): 0 | 1 | 2 {
   return totals.functional > 0 ? 1 : 0;
 }
 
-/** Cluster-wide: tools sorted by name, totals summed, the exit code. */
-export function preflightReport(tools: readonly ToolPreflight[]): PreflightReport {
+/** Totals summed tool by tool, for a report written as its tools arrive rather than held. */
+export function totalsOf(tools: readonly ToolPreflight[] = []): Totals {
   const totals = emptyTotals();
   for (const t of tools) addTotals(totals, t.totals);
+  return totals;
+}
+
+/** Adds one tool's totals into `into`. */
+export function addToolTotals(into: Totals, tool: ToolPreflight): void {
+  addTotals(into, tool.totals);
+}
+
+/** Cluster-wide: tools sorted by name, totals summed, the exit code. */
+export function preflightReport(tools: readonly ToolPreflight[]): PreflightReport {
+  const totals = totalsOf(tools);
   return {
     tools: [...tools].sort((a, b) => a.tool.localeCompare(b.tool)),
     totals,
@@ -255,26 +266,31 @@ function totalsLine(t: Totals): string {
   );
 }
 
-/** The report for a terminal: per job its verdict, each difference as `field: live → rendered` and its reason. */
-export function formatPreflightTable(report: PreflightReport): string {
-  const lines: string[] = [];
-  for (const tool of report.tools) {
-    lines.push(`tool ${tool.tool}: ${totalsLine(tool.totals)}`);
-    for (const job of tool.jobs) {
-      const recreate = job.recreate ? ' (jobs-api would delete and recreate it)' : '';
-      lines.push(`  ${job.kind} ${job.job}: ${job.verdict}${recreate}`);
-      if (job.error) lines.push(`    error (${job.error.code}): ${job.error.message}`);
-      for (const d of job.differences) {
-        lines.push(`    [${d.class}] ${d.object} ${d.field}: ${show(d.live)} → ${show(d.rendered)}`);
-        lines.push(`        ${d.reason}`);
-      }
+/** One tool's part of the terminal report: per job its verdict, each difference as `field: live → rendered`, its reason. */
+export function formatToolTable(tool: ToolPreflight): string {
+  const lines: string[] = [`tool ${tool.tool}: ${totalsLine(tool.totals)}`];
+  for (const job of tool.jobs) {
+    const recreate = job.recreate ? ' (jobs-api would delete and recreate it)' : '';
+    lines.push(`  ${job.kind} ${job.job}: ${job.verdict}${recreate}`);
+    if (job.error) lines.push(`    error (${job.error.code}): ${job.error.message}`);
+    for (const d of job.differences) {
+      lines.push(`    [${d.class}] ${d.object} ${d.field}: ${show(d.live)} → ${show(d.rendered)}`);
+      lines.push(`        ${d.reason}`);
     }
-    for (const j of tool.onlyInRuntime) lines.push(`  ${j.kind} ${j.job}: only in runtime (no CR: nothing to compare)`);
-    for (const j of tool.onlyInStorage) lines.push(`  ${j.kind} ${j.job}: only in storage (no workload: see restore)`);
   }
-  lines.push(`total: ${totalsLine(report.totals)}`);
-  lines.push(`exit code ${report.exitCode}`);
+  for (const j of tool.onlyInRuntime) lines.push(`  ${j.kind} ${j.job}: only in runtime (no CR: nothing to compare)`);
+  for (const j of tool.onlyInStorage) lines.push(`  ${j.kind} ${j.job}: only in storage (no workload: see restore)`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The closing lines of the terminal report: the cluster-wide totals and the exit code. */
+export function formatTotalsTable(totals: Totals): string {
+  return `total: ${totalsLine(totals)}\nexit code ${exitCodeOf(totals)}\n`;
+}
+
+/** The report for a terminal: each tool (`formatToolTable`), then the totals. */
+export function formatPreflightTable(report: PreflightReport): string {
+  return report.tools.map(formatToolTable).join('') + formatTotalsTable(report.totals);
 }
 
 export function formatPreflightJson(report: PreflightReport): string {

@@ -3,6 +3,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
+import type { PreflightReport } from '../preflight/preflight.js';
 import { AuthError, bearerToken } from './admin-auth.js';
 import type { TokenVerifier } from './admin-auth.js';
 import type { SyncStatus } from './report.js';
@@ -20,6 +21,11 @@ export interface AdminAppDeps {
   verifier: TokenVerifier;
   allowedSubjects: readonly string[];
   logger: Logger;
+  /**
+   * Preflight over the named tools, or every tool when none is named, read from the API server when asked
+   * (`GET /admin/v1/preflight`); the endpoint answers 404 without it.
+   */
+  preflight?: (tools: readonly string[]) => Promise<PreflightReport>;
 }
 
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -75,6 +81,25 @@ export function createAdminApp(d: AdminAppDeps): express.Express {
       counts: plan?.counts ?? { onlyInRuntime: 0, onlyInStorage: 0, outOfSync: 0, foreign: 0 },
       jobs: plan?.jobs ?? [],
     });
+  });
+  admin.get('/preflight', async (req, res) => {
+    const raw = req.query['tool'];
+    const tools = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String);
+    const bad = tools.filter((t) => !TOOL_NAME.test(t));
+    if (bad.length > 0) {
+      res.status(400).json({ error: 'tool name must be a lowercase RFC 1123 label' });
+      return;
+    }
+    if (!d.preflight) {
+      res.status(404).json({ error: 'preflight is not served by this process' });
+      return;
+    }
+    try {
+      res.json(await d.preflight(tools));
+    } catch (err) {
+      d.logger.error({ err, tools }, 'preflight could not read the cluster');
+      res.status(502).json({ error: 'preflight could not read the cluster; see the sync log' });
+    }
   });
   app.use('/admin/v1', admin);
   app.use((_req, res) => {

@@ -1,178 +1,222 @@
 /**
- * Preflight core benchmark: N tools × M jobs, every job a CR and a live CronJob shaped as the API server returns it
- * (the v2-scheduled-absolute-logs fixture, with its managedFields, defaults and status, renamed per tool and job),
- * served as JSON LIST pages of the given size. Two child processes, each timing only its own work (page text is
- * generated one page at a time, untimed, as a client receives it):
- *   bare      — JSON.parse of every page (what any client pays for a paginated LIST, minus the network);
- *   preflight — the same parse, and preflightTool for each tool as soon as both lists have passed it, then the
- *               cluster-wide report.
- * Figures are medians of the runs; the RSS is each process's peak (VmHWM). This measures the pure core; the
- * reading of the objects over the API adds the same network time to both.
+ * Preflight benchmark: N tools × M jobs in a local control plane — per tool, M−1 jobs made through the API (the CR
+ * and the CronJob jobs-api renders) and one of an older era (the v2-scheduled-admin-patched fixture, backfilled into
+ * storage), so the run classifies real differences — then `jobs-storage preflight -o json` (the CLI, built, in a
+ * child process, reading everything cluster-wide over the API) next to a bare paginated LIST of the same objects
+ * (the same five collections and page size, each page requested when the previous one has been read and parsed) in
+ * a child process of its own, in the same run. Runs alternate bare, preflight; the figures are medians, the RSS the
+ * highest peak seen (VmHWM, from /usr/bin/time).
  *
- *   npx tsx test/bench/preflight.ts [--tools 4000] [--jobs 5] [--runs 3] [--page 500]
+ *   npx tsx test/bench/preflight.ts [--tools 4000] [--jobs 5] [--runs 3]
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ScheduledJob } from '../../src/jobs/index.js';
-import { preflightReport, preflightTool } from '../../src/preflight/preflight.js';
+import type { StoredJob } from '../../src/jobs/index.js';
+import { KubeApi } from '../../src/k8s/api.js';
+import { DEFAULT_PAGE_SIZE } from '../../src/preflight/read.js';
 import { loadWorkload } from '../fixtures/workloads/load.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
-import { createStorageCodec } from '../../src/storage/codec.js';
+import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { median } from './median.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
+const { values } = parseArgs({
   options: {
     tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
     jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
     runs: { type: 'string', default: '3' },
-    page: { type: 'string', default: '500' },
   },
 });
 const TOOLS = Number(values.tools);
 const JOBS = Number(values.jobs);
-const PAGE = Number(values.page);
+const RUNS = Number(values.runs);
+/** preflight's page size, which the bare LIST uses too. */
+const PAGE = DEFAULT_PAGE_SIZE;
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Mode = 'bare' | 'preflight';
-interface Figure {
+
+async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
+}
+
+interface Measured {
   seconds: number;
   peakRssMb: number;
+  code: number;
+  stdoutBytes: number;
 }
 
-/** The JSON text of one CronJob and of its CR, with the tool and job names as placeholders. */
-function templates(): { cronjob: string; cr: string } {
-  const template = loadWorkload('v2-scheduled-absolute-logs') as Obj;
-  const parsed = parseWorkload(template, DEFAULT_RUNTIME_SETTINGS);
-  if (!parsed.ok) throw new Error(parsed.problem.message);
-  return {
-    cronjob: JSON.stringify(template),
-    cr: JSON.stringify(createStorageCodec().encode(parsed.value.job as ScheduledJob)),
-  };
-}
-
-/**
- * The LIST pages of one resource, generated one at a time (a client holds one page at a time too), in the API
- * server's order: by namespace, then name.
- */
-function* pages(template: string, kind: string): Generator<string> {
-  let items: string[] = [];
-  for (let t = 0; t < TOOLS; t++) {
-    const tool = `t${String(t).padStart(5, '0')}`;
-    for (let j = 0; j < JOBS; j++) {
-      items.push(template.replaceAll('mytool', tool).replaceAll('backup', `job-${j}`));
-      if (items.length === PAGE) {
-        yield `{"kind":"${kind}List","metadata":{},"items":[${items.join(',')}]}`;
-        items = [];
-      }
-    }
-  }
-  if (items.length > 0) yield `{"kind":"${kind}List","metadata":{},"items":[${items.join(',')}]}`;
-}
-
-/** The items of a list, page by page as they arrive, with the time spent parsing added to `clock`. */
-function* items(template: string, kind: string, clock: { busy: bigint }): Generator<Obj> {
-  for (const page of pages(template, kind)) {
+/** Runs a child node process to its end under /usr/bin/time: wall time, peak RSS, exit code, output size. */
+function measure(args: string[]): Promise<Measured> {
+  return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const parsed = (JSON.parse(page) as { items: Obj[] }).items;
-    clock.busy += process.hrtime.bigint() - started;
-    yield* parsed;
-  }
+    const child = spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdoutBytes = 0;
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (stdoutBytes += c.length));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const kb = /maxrss_kb=(\d+)/.exec(err);
+      if (!kb) {
+        reject(new Error(`no peak RSS from the child (exit ${code}): ${err.slice(-2000)}`));
+        return;
+      }
+      resolve({ seconds, peakRssMb: Number(kb[1]) / 1024, code: code ?? -1, stdoutBytes });
+    });
+  });
 }
 
-function toolOf(obj: Obj | undefined): string | undefined {
-  const ns = obj?.['metadata']?.namespace;
-  return typeof ns === 'string' ? ns.slice('tool-'.length) : undefined;
+/** The older-era CronJob of a tool, and the CR the backfill made from it. */
+function olderEra(tool: string): { cronjob: Obj; cr: Obj } {
+  const text = JSON.stringify(loadWorkload('v2-scheduled-admin-patched'))
+    .replaceAll('tf-test', tool)
+    .replaceAll('mytool', tool);
+  const cronjob = JSON.parse(text) as Obj;
+  for (const key of ['uid', 'resourceVersion', 'managedFields', 'creationTimestamp', 'generation'])
+    delete cronjob['metadata'][key];
+  delete cronjob['status'];
+  const parsed = parseWorkload(cronjob, DEFAULT_RUNTIME_SETTINGS);
+  if (!parsed.ok) throw new Error(parsed.problem.message);
+  return { cronjob, cr: crOf(parsed.value.job as StoredJob) as unknown as Obj };
 }
 
-/** The next tool's items of a namespace-ordered list: `[tool, items]`, the iterator advanced past them. */
-function takeTool(it: Iterator<Obj>, head: { next: Obj | undefined }, tool: string): Obj[] {
-  const out: Obj[] = [];
-  while (head.next !== undefined && toolOf(head.next) === tool) {
-    out.push(head.next);
-    const n = it.next();
-    head.next = n.done ? undefined : n.value;
-  }
-  return out;
-}
+async function main(): Promise<void> {
+  console.error('[bench] building dist/ for a fair child process');
+  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0)
+    throw new Error('build failed');
+  const cp = await startControlPlane({
+    extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
+  });
+  try {
+    await installJobsCrds(cp);
+    const admin = new KubeApi(cp.kubeConfig('admin'));
+    const tools = Array.from({ length: TOOLS }, (_, i) => `t${String(i).padStart(5, '0')}`);
+    const t0 = Date.now();
+    await pool(tools, 32, async (tool) => {
+      await admin.request('POST', '/api/v1/namespaces', {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: `tool-${tool}`, labels: { tenancy: 'tool', name: `tool-${tool}` } },
+        },
+      });
+    });
+    const jobs = tools.flatMap((tool) => Array.from({ length: JOBS - 1 }, (_, j) => scheduledJob(tool, `job-${j}`)));
+    await pool(jobs, 48, async (job) => {
+      const ns = `tool-${job.tool_name}`;
+      await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/${ns}/scheduled-jobs`, {
+        body: crOf(job),
+      });
+      for (const obj of workloadsOf(job))
+        await admin.request('POST', `/apis/batch/v1/namespaces/${ns}/cronjobs`, {
+          body: obj,
+          query: { fieldManager: 'jobs-api toolforge_weld' },
+        });
+    });
+    await pool(tools, 48, async (tool) => {
+      const { cronjob, cr } = olderEra(tool);
+      await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${tool}/scheduled-jobs`, {
+        body: cr,
+      });
+      await admin.request('POST', `/apis/batch/v1/namespaces/tool-${tool}/cronjobs`, { body: cronjob });
+    });
+    const total = TOOLS * JOBS;
+    console.error(
+      `[bench] seeded ${TOOLS} tools, ${total} CronJobs and ${total} CRs in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
 
-/**
- * In a child: parse every page (bare), or also compare tool by tool while the pages arrive (preflight): both lists
- * come ordered by namespace, so a tool is complete when both have moved past it, and only its objects are held.
- */
-function child(mode: Mode): void {
-  const { cronjob, cr } = templates();
-  const clock = { busy: 0n };
-  const crIt = items(cr, 'ScheduledJob', clock);
-  const objIt = items(cronjob, 'CronJob', clock);
-  let count = 0;
-  let exit = 0;
-  if (mode === 'bare') {
-    for (const _ of crIt) count++;
-    for (const _ of objIt) count++;
-  } else {
-    const crHead = { next: crIt.next().value as Obj | undefined };
-    const objHead = { next: objIt.next().value as Obj | undefined };
-    const tools = [];
-    for (;;) {
-      const tool = [toolOf(crHead.next), toolOf(objHead.next)].filter((t) => t !== undefined).sort()[0];
-      if (tool === undefined) break;
-      const crs = takeTool(crIt, crHead, tool);
-      const objects = takeTool(objIt, objHead, tool);
-      count += crs.length + objects.length;
-      const started = process.hrtime.bigint();
-      tools.push(preflightTool(tool, crs, objects, { runtime: DEFAULT_RUNTIME_SETTINGS }));
-      clock.busy += process.hrtime.bigint() - started;
-    }
-    const report = preflightReport(tools);
-    exit = report.exitCode;
-    if (report.totals.jobs !== TOOLS * JOBS) throw new Error(`compared ${report.totals.jobs} jobs`);
-  }
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  const seconds = Number(clock.busy) / 1e9;
-  console.log(JSON.stringify({ mode, objects: count, seconds, peakRssMb: Number(hwm ?? 0) / 1024, exit }));
+    const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-bench-preflight-'));
+    const configFile = join(dir, 'config.yaml');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        logLevel: 'warn',
+        kubeconfig: cp.kubeconfigPath('admin'),
+        phase: { namespace: JOBS_STORAGE_SA.namespace },
+      }),
+    );
+    const baselineScript = join(dir, 'bare-list.mjs');
+    writeFileSync(
+      baselineScript,
+      `import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { parse } from '${join(REPO_ROOT, 'node_modules/yaml/dist/index.js')}';
+const kc = parse(readFileSync(process.argv[2], 'utf8'));
+const server = new URL(kc.clusters[0].cluster.server);
+const user = kc.users[0].user;
+const pem = (u, k) => u[k + '-data'] ? Buffer.from(u[k + '-data'], 'base64') : u[k] ? readFileSync(u[k]) : undefined;
+const agent = new https.Agent({ keepAlive: true, ca: pem(kc.clusters[0].cluster, 'certificate-authority'), cert: pem(user, 'client-certificate'), key: pem(user, 'client-key') });
+const headers = { accept: 'application/json', ...(user.token ? { authorization: 'Bearer ' + user.token } : {}) };
+const get = (path) => new Promise((resolve, reject) => {
+  https.get(new URL(path, server), { agent, headers }, (res) => {
+    const chunks = []; res.on('data', (c) => chunks.push(c)); res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()))); res.on('error', reject);
+  }).on('error', reject);
+});
+async function listAll(path, selector) {
+  let token = '', n = 0;
+  do {
+    const page = await get(path + '?limit=${PAGE}' + (selector ? '&labelSelector=' + encodeURIComponent(selector) : '') + (token ? '&continue=' + encodeURIComponent(token) : ''));
+    n += page.items.length; token = page.metadata.continue || '';
+  } while (token);
+  return n;
 }
+let total = 0;
+for (const [path, selector] of [
+  ['/apis/jobs-api.toolforge.org/v1/scheduled-jobs'], ['/apis/jobs-api.toolforge.org/v1/continuous-jobs'],
+  ['/apis/batch/v1/cronjobs'], ['/apis/apps/v1/deployments'],
+  ['/api/v1/services', 'app.kubernetes.io/managed-by=toolforge-jobs-framework'],
+]) total += await listAll(path, selector);
+console.log('listed ' + total);
+`,
+    );
 
-function main(): void {
-  const runs = Number(values.runs);
-  const results: Record<Mode, Figure[]> = { bare: [], preflight: [] };
-  for (let run = 0; run < runs; run++) {
-    for (const mode of ['bare', 'preflight'] as const) {
-      const res = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          fileURLToPath(import.meta.url),
-          `--tools=${TOOLS}`,
-          `--jobs=${JOBS}`,
-          `--page=${PAGE}`,
-          mode,
-        ],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      if (res.status !== 0) throw new Error(`${mode} child failed (${res.status})`);
-      const figure = JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '{}') as Figure;
-      results[mode].push(figure);
+    const bare: Measured[] = [];
+    const preflight: Measured[] = [];
+    const preflightArgs = [join(REPO_ROOT, 'dist/main.js'), 'preflight', '-o', 'json', '--config', configFile];
+    for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
+      const m = await measure([...flags.split(' '), ...preflightArgs]);
       console.error(
-        `[bench] run ${run + 1} ${mode}: ${figure.seconds.toFixed(2)} s, ${figure.peakRssMb.toFixed(0)} MB`,
+        `[bench] variant node ${flags}: preflight ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`,
       );
     }
+    for (let run = 0; run < RUNS; run++) {
+      bare.push(await measure([baselineScript, cp.kubeconfigPath('admin')]));
+      const p = await measure(preflightArgs);
+      if (p.code !== 1) throw new Error(`preflight exited ${p.code}; expected 1 (one older-era job per tool)`);
+      preflight.push(p);
+      console.error(
+        `[bench] run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, preflight ${p.seconds.toFixed(2)} s / ${p.peakRssMb.toFixed(0)} MB (${(p.stdoutBytes / 1e6).toFixed(1)} MB of JSON)`,
+      );
+    }
+    const b = median(bare.map((m) => m.seconds));
+    const p = median(preflight.map((m) => m.seconds));
+    const rss = Math.max(...preflight.map((m) => m.peakRssMb));
+    console.log(
+      `preflight benchmark: ${TOOLS} tools × ${JOBS} jobs (${total} CronJobs and CRs, 1 older-era job per tool), page size ${PAGE}, median of ${RUNS}`,
+    );
+    console.log(
+      `  bare paginated LIST of the same five collections (child process): ${b.toFixed(2)} s, peak RSS ${Math.max(...bare.map((m) => m.peakRssMb)).toFixed(0)} MB`,
+    );
+    console.log(
+      `  jobs-storage preflight -o json (child process, exit 1): ${p.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`,
+    );
+    console.log(`  ratio ${(p / b).toFixed(2)}× (target ≤ 2×), peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)`);
+  } finally {
+    await cp.stop();
   }
-  const b = median(results.bare.map((r) => r.seconds));
-  const p = median(results.preflight.map((r) => r.seconds));
-  const bareRss = Math.max(...results.bare.map((r) => r.peakRssMb));
-  const rss = Math.max(...results.preflight.map((r) => r.peakRssMb));
-  console.log(
-    `preflight core benchmark: ${TOOLS} tools × ${JOBS} jobs (${TOOLS * JOBS} CRs and CronJobs), LIST pages of ${PAGE}, median of ${runs}`,
-  );
-  console.log(`  bare: parse the LIST pages:        ${b.toFixed(2)} s, peak RSS ${bareRss.toFixed(0)} MB`);
-  console.log(`  preflight: parse, group, compare:  ${p.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`);
-  console.log(`  ratio ${(p / b).toFixed(2)}× (target ≤ 2×), peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)`);
 }
 
-if (positionals[0] === 'bare' || positionals[0] === 'preflight') child(positionals[0]);
-else main();
+await main();

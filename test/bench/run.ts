@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figure next to the bare baseline it names, in the same run.
  *   webhook — admission requests/s and p99 vs a bare node:https server (test/bench/webhook.ts)
  *   sync    — cold start to first complete reconcile and peak RSS vs a bare paginated LIST (test/bench/sync.ts)
- *   preflight — the preflight core over the same jobs' LIST pages vs parsing those pages (test/bench/preflight.ts)
+ *   preflight — `jobs-storage preflight` over the API vs a bare paginated LIST of the same objects (test/bench/preflight.ts)
  *   migrate — `migrate --all --out DIR` time and peak RSS vs a bare paginated LIST (test/bench/migrate.ts)
  * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `preflight` or `migrate` to run some.
  */

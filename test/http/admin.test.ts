@@ -13,6 +13,9 @@ import { createAdminApp, createProbeApp, listenSyncHttp } from '../../src/sync/a
 import type { AdminSource } from '../../src/sync/admin-app.js';
 import { createTokenVerifier } from '../../src/sync/admin-auth.js';
 import type { ToolPlan } from '../../src/sync/reconcile.js';
+import { preflightReport, preflightTool } from '../../src/preflight/preflight.js';
+import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 
 const ISSUER = 'https://kubernetes.default.svc';
 const AUDIENCE = 'jobs-storage-admin';
@@ -75,6 +78,7 @@ describe('admin API', () => {
   let otherKey: PrivateKey;
   let app: ReturnType<typeof createAdminApp>;
   let probe: ReturnType<typeof createProbeApp>;
+  let jwk: JWK;
 
   /** A token as `kubectl create token` makes one; `exp: null` leaves the expiry out. */
   const token = (
@@ -94,7 +98,7 @@ describe('admin API', () => {
     const pair = await generateKeyPair('RS256', { extractable: true });
     signKey = pair.privateKey;
     otherKey = (await generateKeyPair('RS256')).privateKey;
-    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     const verifier = createTokenVerifier({ audience: AUDIENCE, issuer: ISSUER, jwks: { keys: [jwk] } });
     const metrics = createSyncMetrics(new Registry());
     metrics.onlyInRuntime.set({ tool_name: 'alpha' }, 1);
@@ -130,6 +134,64 @@ describe('admin API', () => {
     const res = await request(app).get('/admin/v1/tools/gamma').set('authorization', auth).expect(200);
     assert.deepEqual(res.body.jobs, []);
     await request(app).get('/admin/v1/tools/Not_A_Tool').set('authorization', auth).expect(400);
+  });
+
+  test('preflight: the report of the named tools, with the same auth; a bad tool name is a 400', async () => {
+    const asked: Array<readonly string[]> = [];
+    const daily = scheduledJob('alpha', 'daily');
+    const live = workloadsOf(daily).map((o) => ({
+      ...o,
+      metadata: { ...(o['metadata'] as object), namespace: 'tool-alpha' },
+    }));
+    const withPreflight = createAdminApp({
+      source,
+      metrics: createSyncMetrics(new Registry()),
+      verifier: createTokenVerifier({ audience: AUDIENCE, issuer: ISSUER, jwks: { keys: [jwk] } }),
+      allowedSubjects: [ADMIN],
+      logger: silentLogger(),
+      preflight: async (tools) => {
+        asked.push(tools);
+        const runtime = DEFAULT_RUNTIME_SETTINGS;
+        return Promise.resolve(preflightReport([preflightTool('alpha', [crOf(daily)], live, { runtime })]));
+      },
+    });
+    const auth = `Bearer ${await token()}`;
+    const res = await request(withPreflight)
+      .get('/admin/v1/preflight?tool=alpha')
+      .set('authorization', auth)
+      .expect(200);
+    assert.equal(res.body.exitCode, 0);
+    assert.deepEqual(
+      res.body.tools[0].jobs.map((j: { job: string; verdict: string }) => [j.job, j.verdict]),
+      [['daily', 'same']],
+    );
+    await request(withPreflight).get('/admin/v1/preflight?tool=a&tool=b').set('authorization', auth).expect(200);
+    await request(withPreflight).get('/admin/v1/preflight').set('authorization', auth).expect(200);
+    assert.deepEqual(asked, [['alpha'], ['a', 'b'], []]);
+    await request(withPreflight).get('/admin/v1/preflight?tool=Not_A_Tool').set('authorization', auth).expect(400);
+    const anonymous = await request(withPreflight).get('/admin/v1/preflight').expect(401);
+    assert.match(anonymous.body.error, /bearer token is required/);
+    const other = await token({ sub: 'system:serviceaccount:tool-alpha:default' });
+    await request(withPreflight).get('/admin/v1/preflight').set('authorization', `Bearer ${other}`).expect(403);
+    assert.equal(asked.length, 3, 'refused requests never reach the cluster');
+    // a sync built without a preflight source says so
+    await request(app).get('/admin/v1/preflight').set('authorization', auth).expect(404);
+  });
+
+  test('preflight: a failed read is a 502 that names no internals', async () => {
+    const failing = createAdminApp({
+      source,
+      metrics: createSyncMetrics(new Registry()),
+      verifier: createTokenVerifier({ audience: AUDIENCE, issuer: ISSUER, jwks: { keys: [jwk] } }),
+      allowedSubjects: [ADMIN],
+      logger: silentLogger(),
+      preflight: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.1:6443')),
+    });
+    const res = await request(failing)
+      .get('/admin/v1/preflight')
+      .set('authorization', `Bearer ${await token()}`)
+      .expect(502);
+    assert.doesNotMatch(res.body.error, /ECONNREFUSED/);
   });
 
   const refused: Array<[string, () => Promise<string | undefined>, number, RegExp]> = [

@@ -38,9 +38,16 @@ async function serveHttp(
   { config, logger, metrics, api }: Common<SyncMetrics>,
   sync: SyncLoop,
 ): Promise<SyncHttpServers> {
-  const [{ createAdminApp, createProbeApp, listenSyncHttp }, { createTokenVerifier }] = await Promise.all([
+  const [
+    { createAdminApp, createProbeApp, listenSyncHttp },
+    { createTokenVerifier },
+    { readPreflight },
+    { loadRuntimeSettings },
+  ] = await Promise.all([
     import('../../sync/admin-app.js'),
     import('../../sync/admin-auth.js'),
+    import('../../preflight/read.js'),
+    import('../../runtime/settings.js'),
   ]);
   const verifier = createTokenVerifier({
     api,
@@ -55,6 +62,7 @@ async function serveHttp(
     verifier,
     allowedSubjects: config.admin.allowedSubjects,
     logger,
+    preflight: (tools) => readPreflight(api, { runtime: loadRuntimeSettings(config) }, { tools }),
   });
   const servers = await listenSyncHttp(config, { probe: createProbeApp({ source: sync, metrics }), admin });
   logger.info(

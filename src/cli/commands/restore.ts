@@ -1,0 +1,108 @@
+import { AppError, errorMessage } from '../../errors.js';
+import { createSharedMetrics } from '../../metrics/registry.js';
+import { toolUidFromObjects, type PreflightSettings } from '../../preflight/preflight.js';
+import { readTool } from '../../preflight/read.js';
+import {
+  applyRestore,
+  formatRestorePlan,
+  restorePlan,
+  type RestoreOutcome,
+  type RestorePlan,
+} from '../../preflight/restore.js';
+import { isObject } from '../../runtime/object.js';
+import { storageKindForKind } from '../../storage/kinds.js';
+import { loadRuntimeSettings as runtimeSettings } from '../../runtime/settings.js';
+import { common } from '../compose.js';
+import { EXIT } from '../io.js';
+import type { CliIo } from '../io.js';
+import { checkToolNames } from './preflight.js';
+
+const WORKLOAD_KIND: Readonly<Record<string, string>> = { ScheduledJob: 'CronJob', ContinuousJob: 'Deployment' };
+
+function field(obj: unknown, ...path: string[]): string {
+  let node: unknown = obj;
+  for (const p of path) node = isObject(node) ? node[p] : undefined;
+  return typeof node === 'string' ? node : '';
+}
+
+/**
+ * The jobs to restore: the named ones (each must have a CR), or else every job whose CR has no workload. A job's
+ * existing objects are those of its name among the CronJobs, Deployments and Services, which make its plan a refusal.
+ */
+export function selectRestores(
+  crs: readonly unknown[],
+  objects: readonly unknown[],
+  jobs: readonly string[],
+  settings: PreflightSettings,
+): { plans: RestorePlan[]; missing: string[] } {
+  const existingOf = (name: string) => objects.filter((o) => field(o, 'metadata', 'name') === name);
+  const lost = (cr: unknown) => {
+    const workloadKind = WORKLOAD_KIND[field(cr, 'kind')];
+    return !existingOf(field(cr, 'metadata', 'name')).some((o) => field(o, 'kind') === workloadKind);
+  };
+  const jobCrs = crs.filter((cr) => storageKindForKind(field(cr, 'kind')) !== undefined);
+  const chosen =
+    jobs.length > 0 ? jobCrs.filter((cr) => jobs.includes(field(cr, 'metadata', 'name'))) : jobCrs.filter(lost);
+  const missing = jobs.filter((j) => !jobCrs.some((cr) => field(cr, 'metadata', 'name') === j));
+  return {
+    plans: chosen.map((cr) => restorePlan(cr, existingOf(field(cr, 'metadata', 'name')), settings)),
+    missing,
+  };
+}
+
+/** Refusals and warnings on stderr; true when any job was refused. */
+function reportRefusals(tool: string, plans: readonly RestorePlan[], missing: readonly string[], io: CliIo): boolean {
+  for (const job of missing) io.stderr(`refused ${tool}/${job}: no CR of that name in storage\n`);
+  for (const plan of plans) {
+    if (!plan.ok) io.stderr(`refused ${plan.tool}/${plan.job} (${plan.refusal}): ${plan.message}\n`);
+    else for (const w of plan.warnings) io.stderr(`warning: ${plan.tool}/${plan.job}: ${w}\n`);
+  }
+  if (plans.length === 0 && missing.length === 0) io.stderr(`tool '${tool}' has no job to restore\n`);
+  return missing.length > 0 || plans.some((p) => !p.ok);
+}
+
+function outcomeLine(namespace: string, o: RestoreOutcome): string {
+  return `${o.outcome} ${o.object} in ${namespace}${o.message ? `: ${o.message}` : ''}\n`;
+}
+
+/**
+ * `jobs-storage restore`: rebuild the workloads of jobs that exist only in storage, from their CRs, as jobs-api would
+ * render them. A dry run by default (the objects on stdout); `--apply` creates them as the admin running the
+ * command, create only. Exit 0 when every chosen job was planned (and created), 1 when any was refused or not
+ * created or the tool could not be read, 2 on usage errors.
+ */
+export async function runRestore(
+  opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json' },
+  io: CliIo,
+): Promise<number> {
+  checkToolNames([opts.tool]);
+  const { api, config } = await common(
+    { configFile: opts.config, command: 'restore', oneShot: true },
+    createSharedMetrics,
+  );
+  const runtime = runtimeSettings(config);
+  let read;
+  try {
+    read = await readTool(api, opts.tool, { namespacePrefix: runtime.toolNamespacePrefix });
+  } catch (err) {
+    throw new AppError('ERR_K8S_API', `restore could not read tool '${opts.tool}': ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  const uid = toolUidFromObjects(read.objects);
+  const settings: PreflightSettings = { runtime, ...(uid === undefined ? {} : { toolUid: () => uid }) };
+  const { plans, missing } = selectRestores(read.crs, read.objects, opts.job, settings);
+  let failed = reportRefusals(opts.tool, plans, missing, io);
+  const ready = plans.filter((p): p is Extract<RestorePlan, { ok: true }> => p.ok);
+  if (!opts.apply) {
+    if (ready.length > 0) io.stdout(formatRestorePlan(ready, opts.output));
+    return failed ? EXIT.inputErrors : EXIT.ok;
+  }
+  for (const plan of ready) {
+    for (const o of await applyRestore(api, plan)) {
+      io.stdout(outcomeLine(plan.namespace, o));
+      if (o.outcome !== 'created') failed = true;
+    }
+  }
+  return failed ? EXIT.inputErrors : EXIT.ok;
+}
