@@ -45,6 +45,8 @@ export interface SyncDeps {
   /** Never write, only report (the `report` command and `import --dry-run`). */
   readOnly?: boolean;
   now?: () => number;
+  /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
+  intervalMs?: number;
 }
 
 /** A pass this often at the latest, for whatever no event announces (a failed backfill's retry, a grace's end). */
@@ -130,6 +132,10 @@ export class SyncLoop {
     });
   }
 
+  private get interval(): number {
+    return this.deps.intervalMs ?? LOOP_INTERVAL_MS;
+  }
+
   private now(): number {
     return (this.deps.now ?? Date.now)();
   }
@@ -157,7 +163,7 @@ export class SyncLoop {
       if (!this.running) return;
       this.fullPass();
       this.passing = true;
-      this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : LOOP_INTERVAL_MS);
+      this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : this.interval);
     });
   }
 
@@ -187,7 +193,7 @@ export class SyncLoop {
    */
   private wake(delayMs: number): void {
     if (!this.running || !this.passing) return;
-    const delay = Math.max(0, Math.min(delayMs, LOOP_INTERVAL_MS));
+    const delay = Math.max(0, Math.min(delayMs, this.interval));
     const at = Date.now() + delay;
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
@@ -209,7 +215,7 @@ export class SyncLoop {
         return this.incrementalPass();
       })
       .catch((err: unknown) => this.deps.logger.error({ err }, 'sync pass failed'))
-      .finally(() => this.wake(LOOP_INTERVAL_MS));
+      .finally(() => this.wake(this.interval));
   }
 
   /** Reconciles every tool: the first one after start is the "first complete reconcile". */
