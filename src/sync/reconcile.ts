@@ -237,7 +237,8 @@ function runtimeOnly(
 
 /**
  * Whether the workload is the one whose CR was seen deleted: the same uid, or — when the sync had not seen the
- * workload yet at the delete — one created no later than the delete (creationTimestamp has whole seconds).
+ * workload yet at the delete — one created no later than the delete (creationTimestamp has whole seconds, and is the
+ * API server's clock against the sync's: the second of slack covers both).
  */
 export function isTombstoned(r: Pick<RuntimeEntry<unknown>, 'workload' | 'crDeleted'>): boolean {
   const d = r.crDeleted;
