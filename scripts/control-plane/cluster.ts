@@ -431,6 +431,38 @@ export class ControlPlane {
     return next;
   }
 
+  /**
+   * Restarts kube-apiserver with the arguments it runs with (etcd keeps running): SIGTERM (then SIGKILL), `downMs`
+   * of outage, then the same command again, waiting until /readyz answers. Returns when it stopped answering and
+   * when it answered again (ms since the epoch).
+   */
+  async restartApiserver(
+    o: { downMs?: number; timeoutMs?: number } = {},
+  ): Promise<{ downAt: number; readyAt: number }> {
+    const pid = this.state.pids.apiserver;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    const args = cmdline
+      .split('\0')
+      .filter((a) => a !== '')
+      .slice(1);
+    await stopGroup(pid, 5_000);
+    const downAt = Date.now();
+    this.log('kube-apiserver stopped for a restart', { pid });
+    if (o.downMs) await sleep(o.downMs);
+    const daemon = spawnDaemon(this.state.commands.apiserver, args, this.state.logs.apiserver);
+    // In place: the exit handler reads the pids from this same object.
+    this.state.pids.apiserver = daemon.pid;
+    await this.saveState();
+    const ca = await readFile(this.state.caFile, 'utf8');
+    await waitFor('kube-apiserver', o.timeoutMs ?? 120_000, daemon, async () => {
+      const res = await httpsGet(new URL('/readyz', this.state.server).toString(), { ca });
+      return res.status === 200 || res.status === 401 || res.status === 403;
+    });
+    const readyAt = Date.now();
+    this.log('kube-apiserver restarted', { pid: daemon.pid, downMs: readyAt - downAt });
+    return { downAt, readyAt };
+  }
+
   /** SIGTERM, then SIGKILL, both process groups; removes the state dir. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;

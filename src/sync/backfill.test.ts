@@ -75,6 +75,9 @@ function backfiller(
     leader?: boolean;
     onRetry?: (tool: string, at: number) => void;
     settings?: RuntimeSettings;
+    deleted?: (fresh: RuntimeEntry<unknown>) => boolean;
+    random?: () => number;
+    now?: () => number;
   } = {},
 ) {
   const settings = o.settings ?? DEFAULT_RUNTIME_SETTINGS;
@@ -87,8 +90,10 @@ function backfiller(
     identity: 'sync-0',
     metrics: createSyncMetrics(new Registry()),
     logger: silentLogger(),
-    now: () => NOW,
+    now: o.now ?? (() => NOW),
     ...(o.onRetry ? { onRetry: o.onRetry } : {}),
+    ...(o.deleted ? { deleted: o.deleted } : {}),
+    ...(o.random ? { random: o.random } : {}),
   });
 }
 
@@ -115,6 +120,7 @@ describe('Backfiller', () => {
       name: string;
       answer: Answer;
       leader?: boolean;
+      deleted?: boolean;
       expect: Omit<BackfillResult, 'tool' | 'name' | 'type'>;
       requests: string[];
     }> = [
@@ -167,6 +173,13 @@ describe('Backfiller', () => {
         requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
       },
       {
+        name: 'tombstoned: the CR was seen deleted while the workload was read again',
+        deleted: true,
+        answer: answering(workload()),
+        expect: { outcome: 'skipped', reason: 'the job was deleted: its CR was seen deleted' },
+        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
+      },
+      {
         name: 'not the leader',
         leader: false,
         answer: answering(workload()),
@@ -177,7 +190,11 @@ describe('Backfiller', () => {
     for (const c of cases) {
       phase = 'runtime-truth';
       const { api, calls } = fakeApi(c.answer);
-      const b = backfiller(api, { phase: () => phase, ...(c.leader === undefined ? {} : { leader: c.leader }) });
+      const b = backfiller(api, {
+        phase: () => phase,
+        ...(c.leader === undefined ? {} : { leader: c.leader }),
+        deleted: (fresh) => (c.deleted ?? false) && fresh.workload.name === 'nightly',
+      });
       const results = await b.run([entryOf(workload())]);
       assert.deepEqual(results, [{ tool: 'mytool', name: 'nightly', type: 'scheduled', ...c.expect }], c.name);
       assert.deepEqual(
@@ -197,18 +214,41 @@ describe('Backfiller', () => {
         throw new KubeApiError(503, 'etcd is unavailable', 'ServiceUnavailable');
       }),
     );
-    const b = backfiller(api, { onRetry: (tool, at) => retries.push([tool, at]) });
+    const b = backfiller(api, { onRetry: (tool, at) => retries.push([tool, at]), random: () => 0.5 });
     const entry = entryOf(workload());
     const results = await b.run([entry]);
     assert.equal(results[0]?.outcome, 'failed');
     assert.match(results[0]?.reason ?? '', /etcd is unavailable/);
-    assert.deepEqual(retries, [['mytool', NOW + 30_000]]);
-    assert.deepEqual(b.retryTimes([entry]), [NOW + 30_000]);
+    // The first retry comes within a second: 250 ms fixed + half of 250 ms jitter.
+    assert.deepEqual(retries, [['mytool', NOW + 375]]);
+    assert.deepEqual(b.retryTimes([entry]), [NOW + 375]);
     const before = calls.length;
     assert.deepEqual(await b.run([entry]), [], 'not retried before its time');
     assert.equal(calls.length, before);
     b.retain('mytool', new Set());
     assert.deepEqual(b.retryTimes([entry]), [], 'a job no longer waiting for its CR forgets its retry');
+  });
+
+  test('retries back off: jittered, under a second at first, doubling up to 30 s', async () => {
+    let now = NOW;
+    let jitter = 0;
+    const { api } = fakeApi(
+      answering(workload(), () => {
+        throw new KubeApiError(503, 'etcd is unavailable', 'ServiceUnavailable');
+      }),
+    );
+    const b = backfiller(api, { random: () => jitter, now: () => now });
+    const entry = entryOf(workload());
+    const delays: number[] = [];
+    for (const r of [0, 0.999, 0, 0.5, 0, 0, 0, 0, 0, 1 - 1e-9]) {
+      jitter = r;
+      await b.run([entry]);
+      const [at] = b.retryTimes([entry]);
+      assert.ok(at !== undefined);
+      delays.push(at - now);
+      now = at;
+    }
+    assert.deepEqual(delays, [250, 1000, 1000, 3000, 4000, 8000, 15000, 15000, 15000, 30000]);
   });
 
   test('the CR written is jobs-api encoding with the provenance annotations', async () => {

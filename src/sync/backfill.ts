@@ -2,6 +2,7 @@ import { phaseBehaviour } from '../phase/behaviour.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
+import { Gate } from '../k8s/gate.js';
 import { collectionPath, objectPath } from '../k8s/paths.js';
 import type { PhaseView } from '../phase/source.js';
 import type { Logger } from '../log/logger.js';
@@ -37,13 +38,32 @@ export interface BackfillerDeps {
   now: () => number;
   /** A backfill failed and is retried at `retryAt`: the tool must be reconciled again by then. */
   onRetry?: (tool: string, retryAt: number) => void;
+  /**
+   * Whether the job of a workload (as just read again) was deleted: its CR was seen deleted while this workload
+   * stood (a tombstone, sync/tombstones), or the sync still holds a CR the API just answered 404 for (its delete
+   * is on its way). Checked right before the write.
+   */
+  deleted?: (fresh: RuntimeEntry<unknown>) => boolean;
+  /** [0, 1): the jitter of the retry backoff (Math.random by default). */
+  random?: () => number;
 }
 
 type Outcome = Omit<BackfillResult, 'tool' | 'name' | 'type'>;
 
-const WORKERS = 4;
-const RETRY_MS = 30_000;
+/** Backfills in flight at once; one hung request holds one slot for at most its deadline. */
+const IN_FLIGHT = 8;
+/** The first retry comes after 250–500 ms; each failure doubles it, up to 15–30 s. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 30_000;
+/** Per-request deadlines: single-object reads and a create answer in milliseconds on a healthy API server. */
+const READ_TIMEOUT_MS = 5_000;
+const WRITE_TIMEOUT_MS = 10_000;
 const RESULTS_KEPT = 5000;
+
+interface Retry {
+  at: number;
+  failures: number;
+}
 
 /**
  * Creates the CRs of workloads found without one, on the writer only. Every write follows re-reads: the CR must
@@ -51,27 +71,39 @@ const RESULTS_KEPT = 5000;
  * (jobs-api) created the CR first: it existed. A failure is retried after a while.
  */
 export class Backfiller {
-  private readonly retryAt = new PerTool<number>();
+  private readonly retryAt = new PerTool<Retry>();
+  private readonly inFlight = new PerTool<true>();
+  private readonly gate = new Gate(IN_FLIGHT);
   private readonly results: BackfillResult[] = [];
   private createdCount = 0;
 
   constructor(private readonly deps: BackfillerDeps) {}
 
-  /** Backfills the entries whose retry time (if any) has come; returns what each did. */
+  /**
+   * Backfills the entries whose retry time (if any) has come and that are not in flight already; returns what each
+   * did. At most a few run at once across calls: callers need not wait for one call before making the next.
+   */
   async run(entries: readonly RuntimeEntry[]): Promise<BackfillResult[]> {
     const now = this.deps.now();
-    const queue = entries.filter((e) => (this.retryAt.get(e) ?? 0) <= now);
-    const done: BackfillResult[] = [];
-    const workers = Array.from({ length: Math.min(WORKERS, queue.length) }, async () => {
-      for (let e = queue.shift(); e; e = queue.shift()) {
-        const result: BackfillResult = Object.assign({ tool: e.tool, name: e.name, type: e.type }, await this.one(e));
-        done.push(result);
-        this.results.push(result);
-        if (this.results.length > RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
-      }
-    });
-    await Promise.all(workers);
-    return done;
+    const queue = entries.filter((e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e));
+    for (const e of queue) this.inFlight.set(e, true);
+    return Promise.all(
+      queue.map((e) =>
+        this.gate.run(async () => {
+          try {
+            const result: BackfillResult = Object.assign(
+              { tool: e.tool, name: e.name, type: e.type },
+              await this.one(e),
+            );
+            this.results.push(result);
+            if (this.results.length > RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
+            return result;
+          } finally {
+            this.inFlight.delete(e);
+          }
+        }),
+      ),
+    );
   }
 
   /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
@@ -88,8 +120,8 @@ export class Backfiller {
   retryTimes(entries: readonly RuntimeEntry[]): number[] {
     const out: number[] = [];
     for (const e of entries) {
-      const at = this.retryAt.get(e);
-      if (at !== undefined) out.push(at);
+      const retry = this.retryAt.get(e);
+      if (retry !== undefined) out.push(retry.at);
     }
     return out;
   }
@@ -118,7 +150,7 @@ export class Backfiller {
       if (await this.crExists(kind, e)) return { outcome: 'existed' };
       const fresh = await this.reread(e);
       if (typeof fresh === 'string') return { outcome: 'skipped', reason: fresh };
-      const w = fresh.workload;
+      const w = fresh.entry.workload;
       const cr = backfillCr(
         fresh.job,
         {
@@ -129,11 +161,17 @@ export class Backfiller {
         { codec: this.deps.entries.codec, namespacePrefix: this.deps.namespacePrefix },
       );
       if (!this.stillTheWriter()) return NOT_THE_WRITER;
-      this.retryAt.delete(e);
+      // Read last: the CR's delete may have been seen while the workload was read again.
+      if (this.deps.deleted?.(fresh.entry)) return TOMBSTONED;
       try {
-        await this.deps.api.request('POST', collectionPath(kind, w.namespace), { body: cr });
+        await this.deps.api.request('POST', collectionPath(kind, w.namespace), {
+          body: cr,
+          timeoutMs: WRITE_TIMEOUT_MS,
+        });
+        this.retryAt.delete(e);
       } catch (err) {
         if (!isConflict(err)) throw err;
+        this.retryAt.delete(e);
         log.info('job definition appeared meanwhile');
         return { outcome: 'existed' };
       }
@@ -142,8 +180,9 @@ export class Backfiller {
       log.info({ workloadResourceVersion: w.resourceVersion }, 'backfilled job definition');
       return { outcome: 'created' };
     } catch (err) {
-      const retryAt = this.deps.now() + RETRY_MS;
-      this.retryAt.set(e, retryAt);
+      const failures = (this.retryAt.get(e)?.failures ?? 0) + 1;
+      const retryAt = this.deps.now() + this.backoff(failures);
+      this.retryAt.set(e, { at: retryAt, failures });
       this.deps.onRetry?.(e.tool, retryAt);
       this.deps.metrics.syncErrors.inc({ stage: 'write' });
       const described = describeApiError(err);
@@ -152,9 +191,17 @@ export class Backfiller {
     }
   }
 
+  /** Equal jitter: half the doubling step fixed, half random, so retries of many jobs spread out. */
+  private backoff(failures: number): number {
+    const step = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
+    return Math.round(step / 2 + (this.deps.random ?? Math.random)() * (step / 2));
+  }
+
   private async crExists(kind: StorageKind, e: RuntimeEntry): Promise<boolean> {
     try {
-      await this.deps.api.request('GET', objectPath(kind, e.workload.namespace, e.name));
+      await this.deps.api.request('GET', objectPath(kind, e.workload.namespace, e.name), {
+        timeoutMs: READ_TIMEOUT_MS,
+      });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -162,13 +209,15 @@ export class Backfiller {
     }
   }
 
-  /** The workload read again: its job and the workload as read now, or why there is nothing to backfill. */
-  private async reread(e: RuntimeEntry): Promise<{ job: StoredJob; workload: RuntimeEntry['workload'] } | string> {
+  /** The workload read again into an entry that holds its job, or why there is nothing to backfill. */
+  private async reread(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<StoredJob> } | string> {
     const resource = workloadKindOf(e.workload.kind);
     if (!resource) return 'not a stored job';
     let fresh: unknown;
     try {
-      fresh = await this.deps.api.request('GET', objectPath(resource, e.workload.namespace, e.workload.name));
+      fresh = await this.deps.api.request('GET', objectPath(resource, e.workload.namespace, e.workload.name), {
+        timeoutMs: READ_TIMEOUT_MS,
+      });
     } catch (err) {
       if (isNotFound(err)) return 'the workload is gone';
       throw err;
@@ -177,8 +226,12 @@ export class Backfiller {
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) {
       return 'the workload changed: being deleted or no longer a readable job';
     }
-    return { job: read.entry.parsed.value, workload: read.entry.workload };
+    return { job: read.entry.parsed.value, entry: read.entry };
   }
 }
 
 const NOT_THE_WRITER: Outcome = Object.freeze({ outcome: 'skipped', reason: 'not the writer in this phase' });
+const TOMBSTONED: Outcome = Object.freeze({
+  outcome: 'skipped',
+  reason: 'the job was deleted: its CR was seen deleted',
+});

@@ -38,6 +38,7 @@ interface Meta {
     name?: string;
     namespace?: string;
     resourceVersion?: string;
+    uid?: string;
     creationTimestamp?: string;
     deletionTimestamp?: string;
     annotations?: Record<string, string>;
@@ -85,6 +86,7 @@ function workloadRef(
     namespace: names.namespace,
     name,
     resourceVersion: md.resourceVersion ?? '',
+    uid: md.uid ?? '',
     createdAt: Date.parse(md.creationTimestamp ?? '') || 0,
     deleting: Boolean(md.deletionTimestamp),
   };

@@ -8,7 +8,15 @@ const workload = (name: string, kind: 'CronJob' | 'Deployment'): RuntimeEntry =>
   tool: 'alpha',
   type: kind === 'CronJob' ? 'scheduled' : 'continuous',
   name,
-  workload: { kind, namespace: 'tool-alpha', name, resourceVersion: '1', createdAt: 0, deleting: false },
+  workload: {
+    kind,
+    namespace: 'tool-alpha',
+    name,
+    resourceVersion: '1',
+    uid: `uid-${name}`,
+    createdAt: 0,
+    deleting: false,
+  },
   parsed: { ok: true, value: `fp-${name}` },
 });
 
@@ -64,5 +72,24 @@ describe('Inventory', () => {
     assert.equal(inv.namesOf('tool-alpha'), inv.namesOf('tool-alpha'));
     assert.deepEqual(inv.namesOf('tool-alpha'), { namespace: 'tool-alpha', tool: 'alpha' });
     assert.equal(inv.namesOf('default'), undefined);
+  });
+
+  test('a CR leaving the inventory is heard with the job’s workload as held then', () => {
+    const gone: Array<[string, string | undefined]> = [];
+    const inv = new Inventory('tool-', (j, w) => gone.push([`${j.tool}/${j.type}/${j.name}`, w?.workload.uid]));
+    inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
+    inv.apply('scheduled-jobs', 'tool-alpha', 'daily', { what: 'cr', entry: cr('daily', 'scheduled') });
+    inv.apply('continuous-jobs', 'tool-alpha', 'web', { what: 'cr', entry: cr('web', 'continuous') });
+    assert.equal(inv.hasCr({ tool: 'alpha', type: 'scheduled', name: 'daily' }), true);
+    inv.apply('scheduled-jobs', 'tool-alpha', 'daily', { what: 'cr', entry: cr('daily', 'scheduled') });
+    assert.deepEqual(gone, [], 'an update is no delete');
+    inv.apply('scheduled-jobs', 'tool-alpha', 'daily', undefined);
+    inv.apply('continuous-jobs', 'tool-alpha', 'web', undefined);
+    inv.apply('continuous-jobs', 'tool-alpha', 'never-held', undefined);
+    assert.deepEqual(gone, [
+      ['alpha/scheduled/daily', 'uid-daily'],
+      ['alpha/continuous/web', undefined],
+    ]);
+    assert.equal(inv.hasCr({ tool: 'alpha', type: 'scheduled', name: 'daily' }), false);
   });
 });

@@ -1,5 +1,6 @@
 import { toolOfNamespace } from '../jobs/tenancy.js';
 import type { InventoryEntry, ToolNames } from './entries.js';
+import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
 
 export type Resource = 'cronjobs' | 'deployments' | 'services' | 'scheduled-jobs' | 'continuous-jobs';
@@ -29,7 +30,20 @@ export class Inventory {
   /** namespace → its tool, with one string instance per namespace and per tool for every entry to share. */
   private readonly names = new Map<string, ToolNames>();
 
-  constructor(private readonly namespacePrefix: string) {}
+  /**
+   * `onCrGone` hears when a job's CR leaves the inventory (a watch DELETED event, or gone from a relist), with the
+   * job's workload as the inventory holds it at that moment (undefined if it holds none).
+   */
+  constructor(
+    private readonly namespacePrefix: string,
+    private readonly onCrGone?: (job: JobRef, workload: RuntimeEntry | undefined) => void,
+  ) {}
+
+  /** Whether the inventory holds a CR for the job. */
+  hasCr(job: JobRef): boolean {
+    const state = this.tools.get(job.tool);
+    return (job.type === 'scheduled' ? state?.scheduled : state?.continuous)?.has(job.name) ?? false;
+  }
 
   toolOf(namespace: string): string | undefined {
     return this.namesOf(namespace)?.tool;
@@ -54,7 +68,11 @@ export class Inventory {
     const state = this.tools.get(tool) ?? {};
     if (resource === 'services') state.services = toggle(state.services, name, entry?.what === 'service');
     else if (resource === 'cronjobs' || resource === 'deployments') applyWorkload(state, resource, name, entry);
-    else applyCr(state, resource, name, entry);
+    else if (applyCr(state, resource, name, entry) && this.onCrGone) {
+      const type = resource === 'scheduled-jobs' ? 'scheduled' : 'continuous';
+      const workload = (type === 'scheduled' ? state.cronjobs : state.deployments)?.get(name);
+      this.onCrGone({ tool, type, name }, workload?.type === type ? workload : undefined);
+    }
     if (Object.values(state).some((held) => held !== undefined)) this.tools.set(tool, state);
     else this.tools.delete(tool);
     this.dirty.add(tool);
@@ -66,6 +84,10 @@ export class Inventory {
 
   markAllDirty(): void {
     for (const tool of this.tools.keys()) this.dirty.add(tool);
+  }
+
+  hasDirty(): boolean {
+    return this.dirty.size > 0;
   }
 
   /** The tools changed since the last call (including tools that disappeared). */
@@ -108,15 +130,18 @@ function applyWorkload(
   state.foreign = toggle(state.foreign, `${resource}/${name}`, entry?.what === 'foreign');
 }
 
+/** Applies a CR change; true when a CR the inventory held went away. */
 function applyCr(
   state: ToolState,
   resource: 'scheduled-jobs' | 'continuous-jobs',
   name: string,
   entry: InventoryEntry | undefined,
-): void {
+): boolean {
   const cr = entry?.what === 'cr' ? entry.entry : undefined;
+  const held = (resource === 'scheduled-jobs' ? state.scheduled : state.continuous)?.has(name) ?? false;
   if (resource === 'scheduled-jobs') state.scheduled = update(state.scheduled, name, cr);
   else state.continuous = update(state.continuous, name, cr);
+  return held && cr === undefined;
 }
 
 /** Sets or deletes `name`; a map left empty is dropped. */

@@ -194,3 +194,136 @@ test('the leader backfills a runtime-only job in its pass; a read-only loop only
     }
   }
 });
+
+const HOUR_MS = 3600_000;
+
+/** A workload of `tool` (the fixture, moved to the tool's namespace). */
+function workloadOf(tool: string): { metadata: Record<string, unknown> } {
+  const w = loadWorkload('v2-scheduled-relative-logs') as { metadata: Record<string, unknown> };
+  return { ...w, metadata: { ...w.metadata, namespace: `tool-${tool}`, uid: `uid-${tool}` } };
+}
+
+/** The CR jobs-api stores for the fixture's job in `tool`'s namespace, at `resourceVersion`. */
+function crOf(tool: string, resourceVersion: string): unknown {
+  const config = configSchema.parse({});
+  const parsed = parseWorkload(workloadOf(tool), loadRuntimeSettings(config));
+  assert.ok(parsed.ok && parsed.value.job.job_type === 'scheduled');
+  const cr = createStorageCodec().encode({ ...parsed.value.job, tool_name: tool } as StoredJob);
+  return { ...cr, metadata: { ...cr.metadata, namespace: `tool-${tool}`, resourceVersion } };
+}
+
+function leaderLoop(api: KubeApi, metrics: SyncMetrics, o: { graceSeconds?: number } = {}): SyncLoop {
+  const config = configSchema.parse({ sync: { backfillGraceSeconds: o.graceSeconds ?? 0 } });
+  return new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics,
+    api,
+    codec: createStorageCodec(),
+    phase: fixedPhase('runtime-truth'),
+    identity: 'test',
+    elect: false,
+    settings: loadRuntimeSettings(config),
+    // No tick: whatever happens after the first pass happens because a watch event (or a retry) asked for it.
+    intervalMs: HOUR_MS,
+  });
+}
+
+test('a watch event reconciles its tool without waiting for the next tick', async () => {
+  const { api, emit } = fakeApi({}, (method, path) => {
+    throw new Error(`unexpected ${method} ${path}`);
+  });
+  const metrics = createSyncMetrics(new Registry());
+  const config = configSchema.parse({});
+  const sync = new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics,
+    api,
+    codec: createStorageCodec(),
+    phase: fixedPhase('ignore-unmanaged'),
+    identity: 'test',
+    elect: false,
+    settings: loadRuntimeSettings(config),
+    intervalMs: HOUR_MS,
+  });
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    assert.equal(await gauge(metrics, 'toolforge_jobs_only_in_runtime', 'alpha'), undefined);
+    emit(CRONJOBS, { type: 'ADDED', object: workloadOf('alpha') });
+    await until('the gauge set by the event', async () => (await gauge(metrics, ONLY_IN_RUNTIME, 'alpha')) === 1);
+    emit(SCHEDULED_JOBS, { type: 'ADDED', object: crOf('alpha', '5') });
+    await until('the gauge cleared', async () => (await gauge(metrics, ONLY_IN_RUNTIME, 'alpha')) === undefined);
+  } finally {
+    await sync.stop();
+  }
+});
+
+const ONLY_IN_RUNTIME = 'toolforge_jobs_only_in_runtime';
+
+test('one hung request does not hold back another tool’s backfill or gauges', async () => {
+  let release: () => void = () => undefined;
+  const hung = new Promise<void>((resolve) => (release = resolve));
+  const posts: string[] = [];
+  const { api, emit } = fakeApi({ [CRONJOBS]: [workloadOf('alpha')] }, async (method, path) => {
+    // alpha's first read hangs (a frozen connection); everything else answers at once.
+    if (path.includes('/tool-alpha/')) await hung;
+    if (method === 'GET' && path.endsWith('/cronjobs/nightly')) return workloadOf(path.split('/')[5]?.slice(5) ?? '');
+    if (method === 'GET') throw new KubeApiError(404, 'not found');
+    posts.push(path);
+    return {};
+  });
+  const metrics = createSyncMetrics(new Registry());
+  const sync = leaderLoop(api, metrics);
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    emit(CRONJOBS, { type: 'ADDED', object: workloadOf('beta') });
+    await until('beta backfilled while alpha hangs', () => posts.length === 1);
+    assert.deepEqual(posts, ['/apis/jobs-api.toolforge.org/v1/namespaces/tool-beta/scheduled-jobs']);
+    emit(SCHEDULED_JOBS, { type: 'ADDED', object: crOf('beta', '6') });
+    await until('beta’s gauge cleared', async () => (await gauge(metrics, ONLY_IN_RUNTIME, 'beta')) === undefined);
+    assert.equal((await sync.toolPlan('beta'))?.jobs[0]?.state, 'in-sync');
+    assert.deepEqual(
+      sync.backfillResults().map((r) => `${r.tool}: ${r.outcome}`),
+      ['beta: created'],
+      'alpha is still in flight',
+    );
+  } finally {
+    release();
+    await sync.stop();
+  }
+  assert.deepEqual(posts.length, 2, 'alpha went on once its request answered');
+});
+
+test('a job whose CR is seen deleted is not backfilled while its workload remains (grace 0)', async () => {
+  const posts: string[] = [];
+  const w = workloadOf('alpha');
+  const { api, emit } = fakeApi({ [CRONJOBS]: [w], [SCHEDULED_JOBS]: [crOf('alpha', '5')] }, (method, path) => {
+    if (method === 'GET' && path.endsWith('/cronjobs/nightly')) return w;
+    if (method === 'GET') throw new KubeApiError(404, 'not found');
+    posts.push(path);
+    return {};
+  });
+  const metrics = createSyncMetrics(new Registry());
+  const sync = leaderLoop(api, metrics);
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    // jobs-api deletes the CR first; the workload's delete comes later.
+    emit(SCHEDULED_JOBS, { type: 'DELETED', object: crOf('alpha', '7') });
+    await until('the job tombstoned', async () => (await sync.toolPlan('alpha'))?.jobs[0]?.action === 'tombstoned');
+    await sync.settled();
+    assert.deepEqual(posts, []);
+    assert.equal(await gauge(metrics, ONLY_IN_RUNTIME, 'alpha'), undefined, 'jobs-api may still be deleting it');
+    // A workload created again under the same name (a new uid) is another job: it is backfilled.
+    emit(CRONJOBS, {
+      type: 'MODIFIED',
+      object: { ...w, metadata: { ...w.metadata, uid: 'uid-new', resourceVersion: '9' } },
+    });
+    await until('the new workload backfilled', () => posts.length === 1);
+  } finally {
+    await sync.stop();
+  }
+});

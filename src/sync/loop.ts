@@ -21,6 +21,7 @@ import { reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
 import { publishGauges, summarize, toolSummary } from './report.js';
 import { leaseElector, watchInventory } from './sources.js';
+import { Tombstones } from './tombstones.js';
 import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
 import type { SyncStatus, ToolSummary } from './report.js';
@@ -44,9 +45,14 @@ export interface SyncDeps {
   /** Never write, only report (the `report` command and `import --dry-run`). */
   readOnly?: boolean;
   now?: () => number;
+  /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
+  intervalMs?: number;
 }
 
+/** A pass this often at the latest, for whatever no event announces (a failed backfill's retry, a grace's end). */
 const LOOP_INTERVAL_MS = 500;
+/** A watch event reconciles its tool after this long: a burst of events (a relist, a bulk create) is one pass. */
+const EVENT_DELAY_MS = 5;
 
 /**
  * The sync: informers over workloads and job CRs in all tool namespaces, a per-tool reconcile of every changed
@@ -58,11 +64,19 @@ export class SyncLoop {
   private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
   private readonly summaries = new Map<string, ToolSummary>();
   private readonly unmatched = new UnmatchedSince();
+  private readonly tombstones = new Tombstones();
+  /** Backfills dispatched by passes and not finished: a pass never waits for them (one may hang to its deadline). */
+  private readonly backfilling = new Set<Promise<unknown>>();
   private readonly backfiller: Backfiller;
   private readonly drift: DriftReader;
   private readonly elector: LeaderElector | undefined;
   private leader: boolean;
   private timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (wall clock ms). */
+  private timerAt = Infinity;
+  /** A pass is chained and has not started: more events join it instead of chaining another. */
+  private passQueued = false;
+  private passing = false;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
   private stopWaiting: () => void = () => undefined;
@@ -74,7 +88,9 @@ export class SyncLoop {
 
   constructor(private readonly deps: SyncDeps) {
     const { config, settings, codec, logger, metrics } = deps;
-    this.inventory = new Inventory(config.toolNamespacePrefix);
+    this.inventory = new Inventory(config.toolNamespacePrefix, (job, workload) => {
+      this.tombstones.crGone(job, workload, this.now());
+    });
     this.leader = !(deps.elect ?? true);
     const namesOf = (namespace: string) => this.inventory.namesOf(namespace);
     const resolve = (job: StoredJob) => resolveJob(job, settings);
@@ -97,17 +113,27 @@ export class SyncLoop {
       onRetry: (tool, retryAt) => {
         const summary = this.summaries.get(tool);
         if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? retryAt, retryAt);
-        this.inventory.markDirty(tool);
+        this.wake(retryAt - this.now());
       },
+      deleted: (fresh) => this.tombstones.covers(fresh) || this.inventory.hasCr(fresh),
     });
-    this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept });
+    const changed = () => this.wake(EVENT_DELAY_MS);
+    this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept, changed });
     const leading = (yes: boolean) => {
       this.leader = yes;
       metrics.isLeader.set(yes ? 1 : 0);
       if (yes) this.inventory.markAllDirty();
+      changed();
     };
     this.elector = (deps.elect ?? true) ? leaseElector(deps, leading) : undefined;
-    deps.phase.onChange(() => this.inventory.markAllDirty());
+    deps.phase.onChange(() => {
+      this.inventory.markAllDirty();
+      changed();
+    });
+  }
+
+  private get interval(): number {
+    return this.deps.intervalMs ?? LOOP_INTERVAL_MS;
   }
 
   private now(): number {
@@ -135,8 +161,9 @@ export class SyncLoop {
     ]);
     this.busy = ready.then(async () => {
       if (!this.running) return;
-      await this.fullPass();
-      this.schedule();
+      this.fullPass();
+      this.passing = true;
+      this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : this.interval);
     });
   }
 
@@ -144,7 +171,7 @@ export class SyncLoop {
     this.running = false;
     this.stopWaiting();
     if (this.timer) clearTimeout(this.timer);
-    await this.busy;
+    await this.settled();
     await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
   }
 
@@ -160,22 +187,42 @@ export class SyncLoop {
     for (const inf of this.informers) void inf.stop();
   }
 
-  /** One pass at a time: each pass is chained after the previous one, so `stop()` awaits all of them. */
-  private schedule(): void {
-    if (!this.running) return;
+  /**
+   * Runs a pass in `delayMs` (or sooner if one is due sooner): a watch event wakes the loop at once, a retry or a
+   * grace's end at its time, and every pass asks for the next one within LOOP_INTERVAL_MS.
+   */
+  private wake(delayMs: number): void {
+    if (!this.running || !this.passing) return;
+    const delay = Math.max(0, Math.min(delayMs, this.interval));
+    const at = Date.now() + delay;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => {
-      this.busy = this.busy
-        .then(() => this.incrementalPass())
-        .catch((err: unknown) => this.deps.logger.error({ err }, 'sync pass failed'))
-        .finally(() => this.schedule());
-    }, LOOP_INTERVAL_MS);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.queuePass();
+    }, delay);
+  }
+
+  /** One pass at a time: each pass is chained after the previous one, so `stop()` awaits all of them. */
+  private queuePass(): void {
+    if (!this.running || this.passQueued) return;
+    this.passQueued = true;
+    this.busy = this.busy
+      .then(() => {
+        this.passQueued = false;
+        return this.incrementalPass();
+      })
+      .catch((err: unknown) => this.deps.logger.error({ err }, 'sync pass failed'))
+      .finally(() => this.wake(this.interval));
   }
 
   /** Reconciles every tool: the first one after start is the "first complete reconcile". */
-  private async fullPass(): Promise<void> {
+  private fullPass(): void {
     const started = this.now();
     this.inventory.takeDirty();
-    await this.reconcileTools(this.inventory.toolNames());
+    this.reconcileTools(this.inventory.toolNames());
     const seconds = this.recordPass(started);
     if (!this.firstDone) {
       this.firstDone = true;
@@ -189,14 +236,15 @@ export class SyncLoop {
   }
 
   /** Reconciles the tools that changed and those due again (a grace period ended, a backfill retries). */
-  private async incrementalPass(): Promise<void> {
+  private incrementalPass(): void {
+    if (!this.running) return;
     const started = this.now();
     const due = [...this.summaries]
       .filter(([, s]) => s.nextDueAt !== undefined && s.nextDueAt <= started)
       .map(([tool]) => tool);
     const tools = new Set([...this.inventory.takeDirty(), ...due]);
     if (tools.size === 0) return;
-    await this.reconcileTools([...tools]);
+    this.reconcileTools([...tools]);
     this.recordPass(started);
   }
 
@@ -210,18 +258,29 @@ export class SyncLoop {
   }
 
   /** One pass over `tools`: the phase is read once, for every tool's plan. */
-  private async reconcileTools(tools: readonly string[]): Promise<void> {
+  private reconcileTools(tools: readonly string[]): void {
     const phase = this.deps.phase.current();
     const backfills: RuntimeEntry[] = [];
+    let nextDueAt = Infinity;
     for (const tool of tools) {
       const plan = this.planFor(tool, phase, { record: true });
       publishGauges(plan, this.deps.metrics);
       const summary = toolSummary(plan, this.backfiller.retryTimes(plan.backfill));
       if (summary) this.summaries.set(tool, summary);
       else this.summaries.delete(tool);
+      if (summary?.nextDueAt !== undefined) nextDueAt = Math.min(nextDueAt, summary.nextDueAt);
       for (const e of plan.backfill) backfills.push(e);
     }
-    if (this.leader && !this.deps.readOnly && backfills.length > 0) await this.backfiller.run(backfills);
+    if (nextDueAt !== Infinity) this.wake(nextDueAt - this.now());
+    if (this.leader && !this.deps.readOnly && backfills.length > 0) this.dispatch(this.backfiller.run(backfills));
+  }
+
+  /** Lets backfills run beside the passes; `settled()` and `stop()` wait for them. */
+  private dispatch(backfills: Promise<unknown>): void {
+    const tracked: Promise<unknown> = backfills
+      .catch((err: unknown) => this.deps.logger.error({ err }, 'backfills failed'))
+      .finally(() => this.backfilling.delete(tracked));
+    this.backfilling.add(tracked);
   }
 
   /** A tool's plan from the inventory (reconcile is pure and cheap per tool); `record` as in UnmatchedSince.mark. */
@@ -230,7 +289,7 @@ export class SyncLoop {
     const { inventory, waiting } = this.unmatched.mark(this.inventory.inventoryOf(tool), now, o);
     if (o.record) this.backfiller.retain(tool, waiting);
     const graceSeconds = this.deps.config.sync.backfillGraceSeconds;
-    return reconcileTool(inventory, { phase, now, graceSeconds });
+    return reconcileTool(this.tombstones.mark(inventory, now, o), { phase, now, graceSeconds });
   }
 
   /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
@@ -250,9 +309,12 @@ export class SyncLoop {
     };
   }
 
-  /** Resolves when no backfill is in flight (after the pass running now). */
+  /** Resolves when no pass is queued or running and no backfill is in flight. */
   async settled(): Promise<void> {
-    await this.busy;
+    do {
+      await this.busy;
+      await Promise.all(this.backfilling);
+    } while (this.backfilling.size > 0 || this.passQueued);
   }
 
   /** Every tool's plan as of now, by tool name, with field diffs (see `toolPlan`). */

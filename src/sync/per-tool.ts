@@ -27,6 +27,11 @@ export class PerTool<V> {
     if (jobs?.delete(jobKey(e)) && jobs.size === 0) this.byTool.delete(e.tool);
   }
 
+  /** The tool's entries by job key (type/name); undefined when it has none. */
+  of(tool: string): ReadonlyMap<string, V> | undefined {
+    return this.byTool.get(tool);
+  }
+
   /** Keeps only the tool's entries whose key (type/name) is in `live`. */
   retain(tool: string, live: ReadonlySet<string>): void {
     const jobs = this.byTool.get(tool);

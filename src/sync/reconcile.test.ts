@@ -33,6 +33,7 @@ function runtime(
       namespace: 'tool-alpha',
       name: 'daily',
       resourceVersion: '100',
+      uid: 'uid-1',
       createdAt: NOW - 3600_000,
       deleting: false,
       ...over,
@@ -52,6 +53,10 @@ function stored(over: Partial<StorageEntry> = {}): StorageEntry {
   };
 }
 
+function tombstoned(crDeleted: NonNullable<RuntimeEntry['crDeleted']>): RuntimeEntry {
+  return { ...runtime(), unmatchedSince: crDeleted.at, crDeleted };
+}
+
 const driftedJob: ScheduledJob = { ...job, cmd: './other.sh', schedule: { ...job.schedule, hour: '2' } };
 const drifted: RuntimeEntry['parsed'] = { ok: true, value: jobFingerprint(driftedJob) };
 
@@ -65,6 +70,17 @@ const CASES: Record<string, Case> = {
   'workload being deleted': { runtime: [runtime({ deleting: true })], storage: [] },
   'CR being deleted': { runtime: [], storage: [stored({ deleting: true })] },
   'within grace': { runtime: [runtime({ createdAt: NOW - 10_000 })], storage: [] },
+  // Tombstones: the sync saw the job's CR deleted (jobs-api deletes the CR, then the workloads).
+  'CR just seen deleted': { runtime: [tombstoned({ at: NOW - 1000, workloadUid: 'uid-1' })], storage: [] },
+  'CR seen deleted before the workload was seen': { runtime: [tombstoned({ at: NOW - 1000 })], storage: [] },
+  'CR seen deleted long ago, workload left': {
+    runtime: [tombstoned({ at: NOW - 3600_000, workloadUid: 'uid-1' })],
+    storage: [],
+  },
+  'workload created again after its CR was seen deleted': {
+    runtime: [tombstoned({ at: NOW - 1000, workloadUid: 'uid-0' })],
+    storage: [],
+  },
 };
 
 interface Expect {
@@ -97,10 +113,43 @@ const SAME_IN_EVERY_PHASE = {
   },
 } satisfies Partial<Record<keyof typeof CASES, Expect>>;
 
+const TOMBSTONED_UNCOUNTED: Expect = {
+  state: 'only-in-runtime',
+  action: 'tombstoned',
+  listed: true,
+  backfill: 0,
+  counts: [0, 0, 0, 0],
+};
+const IGNORED: Expect = {
+  state: 'only-in-runtime',
+  action: 'ignore',
+  listed: false,
+  backfill: 0,
+  counts: [1, 0, 0, 0],
+};
+
 const BACKFILLING = {
   ...SAME_IN_EVERY_PHASE,
   'k8s only': { state: 'only-in-runtime', action: 'backfill', listed: true, backfill: 1, counts: [1, 0, 0, 0] },
   'within grace': { state: 'only-in-runtime', action: 'wait-grace', listed: true, backfill: 0, counts: [0, 0, 0, 0] },
+  // Never backfilled; not counted while jobs-api's delete may still be in flight, reported after.
+  'CR just seen deleted': TOMBSTONED_UNCOUNTED,
+  'CR seen deleted before the workload was seen': TOMBSTONED_UNCOUNTED,
+  'CR seen deleted long ago, workload left': {
+    state: 'only-in-runtime',
+    action: 'tombstoned',
+    listed: true,
+    backfill: 0,
+    counts: [1, 0, 0, 0],
+  },
+  // A new uid: another workload than the one whose CR went away.
+  'workload created again after its CR was seen deleted': {
+    state: 'only-in-runtime',
+    action: 'wait-grace',
+    listed: true,
+    backfill: 0,
+    counts: [0, 0, 0, 0],
+  },
 } satisfies Partial<Record<keyof typeof CASES, Expect>>;
 
 const IGNORING = {
@@ -108,6 +157,11 @@ const IGNORING = {
   'k8s only': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
   'within grace': { state: 'only-in-runtime', action: 'ignore', listed: false, backfill: 0, counts: [1, 0, 0, 0] },
   'storage only': { state: 'only-in-storage', action: 'report', listed: true, backfill: 0, counts: [0, 1, 0, 0] },
+  // No backfills in these phases: a tombstone changes nothing.
+  'CR just seen deleted': IGNORED,
+  'CR seen deleted before the workload was seen': IGNORED,
+  'CR seen deleted long ago, workload left': IGNORED,
+  'workload created again after its CR was seen deleted': IGNORED,
 } satisfies Record<keyof typeof CASES, Expect>;
 
 const EXPECTED: Record<Phase, Record<keyof typeof CASES, Expect>> = {

@@ -31,6 +31,18 @@ export interface RuntimeEntry<J = JobFingerprint> {
    * most likely being deleted.
    */
   unmatchedSince?: number;
+  /**
+   * The job's CR was seen deleted while this workload (or, if the workload was not seen yet, a workload created no
+   * later than the delete) stood for it: a tombstone (see sync/tombstones). The planner never backfills such a job.
+   */
+  crDeleted?: CrDeleted;
+}
+
+/** When the sync saw a job's CR go away, and the uid of the job's workload at that time (if it had seen one). */
+export interface CrDeleted {
+  /** Milliseconds since the epoch. */
+  at: number;
+  workloadUid?: string;
 }
 
 export interface WorkloadRef {
@@ -38,6 +50,8 @@ export interface WorkloadRef {
   namespace: string;
   name: string;
   resourceVersion: string;
+  /** The workload's uid: a workload deleted and created again under the same name has a new one. */
+  uid: string;
   /** Milliseconds since the epoch. */
   createdAt: number;
   deleting: boolean;
@@ -69,7 +83,12 @@ export interface FieldDiff {
 }
 
 export type JobState = 'in-sync' | 'out-of-sync' | 'only-in-runtime' | 'only-in-storage' | 'unreadable';
-export type JobAction = 'none' | 'backfill' | 'wait-grace' | 'skip-deleting' | 'ignore' | 'report';
+/**
+ * `tombstoned`: the job's CR was deleted and its workload is still there — never backfilled. Within the grace
+ * period after the delete it is jobs-api's delete in flight (CR first, then workloads) and not counted; after it,
+ * the CR was most likely deleted by someone else than the writers, and the job is reported (only-in-runtime).
+ */
+export type JobAction = 'none' | 'backfill' | 'wait-grace' | 'skip-deleting' | 'ignore' | 'report' | 'tombstoned';
 
 export interface JobReport {
   name: string;
@@ -174,13 +193,22 @@ function jobReport(
  * still a job in k8s that storage lacks, and it is exactly the kind that vanishes from listings after the switch.
  */
 function countJob(job: JobReport, counts: ToolPlan['counts']): void {
-  if (job.action === 'skip-deleting' || job.action === 'wait-grace') return;
+  if (!counted(job)) return;
   const both = job.inRuntime && job.inStorage;
   if (both && (job.state === 'out-of-sync' || job.state === 'unreadable')) counts.outOfSync++;
   else if (!both && job.inRuntime && (job.state === 'only-in-runtime' || job.state === 'unreadable'))
     counts.onlyInRuntime++;
   else if (!both && job.inStorage && (job.state === 'only-in-storage' || job.state === 'unreadable'))
     counts.onlyInStorage++;
+}
+
+/**
+ * Whether a job counts in the gauges: not while it is being deleted or within its grace period, and a tombstoned
+ * job only once jobs-api's own delete would have removed the workload (see JobAction), when it carries a reason.
+ */
+function counted(job: JobReport): boolean {
+  if (job.action === 'skip-deleting' || job.action === 'wait-grace') return false;
+  return job.action !== 'tombstoned' || job.reason !== undefined;
 }
 
 function runtimeOnly(
@@ -197,6 +225,7 @@ function runtimeOnly(
     return job;
   }
   if (!backfill) return jobReport(r, 'runtime', 'only-in-runtime', 'ignore', listed);
+  if (isTombstoned(r)) return tombstoned(r, o, listed, plan);
   const dueAt = Math.max(r.workload.createdAt, r.unmatchedSince ?? 0) + o.graceSeconds * 1000;
   if (o.now < dueAt) {
     plan.nextDueAt = Math.min(plan.nextDueAt ?? dueAt, dueAt);
@@ -205,6 +234,35 @@ function runtimeOnly(
   plan.backfill.push(r);
   return jobReport(r, 'runtime', 'only-in-runtime', 'backfill', listed);
 }
+
+/**
+ * Whether the workload is the one whose CR was seen deleted: the same uid, or — when the sync had not seen the
+ * workload yet at the delete — one created no later than the delete (creationTimestamp has whole seconds, and is the
+ * API server's clock against the sync's: the second of slack covers both).
+ */
+export function isTombstoned(r: Pick<RuntimeEntry<unknown>, 'workload' | 'crDeleted'>): boolean {
+  const d = r.crDeleted;
+  if (!d) return false;
+  return d.workloadUid === undefined ? r.workload.createdAt <= d.at + 1000 : d.workloadUid === r.workload.uid;
+}
+
+function tombstoned(r: RuntimeEntry, o: ReconcileOptions, listed: boolean, plan: ToolPlan): JobReport {
+  const job = jobReport(r, 'runtime', 'only-in-runtime', 'tombstoned', listed);
+  const at = r.crDeleted?.at ?? 0;
+  const dueAt = at + Math.max(o.graceSeconds, MIN_DELETE_GAP_SECONDS) * 1000;
+  if (o.now < dueAt) {
+    plan.nextDueAt = Math.min(plan.nextDueAt ?? dueAt, dueAt);
+    return job;
+  }
+  job.reason = `its CR was deleted at ${new Date(at).toISOString()} and the workload was not: not backfilled again`;
+  return job;
+}
+
+/**
+ * How long after a CR's delete a workload still standing is taken as the CR deleted by someone else than jobs-api
+ * (jobs-api deletes the workloads right after the CR), when the grace period is shorter.
+ */
+const MIN_DELETE_GAP_SECONDS = 30;
 
 function compareBoth(r: RuntimeEntry, s: StorageEntry): JobReport {
   const job = jobReport(r, 'both', 'in-sync', 'none', true);

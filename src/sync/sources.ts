@@ -55,6 +55,8 @@ export function watchInventory(o: {
   metrics: SyncMetrics;
   inventory: Inventory;
   entries: EntryContext<JobFingerprint>;
+  /** After every change the inventory took (the loop reconciles the tool promptly). */
+  changed?: () => void;
 }): Array<Informer<WatchedObject, InventoryEntry>> {
   const { config, entries, inventory } = o;
   const listGate = new Gate(config.sync.listConcurrency);
@@ -80,7 +82,10 @@ export function watchInventory(o: {
           const rv = obj.metadata?.resourceVersion;
           return rv !== undefined && rv === entryResourceVersion(previous);
         },
-        onChange: (namespace, name, entry) => inventory.apply(w.resource, namespace, name, entry),
+        onChange: (namespace, name, entry) => {
+          inventory.apply(w.resource, namespace, name, entry);
+          o.changed?.();
+        },
         onError: (stage) => o.metrics.syncErrors.inc({ stage }),
       }),
   );

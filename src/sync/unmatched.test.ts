@@ -7,7 +7,15 @@ const workload = (name: string): RuntimeEntry => ({
   tool: 'alpha',
   type: 'scheduled',
   name,
-  workload: { kind: 'CronJob', namespace: 'tool-alpha', name, resourceVersion: '1', createdAt: 0, deleting: false },
+  workload: {
+    kind: 'CronJob',
+    namespace: 'tool-alpha',
+    name,
+    resourceVersion: '1',
+    uid: `uid-${name}`,
+    createdAt: 0,
+    deleting: false,
+  },
   parsed: { ok: true, value: `fp-${name}` },
 });
 

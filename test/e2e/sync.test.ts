@@ -185,6 +185,24 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     assert.equal(await getCr('alpha', 'to-delete'), undefined);
   });
 
+  test('a CR deleted while its workload stays is never backfilled again: the job is tombstoned', async () => {
+    await createThroughApi('alpha', 'cr-removed');
+    const plan = async () => (await leader()?.sidecar.toolPlan('alpha'))?.jobs.find((j) => j.name === 'cr-removed');
+    await waitFor('cr-removed in sync', async () => (await plan())?.state === 'in-sync');
+    // Someone else than jobs-api deletes the CR; nobody deletes the workload.
+    await admin.request('DELETE', crPath('alpha', 'cr-removed'));
+    await waitFor('cr-removed tombstoned', async () => (await plan())?.action === 'tombstoned');
+    await sleep((GRACE_SECONDS + 2) * 1000);
+    assert.equal(await getCr('alpha', 'cr-removed'), undefined);
+    assert.equal((await plan())?.action, 'tombstoned');
+    const written = leader()!
+      .sidecar.backfillResults()
+      .filter((r) => r.name === 'cr-removed' && r.outcome === 'created');
+    assert.deepEqual(written, []);
+    await cp.kubectlOk('alpha', ['delete', 'cronjob', 'cr-removed', '-n', 'tool-alpha']);
+    await waitFor('cr-removed gone from the plan', async () => (await plan()) === undefined);
+  });
+
   test('a kubectl edit of an API-created CronJob is reported out of sync with the changed field', async () => {
     await createThroughApi('alpha', 'edited');
     await cp.kubectlOk('alpha', [
