@@ -207,6 +207,22 @@ describe('Backfiller', () => {
     }
   });
 
+  test('outcomes are counted however many there are; the history keeps the last few thousand', async () => {
+    const { api } = fakeApi(({ method, path }) =>
+      method === 'GET' && path.startsWith(`${CR}/`) ? {} : assert.fail(`unexpected ${method} ${path}`),
+    );
+    const b = backfiller(api);
+    const template = workload();
+    const entries = Array.from({ length: 12_001 }, (_, i) =>
+      entryOf({ ...template, metadata: { ...template.metadata, name: `job-${i}` } }),
+    );
+    const results = await b.run(entries);
+    assert.equal(results.length, 12_001);
+    assert.deepEqual(b.outcomes, { created: 0, existed: 12_001, skipped: 0, failed: 0 });
+    assert.equal(b.history.length, 5000);
+    assert.equal(b.history.at(-1)?.name, 'job-12000');
+  });
+
   test('a 5xx fails the backfill and schedules a retry, which waits for its time', async () => {
     const retries: Array<[string, number]> = [];
     const { api, calls } = fakeApi(

@@ -75,6 +75,12 @@ export class Backfiller {
   private readonly inFlight = new PerTool<true>();
   private readonly gate = new Gate(IN_FLIGHT);
   private readonly results: BackfillResult[] = [];
+  private readonly counts: Record<BackfillResult['outcome'], number> = {
+    created: 0,
+    existed: 0,
+    skipped: 0,
+    failed: 0,
+  };
   private createdCount = 0;
 
   constructor(private readonly deps: BackfillerDeps) {}
@@ -95,8 +101,10 @@ export class Backfiller {
               { tool: e.tool, name: e.name, type: e.type },
               await this.one(e),
             );
+            this.counts[result.outcome] += 1;
             this.results.push(result);
-            if (this.results.length > RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
+            // Trimmed in batches: one splice per RESULTS_KEPT results, not one per result.
+            if (this.results.length >= 2 * RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
             return result;
           } finally {
             this.inFlight.delete(e);
@@ -106,9 +114,14 @@ export class Backfiller {
     );
   }
 
-  /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
+  /** What the last backfills did (at most RESULTS_KEPT), oldest first; the one-shot import prints these. */
   get history(): readonly BackfillResult[] {
-    return this.results;
+    return this.results.length > RESULTS_KEPT ? this.results.slice(-RESULTS_KEPT) : this.results;
+  }
+
+  /** How many backfills ended in each outcome since start: every one of them, however many the history keeps. */
+  get outcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
+    return this.counts;
   }
 
   /** How many CRs this replica created. */

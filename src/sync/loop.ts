@@ -292,9 +292,14 @@ export class SyncLoop {
     return reconcileTool(this.tombstones.mark(inventory, now, o), { phase, now, graceSeconds });
   }
 
-  /** What the backfills did, oldest first (the last few thousand); the one-shot import prints these. */
+  /** What the last backfills did (the last few thousand), oldest first; the one-shot import prints these. */
   backfillResults(): readonly BackfillResult[] {
     return this.backfiller.history;
+  }
+
+  /** How many backfills ended in each outcome since start (all of them, unlike `backfillResults`). */
+  backfillOutcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
+    return this.backfiller.outcomes;
   }
 
   status(): SyncStatus {

@@ -34,10 +34,12 @@ export async function runImport(
     const results = sync.backfillResults();
     for (const r of results) rows.push([r.tool, r.name, r.type, `${r.outcome}${r.reason ? ` (${r.reason})` : ''}`]);
     io.stdout(table(rows));
-    const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    const counts = sync.backfillOutcomes();
+    const total = counts.created + counts.existed + counts.skipped + counts.failed;
+    if (total > results.length) io.stdout(`(the table shows the last ${results.length} of ${total} outcomes)\n`);
     io.stdout(
-      `created ${count('created')}, already present ${count('existed')}, skipped ${count('skipped')}, failed ${count('failed')}\n`,
+      `created ${counts.created}, already present ${counts.existed}, skipped ${counts.skipped}, failed ${counts.failed}\n`,
     );
-    return count('failed') > 0 ? EXIT.inputErrors : EXIT.ok;
+    return counts.failed > 0 ? EXIT.inputErrors : EXIT.ok;
   });
 }
