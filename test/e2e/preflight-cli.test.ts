@@ -259,10 +259,15 @@ describe('jobs-storage preflight and restore', { timeout: 300_000 }, () => {
       applied.out,
       'created CronJob/daily in tool-alpha\ncreated Deployment/api in tool-alpha\ncreated Service/api in tool-alpha\n',
     );
+    // The sync reconciles on each watch event, so it may see the Deployment a moment before its Service: wait for
+    // both gauges to settle, then hold them to 0.
     await waitFor(
-      'only_in_storage back to 0',
-      async () => (await gauge('toolforge_jobs_only_in_storage', 'alpha')) === 0,
+      'only_in_storage and out_of_sync back to 0',
+      async () =>
+        (await gauge('toolforge_jobs_only_in_storage', 'alpha')) === 0 &&
+        (await gauge('toolforge_jobs_out_of_sync', 'alpha')) === 0,
     );
+    assert.equal(await gauge('toolforge_jobs_only_in_storage', 'alpha'), 0);
     assert.equal(await gauge('toolforge_jobs_out_of_sync', 'alpha'), 0);
     const plan = await sidecar.toolPlan('alpha');
     assert.deepEqual(
