@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -175,6 +175,9 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     requestTimeout: REQUEST_TIMEOUT_MS,
   });
   const connections = new Connections(server);
+  // node:http sets TCP_NODELAY on its sockets, node:http2 does not: without it a small answer can wait on Nagle's
+  // algorithm for the client's delayed ACK (tens of ms) on the one connection kube-apiserver keeps.
+  server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   const certs = new CertificateReloader({
     certFile: config.webhook.certFile,
     keyFile: config.webhook.keyFile,

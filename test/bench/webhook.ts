@@ -9,6 +9,8 @@
  *
  * Usage: npx tsx test/bench/webhook.ts [--requests 20000] [--seconds 20] [--connections 8] [--rate 200]
  *                                      [--rounds 3] [--same-write] [--targets bare,bare-h2,webhook,webhook-h1]
+ *                                      [--no-apiserver]
+ * Then, unless `--no-apiserver`, test/bench/webhook-apiserver.ts: the same servers called by a real kube-apiserver.
  * By default every request is a distinct write (own uids), so the webhook counts, logs and remembers each one: the
  * costly path. `--same-write` repeats one review (repeats are remembered and not counted again).
  * The targets run interleaved, `--rounds` times; each figure is the median over rounds (the machine may be shared).
@@ -18,7 +20,7 @@
  * express only, over HTTP/1.1, kept to show why the admission paths bypass it). Prints CPU per request, requests/s,
  * p50/p99 and each target's ratio to bare, and for the h2 targets to bare-h2 too.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -59,6 +61,8 @@ interface Options {
   rounds: number;
   sameWrite: boolean;
   targets: Target[];
+  /** Also run test/bench/webhook-apiserver.ts (a local control plane calling each target); `--no-apiserver` skips. */
+  apiserver: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -73,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     rate: Number(value('--rate', '200')),
     rounds: Number(value('--rounds', '3')),
     sameWrite: argv.includes('--same-write'),
+    apiserver: !argv.includes('--no-apiserver'),
     targets: targetsOf(value('--targets', 'bare,bare-h2,webhook,webhook-h1')),
   };
 }
@@ -524,6 +529,14 @@ async function main(): Promise<void> {
   } finally {
     rmSync(certDir, { recursive: true, force: true });
   }
+  if (!o.apiserver) return;
+  // The same targets as kube-apiserver calls them: its own latency histogram and the server CPU per review.
+  const res = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'webhook-apiserver.ts'), '--rate', String(o.rate)],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+  if (res.status !== 0) process.exitCode = 1;
 }
 
 await main();
