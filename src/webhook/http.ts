@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { errorAnswer } from './admission.js';
 import type { AdmissionHandler, Answer } from './admission.js';
 import type { WebhookName } from './policy/types.js';
@@ -20,7 +21,23 @@ export const ADMISSION_PATHS: Readonly<Record<string, WebhookName>> = Object.fro
  */
 export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
 
-function send(res: ServerResponse, answer: Answer): void {
+/**
+ * What the webhook reads of a request: node:http's `IncomingMessage` (HTTP/1.1) and node:http2's compat
+ * `Http2ServerRequest` (h2) both fit, so one code path serves both protocols.
+ */
+export type WebhookRequest = Readable & {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+};
+
+/** What the webhook writes of a response: `ServerResponse` (HTTP/1.1) and `Http2ServerResponse` (h2) both fit. */
+export interface WebhookResponse {
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  end(body: string): unknown;
+}
+
+function send(res: WebhookResponse, answer: Answer): void {
   res.writeHead(answer.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(answer.body),
@@ -28,7 +45,7 @@ function send(res: ServerResponse, answer: Answer): void {
   res.end(answer.body);
 }
 
-function reject(res: ServerResponse, status: number, message: string): void {
+function reject(res: WebhookResponse, status: number, message: string): void {
   send(res, errorAnswer(status, message));
 }
 
@@ -38,12 +55,12 @@ export function admissionWebhookFor(url: string | undefined): WebhookName | unde
   return ADMISSION_PATHS[q === -1 ? url : url.slice(0, q)];
 }
 
-/** Reads the JSON body (bounded) and answers it with `handler`. Plain node types, so express and the bare server share it. */
+/** Reads the JSON body (bounded) and answers it with `handler`. Plain node types, so express, HTTP/1.1 and h2 share it. */
 export function serveAdmission(
   handler: AdmissionHandler,
   webhook: WebhookName,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: WebhookRequest,
+  res: WebhookResponse,
 ): void {
   const type = req.headers['content-type'];
   if (type !== undefined && !type.startsWith('application/json')) {
@@ -76,14 +93,14 @@ export function serveAdmission(
         ),
       );
   });
-  req.on('error', () => res.destroy());
+  req.on('error', () => req.destroy());
 }
 
 /**
  * The admission POSTs, answered before any framework code runs; returns false for every other request. The
  * apiserver waits on this path for each write, so it skips express's routing and middleware.
  */
-export function admissionFastPath(handler: AdmissionHandler): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function admissionFastPath(handler: AdmissionHandler): (req: WebhookRequest, res: WebhookResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'POST') return false;
     const webhook = admissionWebhookFor(req.url);

@@ -1,5 +1,8 @@
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import http2 from 'node:http2';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
@@ -7,7 +10,7 @@ import { phaseBeforeKnown } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { PhaseView } from '../phase/source.js';
 import { createAdmissionHandler } from './admission.js';
-import { createApp } from './app.js';
+import { createApp, createPlainRoutes } from './app.js';
 import type { Readiness } from './app.js';
 import { admissionFastPath } from './http.js';
 import { CertificateReloader, callerGate, clientAuthServerOptions, secureContextOptions } from './tls.js';
@@ -29,11 +32,21 @@ export interface RunWebhookOptions {
   version?: string;
 }
 
+/** Connections the webhook has accepted since it started, by protocol, and how many are open now. */
+export interface ConnectionCounts {
+  /** h2 sessions (ALPN `h2`): kube-apiserver multiplexes its admission calls over one. */
+  h2: number;
+  /** HTTP/1.1 connections (ALPN `http/1.1` or none): probes, scrapes, older clients. */
+  http1: number;
+  open: number;
+}
+
 export interface WebhookHandle {
-  server: https.Server;
+  server: Http2SecureServer;
   address: AddressInfo;
   phase: WebhookPhase;
   readiness(): Readiness;
+  connections(): ConnectionCounts;
   /** Graceful shutdown (idempotent): not ready, wait the shutdown delay, stop accepting, finish in-flight requests. */
   close(): Promise<void>;
   /** Resolves once a shutdown (from `close` or a signal) has finished. */
@@ -50,7 +63,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function listen(server: https.Server, host: string, port: number): Promise<AddressInfo> {
+function listen(server: Http2SecureServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -60,11 +73,70 @@ function listen(server: https.Server, host: string, port: number): Promise<Addre
   });
 }
 
+/**
+ * The server's live connections: h2 sessions and HTTP/1.1 sockets with their in-flight request counts, so a drain
+ * can close idle HTTP/1.1 connections at once, the rest after their last answer, and send GOAWAY on every h2 session.
+ */
+class Connections {
+  readonly sessions = new Set<ServerHttp2Session>();
+  readonly http1 = new Map<TLSSocket, number>();
+  opened = { h2: 0, http1: 0 };
+  draining = false;
+
+  constructor(server: Http2SecureServer) {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') return;
+      this.opened.http1 += 1;
+      this.http1.set(socket, 0);
+      socket.once('close', () => this.http1.delete(socket));
+    });
+    server.on('session', (session) => {
+      this.opened.h2 += 1;
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      if (this.draining) session.close();
+    });
+  }
+
+  counts(): ConnectionCounts {
+    return { ...this.opened, open: this.sessions.size + this.http1.size };
+  }
+
+  /** Counts an HTTP/1.1 request until its answer is done; while draining its connection closes after it. */
+  track(
+    socket: TLSSocket,
+    res: { once(event: 'close', fn: () => void): unknown; setHeader(k: string, v: string): unknown },
+  ): void {
+    const n = this.http1.get(socket);
+    if (n === undefined) return;
+    this.http1.set(socket, n + 1);
+    if (this.draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      const left = (this.http1.get(socket) ?? 1) - 1;
+      if (!this.http1.has(socket)) return;
+      this.http1.set(socket, left);
+      if (this.draining && left === 0) socket.end();
+    });
+  }
+
+  /** GOAWAY on every h2 session (in-flight streams finish) and closes idle HTTP/1.1 connections. */
+  drain(): void {
+    this.draining = true;
+    for (const session of this.sessions) session.close();
+    for (const [socket, inFlight] of this.http1) if (inFlight === 0) socket.end();
+  }
+
+  destroyAll(): void {
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.http1.keys()) socket.destroy();
+  }
+}
+
 /** Stops accepting, lets in-flight requests finish, and cuts what is left at `deadline`. */
-async function drain(server: https.Server, deadline: number): Promise<void> {
+async function drain(server: Http2SecureServer, connections: Connections, deadline: number): Promise<void> {
   const done = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()));
+  connections.drain();
+  const timer = setTimeout(() => connections.destroyAll(), Math.max(0, deadline - Date.now()));
   await done;
   clearTimeout(timer);
 }
@@ -79,8 +151,11 @@ function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']
 }
 
 /**
- * Serves the admission webhook over HTTPS until shut down: certificate hot reload, /healthz, /readyz and /metrics.
- * The two admission POST paths bypass express (see `admissionFastPath`). The phase is its caller's to start and stop.
+ * Serves the admission webhook over TLS until shut down, h2 and HTTP/1.1 on one port (ALPN): kube-apiserver
+ * negotiates h2 and multiplexes its calls over one connection instead of opening more as calls slow down.
+ * Certificate hot reload, /healthz, /readyz and /metrics. The two admission POST paths bypass express (see
+ * `admissionFastPath`); other h2 requests get the same routes without express (`createPlainRoutes`). The phase is its
+ * caller's to start and stop.
  */
 export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHandle> {
   const { config, metrics, phase } = options;
@@ -88,13 +163,21 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
 
   let draining = false;
-  const server = https.createServer({
+  const server = http2.createSecureServer({
+    allowHTTP1: true,
     minVersion: 'TLSv1.2',
+    ...clientAuthServerOptions(config.webhook.clientCaFile),
+  });
+  // HTTP/1.1 connections take node:http's timeouts from these fields (read per connection).
+  Object.assign(server, {
     keepAliveTimeout: KEEP_ALIVE_MS,
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    ...clientAuthServerOptions(config.webhook.clientCaFile),
   });
+  const connections = new Connections(server);
+  // node:http sets TCP_NODELAY on its sockets, node:http2 does not: without it a small answer can wait on Nagle's
+  // algorithm for the client's delayed ACK (tens of ms) on the one connection kube-apiserver keeps.
+  server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   const certs = new CertificateReloader({
     certFile: config.webhook.certFile,
     keyFile: config.webhook.keyFile,
@@ -117,8 +200,17 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   });
   const fast = admissionFastPath(admission);
   const app = createApp({ admission, registry: metrics.registry, readiness });
+  const plain = createPlainRoutes({ registry: metrics.registry, readiness });
   server.on('request', (req, res) => {
-    if (!unauthenticated(req, res) && !fast(req, res)) app(req, res);
+    if (req.httpVersionMajor === 2) {
+      if (!unauthenticated(req, res) && !fast(req, res)) plain(req, res);
+      return;
+    }
+    // allowHTTP1: node:http's own request and response objects.
+    const h1req = req as unknown as IncomingMessage;
+    const h1res = res as unknown as ServerResponse;
+    connections.track(h1req.socket as TLSSocket, h1res);
+    if (!unauthenticated(h1req, h1res) && !fast(h1req, h1res)) app(h1req, h1res);
   });
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
@@ -138,7 +230,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     draining = true;
     logger.info({ shutdownDelaySeconds, shutdownTimeoutSeconds }, 'webhook draining');
     await sleep(Math.min(shutdownDelaySeconds * 1000, Math.max(0, deadline - Date.now() - 1000)));
-    await drain(server, deadline);
+    await drain(server, connections, deadline);
     certs.stop();
     logger.info('webhook stopped');
   };
@@ -151,7 +243,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) {
       logger.warn({ signal }, 'second signal, closing all connections');
-      server.closeAllConnections();
+      connections.destroyAll();
       return;
     }
     logger.info({ signal }, 'shutdown requested');
@@ -162,5 +254,5 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     for (const s of signals) process.off(s, onSignal);
   });
 
-  return { server, address, phase, readiness, close, closed };
+  return { server, address, phase, readiness, connections: () => connections.counts(), close, closed };
 }

@@ -2,14 +2,15 @@ import { X509Certificate } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerOptions } from 'node:https';
+import type { SecureServerOptions } from 'node:http2';
+import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
+import type { WebhookRequest, WebhookResponse } from './http.js';
 
 export interface KeyPairPem {
   cert: Buffer;
@@ -60,12 +61,12 @@ export function secureContextOptions(pair: LoadedCertificate): SecureContextOpti
 }
 
 /**
- * HTTPS server options for caller authentication: ask every client for a certificate but finish the handshake
+ * TLS server options (HTTP/1.1 and h2 alike) for caller authentication: ask every client for a certificate but finish the handshake
  * without one, so kubelet's probes still reach /healthz and /readyz; `callerGate` refuses the rest.
  */
 export function clientAuthServerOptions(
   clientCaFile: string | undefined,
-): Pick<ServerOptions, 'requestCert' | 'rejectUnauthorized'> {
+): Pick<SecureServerOptions, 'requestCert' | 'rejectUnauthorized'> {
   return clientCaFile === undefined ? {} : { requestCert: true, rejectUnauthorized: false };
 }
 
@@ -84,9 +85,12 @@ export interface CallerGateOptions {
 
 /**
  * Refuses requests that did not present a client certificate signed by the configured client CA (kube-apiserver's,
- * from its admission configuration) with 401 and a count; returns true when it answered. Open paths pass.
+ * from its admission configuration) with 401 and a count; returns true when it answered. Open paths pass. Over h2
+ * `req.socket` is the session's TLS socket, so the check is the same for both protocols.
  */
-export function callerGate(options: CallerGateOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function callerGate(
+  options: CallerGateOptions,
+): (req: WebhookRequest & { socket: Socket }, res: WebhookResponse) => boolean {
   if (!options.enabled) return () => false;
   const { metrics, logger } = options;
   return (req, res) => {

@@ -564,6 +564,53 @@ describe('callers', () => {
   });
 });
 
+describe('connections', () => {
+  /** A CronJob create with the tool's certificate on its own connection to kube-apiserver, which calls the webhook. */
+  async function createCronJob(name: string): Promise<number> {
+    return (await asJobsApiRuntime('POST', `/apis/batch/v1/namespaces/${NS}/cronjobs`, cronJob(name))).status;
+  }
+
+  test('kube-apiserver negotiates h2 and multiplexes a burst of admission calls over one connection', async (t) => {
+    const BURST = 60;
+    const names = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
+    const decided = async () =>
+      (await metrics.admissionRequests.get()).values
+        .filter((v) => v.labels['webhook'] === 'record-direct-writes')
+        .reduce((sum, v) => sum + v.value, 0);
+    const before = webhook?.connections();
+    const decidedBefore = await decided();
+    try {
+      const statuses = await Promise.all(names.map(createCronJob));
+      assert.deepEqual(new Set(statuses), new Set([201]));
+      const after = webhook?.connections();
+      assert.ok(before && after);
+      const calls = (await decided()) - decidedBefore;
+      t.diagnostic(
+        `${BURST} concurrent CronJob creates: ${calls} admission calls; new connections h2 ${after.h2 - before.h2}, ` +
+          `HTTP/1.1 ${after.http1 - before.http1}; open h2 sessions + HTTP/1.1 connections now ${after.open}`,
+      );
+      console.log(
+        `webhook connections during a burst of ${BURST} creates: h2 sessions opened ${after.h2 - before.h2} ` +
+          `(total ${after.h2}), HTTP/1.1 connections opened ${after.http1 - before.http1}, admission calls ${calls}`,
+      );
+      assert.ok(calls >= BURST, 'every create was reviewed');
+      assert.equal(after.http1 - before.http1, 0, 'kube-apiserver never fell back to HTTP/1.1');
+      assert.ok(after.h2 >= 1, 'kube-apiserver speaks h2 to the webhook');
+      assert.ok(after.h2 - before.h2 <= 1, 'the burst shares one h2 connection');
+    } finally {
+      await plane().kubectl('jobs-api', [
+        '-n',
+        NS,
+        'delete',
+        'cronjob',
+        ...names,
+        '--ignore-not-found',
+        '--wait=false',
+      ]);
+    }
+  });
+});
+
 describe('controllers', () => {
   test("Jobs the real cronjob controller starts, and the garbage collector's deletes, are not direct writes", async () => {
     const job = await eventually(

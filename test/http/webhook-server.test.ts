@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Phase } from '../../src/phase/behaviour.js';
@@ -377,4 +380,149 @@ test('a client CA file that cannot be read keeps the webhook not ready', async (
   } finally {
     await handle.close();
   }
+});
+
+/** An h2 session to the webhook (ALPN h2 only, so it fails rather than fall back to HTTP/1.1). */
+function h2Session(handle: WebhookHandle, client?: { cert: Buffer; key: Buffer }): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${handle.address.port}`, {
+      ca: readFileSync(join(dir, 'ca.crt')),
+      ALPNProtocols: ['h2'],
+      ...(client ? { cert: client.cert, key: client.key } : {}),
+    });
+    session.once('connect', () => resolve(session));
+    session.once('error', reject);
+  });
+}
+
+function h2Call(session: ClientHttp2Session, method: string, path: string, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': method,
+      ':path': path,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    stream.on('error', reject);
+    stream.end(body);
+  });
+}
+
+test('h2: ALPN offers h2, admission and the probe routes answer over one session, HTTP/1.1 still served', async () => {
+  const { handle } = await start(fixedPhase());
+  const session = await h2Session(handle);
+  try {
+    assert.equal(session.alpnProtocol, 'h2');
+    const review = reviewText('cronjob-create-kubectl');
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        h2Call(session, 'POST', i % 2 ? '/validate/record-direct-writes' : '/validate/protect-storage', review),
+      ),
+    );
+    for (const reply of replies) {
+      assert.equal(reply.status, 200);
+      assert.equal((JSON.parse(reply.body) as { response: { allowed: boolean } }).response.allowed, true);
+    }
+    const bad = await h2Call(session, 'POST', '/validate/record-direct-writes', 'not json');
+    assert.equal(bad.status, 400);
+    assert.match((JSON.parse(bad.body) as { message: string }).message, /not valid JSON/);
+    assert.deepEqual(JSON.parse((await h2Call(session, 'GET', '/healthz')).body), { status: 'ok' });
+    const ready = await h2Call(session, 'GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(JSON.parse(ready.body), {
+      status: 'ready',
+      checks: { certificate: true, phase: true, draining: false },
+    });
+    const scraped = await h2Call(session, 'GET', '/metrics');
+    assert.equal(scraped.status, 200);
+    assert.match(scraped.body, /admission_requests_total\{webhook="record-direct-writes",decision="allow"\} 10/);
+    assert.equal((await h2Call(session, 'GET', '/nowhere')).status, 404);
+    assert.equal((await h2Call(session, 'DELETE', '/healthz')).status, 404);
+    assert.deepEqual(handle.connections(), { h2: 1, http1: 0, open: 1 });
+
+    // The same port still speaks HTTP/1.1 (kubelet probes, scrapes, older clients), through express.
+    assert.equal((await call(handle, 'GET', '/readyz')).status, 200);
+    assert.equal((await call(handle, 'POST', '/validate/record-direct-writes', review)).status, 200);
+    assert.equal(handle.connections().h2, 1);
+    assert.equal(handle.connections().http1, 2);
+  } finally {
+    session.close();
+    await handle.close();
+  }
+});
+
+test('h2: without a client certificate from the client CA admission is refused 401; probes stay open', async () => {
+  const apiserver = makeClientCert('h2-apiserver-client');
+  const clientCaFile = join(dir, 'h2-client-ca.crt');
+  writeFileSync(clientCaFile, readFileSync(apiserver.ca));
+  const { handle, metrics } = await start(fixedPhase(), { clientCaFile });
+  const anonymous = await h2Session(handle);
+  const trusted = await h2Session(handle, apiserver);
+  try {
+    const review = reviewText('cronjob-create-kubectl');
+    const refused = await h2Call(anonymous, 'POST', '/validate/record-direct-writes', review);
+    assert.equal(refused.status, 401);
+    assert.match((JSON.parse(refused.body) as { message: string }).message, /client certificate/);
+    const counted = (await metrics.admissionUnauthenticated.get()).values.find(
+      (v) => v.labels['reason'] === 'no_certificate',
+    );
+    assert.equal(counted?.value, 1);
+    assert.equal((await h2Call(anonymous, 'GET', '/readyz')).status, 200);
+    assert.equal((await h2Call(trusted, 'POST', '/validate/record-direct-writes', review)).status, 200);
+  } finally {
+    anonymous.close();
+    trusted.close();
+    await handle.close();
+  }
+});
+
+test('h2: a rotated certificate is served to new sessions without a restart', async () => {
+  const { handle } = await start(fixedPhase());
+  const serial = async () => {
+    const session = await h2Session(handle);
+    const value = (session.socket as TLSSocket).getPeerCertificate().serialNumber;
+    session.close();
+    return value;
+  };
+  try {
+    const first = await serial();
+    execFileSync(MAKE_CERTS, [dir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
+    await eventually(async () => (await serial()) !== first);
+    const session = await h2Session(handle);
+    assert.equal((await h2Call(session, 'GET', '/healthz')).status, 200);
+    session.close();
+  } finally {
+    await handle.close();
+  }
+});
+
+test('h2 shutdown: GOAWAY on open sessions, in-flight streams finish, then no new connections', async () => {
+  const { handle } = await start(fixedPhase(), { shutdownDelaySeconds: 0, shutdownTimeoutSeconds: 5 });
+  const session = await h2Session(handle);
+  const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+  const body = reviewText('cronjob-create-kubectl');
+  const inFlight = new Promise<Reply>((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/validate/record-direct-writes' });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    stream.on('error', reject);
+    stream.write(body.slice(0, 100));
+    setTimeout(() => stream.end(body.slice(100)), 500);
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const closing = handle.close();
+  await goaway;
+  const reply = await inFlight;
+  assert.equal(reply.status, 200);
+  assert.equal((JSON.parse(reply.body) as { response: { allowed: boolean } }).response.allowed, true);
+  await closing;
+  await eventually(() => Promise.resolve(handle.connections().open === 0));
+  await assert.rejects(h2Session(handle), /ECONNREFUSED/);
 });

@@ -1,0 +1,281 @@
+/**
+ * The webhook as kube-apiserver sees it: a real local control plane calls each target registered the same way (url +
+ * caBundle, the generated ValidatingWebhookConfiguration renamed per target) while a tool creates CronJobs at
+ * `--rate` per second for `--seconds`. Figures per target, each next to the bare node:https handler's in the same run:
+ * kube-apiserver's own `apiserver_admission_webhook_admission_duration_seconds` (share of calls ≤ 5 ms, p99 bucket),
+ * and the target server's CPU per review (/proc/<pid>/stat over the load window, per call kube-apiserver made).
+ *
+ * Targets are the child servers of test/bench/webhook.ts (`--serve`): bare (node:https, HTTP/1.1 only: kube-apiserver
+ * opens more connections as calls queue), bare-h2 (node:http2) and webhook (runWebhook as deployed, h2 + HTTP/1.1).
+ *
+ * Usage: npx tsx test/bench/webhook-apiserver.ts [--rate 200] [--seconds 30] [--targets bare,bare-h2,webhook]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { configSchema } from '../../src/config/schema.js';
+import { validatingWebhookConfiguration } from '../../src/webhook/manifests.js';
+import { REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
+import { sleep } from '../../scripts/control-plane/process.js';
+
+const TOOL = 'benchtool';
+const NS = `tool-${TOOL}`;
+const TARGETS = ['bare', 'bare-h2', 'webhook'] as const;
+type Target = (typeof TARGETS)[number];
+
+interface Options {
+  rate: number;
+  seconds: number;
+  targets: Target[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const value = (flag: string, fallback: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
+  };
+  const targets = value('--targets', TARGETS.join(',')).split(',');
+  for (const t of targets) {
+    if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${t}`);
+  }
+  return {
+    rate: Number(value('--rate', '200')),
+    seconds: Number(value('--seconds', '30')),
+    targets: targets as Target[],
+  };
+}
+
+function startChild(target: Target, certDir: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', 'webhook.ts'), '--serve', target, certDir],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const m = /^PORT (\d+)$/.exec(line);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${target} server exited with ${code}`)));
+  });
+}
+
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The generated configuration, its object and webhook names suffixed with the target so each has its own series. */
+function registration(target: Target, port: number, caBundle: string): Record<string, unknown> {
+  const vwc = validatingWebhookConfiguration({
+    identities: configSchema.parse({}).identities,
+    target: { url: `https://127.0.0.1:${port}` },
+    caBundle,
+  }) as { metadata: { name: string }; webhooks: { name: string }[] };
+  vwc.metadata.name = `${vwc.metadata.name}-bench-${target}`;
+  for (const w of vwc.webhooks) w.name = `${target}.${w.name}`;
+  return vwc;
+}
+
+interface Histogram {
+  count: number;
+  buckets: { le: number; n: number }[];
+}
+
+/** kube-apiserver's admission duration histogram for one webhook name (all operations summed). */
+async function apiserverHistogram(cp: ControlPlane, name: string): Promise<Histogram> {
+  const text = await cp.kubectlOk('admin', ['get', '--raw', '/metrics']);
+  const byLe = new Map<number, number>();
+  for (const m of text.matchAll(/^apiserver_admission_webhook_admission_duration_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
+    const labels = m[1] as string;
+    if (!labels.includes(`name="${name}"`)) continue;
+    const le = /le="([^"]+)"/.exec(labels)?.[1];
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+    byLe.set(bound, (byLe.get(bound) ?? 0) + Number(m[2]));
+  }
+  const buckets = [...byLe].map(([le, n]) => ({ le, n })).sort((a, b) => a.le - b.le);
+  return { count: buckets.at(-1)?.n ?? 0, buckets };
+}
+
+function minus(a: Histogram, b: Histogram): Histogram {
+  return {
+    count: a.count - b.count,
+    buckets: a.buckets.map((x) => ({ le: x.le, n: x.n - (b.buckets.find((y) => y.le === x.le)?.n ?? 0) })),
+  };
+}
+
+const within = (h: Histogram, le: number): number =>
+  (h.buckets.find((b) => b.le === le)?.n ?? 0) / Math.max(1, h.count);
+const p99 = (h: Histogram): number => h.buckets.find((b) => b.n >= h.count * 0.99)?.le ?? Number.NaN;
+
+function cronJob(name: string): string {
+  return JSON.stringify({
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: NS },
+    spec: {
+      schedule: '13 13 * * *',
+      jobTemplate: {
+        spec: {
+          template: {
+            spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox', command: ['./run.sh'] }] },
+          },
+        },
+      },
+    },
+  });
+}
+
+/** Creates CronJobs as the tool at `rate`/s for `seconds`; returns how many were created and how many failed. */
+async function createAtRate(
+  cp: ControlPlane,
+  prefix: string,
+  rate: number,
+  seconds: number,
+): Promise<{ created: number; failed: number }> {
+  const opts: https.RequestOptions = {};
+  await cp.kubeConfig(TOOL).applyToHTTPSOptions(opts);
+  const agent = new https.Agent({ ca: opts.ca, cert: opts.cert, key: opts.key, keepAlive: true, maxSockets: 64 });
+  const url = new URL(`/apis/batch/v1/namespaces/${NS}/cronjobs`, cp.server);
+  let created = 0;
+  let failed = 0;
+  const one = (i: number) =>
+    new Promise<void>((resolve) => {
+      const body = cronJob(`${prefix}-${i}`);
+      const req = https.request(
+        url,
+        {
+          ...opts,
+          agent,
+          method: 'POST',
+          headers: { ...opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 201) created += 1;
+            else failed += 1;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        failed += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait >= 1) await sleep(wait);
+    inFlight.push(one(i));
+  }
+  await Promise.all(inFlight);
+  agent.destroy();
+  return { created, failed };
+}
+
+interface Row {
+  target: Target;
+  calls: number;
+  created: number;
+  failed: number;
+  le5ms: number;
+  p99ms: number;
+  cpuUsPerReview: number;
+}
+
+async function measure(cp: ControlPlane, target: Target, certDir: string, o: Options): Promise<Row> {
+  const { child, port } = await startChild(target, certDir);
+  const vwc = registration(target, port, readFileSync(join(certDir, 'ca.crt')).toString('base64'));
+  const name = (vwc as { webhooks: { name: string }[] }).webhooks[1]?.name as string;
+  try {
+    await cp.apply('admin', [vwc]);
+    // kube-apiserver picks a configuration up asynchronously: probe until it calls this target.
+    for (let i = 0; ; i++) {
+      await createAtRate(cp, `probe-${target}-${i}`, 1, 1);
+      if ((await apiserverHistogram(cp, name)).count > 0) break;
+      if (i > 60) throw new Error(`kube-apiserver never called the ${target} webhook`);
+      await sleep(500);
+    }
+    const before = await apiserverHistogram(cp, name);
+    const cpuBefore = cpuSeconds(child.pid);
+    const { created, failed } = await createAtRate(cp, `load-${target}`, o.rate, o.seconds);
+    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    const h = minus(await apiserverHistogram(cp, name), before);
+    return {
+      target,
+      calls: h.count,
+      created,
+      failed,
+      le5ms: within(h, 0.005),
+      p99ms: p99(h) * 1000,
+      cpuUsPerReview: (cpu * 1e6) / Math.max(1, h.count),
+    };
+  } finally {
+    await cp.kubectl('admin', [
+      'delete',
+      'validatingwebhookconfiguration',
+      (vwc as { metadata: { name: string } }).metadata.name,
+    ]);
+    await cp.kubectl('admin', ['-n', NS, 'delete', 'cronjobs', '--all', '--wait=false']);
+    child.kill('SIGKILL');
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const certDir = mkdtempSync(join(tmpdir(), 'webhook-apiserver-bench-'));
+  let cp: ControlPlane | undefined;
+  try {
+    execFileSync(join(REPO_ROOT, 'certs', 'make-certs.sh'), [certDir, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
+    cp = await startControlPlane({ controllerManager: false });
+    await cp.addTool(TOOL);
+    console.log(
+      `webhook as kube-apiserver sees it: a tool creates CronJobs at ${o.rate}/s for ${o.seconds} s per target, ` +
+        'each target registered alone (url + caBundle)',
+    );
+    const rows: Row[] = [];
+    for (const target of o.targets) rows.push(await measure(cp, target, certDir, o));
+    const bare = rows.find((r) => r.target === 'bare');
+    console.log('target     calls  created failed  ≤5 ms share  p99 (bucket) ms  server cpu µs/review  cpu ×bare');
+    for (const r of rows) {
+      console.log(
+        `${r.target.padEnd(9)} ${String(r.calls).padStart(6)} ${String(r.created).padStart(8)} ${String(r.failed).padStart(6)} ` +
+          `${(r.le5ms * 100).toFixed(1).padStart(11)}% ${r.p99ms.toFixed(0).padStart(16)} ${r.cpuUsPerReview.toFixed(0).padStart(21)} ` +
+          `${bare ? (r.cpuUsPerReview / bare.cpuUsPerReview).toFixed(2).padStart(10) : ''}`,
+      );
+    }
+    const webhook = rows.find((r) => r.target === 'webhook');
+    if (bare && webhook) {
+      const cpu = webhook.cpuUsPerReview / bare.cpuUsPerReview;
+      console.log(
+        `webhook vs bare node:https as kube-apiserver calls them at ${o.rate}/s: share ≤ 5 ms ` +
+          `${(webhook.le5ms * 100).toFixed(1)}% vs ${(bare.le5ms * 100).toFixed(1)}% (target: at least bare's): ` +
+          `${webhook.le5ms >= bare.le5ms ? 'met' : 'NOT met'}; p99 ≤ ${webhook.p99ms.toFixed(0)} vs ≤ ${bare.p99ms.toFixed(0)} ms; ` +
+          `server CPU per review ${cpu.toFixed(2)}× (${webhook.cpuUsPerReview.toFixed(0)} vs ${bare.cpuUsPerReview.toFixed(0)} µs; ` +
+          `target <= 1.20): ${cpu <= 1.2 ? 'met' : 'NOT met'}`,
+      );
+    }
+    console.log(JSON.stringify({ bench: 'webhook-apiserver', options: o, rows }));
+  } finally {
+    await cp?.stop();
+    rmSync(certDir, { recursive: true, force: true });
+  }
+}
+
+await main();
