@@ -9,7 +9,7 @@
  *
  *   npx tsx test/bench/preflight.ts [--tools 4000] [--jobs 5] [--runs 3]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
+import { buildDist, pool, SYNC_LISTS, writeBareListScript } from './cluster.js';
 import { median } from './median.js';
 
 const { values } = parseArgs({
@@ -38,15 +39,6 @@ const RUNS = Number(values.runs);
 const PAGE = DEFAULT_PAGE_SIZE;
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (i < items.length) await fn(items[i++] as T);
-    }),
-  );
-}
 
 interface Measured {
   seconds: number;
@@ -94,9 +86,7 @@ function olderEra(tool: string): { cronjob: Obj; cr: Obj } {
 }
 
 async function main(): Promise<void> {
-  console.error('[bench] building dist/ for a fair child process');
-  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0)
-    throw new Error('build failed');
+  buildDist();
   const cp = await startControlPlane({
     extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
   });
@@ -149,39 +139,7 @@ async function main(): Promise<void> {
       }),
     );
     const baselineScript = join(dir, 'bare-list.mjs');
-    writeFileSync(
-      baselineScript,
-      `import https from 'node:https';
-import { readFileSync } from 'node:fs';
-import { parse } from '${join(REPO_ROOT, 'node_modules/yaml/dist/index.js')}';
-const kc = parse(readFileSync(process.argv[2], 'utf8'));
-const server = new URL(kc.clusters[0].cluster.server);
-const user = kc.users[0].user;
-const pem = (u, k) => u[k + '-data'] ? Buffer.from(u[k + '-data'], 'base64') : u[k] ? readFileSync(u[k]) : undefined;
-const agent = new https.Agent({ keepAlive: true, ca: pem(kc.clusters[0].cluster, 'certificate-authority'), cert: pem(user, 'client-certificate'), key: pem(user, 'client-key') });
-const headers = { accept: 'application/json', ...(user.token ? { authorization: 'Bearer ' + user.token } : {}) };
-const get = (path) => new Promise((resolve, reject) => {
-  https.get(new URL(path, server), { agent, headers }, (res) => {
-    const chunks = []; res.on('data', (c) => chunks.push(c)); res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()))); res.on('error', reject);
-  }).on('error', reject);
-});
-async function listAll(path, selector) {
-  let token = '', n = 0;
-  do {
-    const page = await get(path + '?limit=${PAGE}' + (selector ? '&labelSelector=' + encodeURIComponent(selector) : '') + (token ? '&continue=' + encodeURIComponent(token) : ''));
-    n += page.items.length; token = page.metadata.continue || '';
-  } while (token);
-  return n;
-}
-let total = 0;
-for (const [path, selector] of [
-  ['/apis/jobs-api.toolforge.org/v1/scheduled-jobs'], ['/apis/jobs-api.toolforge.org/v1/continuous-jobs'],
-  ['/apis/batch/v1/cronjobs'], ['/apis/apps/v1/deployments'],
-  ['/api/v1/services', 'app.kubernetes.io/managed-by=toolforge-jobs-framework'],
-]) total += await listAll(path, selector);
-console.log('listed ' + total);
-`,
-    );
+    writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 
     const bare: Measured[] = [];
     const preflight: Measured[] = [];
