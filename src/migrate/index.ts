@@ -40,4 +40,4 @@ export {
   type IndexRow,
 } from './render.js';
 export { toolFiles, indexFiles, type MigrationFile } from './files.js';
-export { groupByNamespace, sortNamespaces, namespaceKey, type NamespaceGroup } from './by-namespace.js';
+export { groupByNamespace, sortNamespaces, namespaceKey, type NamespaceGroup } from '../k8s/by-namespace.js';

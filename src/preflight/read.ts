@@ -1,8 +1,7 @@
-import { AppError } from '../errors.js';
-import type { KubeApi, ListPage } from '../k8s/api.js';
+import type { KubeApi } from '../k8s/api.js';
+import { groupByNamespace, listItems } from '../k8s/by-namespace.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
-import { isObject } from '../runtime/object.js';
 import { namespaceOfTool as toolNamespace, toolOfNamespace } from '../jobs/tenancy.js';
 import { STORAGE_GROUP, STORAGE_KINDS, STORAGE_VERSION } from '../storage/kinds.js';
 import {
@@ -59,12 +58,6 @@ export interface ReadOptions {
 export interface ToolObjects {
   crs: unknown[];
   objects: unknown[];
-}
-
-function namespaceOf(obj: unknown): string {
-  const md = isObject(obj) ? obj['metadata'] : undefined;
-  const ns = isObject(md) ? md['namespace'] : undefined;
-  return typeof ns === 'string' ? ns : '';
 }
 
 function listQuery(l: Listed, pageSize: number): { limit: number; labelSelector?: string } {
@@ -138,77 +131,20 @@ export async function eachToolPreflight(
   return totals;
 }
 
-/** One cluster-wide list, read page by page, its items taken namespace by namespace. */
-class Cursor {
-  private readonly pages: AsyncGenerator<ListPage<unknown>>;
-  private items: unknown[] = [];
-  private index = 0;
-  done = false;
-
-  constructor(
-    readonly listed: Listed,
-    pages: AsyncGenerator<ListPage<unknown>>,
-  ) {
-    this.pages = pages;
-  }
-
-  /** The namespace key of the next item (`<namespace>/`, the API server's storage order), or undefined at the end. */
-  async head(): Promise<string | undefined> {
-    while (this.index >= this.items.length) {
-      if (this.done) return undefined;
-      const next = await this.pages.next();
-      if (next.done) {
-        this.done = true;
-        this.items = [];
-        return undefined;
-      }
-      this.items = next.value.items;
-      this.index = 0;
-    }
-    return `${namespaceOf(this.items[this.index])}/`;
-  }
-
-  /** Every next item whose namespace key is `key`. */
-  async take(key: string, into: unknown[]): Promise<void> {
-    while ((await this.head()) === key) into.push(this.items[this.index++]);
-  }
-
-  async close(): Promise<void> {
-    await this.pages.return(undefined);
-  }
-}
-
 /**
- * Merges the cluster-wide lists by namespace: the API server returns a list in storage-key order
- * (`<namespace>/<name>`), so once every list's next item is past a namespace, that namespace is complete. Only the
- * pages in flight and one namespace's objects are held. A list out of that order is an error, never a partial tool.
+ * Merges the cluster-wide lists by namespace (`groupByNamespace`): only the pages in flight and one namespace's
+ * objects are held. A list out of the API server's order is an error, never a partial tool.
  */
 async function eachNamespace(
   api: Pick<KubeApi, 'listPages'>,
   pageSize: number,
   use: (namespace: string, crs: unknown[], objects: unknown[]) => void,
 ): Promise<void> {
-  const cursors = LISTED.map(
-    (l) => new Cursor(l, api.listPages<unknown>(collectionPath(l.resource), listQuery(l, pageSize))),
-  );
-  let previous = '';
-  try {
-    for (;;) {
-      const heads = await Promise.all(cursors.map((c) => c.head()));
-      const key = heads.filter((h): h is string => h !== undefined).sort()[0];
-      if (key === undefined) return;
-      if (key <= previous)
-        throw new AppError(
-          'ERR_K8S_API',
-          `the API server listed namespace '${key.slice(0, -1)}' out of order; run with --tool instead`,
-        );
-      previous = key;
-      const crs: unknown[] = [];
-      const objects: unknown[] = [];
-      for (const c of cursors) await c.take(key, c.listed.storage ? crs : objects);
-      use(key.slice(0, -1), crs, objects);
-    }
-  } finally {
-    await Promise.all(cursors.map((c) => c.close()));
+  const lists = LISTED.map((l) => listItems(api, collectionPath(l.resource), listQuery(l, pageSize)));
+  for await (const group of groupByNamespace(lists)) {
+    const crs: unknown[] = [];
+    const objects: unknown[] = [];
+    LISTED.forEach((l, i) => (l.storage ? crs : objects).push(...(group.bySource[i] ?? [])));
+    use(group.namespace, crs, objects);
   }
 }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { ConfigError, UsageError } from '../../errors.js';
 import type { KubeApi } from '../../k8s/api.js';
+import { listItems } from '../../k8s/by-namespace.js';
 import { isNotFound } from '../../k8s/errors.js';
 import { collectionPath, type ApiResource } from '../../k8s/paths.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
@@ -186,11 +187,6 @@ function migrateFile(opts: MigrateOptions, filename: string, io: CliIo): number 
 }
 
 /** Every item of a collection, page by page (the lean client requests the next page while this one is read). */
-async function* items(api: KubeApi, path: string, pageSize: number, labelSelector?: string): AsyncGenerator<unknown> {
-  for await (const page of api.listPages<unknown>(path, { limit: pageSize, labelSelector }))
-    for (const item of page.items) yield item;
-}
-
 async function migrateTool(
   ctx: Context,
   api: KubeApi,
@@ -209,12 +205,10 @@ async function migrateTool(
   const bySource = await Promise.all(
     SOURCES.map(async (s) => {
       const out: unknown[] = [];
-      for await (const item of items(
-        api,
-        collectionPath(s.resource, namespace),
-        ctx.config.sync.listPageSize,
-        s.labelSelector,
-      ))
+      for await (const item of listItems(api, collectionPath(s.resource, namespace), {
+        limit: ctx.config.sync.listPageSize,
+        labelSelector: s.labelSelector,
+      }))
         out.push(item);
       return out;
     }),
@@ -254,7 +248,7 @@ class Progress {
 /** The tool namespaces, in the order the merged lists visit them. */
 async function toolNamespaces(api: KubeApi, config: Config): Promise<string[]> {
   const names: string[] = [];
-  for await (const ns of items(api, collectionPath(NAMESPACES), 500)) {
+  for await (const ns of listItems(api, collectionPath(NAMESPACES), { limit: 500 })) {
     const name = (ns as { metadata?: { name?: unknown } }).metadata?.name;
     if (typeof name === 'string' && toolOfNamespace(name, config.toolNamespacePrefix) !== undefined) names.push(name);
   }
@@ -320,7 +314,7 @@ async function migrateAll(
   progress.update(0, true);
   // Cluster-wide lists, one request per page for all tools, merged namespace by namespace.
   const lists = SOURCES.map((s) =>
-    items(api, collectionPath(s.resource), ctx.config.sync.listPageSize, s.labelSelector),
+    listItems(api, collectionPath(s.resource), { limit: ctx.config.sync.listPageSize, labelSelector: s.labelSelector }),
   );
   const plans: ToolPlan[] = [];
   let done = 0;

@@ -1,8 +1,9 @@
 import { AppError } from '../errors.js';
+import type { KubeApi } from './api.js';
 
 /**
- * Cluster-wide lists, read side by side and cut into one group per namespace, so that `migrate --all` holds one
- * namespace's objects at a time instead of every object of 4,000 tools.
+ * Cluster-wide lists, read side by side and cut into one group per namespace, so that a command over every tool
+ * (`migrate --all`, `preflight`) holds one namespace's objects at a time instead of every object of 4,000 tools.
  *
  * The API server returns a list in its storage key order, `<namespace>/<name>` (etcd and the watch cache alike), so
  * the objects of a namespace are consecutive in every list, and the lists can be merged like sorted files. A list
@@ -55,7 +56,7 @@ export async function* groupByNamespace(sources: readonly AsyncIterable<unknown>
       if (previous !== undefined && current <= previous)
         throw new AppError(
           'ERR_K8S_API',
-          `a list returned namespace '${current.slice(0, -1)}' after '${previous.slice(0, -1)}': lists are expected in namespace order`,
+          `the API server listed namespace '${current.slice(0, -1)}' after '${previous.slice(0, -1)}': out of order (lists come in namespace order)`,
         );
       const bySource: unknown[][] = sources.map(() => []);
       for (let i = 0; i < heads.length; i++) {
@@ -70,4 +71,13 @@ export async function* groupByNamespace(sources: readonly AsyncIterable<unknown>
   } finally {
     await Promise.all(iterators.map(async (it) => void (await it.return?.())));
   }
+}
+
+/** The items of a paginated list, one at a time: the pages are requested as the items are consumed. */
+export async function* listItems(
+  api: Pick<KubeApi, 'listPages'>,
+  path: string,
+  query: { limit: number; labelSelector?: string | undefined },
+): AsyncGenerator<unknown> {
+  for await (const page of api.listPages<unknown>(path, query)) yield* page.items;
 }
