@@ -1,5 +1,5 @@
 import http2 from 'node:http2';
-import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -10,9 +10,10 @@ import { phaseBeforeKnown } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { PhaseView } from '../phase/source.js';
 import { createAdmissionHandler } from './admission.js';
+import type { AdmissionHandler } from './admission.js';
 import { createApp, createPlainRoutes } from './app.js';
 import type { Readiness } from './app.js';
-import { admissionFastPath } from './http.js';
+import { admissionFastPath, admissionWebhookFor, serveAdmissionStream } from './http.js';
 import { CertificateReloader, callerGate, clientAuthServerOptions, secureContextOptions } from './tls.js';
 
 /**
@@ -151,6 +152,30 @@ function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']
 }
 
 /**
+ * Answers kube-apiserver's h2 admission POSTs on the stream itself (node:http2's core API), before node builds the
+ * compat request and response for them: `serveAdmissionStream` sends each answer in one write where the compat
+ * response needs two. Every other stream (probes, scrapes, a caller the gate refuses, an `expect` header) goes to
+ * the compat layer as before, so the 401 gate and the plain routes see it unchanged. Call after the 'request'
+ * listener is on: node adds its compat 'stream' listener then, and this one takes its place.
+ */
+function serveAdmissionStreams(server: Http2SecureServer, admission: AdmissionHandler, gated: boolean): void {
+  type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
+  const compat = server.listeners('stream') as StreamListener[];
+  if (compat.length !== 1) return; // not the layout this relies on: the compat path serves everything
+  const toCompat = compat[0] as StreamListener;
+  server.removeListener('stream', toCompat);
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+    const webhook = headers[':method'] === 'POST' ? admissionWebhookFor(headers[':path']) : undefined;
+    const trusted = !gated || (stream.session?.socket as TLSSocket | undefined)?.authorized === true;
+    if (webhook !== undefined && trusted && headers.expect === undefined) {
+      serveAdmissionStream(admission, webhook, stream, headers);
+      return;
+    }
+    toCompat.call(server, stream, headers, ...rest);
+  });
+}
+
+/**
  * Serves the admission webhook over TLS until shut down, h2 and HTTP/1.1 on one port (ALPN): kube-apiserver
  * negotiates h2 and multiplexes its calls over one connection instead of opening more as calls slow down.
  * Certificate hot reload, /healthz, /readyz and /metrics. The two admission POST paths bypass express (see
@@ -212,6 +237,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     connections.track(h1req.socket as TLSSocket, h1res);
     if (!unauthenticated(h1req, h1res) && !fast(h1req, h1res)) app(h1req, h1res);
   });
+  serveAdmissionStreams(server, admission, config.webhook.clientCaFile !== undefined);
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
   await certs.start();
