@@ -93,14 +93,17 @@ function targetsOf(list: string): Target[] {
 
 /** Child mode: start one server on 127.0.0.1, print its port, serve until killed. */
 async function serve(target: Target, certDir: string): Promise<void> {
-  const [{ configSchema }, { createLogger }, { createProcessRegistry, createWebhookMetrics }, pino] = await Promise.all(
-    [
-      import('../../src/config/schema.js'),
-      import('../../src/log/logger.js'),
-      import('../../src/metrics/registry.js'),
-      import('pino'),
-    ],
-  );
+  const [
+    { configSchema },
+    { createLogger, STDOUT_BUFFER_BYTES, STDOUT_FLUSH_MS },
+    { createProcessRegistry, createWebhookMetrics },
+    pino,
+  ] = await Promise.all([
+    import('../../src/config/schema.js'),
+    import('../../src/log/logger.js'),
+    import('../../src/metrics/registry.js'),
+    import('pino'),
+  ]);
   const cert = readFileSync(join(certDir, 'tls.crt'));
   const key = readFileSync(join(certDir, 'tls.key'));
   const config = configSchema.parse({
@@ -158,10 +161,15 @@ async function serve(target: Target, certDir: string): Promise<void> {
     return;
   }
 
-  // As deployed (info, one synchronous write per line, like pino's stdout default), into /dev/null.
+  // As deployed (info, stdout's buffering: see stdoutDestination), into /dev/null.
   const logger = createLogger({
     level: 'info',
-    destination: pino.default.destination({ dest: '/dev/null', sync: true }),
+    destination: pino.default.destination({
+      dest: '/dev/null',
+      sync: true,
+      minLength: STDOUT_BUFFER_BYTES,
+      periodicFlush: STDOUT_FLUSH_MS,
+    }),
   });
   const metrics = createWebhookMetrics(createProcessRegistry());
   const phase = { current: () => 'runtime-truth' as const, known: () => true };
