@@ -1,12 +1,12 @@
 /**
- * The pinned helm and promtool (scripts/tools/install.sh builds them once from their Go modules and caches them;
+ * The pinned helm, promtool and the benchmarks' Go webhook peer (scripts/tools/install.sh builds them once from their Go modules and caches them;
  * later calls only print the cached path). The one place tests and the local control plane find them.
  */
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Tool = 'helm' | 'promtool';
+export type Tool = 'helm' | 'promtool' | 'go-peer';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const INSTALL_SCRIPT = join(REPO_ROOT, 'scripts', 'tools', 'install.sh');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the pinned helm and promtool the chart and alert tests use, from their published Go modules (no prebuilt
-# downloads), into the same cache as scripts/control-plane/build.sh.
-# Usage: install.sh [helm|promtool]...   (no argument: both)
+# downloads), into the same cache as scripts/control-plane/build.sh; and go-peer, the webhook benchmarks' Go
+# baseline (test/bench/go-peer: controller-runtime pinned by its go.mod and go.sum), cached under a digest of its
+# sources.
+# Usage: install.sh [helm|promtool|go-peer]...   (no argument: helm and promtool)
 # stdout: the path of each requested binary, one a line, in the order asked. Progress goes to stderr.
 #
 # Env:
@@ -27,12 +29,66 @@ main() {
         github.com/prometheus/prometheus/cmd/promtool \
         "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}" \
         "remove_all_sd" ;;
+      go-peer) install_go_peer ;;
       *)
-        echo "install.sh: unknown tool '${tool}' (expected helm or promtool)" >&2
+        echo "install.sh: unknown tool '${tool}' (expected helm, promtool or go-peer)" >&2
         exit 2
         ;;
     esac
   done
+}
+
+# find_go: the go binary to build with, into ${go}.
+find_go() {
+  go="${GO:-}"
+  if [[ -z "${go}" ]]; then
+    if command -v go >/dev/null 2>&1; then
+      go="$(command -v go)"
+    elif [[ -x /usr/local/go/bin/go ]]; then
+      go=/usr/local/go/bin/go
+    else
+      echo "install.sh: no go toolchain found (set GO=/path/to/go)" >&2
+      exit 1
+    fi
+  fi
+  export GOTOOLCHAIN=local
+  export CGO_ENABLED=0
+  export GOFLAGS=
+}
+
+# install_go_peer: test/bench/go-peer as its go.mod and go.sum pin it (-mod=readonly: modules come from the Go proxy
+# and must match go.sum). The cache directory names the controller-runtime version and a digest of the sources, so
+# an edit builds anew and an unchanged peer is reused.
+install_go_peer() {
+  local src
+  src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../test/bench/go-peer" && pwd)"
+  local version digest
+  version="$(sed -n 's#^[[:space:]]*sigs.k8s.io/controller-runtime \(v[^ ]*\).*#\1#p' "${src}/go.mod" | head -n 1)"
+  digest="$(cat "${src}/go.mod" "${src}/go.sum" "${src}/main.go" | sha256sum | cut -c1-12)"
+  local dest="${cache_root}/go-peer-controller-runtime-${version}-${digest}"
+  local bin="${dest}/go-peer"
+  if [[ -x "${bin}" ]]; then
+    printf '%s\n' "${bin}"
+    return 0
+  fi
+  local start_s=${SECONDS}
+  local go
+  find_go
+  mkdir -p "${cache_root}" "${dest}"
+  exec 8>"${cache_root}/.go-peer-${version}-${digest}.lock"
+  if ! flock -n 8; then
+    printf '[tools build go-peer] another build holds the lock; waiting\n' >&2
+    flock 8
+  fi
+  if [[ ! -x "${bin}" ]]; then
+    printf '[tools build go-peer +%ss] %s; controller-runtime %s into %s\n' "$((SECONDS - start_s))" \
+      "$("${go}" version)" "${version}" "${dest}" >&2
+    (cd "${src}" && "${go}" build -mod=readonly -trimpath -ldflags "-s -w" -o "${dest}/.go-peer.tmp.$$" .)
+    mv -f "${dest}/.go-peer.tmp.$$" "${bin}"
+    printf '[tools build go-peer +%ss] done\n' "$((SECONDS - start_s))" >&2
+  fi
+  exec 8>&-
+  printf '%s\n' "${bin}"
 }
 
 # install_one NAME VERSION MODULE PACKAGE LDFLAGS TAGS
@@ -50,20 +106,8 @@ install_one() {
     printf '[tools build %s +%ss] %s\n' "${name}" "$((SECONDS - start_s))" "$*" >&2
   }
 
-  local go="${GO:-}"
-  if [[ -z "${go}" ]]; then
-    if command -v go >/dev/null 2>&1; then
-      go="$(command -v go)"
-    elif [[ -x /usr/local/go/bin/go ]]; then
-      go=/usr/local/go/bin/go
-    else
-      echo "install.sh: no go toolchain found (set GO=/path/to/go)" >&2
-      exit 1
-    fi
-  fi
-  export GOTOOLCHAIN=local
-  export CGO_ENABLED=0
-  export GOFLAGS=
+  local go
+  find_go
 
   mkdir -p "${cache_root}"
   local lock_file="${cache_root}/.${name}-${version}.lock"

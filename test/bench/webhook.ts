@@ -8,17 +8,19 @@
  * default 200, about what kube-apiserver sends a busy cluster's webhook: CPU per review when the CPU is not the queue).
  *
  * Usage: npx tsx test/bench/webhook.ts [--requests 20000] [--seconds 20] [--connections 8] [--rate 200]
- *                                      [--rounds 3] [--same-write] [--targets bare,bare-h2,webhook,webhook-h1]
+ *                                      [--rounds 3] [--same-write] [--targets bare,bare-h2,go-peer,webhook,webhook-h1]
  *                                      [--no-apiserver]
  * Then, unless `--no-apiserver`, test/bench/webhook-apiserver.ts: the same servers called by a real kube-apiserver.
  * By default every request is a distinct write (own uids), so the webhook counts, logs and remembers each one: the
  * costly path. `--same-write` repeats one review (repeats are remembered and not counted again).
  * The targets run interleaved, `--rounds` times; each figure is the median over rounds (the machine may be shared).
  * Targets: bare (baseline: node:https, HTTP/1.1 over `--connections` keep-alive connections), bare-h2 (node:http2, one
- * session, `--connections` concurrent streams: how kube-apiserver talks to an h2 webhook), webhook (runWebhook as
- * deployed, over h2 like kube-apiserver), webhook-h1 (the same over HTTP/1.1), express (the handler routed through
- * express only, over HTTP/1.1, kept to show why the admission paths bypass it). Prints CPU per request, requests/s,
- * p50/p99 and each target's ratio to bare, and for the h2 targets to bare-h2 too.
+ * session, `--connections` concurrent streams: how kube-apiserver talks to an h2 webhook), bare-h2-stream (the same
+ * on node:http2's core stream API), go-peer (the Go baseline: a minimal controller-runtime webhook that decodes the
+ * review and allows it with a warning, over h2; test/bench/go-peer, built by scripts/tools/install.sh), webhook
+ * (runWebhook as deployed, over h2 like kube-apiserver), webhook-h1 (the same over HTTP/1.1), express (the handler
+ * routed through express only, over HTTP/1.1, kept to show why the admission paths bypass it). Prints CPU per
+ * request, requests/s, p50/p99 and each target's ratio to bare and to bare-h2, then each target with met / NOT met.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -31,6 +33,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { freePort, sleep } from '../../scripts/control-plane/process.js';
+import { toolBinary } from '../../scripts/tools/binaries.js';
 import { median } from './median.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -40,12 +43,12 @@ const WARMUP = 2000;
 /** The paced run's length: long enough that /proc's 10 ms CPU ticks are a small part of the total. */
 const PACED_SECONDS = 10;
 
-type Target = 'bare' | 'bare-h2' | 'bare-h2-stream' | 'webhook' | 'webhook-h1' | 'express';
-const TARGETS: readonly Target[] = ['bare', 'bare-h2', 'bare-h2-stream', 'webhook', 'webhook-h1', 'express'];
+type Target = 'bare' | 'bare-h2' | 'bare-h2-stream' | 'go-peer' | 'webhook' | 'webhook-h1' | 'express';
+const TARGETS: readonly Target[] = ['bare', 'bare-h2', 'bare-h2-stream', 'go-peer', 'webhook', 'webhook-h1', 'express'];
 
 /** Targets the load client speaks h2 to; the rest get HTTP/1.1. */
 function speaksH2(target: Target): boolean {
-  return target === 'bare-h2' || target === 'bare-h2-stream' || target === 'webhook';
+  return target === 'bare-h2' || target === 'bare-h2-stream' || target === 'go-peer' || target === 'webhook';
 }
 
 /** What each target's server process is: the webhook over HTTP/1.1 is the same server as over h2. */
@@ -78,7 +81,7 @@ function parseArgs(argv: string[]): Options {
     rounds: Number(value('--rounds', '3')),
     sameWrite: argv.includes('--same-write'),
     apiserver: !argv.includes('--no-apiserver'),
-    targets: targetsOf(value('--targets', 'bare,bare-h2,webhook,webhook-h1')),
+    targets: targetsOf(value('--targets', 'bare,bare-h2,go-peer,webhook,webhook-h1')),
   };
 }
 
@@ -194,14 +197,25 @@ async function serve(target: Target, certDir: string): Promise<void> {
   server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
 }
 
-function startChild(target: Target, certDir: string): Promise<{ child: ChildProcess; port: number }> {
-  // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (see `measure`).
+/**
+ * Starts one target's server in a child process: this file's `--serve` mode, or for `go-peer` the Go baseline (a
+ * minimal controller-runtime webhook, test/bench/go-peer, built once by scripts/tools/install.sh). Exported for
+ * webhook-apiserver.ts.
+ */
+export async function startChild(target: Target, certDir: string): Promise<{ child: ChildProcess; port: number }> {
+  // BENCH_CPU_PROF=<dir>: each Node server writes a V8 CPU profile there when it stops (see `measure`).
   const prof = process.env['BENCH_CPU_PROF'];
   const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SELF, '--serve', target, certDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child =
+    target === 'go-peer'
+      ? spawn(toolBinary('go-peer'), ['-cert-dir', certDir, '-port', String(await freePort())], {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+      : spawn(process.execPath, [...profile, '--import', 'tsx', SELF, '--serve', target, certDir], {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
@@ -486,18 +500,40 @@ function report(results: Summary[], o: Options): void {
   if (!bare || !webhook) return;
   const capacity = bare.saturated.cpuUs / webhook.saturated.cpuUs;
   const paced = webhook.paced.cpuUs / bare.paced.cpuUs;
-  const h2Note = bareH2
-    ? ` (vs bare-h2: ${ratio(bareH2.saturated.cpuUs, webhook.saturated.cpuUs)} saturated, ` +
-      `${ratio(webhook.paced.cpuUs, bareH2.paced.cpuUs)}× at ${o.rate}/s)`
-    : '';
+  const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
   console.log(
-    `webhook (h2) vs bare node:https: saturated ${capacity.toFixed(2)} by server CPU per request ` +
+    `webhook (h2) vs bare node:https, by server CPU per request: saturated ${capacity.toFixed(2)} ` +
       `(${webhook.saturated.cpuUs.toFixed(0)} vs ${bare.saturated.cpuUs.toFixed(0)} µs; target >= 0.90): ` +
-      `${capacity >= 0.9 ? 'met' : 'NOT met'}; at ${o.rate}/s CPU per review ${paced.toFixed(2)}× ` +
-      `(${webhook.paced.cpuUs.toFixed(0)} vs ${bare.paced.cpuUs.toFixed(0)} µs; target <= 1.20): ` +
-      `${paced <= 1.2 ? 'met' : 'NOT met'}${h2Note}; req/s ${ratio(webhook.saturated.rps, bare.saturated.rps)}× bare ` +
-      `(the in-process load client bends this one); p99 at ${o.rate}/s ${webhook.paced.p99.toFixed(2)} ms ` +
-      `(bare ${bare.paced.p99.toFixed(2)} ms)`,
+      `${verdict(capacity >= 0.9)}; at ${o.rate}/s ${paced.toFixed(2)}× ` +
+      `(${webhook.paced.cpuUs.toFixed(0)} vs ${bare.paced.cpuUs.toFixed(0)} µs; target <= 1.20): ${verdict(paced <= 1.2)}`,
+  );
+  const goPeer = of('go-peer');
+  if (goPeer) {
+    console.log(
+      `webhook (h2) vs the Go peer (controller-runtime, h2) at ${o.rate}/s: ${webhook.paced.cpuUs.toFixed(0)} vs ` +
+        `${goPeer.paced.cpuUs.toFixed(0)} µs per review (target: below): ` +
+        `${verdict(webhook.paced.cpuUs < goPeer.paced.cpuUs)}; saturated ${webhook.saturated.cpuUs.toFixed(0)} vs ` +
+        `${goPeer.saturated.cpuUs.toFixed(0)} µs`,
+    );
+  }
+  if (bareH2) {
+    console.log(
+      `Node's h2 itself: bare node:http2 is ${ratio(bareH2.paced.cpuUs, bare.paced.cpuUs)}× bare node:https at ` +
+        `${o.rate}/s and ${ratio(bareH2.saturated.cpuUs, bare.saturated.cpuUs)}× saturated; the webhook is ` +
+        `${ratio(webhook.paced.cpuUs, bareH2.paced.cpuUs)}× and ${ratio(webhook.saturated.cpuUs, bareH2.saturated.cpuUs)}× ` +
+        `bare node:http2`,
+    );
+  }
+  const webhookH1 = of('webhook-h1');
+  if (webhookH1) {
+    console.log(
+      `webhook over HTTP/1.1 vs bare node:https: saturated ${ratio(bare.saturated.cpuUs, webhookH1.saturated.cpuUs)}, ` +
+        `at ${o.rate}/s ${ratio(webhookH1.paced.cpuUs, bare.paced.cpuUs)}×`,
+    );
+  }
+  console.log(
+    `req/s ${ratio(webhook.saturated.rps, bare.saturated.rps)}× bare (the in-process load client bends this one); ` +
+      `p99 at ${o.rate}/s ${webhook.paced.p99.toFixed(2)} ms (bare ${bare.paced.p99.toFixed(2)} ms)`,
   );
 }
 
@@ -547,4 +583,5 @@ async function main(): Promise<void> {
   if (res.status !== 0) process.exitCode = 1;
 }
 
-await main();
+// Run as a script (npm run bench, or a --serve child); webhook-apiserver.ts imports `startChild` only.
+if (process.argv[1] === SELF) await main();
