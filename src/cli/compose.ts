@@ -65,6 +65,7 @@ export async function common<M extends SharedMetrics>(
     level: config.logLevel,
     base: { command: options.command, version: VERSION },
     ...(options.oneShot ? { destination: pino.destination(2) } : {}),
+    buffered: options.command === 'webhook',
   });
   const metrics = createMetrics(createProcessRegistry());
   metrics.buildInfo.set({ version: VERSION }, 1);

@@ -13,7 +13,7 @@ interface Child {
 
 /** Runs `body` in a child process with `logger` (the stdout logger) in scope; resolves with the lines it printed. */
 function runChild(body: string, onLine?: (line: string, kill: () => void) => void): Promise<Child> {
-  const script = `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst logger = createLogger({ level: 'info' });\n${body}`;
+  const script = `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst logger = createLogger({ level: 'info', buffered: true });\n${body}`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,8 +7,13 @@ export interface LoggerOptions {
   level: string;
   /** Extra base fields, e.g. `{ component: 'webhook' }`. */
   base?: Record<string, unknown>;
-  /** Destination for tests and one-shot commands; defaults to stdout (NDJSON, buffered: see `stdoutDestination`). */
+  /** Destination for tests and one-shot commands; defaults to stdout (NDJSON). */
   destination?: pino.DestinationStream;
+  /**
+   * Stdout in batches (`stdoutDestination`): for the webhook, which logs a line per direct write. The sync logs a
+   * few lines per pass, and its lines (first complete reconcile, backfills) are read as they happen.
+   */
+  buffered?: boolean;
 }
 
 export const SERVICE_NAME = 'toolforge-jobs-storage';
@@ -58,7 +63,7 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     formatters: { level: (label) => ({ level: label }) },
   };
-  return pino(config, options.destination ?? stdoutDestination());
+  return pino(config, options.destination ?? (options.buffered ? stdoutDestination() : pino.destination(1)));
 }
 
 /** A logger that writes nowhere, for tests that do not look at logs. */
