@@ -170,7 +170,9 @@ export class Informer<T extends ObjectMeta, E> {
   /** Swaps in a relisted store and reports only what changed: objects gone, and new or replaced entries. */
   private replaceStore(fresh: ObjectStore<E>): void {
     const before = this.current;
-    const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
+    // Only the objects gone are collected (usually none): not an array of every entry the store held.
+    const gone: Array<[namespace: string, name: string]> = [];
+    for (const [namespace, name] of before.entries()) if (!fresh.has(namespace, name)) gone.push([namespace, name]);
     this.current = fresh;
     for (const [namespace, name] of gone) this.options.onChange?.(namespace, name, undefined);
     for (const [namespace, name, entry] of fresh.entries())

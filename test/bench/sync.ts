@@ -84,6 +84,8 @@ async function main(): Promise<void> {
           logLevel,
           kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
           phase: { namespace: JOBS_STORAGE_SA.namespace },
+          // Any free port: another sync on this machine (a test, a second benchmark) may hold the default.
+          admin: { port: 0 },
           sync: {
             port: 0,
             host: '127.0.0.1',
