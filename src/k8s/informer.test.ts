@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { silentLogger } from '../log/logger.js';
 import { KubeApiError } from './api.js';
 import type { KubeApi, ListPage, WatchEvent } from './api.js';
-import { Informer } from './informer.js';
+import { Informer, ObjectStore } from './informer.js';
 
 interface Obj {
   metadata: { name: string; namespace: string; resourceVersion: string };
@@ -243,5 +243,60 @@ describe('Informer', () => {
       changes.filter((c) => c.startsWith('a=')),
       ['a=1'],
     );
+  });
+
+  test('a relist reports what it no longer lists and what changed, in place, and keeps the rest', async () => {
+    let list = 0;
+    const lists = [
+      [obj('a', '1'), obj('b', '2'), obj('c', '3')],
+      [obj('a', '1'), obj('c', '4'), obj('d', '5')],
+    ];
+    const { api, calls } = fakeApi({
+      objects: () => lists[Math.min(list++, 1)] ?? [],
+      watchScript: async () => undefined,
+    });
+    const changes: string[] = [];
+    const inf = informer(api, [], {
+      relistSeconds: 0,
+      unchanged: (x, previous) => x.metadata.resourceVersion === previous,
+      onChange: (_ns, name, e) => changes.push(`${name}=${e ?? '-'}`),
+    });
+    inf.start();
+    await waitUntil(() => calls.list >= 3, 'relisted twice');
+    await inf.stop();
+    assert.deepEqual(changes, ['a=1', 'b=2', 'c=3', 'c=4', 'd=5', 'b=-']);
+    assert.deepEqual(
+      [...inf.store.entries()].map(([, name, e]) => `${name}=${e}`),
+      ['a=1', 'c=4', 'd=5'],
+    );
+  });
+});
+
+describe('ObjectStore', () => {
+  test('a sweep deletes what was neither set nor kept since it began, and reuses the slots it frees', () => {
+    const store = new ObjectStore<string>();
+    store.set('ns-1', 'a', 'A');
+    store.set('ns-1', 'b', 'B');
+    store.set('ns-2', 'c', 'C');
+    store.beginSweep();
+    store.keep('ns-1', 'a');
+    store.set('ns-2', 'c', 'C2');
+    store.keep('ns-2', 'missing');
+    assert.deepEqual(store.sweep(), [['ns-1', 'b']]);
+    assert.equal(store.size, 2);
+    assert.equal(store.has('ns-1', 'b'), false);
+    store.set('ns-3', 'e', 'E');
+    assert.deepEqual(
+      [...store.entries()],
+      [
+        ['ns-1', 'a', 'A'],
+        ['ns-2', 'c', 'C2'],
+        ['ns-3', 'e', 'E'],
+      ],
+    );
+    store.beginSweep();
+    assert.deepEqual(store.sweep().length, 3);
+    assert.equal(store.size, 0);
+    assert.equal(store.get('ns-1', 'a'), undefined);
   });
 });

@@ -49,7 +49,7 @@ const HEALTHY_WATCH_MS = 60_000;
  * restart with jittered exponential backoff on any other error, periodic relist, and stall detection.
  */
 export class Informer<T extends ObjectMeta, E> {
-  private current = new ObjectStore<E>();
+  private readonly current = new ObjectStore<E>();
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   private readonly stopper = new AbortController();
@@ -114,8 +114,15 @@ export class Informer<T extends ObjectMeta, E> {
     await (this.options.sleep ?? sleep)(ms, signal);
   }
 
+  /**
+   * Lists into the store in place: an object whose entry still stands keeps it (and its slot), a new or changed one
+   * is reported as it is read, and what the list no longer holds is swept at the end. No second store is built
+   * beside the one in use: at a relist of tens of thousands of objects, that store (maps, keys) lived through the
+   * whole list, so it was promoted to the old generation and then dropped, every relist.
+   */
   private async relist(): Promise<string> {
-    const fresh = new ObjectStore<E>();
+    const store = this.current;
+    store.beginSweep();
     let rv = '';
     const pages = this.options.api.listPages<T>(this.options.path, {
       limit: this.options.pageSize,
@@ -139,13 +146,13 @@ export class Informer<T extends ObjectMeta, E> {
       // Let that request go out before transforming this page: it is sent from a chain of promise callbacks, which
       // would otherwise wait for the whole (synchronous) transform, and the server would sit idle meanwhile.
       await setImmediate();
-      this.addPage(next.value.items, fresh);
+      this.addPage(next.value.items, store);
       rv = next.value.resourceVersion;
     }
-    this.replaceStore(fresh);
+    for (const [namespace, name] of store.sweep()) this.options.onChange?.(namespace, name, undefined);
     this.lastEventAt = Date.now();
     this.options.logger.debug(
-      { informer: this.options.name, objects: fresh.size, resourceVersion: rv },
+      { informer: this.options.name, objects: store.size, resourceVersion: rv },
       'informer listed',
     );
     if (!this.synced) {
@@ -156,25 +163,24 @@ export class Informer<T extends ObjectMeta, E> {
     return rv;
   }
 
-  /** Adds a listed page to the new store, keeping the entry of an object whose resourceVersion has not changed. */
-  private addPage(items: readonly T[], fresh: ObjectStore<E>): void {
+  /**
+   * Takes a listed page into the store: the entry of an object whose resourceVersion has not changed is kept as it
+   * is (and not reported), any other object is transformed and reported; an object the transform now drops is left
+   * for the sweep.
+   */
+  private addPage(items: readonly T[], store: ObjectStore<E>): void {
     for (const obj of items) {
       const [namespace, name] = namesOf(obj);
-      const previous = this.current.get(namespace, name);
-      const entry =
-        previous !== undefined && this.options.unchanged?.(obj, previous) ? previous : this.options.transform(obj);
-      if (entry !== undefined) fresh.set(namespace, name, entry);
+      const previous = store.get(namespace, name);
+      if (previous !== undefined && this.options.unchanged?.(obj, previous)) {
+        store.keep(namespace, name);
+        continue;
+      }
+      const entry = this.options.transform(obj);
+      if (entry === undefined) continue;
+      store.set(namespace, name, entry);
+      if (entry !== previous) this.options.onChange?.(namespace, name, entry);
     }
-  }
-
-  /** Swaps in a relisted store and reports only what changed: objects gone, and new or replaced entries. */
-  private replaceStore(fresh: ObjectStore<E>): void {
-    const before = this.current;
-    const gone = [...before.entries()].filter(([namespace, name]) => !fresh.has(namespace, name));
-    this.current = fresh;
-    for (const [namespace, name] of gone) this.options.onChange?.(namespace, name, undefined);
-    for (const [namespace, name, entry] of fresh.entries())
-      if (before.get(namespace, name) !== entry) this.options.onChange?.(namespace, name, entry);
   }
 
   /** Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. */
@@ -263,10 +269,17 @@ function namesOf(obj: ObjectMeta): [namespace: string, name: string] {
 
 /**
  * An informer's entries by namespace, then name: tens of thousands of objects need no "namespace/name" key string
- * each (built by concatenation, such a key is a rope of three strings).
+ * each (built by concatenation, such a key is a rope of three strings). Entries live in one array and the maps hold
+ * their slots; a relist marks each slot it sees in a parallel array of numbers, then sweeps the rest: no object per
+ * entry, and no second store per relist.
  */
 export class ObjectStore<E> {
-  private readonly byNamespace = new Map<string, Map<string, E>>();
+  private readonly byNamespace = new Map<string, Map<string, number>>();
+  private readonly values: Array<E | undefined> = [];
+  /** Per slot, the sweep it was last seen in. */
+  private readonly seenIn: number[] = [];
+  private readonly free: number[] = [];
+  private sweepNo = 0;
   private count = 0;
 
   get size(): number {
@@ -274,7 +287,8 @@ export class ObjectStore<E> {
   }
 
   get(namespace: string, name: string): E | undefined {
-    return this.byNamespace.get(namespace)?.get(name);
+    const slot = this.byNamespace.get(namespace)?.get(name);
+    return slot === undefined ? undefined : this.values[slot];
   }
 
   has(namespace: string, name: string): boolean {
@@ -284,21 +298,51 @@ export class ObjectStore<E> {
   set(namespace: string, name: string, entry: E): void {
     let names = this.byNamespace.get(namespace);
     if (!names) this.byNamespace.set(namespace, (names = new Map()));
-    if (!names.has(name)) this.count += 1;
-    names.set(name, entry);
+    let slot = names.get(name);
+    if (slot === undefined) {
+      slot = this.free.pop() ?? this.values.length;
+      names.set(name, slot);
+      this.count += 1;
+    }
+    this.values[slot] = entry;
+    this.seenIn[slot] = this.sweepNo;
   }
 
   delete(namespace: string, name: string): boolean {
     const names = this.byNamespace.get(namespace);
-    if (!names?.delete(name)) return false;
+    const slot = names?.get(name);
+    if (!names || slot === undefined) return false;
+    names.delete(name);
+    this.values[slot] = undefined;
+    this.free.push(slot);
     this.count -= 1;
     if (names.size === 0) this.byNamespace.delete(namespace);
     return true;
   }
 
+  /** Starts a sweep: from now on, only the entries set or kept count as seen. */
+  beginSweep(): void {
+    this.sweepNo += 1;
+  }
+
+  /** Marks an entry seen in this sweep, as it is. */
+  keep(namespace: string, name: string): void {
+    const slot = this.byNamespace.get(namespace)?.get(name);
+    if (slot !== undefined) this.seenIn[slot] = this.sweepNo;
+  }
+
+  /** Deletes every entry not seen since `beginSweep`, and says where they were. */
+  sweep(): Array<[namespace: string, name: string]> {
+    const gone: Array<[namespace: string, name: string]> = [];
+    for (const [namespace, names] of this.byNamespace)
+      for (const [name, slot] of names) if (this.seenIn[slot] !== this.sweepNo) gone.push([namespace, name]);
+    for (const [namespace, name] of gone) this.delete(namespace, name);
+    return gone;
+  }
+
   *entries(): Generator<[namespace: string, name: string, entry: E]> {
     for (const [namespace, names] of this.byNamespace)
-      for (const [name, entry] of names) yield [namespace, name, entry];
+      for (const [name, slot] of names) yield [namespace, name, this.values[slot] as E];
   }
 }
 

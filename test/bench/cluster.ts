@@ -24,22 +24,38 @@ export async function pool<T>(items: readonly T[], width: number, fn: (item: T) 
 export interface Measured {
   seconds: number;
   peakRssMb: number;
+  /** With `hold`: the peak RSS when `done` was seen; `peakRssMb` is then the peak through the hold as well. */
+  doneRssMb?: number;
+}
+
+export interface MeasureOptions {
+  /**
+   * Keep the process running after `done` (sampling RSS) until `until` holds for its stdout since then, e.g. through
+   * several relists; a hold longer than `timeoutMs` fails the measurement.
+   */
+  hold?: { until: (stdoutSinceDone: string) => boolean; timeoutMs: number };
 }
 
 /**
  * Runs a child node process, returns its wall time and peak RSS (VmHWM): up to `done` on stdout (the process is then
- * killed), or up to its exit when `done` is 'exit' (it must exit 0; the RSS is then the last sample, every 50 ms).
+ * killed, or after `hold`), or up to its exit when `done` is 'exit' (it must exit 0; the RSS is then the last
+ * sample, every 50 ms). `seconds` is the time to `done` either way.
  */
 export function measure(
   args: string[],
   done: RegExp | 'exit',
   env: NodeJS.ProcessEnv = process.env,
+  options: MeasureOptions = {},
 ): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     let peakKb = 0;
+    let seen = false;
+    let finished = false;
+    let since = '';
+    let holdTimer: NodeJS.Timeout | undefined;
     const sample = () => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
@@ -49,27 +65,64 @@ export function measure(
       }
     };
     const poll = setInterval(sample, 50);
-    const finish = () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    let seconds = 0;
+    const finish = (doneKb?: number) => {
+      finished = true;
       clearInterval(poll);
-      resolve({ seconds, peakRssMb: peakKb / 1024 });
+      clearTimeout(holdTimer);
+      resolve({ seconds, peakRssMb: peakKb / 1024, ...(doneKb !== undefined ? { doneRssMb: doneKb / 1024 } : {}) });
     };
+    const stop = () => child.kill(args.some((a) => a.startsWith('--cpu-prof')) ? 'SIGTERM' : 'SIGKILL');
+    let doneKb = 0;
+    const hold = options.hold;
     child.stdout.on('data', (chunk: Buffer) => {
+      if (finished) return;
+      if (seen) {
+        since += chunk.toString();
+        if (hold?.until(since)) {
+          sample();
+          stop();
+          finish(doneKb);
+        }
+        return;
+      }
       out += chunk.toString();
       if (done !== 'exit' && done.test(out)) {
+        seen = true;
+        seconds = Number(process.hrtime.bigint() - started) / 1e9;
         sample();
         const line = out.split('\n').find((l) => done.test(l));
         if (process.env['BENCH_VERBOSE']) console.error(`[bench] ${line}`);
-        child.kill(args.some((a) => a.startsWith('--cpu-prof')) ? 'SIGTERM' : 'SIGKILL');
-        finish();
+        if (!hold) {
+          stop();
+          finish();
+          return;
+        }
+        doneKb = peakKb;
+        holdTimer = setTimeout(() => {
+          stop();
+          finished = true;
+          clearInterval(poll);
+          reject(new Error(`held ${hold.timeoutMs} ms after "${done}" without the end of the hold`));
+        }, hold.timeoutMs);
       }
     });
     child.on('exit', (code) => {
-      clearInterval(poll);
       if (done === 'exit') {
+        seconds = Number(process.hrtime.bigint() - started) / 1e9;
         if (code === 0) finish();
-        else reject(new Error(`child exited (${code}): ${out.slice(-2000)}`));
-      } else if (!done.test(out)) reject(new Error(`child exited (${code}) before "${done}": ${out.slice(-2000)}`));
+        else {
+          clearInterval(poll);
+          reject(new Error(`child exited (${code}): ${out.slice(-2000)}`));
+        }
+      } else if (!finished) {
+        clearInterval(poll);
+        clearTimeout(holdTimer);
+        finished = true;
+        reject(
+          new Error(`child exited (${code}) ${seen ? 'while held after' : 'before'} "${done}": ${out.slice(-2000)}`),
+        );
+      }
     });
   });
 }
@@ -94,40 +147,72 @@ export async function seedCluster(tools: number, jobsPerTool: number): Promise<S
   });
   try {
     await installJobsCrds(cp);
-    const admin = new KubeApi(cp.kubeConfig('admin'));
-    const names = Array.from({ length: tools }, (_, i) => `t${String(i).padStart(5, '0')}`);
-    const t0 = Date.now();
-    await pool(names, 32, async (tool) => {
-      await admin.request('POST', '/api/v1/namespaces', {
+    return await growCluster({ cp, tools: [], cronJobs: 0, crs: 0 }, tools, jobsPerTool);
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
+}
+
+/** Clients the seeding spreads its creates over: one client keeps at most 16 connections. */
+const SEED_CLIENTS = 4;
+const SEED_WIDTH = 64;
+
+/**
+ * Adds tools to a seeded cluster until it has `tools` of them, each as `seedCluster` makes them (the same jobs and
+ * the same 80 % with a CR), so a benchmark can measure a small cluster, then a large one, without seeding twice. The
+ * creates run in parallel over several connections: namespaces first, then each job's CronJob followed by its CR.
+ */
+export async function growCluster(seeded: SeededCluster, tools: number, jobsPerTool: number): Promise<SeededCluster> {
+  const { cp } = seeded;
+  const clients = Array.from({ length: SEED_CLIENTS }, () => new KubeApi(cp.kubeConfig('admin')));
+  const client = (i: number): KubeApi => clients[i % SEED_CLIENTS] as KubeApi;
+  const names = Array.from({ length: tools - seeded.tools.length }, (_, i) => toolName(seeded.tools.length + i));
+  const t0 = Date.now();
+  await pool(
+    names.map((tool, i) => [tool, i] as const),
+    SEED_WIDTH,
+    async ([tool, i]) => {
+      await client(i).request('POST', '/api/v1/namespaces', {
         body: {
           apiVersion: 'v1',
           kind: 'Namespace',
           metadata: { name: `tool-${tool}`, labels: { tenancy: 'tool', name: `tool-${tool}` } },
         },
       });
-    });
-    const jobs = names.flatMap((tool) => Array.from({ length: jobsPerTool }, (_, j) => scheduledJob(tool, `job-${j}`)));
-    await pool(jobs, 48, async (job) => {
+    },
+  );
+  const jobs = names.flatMap((tool) => Array.from({ length: jobsPerTool }, (_, j) => scheduledJob(tool, `job-${j}`)));
+  let crs = 0;
+  await pool(
+    jobs.map((job, i) => [job, i] as const),
+    SEED_WIDTH,
+    async ([job, i]) => {
+      const api = client(i);
       for (const obj of workloadsOf(job))
-        await admin.request('POST', `/apis/batch/v1/namespaces/tool-${job.tool_name}/cronjobs`, {
+        await api.request('POST', `/apis/batch/v1/namespaces/tool-${job.tool_name}/cronjobs`, {
           body: obj,
           query: { fieldManager: 'jobs-api toolforge_weld' },
         });
-    });
-    const stored = jobs.filter((_, i) => i % 10 < STORED_SHARE * 10);
-    await pool(stored, 48, async (job) => {
-      await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, {
-        body: crOf(job),
-      });
-    });
-    console.error(
-      `[bench] seeded ${tools} tools, ${jobs.length} CronJobs, ${stored.length} CRs in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-    );
-    return { cp, tools: names, cronJobs: jobs.length, crs: stored.length };
-  } catch (err) {
-    await cp.stop();
-    throw err;
-  }
+      // The same 80 % as before: by the job's index within the whole cluster.
+      if ((seeded.cronJobs + i) % 10 < STORED_SHARE * 10) {
+        await api.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, {
+          body: crOf(job),
+        });
+        crs += 1;
+      }
+    },
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  console.error(
+    `[bench] seeded ${names.length} tools, ${jobs.length} CronJobs, ${crs} CRs in ${seconds.toFixed(0)} s ` +
+      `(${((names.length + jobs.length + crs) / seconds).toFixed(0)} creates/s, ${SEED_WIDTH} at a time)`,
+  );
+  return { cp, tools: [...seeded.tools, ...names], cronJobs: seeded.cronJobs + jobs.length, crs: seeded.crs + crs };
+}
+
+function toolName(i: number): string {
+  return `t${String(i).padStart(5, '0')}`;
 }
 
 /** The collections the sync lists: workloads, the jobs framework's Services, both CR kinds. */

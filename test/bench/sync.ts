@@ -5,14 +5,31 @@
  * and dropped. (The sidecar requests a page as soon as the previous page's continue token is in, and keeps one short
  * fingerprint per job.) Runs alternate bare, sidecar; the figures are medians, the RSS the highest seen.
  *
- *   npx tsx test/bench/sync.ts [--tools 4000] [--jobs 5] [--runs 5]
+ * Three phases, in one run:
+ *   1. `--tools` × `--jobs` (4,000 × 5), `--runs` runs;
+ *   2. at that size, one sidecar kept running through `--relists` relists of every resource, `--relist-seconds`
+ *      apart: its peak RSS from start through the relists next to its peak at the first reconcile;
+ *   3. the cluster grown to `--scale-tools` × `--jobs` (20,000 × 5: 100k CronJobs, 80k CRs), `--scale-runs` runs
+ *      (`--scale-tools 0` skips it).
+ * For each size: RSS per 10k jobs, so growth is visible.
+ *
+ *   npx tsx test/bench/sync.ts [--tools 4000] [--jobs 5] [--runs 5] [--relists 3] [--relist-seconds 20]
+ *                              [--scale-tools 20000] [--scale-runs 3]
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
-import { buildDist, measure, seedCluster, SYNC_LISTS, writeBareListScript, type Measured } from './cluster.js';
+import {
+  buildDist,
+  growCluster,
+  measure,
+  seedCluster,
+  SYNC_LISTS,
+  writeBareListScript,
+  type Measured,
+} from './cluster.js';
 import { median } from './median.js';
 
 const { values } = parseArgs({
@@ -20,71 +37,151 @@ const { values } = parseArgs({
     tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
     jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
     runs: { type: 'string', default: '5' },
+    relists: { type: 'string', default: '3' },
+    'relist-seconds': { type: 'string', default: '20' },
+    'scale-tools': { type: 'string', default: process.env['BENCH_SCALE_TOOLS'] ?? '20000' },
+    'scale-runs': { type: 'string', default: '3' },
   },
 });
 const TOOLS = Number(values.tools);
 const JOBS = Number(values.jobs);
 const RUNS = Number(values.runs);
+const RELISTS = Number(values.relists);
+const RELIST_SECONDS = Number(values['relist-seconds']);
+const SCALE_TOOLS = Number(values['scale-tools']);
+const SCALE_RUNS = Number(values['scale-runs']);
 const PAGE = Number(process.env['BENCH_PAGE'] ?? 100);
+
+const TARGET_RATIO = 1.3;
+const TARGET_RSS_MB = 150;
+const TARGET_SCALE_RSS_MB = 350;
+/** The sync's informers, in the order they list (src/sync/sources.ts). */
+const INFORMERS = ['cronjobs', 'deployments', 'services', 'scheduled-jobs', 'continuous-jobs'];
+const FIRST_RECONCILE = /first complete reconcile/;
+
+interface SizeResult {
+  tools: number;
+  cronJobs: number;
+  crs: number;
+  runs: number;
+  bareSeconds: number;
+  bareRssMb: number;
+  syncSeconds: number;
+  syncRssMb: number;
+}
 
 async function main(): Promise<void> {
   buildDist();
-  const { cp, cronJobs, crs } = await seedCluster(TOOLS, JOBS);
+  let seeded = await seedCluster(TOOLS, JOBS);
+  const { cp } = seeded;
   try {
     const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-bench-'));
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'info',
-        kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-        sync: {
-          port: 0,
-          host: '127.0.0.1',
-          leaseNamespace: JOBS_STORAGE_SA.namespace,
-          listPageSize: PAGE,
-          identity: 'bench',
-        },
-      }),
-    );
+    const config = (sync: Record<string, unknown>, logLevel = 'info'): string => {
+      const file = join(dir, `config-${Object.keys(sync).length}-${logLevel}.yaml`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          logLevel,
+          kubeconfig: cp.kubeconfigPath('jobs-storage-sync'),
+          phase: { namespace: JOBS_STORAGE_SA.namespace },
+          // Any free port: another sync on this machine (a test, a second benchmark) may hold the default.
+          admin: { port: 0 },
+          sync: {
+            port: 0,
+            host: '127.0.0.1',
+            leaseNamespace: JOBS_STORAGE_SA.namespace,
+            listPageSize: PAGE,
+            identity: 'bench',
+            ...sync,
+          },
+        }),
+      );
+      return file;
+    };
+    const configFile = config({});
+    const syncArgs = (file: string): string[] => [join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', file];
     const baselineScript = join(dir, 'bare-list.mjs');
     writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 
     for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
-      const m = await measure(
-        [...flags.split(' '), join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile],
-        /first complete reconcile/,
-      );
+      const m = await measure([...flags.split(' '), ...syncArgs(configFile)], FIRST_RECONCILE);
       console.error(`[bench] variant node ${flags}: sync ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`);
     }
-    const bare: Measured[] = [];
-    const sync: Measured[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
-      sync.push(
-        await measure([join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', configFile], /first complete reconcile/),
-      );
-      console.error(
-        `[bench] run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`,
+
+    const compare = async (runs: number): Promise<SizeResult> => {
+      const bare: Measured[] = [];
+      const sync: Measured[] = [];
+      for (let run = 0; run < runs; run++) {
+        bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
+        sync.push(await measure(syncArgs(configFile), FIRST_RECONCILE));
+        console.error(
+          `[bench] ${seeded.cronJobs} jobs, run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`,
+        );
+      }
+      return {
+        tools: seeded.tools.length,
+        cronJobs: seeded.cronJobs,
+        crs: seeded.crs,
+        runs,
+        bareSeconds: median(bare.map((m) => m.seconds)),
+        bareRssMb: Math.max(...bare.map((m) => m.peakRssMb)),
+        syncSeconds: median(sync.map((m) => m.seconds)),
+        syncRssMb: Math.max(...sync.map((m) => m.peakRssMb)),
+      };
+    };
+
+    const sizes: SizeResult[] = [await compare(RUNS)];
+
+    // The relist phase: every informer logs each complete list at debug level; after the first reconcile, each of
+    // those lines is a relist.
+    // No backfill while it runs (the grace outlasts it): the 20 % of jobs without a CR keep none, so the relists
+    // read what the first reconcile read, and the larger size below is seeded as it says.
+    const relistConfig = config(
+      { relistSeconds: RELIST_SECONDS, stallSeconds: RELIST_SECONDS - 1, backfillGraceSeconds: 24 * 3600 },
+      'debug',
+    );
+    const relisted = (out: string): number =>
+      Math.min(...INFORMERS.map((name) => out.split(`"informer":"${name}","objects"`).length - 1));
+    const relistStarted = Date.now();
+    const relist = await measure(syncArgs(relistConfig), FIRST_RECONCILE, process.env, {
+      hold: { until: (out) => relisted(out) >= RELISTS, timeoutMs: (RELISTS + 2) * RELIST_SECONDS * 1000 + 120_000 },
+    });
+    const relistSeconds = (Date.now() - relistStarted) / 1000;
+
+    if (SCALE_TOOLS > seeded.tools.length) {
+      seeded = await growCluster(seeded, SCALE_TOOLS, JOBS);
+      sizes.push(await compare(SCALE_RUNS));
+    }
+
+    console.log(`sync benchmark: ${JOBS} CronJobs per tool, 80 % with their CR, page size ${PAGE}`);
+    for (const r of sizes) {
+      const target = r === sizes[0] ? TARGET_RSS_MB : TARGET_SCALE_RSS_MB;
+      console.log(
+        `  ${r.tools} tools (${r.cronJobs} CronJobs, ${r.crs} CRs), median of ${r.runs}:\n` +
+          `    bare paginated LIST (child process):  ${r.bareSeconds.toFixed(2)} s, peak RSS ${r.bareRssMb.toFixed(0)} MB\n` +
+          `    jobs-storage sync, cold start → first complete reconcile: ${r.syncSeconds.toFixed(2)} s, peak RSS ${r.syncRssMb.toFixed(0)} MB\n` +
+          `    ratio ${(r.syncSeconds / r.bareSeconds).toFixed(2)}× (target ≤ ${TARGET_RATIO}×), peak RSS ${r.syncRssMb.toFixed(0)} MB (target ≤ ${target} MB), ` +
+          `${perTenK(r.syncRssMb, r.cronJobs)} MB per 10k jobs (bare ${perTenK(r.bareRssMb, r.cronJobs)})`,
       );
     }
-    const b = median(bare.map((m) => m.seconds));
-    const s = median(sync.map((m) => m.seconds));
-    const rss = Math.max(...sync.map((m) => m.peakRssMb));
+    const [small, large] = sizes;
+    if (small && large)
+      console.log(
+        `  growth ${small.cronJobs} → ${large.cronJobs} jobs: sync +${perTenK(large.syncRssMb - small.syncRssMb, large.cronJobs - small.cronJobs)} MB per 10k jobs ` +
+          `(bare +${perTenK(large.bareRssMb - small.bareRssMb, large.cronJobs - small.cronJobs)})`,
+      );
     console.log(
-      `sync benchmark: ${TOOLS} tools × ${JOBS} jobs (${cronJobs} CronJobs, ${crs} CRs), page size ${PAGE}, median of ${RUNS}`,
+      `  relists at ${TOOLS} tools: one sync through ${RELISTS} relists of every resource, ${RELIST_SECONDS} s apart (${relistSeconds.toFixed(0)} s): ` +
+        `peak RSS ${relist.peakRssMb.toFixed(0)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
+        `${relist.doneRssMb?.toFixed(0)} MB at its first reconcile`,
     );
-    console.log(
-      `  bare paginated LIST (child process):  ${b.toFixed(2)} s, peak RSS ${Math.max(...bare.map((m) => m.peakRssMb)).toFixed(0)} MB`,
-    );
-    console.log(
-      `  jobs-storage sync, cold start → first complete reconcile: ${s.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`,
-    );
-    console.log(`  ratio ${(s / b).toFixed(2)}× (target ≤ 1.3×), peak RSS ${rss.toFixed(0)} MB (target ≤ 150 MB)`);
   } finally {
     await cp.stop();
   }
+}
+
+function perTenK(mb: number, jobs: number): string {
+  return ((mb * 10_000) / jobs).toFixed(1);
 }
 
 await main();
