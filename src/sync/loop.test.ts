@@ -327,3 +327,33 @@ test('a job whose CR is seen deleted is not backfilled while its workload remain
     await sync.stop();
   }
 });
+
+test('a tool whose grace period ends is reconciled then, with no event and no tick', async () => {
+  const posts: string[] = [];
+  const w = workloadOf('alpha');
+  const fresh = { ...w, metadata: { ...w.metadata, creationTimestamp: new Date().toISOString() } };
+  const { api } = fakeApi(
+    { [CRONJOBS]: [fresh, workloadOf('beta')], [SCHEDULED_JOBS]: [crOf('beta', '5')] },
+    (method, path) => {
+      if (method === 'GET' && path.endsWith('/tool-alpha/cronjobs/nightly')) return fresh;
+      if (method === 'GET') throw new KubeApiError(404, 'not found');
+      posts.push(path);
+      return {};
+    },
+  );
+  const metrics = createSyncMetrics(new Registry());
+  const sync = leaderLoop(api, metrics, { graceSeconds: 1 });
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    await sync.settled();
+    assert.deepEqual(posts, [], 'within its grace period');
+    assert.equal((await sync.toolPlan('alpha'))?.jobs[0]?.action, 'wait-grace');
+    assert.equal(await gauge(metrics, ONLY_IN_RUNTIME, 'alpha'), undefined, 'not counted within its grace');
+    await until('alpha backfilled once its grace ended', () => posts.length === 1);
+    assert.deepEqual(posts, ['/apis/jobs-api.toolforge.org/v1/namespaces/tool-alpha/scheduled-jobs']);
+    assert.equal((await sync.toolPlan('beta'))?.jobs[0]?.state, 'in-sync');
+  } finally {
+    await sync.stop();
+  }
+});

@@ -63,6 +63,11 @@ export class SyncLoop {
   private readonly inventory: Inventory;
   private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
   private readonly summaries = new Map<string, ToolSummary>();
+  /**
+   * The tools due again though nothing changed (their summary's nextDueAt): a pass looks up only these, not every
+   * tool's summary, so a watch event's pass costs about its tool's jobs whatever the number of tools.
+   */
+  private readonly dueAt = new Map<string, number>();
   private readonly unmatched = new UnmatchedSince();
   private readonly tombstones = new Tombstones();
   /** Backfills dispatched by passes and not finished: a pass never waits for them (one may hang to its deadline). */
@@ -112,7 +117,7 @@ export class SyncLoop {
       now: () => this.now(),
       onRetry: (tool, retryAt) => {
         const summary = this.summaries.get(tool);
-        if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? retryAt, retryAt);
+        if (summary) this.setDue(tool, summary, Math.min(summary.nextDueAt ?? retryAt, retryAt));
         this.wake(retryAt - this.now());
       },
       deleted: (fresh) => this.tombstones.covers(fresh) || this.inventory.hasCr(fresh),
@@ -161,8 +166,9 @@ export class SyncLoop {
     ]);
     this.busy = ready.then(async () => {
       if (!this.running) return;
-      this.fullPass();
+      // Passing before the first pass, so that the wake-ups it asks for (a grace period that ends) are kept.
       this.passing = true;
+      this.fullPass();
       this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : this.interval);
     });
   }
@@ -239,10 +245,8 @@ export class SyncLoop {
   private incrementalPass(): void {
     if (!this.running) return;
     const started = this.now();
-    const due = [...this.summaries]
-      .filter(([, s]) => s.nextDueAt !== undefined && s.nextDueAt <= started)
-      .map(([tool]) => tool);
-    const tools = new Set([...this.inventory.takeDirty(), ...due]);
+    const tools = new Set(this.inventory.takeDirty());
+    for (const [tool, at] of this.dueAt) if (at <= started) tools.add(tool);
     if (tools.size === 0) return;
     this.reconcileTools([...tools]);
     this.recordPass(started);
@@ -268,11 +272,22 @@ export class SyncLoop {
       const summary = toolSummary(plan, this.backfiller.retryTimes(plan.backfill));
       if (summary) this.summaries.set(tool, summary);
       else this.summaries.delete(tool);
+      this.setDue(tool, summary, summary?.nextDueAt);
       if (summary?.nextDueAt !== undefined) nextDueAt = Math.min(nextDueAt, summary.nextDueAt);
       for (const e of plan.backfill) backfills.push(e);
     }
     if (nextDueAt !== Infinity) this.wake(nextDueAt - this.now());
     if (this.leader && !this.deps.readOnly && backfills.length > 0) this.dispatch(this.backfiller.run(backfills));
+  }
+
+  /** Records when a tool is due again (undefined: only when something changes), in its summary and in `dueAt`. */
+  private setDue(tool: string, summary: ToolSummary | undefined, at: number | undefined): void {
+    if (summary) {
+      if (at === undefined) delete summary.nextDueAt;
+      else summary.nextDueAt = at;
+    }
+    if (at === undefined) this.dueAt.delete(tool);
+    else this.dueAt.set(tool, at);
   }
 
   /** Lets backfills run beside the passes; `settled()` and `stop()` wait for them. */
