@@ -264,12 +264,16 @@ export class SyncLoop {
   /** One pass over `tools`: the phase is read once, for every tool's plan. */
   private reconcileTools(tools: readonly string[]): void {
     const phase = this.deps.phase.current();
+    const started = this.now();
     const backfills: RuntimeEntry[] = [];
     let nextDueAt = Infinity;
     for (const tool of tools) {
       const plan = this.planFor(tool, phase, { record: true });
       publishGauges(plan, this.deps.metrics);
-      const summary = toolSummary(plan, this.backfiller.retryTimes(plan.backfill));
+      // A retry time already passed is this pass's backfill or one in flight: its end wakes the loop (a CR event, a
+      // new retry time), so only later ones make the tool due — else passes would spin while a retry hangs.
+      const retries = this.backfiller.retryTimes(plan.backfill).filter((at) => at > started);
+      const summary = toolSummary(plan, retries);
       if (summary) this.summaries.set(tool, summary);
       else this.summaries.delete(tool);
       this.setDue(tool, summary, summary?.nextDueAt);
