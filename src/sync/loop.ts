@@ -19,12 +19,12 @@ import { Inventory } from './inventory.js';
 import { jobFingerprint } from './fingerprint.js';
 import { reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
-import { publishGauges, summarize, toolSummary } from './report.js';
+import { publishGauges, summarize, ToolSummaries, toolSummary } from './report.js';
 import { leaseElector, watchInventory } from './sources.js';
 import { Tombstones } from './tombstones.js';
 import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
-import type { SyncStatus, ToolSummary } from './report.js';
+import type { SyncStatus } from './report.js';
 
 /** What the sync needs of the phase: it neither reconciles nor writes before the phase is known. */
 export type SyncPhase = Pick<PhaseView, 'current' | 'whenKnown' | 'known' | 'onChange'>;
@@ -62,12 +62,7 @@ const EVENT_DELAY_MS = 5;
 export class SyncLoop {
   private readonly inventory: Inventory;
   private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
-  private readonly summaries = new Map<string, ToolSummary>();
-  /**
-   * The tools due again though nothing changed (their summary's nextDueAt): a pass looks up only these, not every
-   * tool's summary, so a watch event's pass costs about its tool's jobs whatever the number of tools.
-   */
-  private readonly dueAt = new Map<string, number>();
+  private readonly summaries = new ToolSummaries();
   private readonly unmatched = new UnmatchedSince();
   private readonly tombstones = new Tombstones();
   /** Backfills dispatched by passes and not finished: a pass never waits for them (one may hang to its deadline). */
@@ -116,8 +111,7 @@ export class SyncLoop {
       logger,
       now: () => this.now(),
       onRetry: (tool, retryAt) => {
-        const summary = this.summaries.get(tool);
-        if (summary) this.setDue(tool, summary, Math.min(summary.nextDueAt ?? retryAt, retryAt));
+        this.summaries.dueBy(tool, retryAt);
         this.wake(retryAt - this.now());
       },
       deleted: (fresh) => this.tombstones.covers(fresh) || this.inventory.hasCr(fresh),
@@ -246,7 +240,7 @@ export class SyncLoop {
     if (!this.running) return;
     const started = this.now();
     const tools = new Set(this.inventory.takeDirty());
-    for (const [tool, at] of this.dueAt) if (at <= started) tools.add(tool);
+    for (const tool of this.summaries.due(started)) tools.add(tool);
     if (tools.size === 0) return;
     this.reconcileTools([...tools]);
     this.recordPass(started);
@@ -274,24 +268,12 @@ export class SyncLoop {
       // new retry time), so only later ones make the tool due — else passes would spin while a retry hangs.
       const retries = this.backfiller.retryTimes(plan.backfill).filter((at) => at > started);
       const summary = toolSummary(plan, retries);
-      if (summary) this.summaries.set(tool, summary);
-      else this.summaries.delete(tool);
-      this.setDue(tool, summary, summary?.nextDueAt);
+      this.summaries.set(tool, summary);
       if (summary?.nextDueAt !== undefined) nextDueAt = Math.min(nextDueAt, summary.nextDueAt);
       for (const e of plan.backfill) backfills.push(e);
     }
     if (nextDueAt !== Infinity) this.wake(nextDueAt - this.now());
     if (this.leader && !this.deps.readOnly && backfills.length > 0) this.dispatch(this.backfiller.run(backfills));
-  }
-
-  /** Records when a tool is due again (undefined: only when something changes), in its summary and in `dueAt`. */
-  private setDue(tool: string, summary: ToolSummary | undefined, at: number | undefined): void {
-    if (summary) {
-      if (at === undefined) delete summary.nextDueAt;
-      else summary.nextDueAt = at;
-    }
-    if (at === undefined) this.dueAt.delete(tool);
-    else this.dueAt.set(tool, at);
   }
 
   /** Lets backfills run beside the passes; `settled()` and `stop()` wait for them. */
@@ -344,7 +326,7 @@ export class SyncLoop {
   /** Every tool's plan as of now, by tool name, with field diffs (see `toolPlan`). */
   async allPlans(): Promise<ToolPlan[]> {
     const plans: ToolPlan[] = [];
-    for (const tool of [...this.summaries.keys()].sort()) plans.push(await this.planWithDiffs(tool));
+    for (const tool of [...this.summaries.tools()].sort()) plans.push(await this.planWithDiffs(tool));
     return plans;
   }
 
