@@ -240,7 +240,10 @@ export class SyncLoop {
     if (!this.running) return;
     const started = this.now();
     const tools = new Set(this.inventory.takeDirty());
-    for (const tool of this.summaries.due(started)) tools.add(tool);
+    const due = this.summaries.due(started);
+    for (const tool of due.tools) tools.add(tool);
+    // A timer may fire a little before the due time it was set for: that tool is then due at a later pass.
+    if (due.nextAt !== Infinity) this.wake(due.nextAt - started);
     if (tools.size === 0) return;
     this.reconcileTools([...tools]);
     this.recordPass(started);

@@ -72,9 +72,15 @@ export class ToolSummaries {
     this.dueAt.set(tool, due);
   }
 
-  /** The tools due at `now`. */
-  *due(now: number): Iterable<string> {
-    for (const [tool, at] of this.dueAt) if (at <= now) yield tool;
+  /** The tools due at `now`, and when the next one after `now` is due (Infinity: none). */
+  due(now: number): { tools: string[]; nextAt: number } {
+    const tools: string[] = [];
+    let nextAt = Infinity;
+    for (const [tool, at] of this.dueAt) {
+      if (at <= now) tools.push(tool);
+      else nextAt = Math.min(nextAt, at);
+    }
+    return { tools, nextAt };
   }
 
   has(tool: string): boolean {
