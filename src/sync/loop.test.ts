@@ -327,3 +327,68 @@ test('a job whose CR is seen deleted is not backfilled while its workload remain
     await sync.stop();
   }
 });
+
+test('a tool whose grace period ends is reconciled then, with no event and no tick', async () => {
+  const posts: string[] = [];
+  const w = workloadOf('alpha');
+  const fresh = { ...w, metadata: { ...w.metadata, creationTimestamp: new Date().toISOString() } };
+  const { api } = fakeApi(
+    { [CRONJOBS]: [fresh, workloadOf('beta')], [SCHEDULED_JOBS]: [crOf('beta', '5')] },
+    (method, path) => {
+      if (method === 'GET' && path.endsWith('/tool-alpha/cronjobs/nightly')) return fresh;
+      if (method === 'GET') throw new KubeApiError(404, 'not found');
+      posts.push(path);
+      return {};
+    },
+  );
+  const metrics = createSyncMetrics(new Registry());
+  const sync = leaderLoop(api, metrics, { graceSeconds: 1 });
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    await sync.settled();
+    assert.deepEqual(posts, [], 'within its grace period');
+    assert.equal((await sync.toolPlan('alpha'))?.jobs[0]?.action, 'wait-grace');
+    assert.equal(await gauge(metrics, ONLY_IN_RUNTIME, 'alpha'), undefined, 'not counted within its grace');
+    await until('alpha backfilled once its grace ended', () => posts.length === 1);
+    assert.deepEqual(posts, ['/apis/jobs-api.toolforge.org/v1/namespaces/tool-alpha/scheduled-jobs']);
+    assert.equal((await sync.toolPlan('beta'))?.jobs[0]?.state, 'in-sync');
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a retry in flight past its retry time does not make the passes spin', async () => {
+  let posts = 0;
+  let release: () => void = () => undefined;
+  const hung = new Promise<void>((resolve) => (release = resolve));
+  const w = workloadOf('alpha');
+  const { api } = fakeApi({ [CRONJOBS]: [w] }, async (method, path) => {
+    if (method === 'GET' && path.endsWith('/cronjobs/nightly')) return w;
+    if (method === 'GET') throw new KubeApiError(404, 'not found');
+    posts += 1;
+    // The first write fails; its retry hangs (a frozen connection) until released.
+    if (posts === 1) throw new KubeApiError(500, 'etcd timeout');
+    await hung;
+    return {};
+  });
+  const metrics = createSyncMetrics(new Registry());
+  const sync = leaderLoop(api, metrics);
+  const passes = async () => (await metrics.syncDuration.get()).values.find((v) => v.metricName?.endsWith('_count'));
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    await until('the retry in flight', () => posts === 2);
+    const before = (await passes())?.value ?? 0;
+    await new Promise((r) => setTimeout(r, 500));
+    const during = ((await passes())?.value ?? 0) - before;
+    assert.ok(during <= 2, `${during} passes while the retry hung`);
+  } finally {
+    release();
+    await sync.stop();
+  }
+  assert.deepEqual(
+    sync.backfillResults().map((r) => r.outcome),
+    ['failed', 'created'],
+  );
+});

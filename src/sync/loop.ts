@@ -19,12 +19,12 @@ import { Inventory } from './inventory.js';
 import { jobFingerprint } from './fingerprint.js';
 import { reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
-import { publishGauges, summarize, toolSummary } from './report.js';
+import { publishGauges, summarize, ToolSummaries, toolSummary } from './report.js';
 import { leaseElector, watchInventory } from './sources.js';
 import { Tombstones } from './tombstones.js';
 import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
-import type { SyncStatus, ToolSummary } from './report.js';
+import type { SyncStatus } from './report.js';
 
 /** What the sync needs of the phase: it neither reconciles nor writes before the phase is known. */
 export type SyncPhase = Pick<PhaseView, 'current' | 'whenKnown' | 'known' | 'onChange'>;
@@ -62,7 +62,7 @@ const EVENT_DELAY_MS = 5;
 export class SyncLoop {
   private readonly inventory: Inventory;
   private readonly informers: ReadonlyArray<Informer<WatchedObject, InventoryEntry>>;
-  private readonly summaries = new Map<string, ToolSummary>();
+  private readonly summaries = new ToolSummaries();
   private readonly unmatched = new UnmatchedSince();
   private readonly tombstones = new Tombstones();
   /** Backfills dispatched by passes and not finished: a pass never waits for them (one may hang to its deadline). */
@@ -111,8 +111,7 @@ export class SyncLoop {
       logger,
       now: () => this.now(),
       onRetry: (tool, retryAt) => {
-        const summary = this.summaries.get(tool);
-        if (summary) summary.nextDueAt = Math.min(summary.nextDueAt ?? retryAt, retryAt);
+        this.summaries.dueBy(tool, retryAt);
         this.wake(retryAt - this.now());
       },
       deleted: (fresh) => this.tombstones.covers(fresh) || this.inventory.hasCr(fresh),
@@ -161,8 +160,9 @@ export class SyncLoop {
     ]);
     this.busy = ready.then(async () => {
       if (!this.running) return;
-      this.fullPass();
+      // Passing before the first pass, so that the wake-ups it asks for (a grace period that ends) are kept.
       this.passing = true;
+      this.fullPass();
       this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : this.interval);
     });
   }
@@ -239,10 +239,11 @@ export class SyncLoop {
   private incrementalPass(): void {
     if (!this.running) return;
     const started = this.now();
-    const due = [...this.summaries]
-      .filter(([, s]) => s.nextDueAt !== undefined && s.nextDueAt <= started)
-      .map(([tool]) => tool);
-    const tools = new Set([...this.inventory.takeDirty(), ...due]);
+    const tools = new Set(this.inventory.takeDirty());
+    const due = this.summaries.due(started);
+    for (const tool of due.tools) tools.add(tool);
+    // A timer may fire a little before the due time it was set for: that tool is then due at a later pass.
+    if (due.nextAt !== Infinity) this.wake(due.nextAt - started);
     if (tools.size === 0) return;
     this.reconcileTools([...tools]);
     this.recordPass(started);
@@ -260,14 +261,17 @@ export class SyncLoop {
   /** One pass over `tools`: the phase is read once, for every tool's plan. */
   private reconcileTools(tools: readonly string[]): void {
     const phase = this.deps.phase.current();
+    const started = this.now();
     const backfills: RuntimeEntry[] = [];
     let nextDueAt = Infinity;
     for (const tool of tools) {
       const plan = this.planFor(tool, phase, { record: true });
       publishGauges(plan, this.deps.metrics);
-      const summary = toolSummary(plan, this.backfiller.retryTimes(plan.backfill));
-      if (summary) this.summaries.set(tool, summary);
-      else this.summaries.delete(tool);
+      // A retry time already passed is this pass's backfill or one in flight: its end wakes the loop (a CR event, a
+      // new retry time), so only later ones make the tool due — else passes would spin while a retry hangs.
+      const retries = this.backfiller.retryTimes(plan.backfill).filter((at) => at > started);
+      const summary = toolSummary(plan, retries);
+      this.summaries.set(tool, summary);
       if (summary?.nextDueAt !== undefined) nextDueAt = Math.min(nextDueAt, summary.nextDueAt);
       for (const e of plan.backfill) backfills.push(e);
     }
@@ -325,7 +329,7 @@ export class SyncLoop {
   /** Every tool's plan as of now, by tool name, with field diffs (see `toolPlan`). */
   async allPlans(): Promise<ToolPlan[]> {
     const plans: ToolPlan[] = [];
-    for (const tool of [...this.summaries.keys()].sort()) plans.push(await this.planWithDiffs(tool));
+    for (const tool of [...this.summaries.tools()].sort()) plans.push(await this.planWithDiffs(tool));
     return plans;
   }
 

@@ -47,6 +47,55 @@ export function toolSummary(plan: ToolPlan, retries: readonly number[]): ToolSum
   return summary;
 }
 
+/**
+ * Every tool's summary, and the tools due again though nothing changed (a summary's nextDueAt) kept apart: a pass
+ * looks up only those, not every tool's summary, so a watch event's pass costs about its tool's jobs whatever the
+ * number of tools.
+ */
+export class ToolSummaries {
+  private readonly byTool = new Map<string, ToolSummary>();
+  private readonly dueAt = new Map<string, number>();
+
+  /** The tool's summary from its last reconcile; undefined: the tool has nothing to report (it is forgotten). */
+  set(tool: string, summary: ToolSummary | undefined): void {
+    if (summary) this.byTool.set(tool, summary);
+    else this.byTool.delete(tool);
+    if (summary?.nextDueAt === undefined) this.dueAt.delete(tool);
+    else this.dueAt.set(tool, summary.nextDueAt);
+  }
+
+  /** The tool is due again at `at` at the latest (a failed backfill's retry). */
+  dueBy(tool: string, at: number): void {
+    const summary = this.byTool.get(tool);
+    const due = Math.min(this.dueAt.get(tool) ?? at, at);
+    if (summary) summary.nextDueAt = due;
+    this.dueAt.set(tool, due);
+  }
+
+  /** The tools due at `now`, and when the next one after `now` is due (Infinity: none). */
+  due(now: number): { tools: string[]; nextAt: number } {
+    const tools: string[] = [];
+    let nextAt = Infinity;
+    for (const [tool, at] of this.dueAt) {
+      if (at <= now) tools.push(tool);
+      else nextAt = Math.min(nextAt, at);
+    }
+    return { tools, nextAt };
+  }
+
+  has(tool: string): boolean {
+    return this.byTool.has(tool);
+  }
+
+  tools(): IterableIterator<string> {
+    return this.byTool.keys();
+  }
+
+  values(): IterableIterator<ToolSummary> {
+    return this.byTool.values();
+  }
+}
+
 /** Sets the tool's per-tool gauges; a gauge at zero drops its series, so 4,000 tools in sync export nothing. */
 export function publishGauges(plan: ToolPlan, metrics: SyncMetrics): void {
   const labels = { tool_name: plan.tool };

@@ -2,16 +2,21 @@
  * `npm run bench`: every benchmark, each printing its figure next to the bare baseline it names, in the same run.
  *   webhook — admission requests/s and p99 vs a bare node:https server (test/bench/webhook.ts)
  *   sync    — cold start to first complete reconcile and peak RSS vs a bare paginated LIST (test/bench/sync.ts)
+ *   freshness — kubectl create → backfilled CR and → only-in-runtime gauge, 20k jobs in the background, vs a bare
+ *             watcher's CronJob watch event (test/bench/freshness.ts)
  *   preflight — `jobs-storage preflight` over the API vs a bare paginated LIST of the same objects (test/bench/preflight.ts)
  *   migrate — `migrate --all --out DIR` time and peak RSS vs a bare paginated LIST (test/bench/migrate.ts)
- * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `preflight` or `migrate` to run some.
+ * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `freshness`, `preflight` or
+ * `migrate` to run some.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
-const benches = ['webhook', 'sync', 'preflight', 'migrate'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['webhook', 'sync', 'freshness', 'preflight', 'migrate'].filter(
+  (b) => only.length === 0 || only.includes(b),
+);
 let failed = false;
 for (const bench of benches) {
   console.log(`\n== ${bench} benchmark ==`);
