@@ -70,6 +70,11 @@ type Outcome = Omit<BackfillResult, 'tool' | 'name' | 'type'>;
  * one slot for at most its deadline.
  */
 export const BACKFILL_IN_FLIGHT = 8;
+/**
+ * Backfills in flight at once in the one-shot `import`, which an admin runs and waits for: enough to keep the API
+ * server busy while each request waits on etcd, few enough that a slow API server is not flooded.
+ */
+export const IMPORT_BACKFILL_IN_FLIGHT = 16;
 /** The first retry comes after 250–500 ms; each failure doubles it, up to 15–30 s. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
@@ -110,6 +115,7 @@ export class Backfiller {
     failed: 0,
   };
   private createdCount = 0;
+  private pendingCount = 0;
 
   constructor(private readonly deps: BackfillerDeps) {
     this.gate = new Gate(deps.inFlight ?? BACKFILL_IN_FLIGHT);
@@ -137,6 +143,7 @@ export class Backfiller {
     const now = this.deps.now();
     const queue = entries.filter((e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e));
     for (const e of queue) this.inFlight.set(e, true);
+    this.pendingCount += queue.length;
     return Promise.all(
       queue.map((e) =>
         this.gate.run(async () => {
@@ -152,6 +159,7 @@ export class Backfiller {
             return result;
           } finally {
             this.inFlight.delete(e);
+            this.pendingCount -= 1;
           }
         }),
       ),
@@ -166,6 +174,11 @@ export class Backfiller {
   /** How many backfills ended in each outcome since start: every one of them, however many the history keeps. */
   get outcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
     return this.counts;
+  }
+
+  /** Backfills dispatched and not finished (waiting for a slot or in flight). */
+  get pending(): number {
+    return this.pendingCount;
   }
 
   /** How many CRs this replica created. */

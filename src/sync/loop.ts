@@ -326,6 +326,11 @@ export class SyncLoop {
     return this.backfiller.outcomes;
   }
 
+  /** Backfills dispatched and not finished: with `backfillOutcomes`, the one-shot import's progress. */
+  backfillPending(): number {
+    return this.backfiller.pending;
+  }
+
   status(): SyncStatus {
     return {
       phase: this.deps.phase.current(),
