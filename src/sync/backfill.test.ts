@@ -81,15 +81,17 @@ class Watch {
     this.inventory.apply(w.kind === 'CronJob' ? 'cronjobs' : 'deployments', w.namespace, w.name, undefined);
   }
 
-  /** The CR informer holds the CR of the job (as a backfill would have written it). */
-  cr(workload: unknown): void {
+  /** The CR informer holds the CR of the job (as a backfill would have written it); `holder` hears it. */
+  cr(workload: unknown, holder?: Backfiller): void {
     const { reread, kept } = contexts(this.settings);
     const read = workloadEntry(workload, reread);
     assert.ok(read?.what === 'job' && read.entry.parsed.ok);
     const prefix = this.settings.toolNamespacePrefix ?? 'tool-';
     const cr = backfillCr(read.entry.parsed.value, {}, { codec, namespacePrefix: prefix });
     const plural = cr.kind === 'ScheduledJob' ? 'scheduled-jobs' : 'continuous-jobs';
-    this.inventory.apply(plural, cr.metadata.namespace, cr.metadata.name, crEntry(cr, kept));
+    const entry = crEntry(cr, kept);
+    if (entry?.what === 'cr') holder?.crSeen(entry.entry);
+    this.inventory.apply(plural, cr.metadata.namespace, cr.metadata.name, entry);
   }
 }
 
@@ -291,34 +293,31 @@ describe('Backfiller', () => {
     }
   });
 
-  test('the job kept for a candidate is dropped once its CR is written, seen, or no longer awaited', async () => {
-    const { api, calls } = fakeApi(
-      answering(workload(), () => {
-        throw new KubeApiError(409, 'already exists', 'AlreadyExists');
-      }),
-    );
+  test('a CR written is not written again before the watch sees it; a job no longer awaited loses what was kept', async () => {
+    const { api, calls } = fakeApi(answering(workload()));
+    const requests = () => calls.splice(0).map((r) => `${r.method} ${r.path}`);
     const watch = new Watch();
     const b = backfiller(api, watch);
     const listed = watch.workload(workload(), b);
-    assert.deepEqual(await b.run([listed]), [
-      { tool: 'mytool', name: 'nightly', type: 'scheduled', outcome: 'existed' },
-    ]);
-    // The CR's watch event has not come yet: the next backfill has no job kept and reads the workload.
-    calls.length = 0;
-    await b.run([listed]);
-    assert.deepEqual(
-      calls.map((r) => `${r.method} ${r.path}`),
-      [`GET ${WORKLOAD}`, `POST ${CR}`],
-    );
-    // A job that no longer waits for a CR (the pass's retain) loses what was kept for it.
-    watch.workload(workload(), b);
-    b.retain('mytool', new Set());
-    calls.length = 0;
-    await b.run([listed]);
-    assert.deepEqual(
-      calls.map((r) => `${r.method} ${r.path}`),
-      [`GET ${WORKLOAD}`, `POST ${CR}`],
-    );
+    const created = [{ tool: 'mytool', name: 'nightly', type: 'scheduled', outcome: 'created' }];
+    assert.deepEqual(await b.run([listed]), created);
+    assert.deepEqual(requests(), [`POST ${CR}`]);
+    // A pass before the CR's watch event plans the job again: nothing is written, nothing counted.
+    assert.deepEqual(await b.run([listed]), []);
+    assert.deepEqual(requests(), []);
+    assert.deepEqual(b.outcomes, { created: 1, existed: 0, skipped: 0, failed: 0 });
+    // Once the watch holds the CR, a backfill (there should be none) finds it there.
+    watch.cr(workload(), b);
+    assert.deepEqual(await b.run([listed]), [{ ...created[0], outcome: 'existed' }]);
+    assert.deepEqual(requests(), []);
+
+    // A job that no longer waits for a CR (the pass's retain) loses the job kept for it: a later backfill reads it.
+    const again = new Watch();
+    const b2 = backfiller(api, again);
+    const kept = again.workload(workload(), b2);
+    b2.retain('mytool', new Set());
+    assert.deepEqual(await b2.run([kept]), created);
+    assert.deepEqual(requests(), [`GET ${WORKLOAD}`, `POST ${CR}`]);
   });
 
   test('outcomes are counted however many there are; the history keeps the last few thousand', async () => {

@@ -106,6 +106,8 @@ export class Backfiller {
   private readonly retryAt = new PerTool<Retry>();
   private readonly inFlight = new PerTool<true>();
   private readonly held = new PerTool<Held>();
+  /** Jobs whose CR was written (or found by a 409) and not yet seen by the CR informer: not written again. */
+  private readonly written = new PerTool<true>();
   private readonly gate: Gate;
   private readonly results: BackfillResult[] = [];
   private readonly counts: Record<BackfillResult['outcome'], number> = {
@@ -130,9 +132,15 @@ export class Backfiller {
     this.held.set(e, { resourceVersion: e.workload.resourceVersion, job });
   }
 
-  /** Forgets the job kept for `job` (its CR was seen or written, or its workload is no longer a candidate). */
+  /** Forgets the job kept for `job`: its workload is no longer a candidate. */
   release(job: JobRef): void {
     this.held.delete(job);
+  }
+
+  /** The CR informer saw the job's CR: nothing to keep for it, and a CR written for it is now in the watch. */
+  crSeen(job: JobRef): void {
+    this.held.delete(job);
+    this.written.delete(job);
   }
 
   /**
@@ -141,7 +149,9 @@ export class Backfiller {
    */
   async run(entries: readonly RuntimeEntry[]): Promise<BackfillResult[]> {
     const now = this.deps.now();
-    const queue = entries.filter((e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e));
+    const queue = entries.filter(
+      (e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e) && !this.written.get(e),
+    );
     for (const e of queue) this.inFlight.set(e, true);
     this.pendingCount += queue.length;
     return Promise.all(
@@ -196,10 +206,11 @@ export class Backfiller {
     return out;
   }
 
-  /** Forgets the retries and kept jobs of a tool's jobs that are no longer waiting for a CR. */
+  /** Forgets the retries, kept jobs and writes of a tool's jobs that are no longer waiting for a CR. */
   retain(tool: string, live: ReadonlySet<string>): void {
     this.retryAt.retain(tool, live);
     this.held.retain(tool, live);
+    this.written.retain(tool, live);
   }
 
   /**
@@ -255,10 +266,13 @@ export class Backfiller {
     } catch (err) {
       if (!isConflict(err)) throw err;
       this.done(e);
+      this.written.set(e, true);
       this.deps.logger.debug({ tool: e.tool, job: e.name, type: e.type }, 'job definition appeared meanwhile');
       return EXISTED;
     }
     this.done(e);
+    // Until the CR informer sees it, a pass would plan this job again: a second write would only meet a 409.
+    this.written.set(e, true);
     this.createdCount += 1;
     this.deps.metrics.syncedToStorage.inc({ tool_name: e.tool });
     this.deps.logger.debug(

@@ -148,7 +148,7 @@ export class SyncLoop {
    * while this sync may backfill; forgets it once its CR is seen. Every other job is kept only as its fingerprint.
    */
   private heard(entry: InventoryEntry, job: StoredJob | undefined): void {
-    if (entry.what === 'cr') this.backfiller.release(entry.entry);
+    if (entry.what === 'cr') this.backfiller.crSeen(entry.entry);
     if (entry.what !== 'job') return;
     const { phase } = this.deps;
     const mayBackfill = !this.deps.readOnly && (!phase.known() || phaseBehaviour(phase.current()).backfillRuntimeOnly);

@@ -24,6 +24,8 @@ export async function pool<T>(items: readonly T[], width: number, fn: (item: T) 
 export interface Measured {
   seconds: number;
   peakRssMb: number;
+  /** What the child printed on stdout up to then. */
+  stdout?: string;
 }
 
 /**
@@ -52,7 +54,7 @@ export function measure(
     const finish = () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       clearInterval(poll);
-      resolve({ seconds, peakRssMb: peakKb / 1024 });
+      resolve({ seconds, peakRssMb: peakKb / 1024, stdout: out });
     };
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -87,8 +89,15 @@ export interface SeededCluster {
   crs: number;
 }
 
-/** A control plane with `tools` tool namespaces, `jobs` jobs-api CronJobs in each, and the CRs of 80 % of them. */
-export async function seedCluster(tools: number, jobsPerTool: number): Promise<SeededCluster> {
+/**
+ * A control plane with `tools` tool namespaces, `jobs` jobs-api CronJobs in each, and the CRs of `storedShare` of
+ * them (80 % unless told; 0 for an import).
+ */
+export async function seedCluster(
+  tools: number,
+  jobsPerTool: number,
+  o: { storedShare?: number } = {},
+): Promise<SeededCluster> {
   const cp = await startControlPlane({
     extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
   });
@@ -114,7 +123,7 @@ export async function seedCluster(tools: number, jobsPerTool: number): Promise<S
           query: { fieldManager: 'jobs-api toolforge_weld' },
         });
     });
-    const stored = jobs.filter((_, i) => i % 10 < STORED_SHARE * 10);
+    const stored = jobs.filter((_, i) => i % 10 < (o.storedShare ?? STORED_SHARE) * 10);
     await pool(stored, 48, async (job) => {
       await admin.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, {
         body: crOf(job),
