@@ -74,7 +74,7 @@ export const BACKFILL_IN_FLIGHT = 8;
  * Backfills in flight at once in the one-shot `import`, which an admin runs and waits for: enough to keep the API
  * server busy while each request waits on etcd, few enough that a slow API server is not flooded.
  */
-export const IMPORT_BACKFILL_IN_FLIGHT = 16;
+export const IMPORT_BACKFILL_IN_FLIGHT = BACKFILL_IN_FLIGHT;
 /** The first retry comes after 250–500 ms; each failure doubles it, up to 15–30 s. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
