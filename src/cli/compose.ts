@@ -173,6 +173,7 @@ export async function withOneShotSync<T>(
     },
   );
   const stopped = new AbortController();
+  let listDeadline: NodeJS.Timeout | undefined;
   // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
   const failure = new Promise<never>((_, reject) => {
     void api.refused.then((refusal) => reject(refusalError(options.command, caller, refusal, config)));
@@ -181,7 +182,7 @@ export async function withOneShotSync<T>(
       if (since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
         reject(unreachableError(server, config, api));
     }, 250);
-    const deadline = setTimeout(
+    listDeadline = setTimeout(
       () =>
         reject(
           new AppError(
@@ -193,7 +194,7 @@ export async function withOneShotSync<T>(
     );
     stopped.signal.addEventListener('abort', () => {
       clearInterval(check);
-      clearTimeout(deadline);
+      clearTimeout(listDeadline);
     });
   });
   failure.catch(() => undefined);
@@ -201,6 +202,8 @@ export async function withOneShotSync<T>(
     sync.start();
     try {
       await Promise.race([sync.firstReconcile, failure]);
+      // Everything is listed: the deadline was for that, not for the writes (20,000 CRs may take minutes).
+      clearTimeout(listDeadline);
       const stopWatching = whileWriting?.(sync, parts.logger);
       try {
         await Promise.race([sync.settled(), failure]);
