@@ -166,6 +166,10 @@ describe('Backfiller', () => {
   const workload = () => loadWorkload('v2-scheduled-relative-logs') as { metadata: Record<string, unknown> };
   const deleting = () =>
     Object.assign(workload(), { metadata: { ...workload().metadata, deletionTimestamp: '2026-11-26T11:59:00Z' } });
+  const young = () =>
+    Object.assign(workload(), {
+      metadata: { ...workload().metadata, creationTimestamp: new Date(NOW - 5000).toISOString() },
+    });
   const newer = () => Object.assign(workload(), { metadata: { ...workload().metadata, resourceVersion: '610023999' } });
 
   test('outcomes of one backfill: the live watch is read, not the API server; a POST never overwrites', async () => {
@@ -261,6 +265,13 @@ describe('Backfiller', () => {
         watch: (_, b, listed) => b.release(listed),
         expect: { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' },
         requests: [`GET ${WORKLOAD}`],
+      },
+      {
+        name: 'a workload created seconds ago (jobs-api may be deleting its job right now) is read once',
+        answer: answering(young()),
+        watch: (w, b) => w.workload(young(), b),
+        expect: { outcome: 'created' },
+        requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
       },
       {
         name: 'the job kept is of an older resourceVersion than the watch holds: the workload is read once',

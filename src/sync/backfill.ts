@@ -82,6 +82,12 @@ const RETRY_MAX_MS = 30_000;
 const READ_TIMEOUT_MS = 5_000;
 const WRITE_TIMEOUT_MS = 10_000;
 const RESULTS_KEPT = 5000;
+/**
+ * A workload created less than this long ago is read again before its CR is written, not taken from the watch: long
+ * enough to cover the watch's lag behind a job jobs-api creates and deletes at once, short enough that an import of
+ * standing jobs reads none.
+ */
+const RECENT_WORKLOAD_MS = 30_000;
 
 interface Retry {
   at: number;
@@ -301,6 +307,9 @@ export class Backfiller {
     const entry = watched.workload(e);
     if (!entry) return GONE;
     if (entry.workload.deleting || !entry.parsed.ok) return CHANGED;
+    // A young workload may belong to a job jobs-api is creating or deleting right now, whose CR came and went before
+    // the CR watch delivered it: only the API server knows whether the workload still stands (docs/adr/0005).
+    if (this.deps.now() - entry.workload.createdAt < RECENT_WORKLOAD_MS) return this.reread(e);
     const held = this.held.get(e);
     if (held?.resourceVersion === entry.workload.resourceVersion)
       return { job: JSON.parse(held.json) as StoredJob, entry };
