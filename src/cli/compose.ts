@@ -18,6 +18,7 @@ import { createProcessRegistry, createSyncMetrics, reportPhase } from '../metric
 import type { SharedMetrics, SyncMetrics, WebhookMetrics } from '../metrics/registry.js';
 import { PhaseSource } from '../phase/source.js';
 import { createStorageCodec } from '../storage/codec.js';
+import { IMPORT_BACKFILL_IN_FLIGHT } from '../sync/backfill.js';
 import { SyncLoop } from '../sync/loop.js';
 import { loadRuntimeSettings } from '../runtime/settings.js';
 import { VERSION } from '../version.js';
@@ -87,6 +88,7 @@ export function webhookParts(parts: Common<WebhookMetrics>): { phase: PhaseSourc
 export interface SyncPartsOptions {
   readOnly?: boolean;
   elect?: boolean;
+  backfillInFlight?: number;
 }
 
 /** The sync's parts, shared by the sync process and the one-shot import/report commands. Nothing started. */
@@ -107,6 +109,7 @@ export function syncParts(
     settings: loadRuntimeSettings(config),
     ...(options.elect === undefined ? {} : { elect: options.elect }),
     ...(options.readOnly ? { readOnly: true } : {}),
+    ...(options.backfillInFlight === undefined ? {} : { backfillInFlight: options.backfillInFlight }),
   });
   return { phase, sync };
 }
@@ -132,10 +135,13 @@ export async function withPhase<T>(phase: PhaseSource, use: () => Promise<T>): P
  * SelfSubjectReview, retried while the API server is unreachable, for at most `oneShot.unreachableSeconds`); `import`
  * refuses callers that may not write job CRs before writing anything; then the first 401/403 of any request ends the
  * command with one line naming the caller and the request, as does the API server staying unreachable.
+ * `whileWriting` runs from the first reconcile (every backfill dispatched) until the writes settle, and returns
+ * what stops it (import's progress line). `import` writes IMPORT_BACKFILL_IN_FLIGHT CRs at once.
  */
 export async function withOneShotSync<T>(
   options: { configFile: string | undefined; command: OneShotCommand; readOnly: boolean; as?: Impersonation },
   use: (sync: SyncLoop, logger: Logger) => T | Promise<T>,
+  whileWriting?: (sync: SyncLoop, logger: Logger) => () => void,
 ): Promise<T> {
   const parts = await common(
     {
@@ -159,8 +165,16 @@ export async function withOneShotSync<T>(
   if (options.command === 'import' && !options.readOnly) checkImportCaller(caller, parts.config);
 
   const config = { ...parts.config, sync: { ...parts.config.sync, backfillGraceSeconds: 0 } };
-  const { phase, sync } = syncParts({ ...parts, config }, { elect: false, readOnly: options.readOnly });
+  const { phase, sync } = syncParts(
+    { ...parts, config },
+    {
+      elect: false,
+      readOnly: options.readOnly,
+      ...(options.command === 'import' ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT } : {}),
+    },
+  );
   const stopped = new AbortController();
+  let listDeadline: NodeJS.Timeout | undefined;
   // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
   const failure = new Promise<never>((_, reject) => {
     void api.refused.then((refusal) => reject(refusalError(options.command, caller, refusal, config)));
@@ -169,7 +183,7 @@ export async function withOneShotSync<T>(
       if (since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
         reject(unreachableError(server, config, api));
     }, 250);
-    const deadline = setTimeout(
+    listDeadline = setTimeout(
       () =>
         reject(
           new AppError(
@@ -181,7 +195,7 @@ export async function withOneShotSync<T>(
     );
     stopped.signal.addEventListener('abort', () => {
       clearInterval(check);
-      clearTimeout(deadline);
+      clearTimeout(listDeadline);
     });
   });
   failure.catch(() => undefined);
@@ -189,7 +203,14 @@ export async function withOneShotSync<T>(
     sync.start();
     try {
       await Promise.race([sync.firstReconcile, failure]);
-      await Promise.race([sync.settled(), failure]);
+      // Everything is listed: the deadline was for that, not for the writes (20,000 CRs may take minutes).
+      clearTimeout(listDeadline);
+      const stopWatching = whileWriting?.(sync, parts.logger);
+      try {
+        await Promise.race([sync.settled(), failure]);
+      } finally {
+        stopWatching?.();
+      }
       return await use(sync, parts.logger);
     } finally {
       stopped.abort();

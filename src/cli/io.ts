@@ -30,3 +30,68 @@ export function table(rows: string[][]): string {
       .join('\n') + '\n'
   );
 }
+
+/** Where a long write stands: `done` of `total` items, `seconds` after it started. */
+export interface ProgressState {
+  done: number;
+  total: number;
+  seconds: number;
+}
+
+/** A duration for people: "42 s", "3 min 05 s", "1 h 02 min". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/**
+ * One progress line: `<label>: done/total (percent), rate <unit>/s, ETA`. The rate is the average since the start;
+ * before anything is done there is no rate and no ETA yet.
+ */
+export function formatProgress(label: string, unit: string, p: ProgressState): string {
+  const total = Math.max(p.total, p.done);
+  const percent = total === 0 ? 100 : Math.floor((100 * p.done) / total);
+  const head = `${label}: ${p.done}/${total} (${percent}%)`;
+  if (p.done === 0 || p.seconds <= 0) return `${head}, ETA unknown`;
+  const rate = p.done / p.seconds;
+  const eta = p.done >= total ? 'done' : `ETA ${formatDuration((total - p.done) / rate)}`;
+  return `${head}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} ${unit}/s, ${eta}`;
+}
+
+/**
+ * Progress on stderr while a command writes: on a terminal one line rewritten in place every `ttyEveryMs`; off a
+ * terminal `report` (a log line) every `logEveryMs` at most. `stop()` ends the line.
+ */
+export function showProgress(
+  io: CliIo,
+  o: {
+    read: () => Omit<ProgressState, 'seconds'>;
+    format: (p: ProgressState) => string;
+    report: (p: ProgressState) => void;
+    now?: () => number;
+    ttyEveryMs?: number;
+    logEveryMs?: number;
+  },
+): { stop: () => void } {
+  const now = o.now ?? Date.now;
+  const started = now();
+  const state = (): ProgressState => ({ ...o.read(), seconds: (now() - started) / 1000 });
+  const tty = io.stderrIsTTY === true;
+  const timer = setInterval(
+    () => {
+      const p = state();
+      if (tty) io.stderr(`\r${o.format(p)}\x1b[K`);
+      else o.report(p);
+    },
+    tty ? (o.ttyEveryMs ?? 200) : (o.logEveryMs ?? 5000),
+  );
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      if (tty) io.stderr(`\r${o.format(state())}\x1b[K\n`);
+    },
+  };
+}

@@ -17,10 +17,12 @@ import { createStorageCodec } from '../storage/codec.js';
 import type { JobCr } from '../storage/codec.js';
 import { PROVENANCE_ANNOTATIONS } from '../storage/kinds.js';
 import { Backfiller } from './backfill.js';
-import type { BackfillResult } from './backfill.js';
-import { workloadEntry } from './entries.js';
+import type { BackfillResult, WatchedState } from './backfill.js';
+import { backfillCr, crEntry, workloadEntry } from './entries.js';
 import type { EntryContext } from './entries.js';
 import { jobFingerprint } from './fingerprint.js';
+import { Inventory } from './inventory.js';
+import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
 
 const NOW = Date.parse('2026-11-26T12:00:00Z');
@@ -38,11 +40,59 @@ function contexts(settings: RuntimeSettings): { kept: EntryContext<string>; rere
   };
 }
 
-/** The entry the inventory would hold for a workload, as the pass hands it to the backfill. */
-function entryOf(workload: unknown, settings: RuntimeSettings = DEFAULT_RUNTIME_SETTINGS): RuntimeEntry {
-  const read = workloadEntry(workload, contexts(settings).kept);
-  assert.ok(read?.what === 'job', 'the fixture is a jobs-framework job');
-  return read.entry;
+/**
+ * The sync's live watch, for the backfill to read before writing: the real Inventory, fed the entries its informers
+ * would make of the objects they hold. `hold` gives the backfiller the jobs it may keep as the sync does (sync/loop).
+ */
+class Watch {
+  readonly inventory: Inventory;
+  /** Runs before each read of a workload, e.g. to move the phase on meanwhile. */
+  onRead: () => void = () => undefined;
+  readonly state: WatchedState = {
+    hasCr: (job: JobRef) => this.inventory.hasCr(job),
+    workload: (job: JobRef) => {
+      this.onRead();
+      return this.inventory.workloadOf(job);
+    },
+  };
+
+  constructor(private readonly settings: RuntimeSettings = DEFAULT_RUNTIME_SETTINGS) {
+    this.inventory = new Inventory(settings.toolNamespacePrefix ?? 'tool-');
+  }
+
+  /** The workload informer holds `workload`; its job is kept by `holder` (the sync keeps it when it has no CR). */
+  workload(workload: unknown, holder?: Backfiller): RuntimeEntry {
+    const ctx: EntryContext<string> = {
+      ...contexts(this.settings).kept,
+      read: (entry, job) => {
+        if (entry.what === 'job' && job) holder?.hold(entry.entry, job);
+      },
+    };
+    const read = workloadEntry(workload, ctx);
+    assert.ok(read?.what === 'job', 'the fixture is a jobs-framework job');
+    const w = read.entry.workload;
+    this.inventory.apply(w.kind === 'CronJob' ? 'cronjobs' : 'deployments', w.namespace, w.name, read);
+    return read.entry;
+  }
+
+  /** The workload informer saw the workload go. */
+  workloadGone(e: RuntimeEntry): void {
+    const w = e.workload;
+    this.inventory.apply(w.kind === 'CronJob' ? 'cronjobs' : 'deployments', w.namespace, w.name, undefined);
+  }
+
+  /** The CR informer holds the CR of the job (as a backfill would have written it); `holder` hears it. */
+  cr(workload: unknown, holder?: Backfiller): void {
+    const { reread, kept } = contexts(this.settings);
+    const read = workloadEntry(workload, reread);
+    assert.ok(read?.what === 'job' && read.entry.parsed.ok);
+    const prefix = this.settings.toolNamespacePrefix ?? 'tool-';
+    const cr = backfillCr(read.entry.parsed.value, {}, { codec, namespacePrefix: prefix });
+    const plural = cr.kind === 'ScheduledJob' ? 'scheduled-jobs' : 'continuous-jobs';
+    const entry = crEntry(cr, kept);
+    if (entry?.what === 'cr') holder?.crSeen(entry.entry);
+    this.inventory.apply(plural, cr.metadata.namespace, cr.metadata.name, entry);
+  }
 }
 
 interface Call {
@@ -70,6 +120,7 @@ function fakeApi(answer: Answer): { api: Pick<KubeApi, 'request'>; calls: Call[]
 
 function backfiller(
   api: Pick<KubeApi, 'request'>,
+  watch: Watch,
   o: {
     phase?: () => Phase;
     leader?: boolean;
@@ -84,6 +135,7 @@ function backfiller(
   return new Backfiller({
     api,
     entries: contexts(settings).reread,
+    watched: watch.state,
     namespacePrefix: settings.toolNamespacePrefix ?? 'tool-',
     phase: { known: () => true, current: o.phase ?? (() => 'runtime-truth') },
     isLeader: () => o.leader ?? true,
@@ -101,11 +153,10 @@ const CR = '/apis/jobs-api.toolforge.org/v1/namespaces/tool-mytool/scheduled-job
 const WORKLOAD = '/apis/batch/v1/namespaces/tool-mytool/cronjobs/nightly';
 const notFound = () => new KubeApiError(404, 'not found', 'NotFound');
 
-/** jobs-api's view: the CR is missing, the workload is as listed, and the POST answers with `post`. */
+/** The API server's view: the workload is as listed (for a read), and the POST answers with `post`. */
 const answering =
   (workload: unknown, post: () => unknown = () => ({})): Answer =>
   ({ method, path }) => {
-    if (method === 'GET' && path === `${CR}/nightly`) throw notFound();
     if (method === 'GET' && path === WORKLOAD) return workload;
     if (method === 'POST' && path === CR) return post();
     throw new Error(`unexpected ${method} ${path}`);
@@ -113,12 +164,21 @@ const answering =
 
 describe('Backfiller', () => {
   const workload = () => loadWorkload('v2-scheduled-relative-logs') as { metadata: Record<string, unknown> };
+  const deleting = () =>
+    Object.assign(workload(), { metadata: { ...workload().metadata, deletionTimestamp: '2026-11-26T11:59:00Z' } });
+  const young = () =>
+    Object.assign(workload(), {
+      metadata: { ...workload().metadata, creationTimestamp: new Date(NOW - 5000).toISOString() },
+    });
+  const newer = () => Object.assign(workload(), { metadata: { ...workload().metadata, resourceVersion: '610023999' } });
 
-  test('outcomes of one backfill', async () => {
+  test('outcomes of one backfill: the live watch is read, not the API server; a POST never overwrites', async () => {
     let phase: Phase = 'runtime-truth';
     const cases: Array<{
       name: string;
       answer: Answer;
+      /** What the watch holds when the backfill runs (default: the workload as listed, its job kept, no CR). */
+      watch?: (w: Watch, b: Backfiller, listed: RuntimeEntry) => void;
       leader?: boolean;
       deleted?: boolean;
       expect: Omit<BackfillResult, 'tool' | 'name' | 'type'>;
@@ -128,31 +188,28 @@ describe('Backfiller', () => {
         name: 'created',
         answer: answering(workload()),
         expect: { outcome: 'created' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`, `POST ${CR}`],
+        requests: [`POST ${CR}`],
       },
       {
-        name: 'the CR existed',
-        answer: ({ path }) => (path === `${CR}/nightly` ? {} : assert.fail(`unexpected ${path}`)),
+        name: 'the CR existed (the CR informer holds it)',
+        answer: ({ path }) => assert.fail(`unexpected ${path}`),
+        watch: (w) => w.cr(workload()),
         expect: { outcome: 'existed' },
-        requests: [`GET ${CR}/nightly`],
+        requests: [],
       },
       {
-        name: 'the workload is gone (404)',
-        answer: ({ path }) => {
-          throw path === WORKLOAD || path === `${CR}/nightly` ? notFound() : new Error(path);
-        },
+        name: 'the workload is gone (the workload informer saw it go)',
+        answer: ({ path }) => assert.fail(`unexpected ${path}`),
+        watch: (w, _, listed) => w.workloadGone(listed),
         expect: { outcome: 'skipped', reason: 'the workload is gone' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
+        requests: [],
       },
       {
         name: 'the workload is being deleted',
-        answer: answering(
-          Object.assign(workload(), {
-            metadata: { ...workload().metadata, deletionTimestamp: '2026-11-26T11:59:00Z' },
-          }),
-        ),
+        answer: answering(workload()),
+        watch: (w, b) => w.workload(deleting(), b),
         expect: { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
+        requests: [],
       },
       {
         name: '409 on the POST: jobs-api created it first',
@@ -160,24 +217,24 @@ describe('Backfiller', () => {
           throw new KubeApiError(409, 'already exists', 'AlreadyExists');
         }),
         expect: { outcome: 'existed' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`, `POST ${CR}`],
+        requests: [`POST ${CR}`],
       },
       {
         name: 'the phase changed before the POST (the race guard)',
-        answer: (call) => {
+        answer: answering(workload()),
+        watch: (w) => {
           // jobs-api became the only writer while the workload was read again.
-          if (call.path === WORKLOAD) phase = 'ignore-unmanaged';
-          return answering(workload())(call);
+          w.onRead = () => (phase = 'ignore-unmanaged');
         },
         expect: { outcome: 'skipped', reason: 'not the writer in this phase' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
+        requests: [],
       },
       {
-        name: 'tombstoned: the CR was seen deleted while the workload was read again',
+        name: 'tombstoned: the CR was seen deleted while the workload stood',
         deleted: true,
         answer: answering(workload()),
         expect: { outcome: 'skipped', reason: 'the job was deleted: its CR was seen deleted' },
-        requests: [`GET ${CR}/nightly`, `GET ${WORKLOAD}`],
+        requests: [],
       },
       {
         name: 'not the leader',
@@ -186,16 +243,56 @@ describe('Backfiller', () => {
         expect: { outcome: 'skipped', reason: 'not the writer in this phase' },
         requests: [],
       },
+      {
+        name: 'no job kept (listed while the phase did not backfill): the workload is read once',
+        answer: answering(workload()),
+        watch: (_, b, listed) => b.release(listed),
+        expect: { outcome: 'created' },
+        requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
+      },
+      {
+        name: 'no job kept, and the read answers 404',
+        answer: ({ path }) => {
+          throw path === WORKLOAD ? notFound() : new Error(path);
+        },
+        watch: (_, b, listed) => b.release(listed),
+        expect: { outcome: 'skipped', reason: 'the workload is gone' },
+        requests: [`GET ${WORKLOAD}`],
+      },
+      {
+        name: 'no job kept, and the read finds it being deleted',
+        answer: answering(deleting()),
+        watch: (_, b, listed) => b.release(listed),
+        expect: { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' },
+        requests: [`GET ${WORKLOAD}`],
+      },
+      {
+        name: 'a workload created seconds ago (jobs-api may be deleting its job right now) is read once',
+        answer: answering(young()),
+        watch: (w, b) => w.workload(young(), b),
+        expect: { outcome: 'created' },
+        requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
+      },
+      {
+        name: 'the job kept is of an older resourceVersion than the watch holds: the workload is read once',
+        answer: answering(newer()),
+        watch: (w) => w.workload(newer()),
+        expect: { outcome: 'created' },
+        requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
+      },
     ];
     for (const c of cases) {
       phase = 'runtime-truth';
       const { api, calls } = fakeApi(c.answer);
-      const b = backfiller(api, {
+      const watch = new Watch();
+      const b = backfiller(api, watch, {
         phase: () => phase,
         ...(c.leader === undefined ? {} : { leader: c.leader }),
         deleted: (fresh) => (c.deleted ?? false) && fresh.workload.name === 'nightly',
       });
-      const results = await b.run([entryOf(workload())]);
+      const listed = watch.workload(workload(), b);
+      c.watch?.(watch, b, listed);
+      const results = await b.run([listed]);
       assert.deepEqual(results, [{ tool: 'mytool', name: 'nightly', type: 'scheduled', ...c.expect }], c.name);
       assert.deepEqual(
         calls.map((r) => `${r.method} ${r.path}`),
@@ -207,15 +304,43 @@ describe('Backfiller', () => {
     }
   });
 
+  test('a CR written is not written again before the watch sees it; a job no longer awaited loses what was kept', async () => {
+    const { api, calls } = fakeApi(answering(workload()));
+    const requests = () => calls.splice(0).map((r) => `${r.method} ${r.path}`);
+    const watch = new Watch();
+    const b = backfiller(api, watch);
+    const listed = watch.workload(workload(), b);
+    const created = [{ tool: 'mytool', name: 'nightly', type: 'scheduled', outcome: 'created' }];
+    assert.deepEqual(await b.run([listed]), created);
+    assert.deepEqual(requests(), [`POST ${CR}`]);
+    // A pass before the CR's watch event plans the job again: nothing is written, nothing counted.
+    assert.deepEqual(await b.run([listed]), []);
+    assert.deepEqual(requests(), []);
+    assert.deepEqual(b.outcomes, { created: 1, existed: 0, skipped: 0, failed: 0 });
+    // Once the watch holds the CR, a backfill (there should be none) finds it there.
+    watch.cr(workload(), b);
+    assert.deepEqual(await b.run([listed]), [{ ...created[0], outcome: 'existed' }]);
+    assert.deepEqual(requests(), []);
+
+    // A job that no longer waits for a CR (the pass's retain) loses the job kept for it: a later backfill reads it.
+    const again = new Watch();
+    const b2 = backfiller(api, again);
+    const kept = again.workload(workload(), b2);
+    b2.retain('mytool', new Set());
+    assert.deepEqual(await b2.run([kept]), created);
+    assert.deepEqual(requests(), [`GET ${WORKLOAD}`, `POST ${CR}`]);
+  });
+
   test('outcomes are counted however many there are; the history keeps the last few thousand', async () => {
-    const { api } = fakeApi(({ method, path }) =>
-      method === 'GET' && path.startsWith(`${CR}/`) ? {} : assert.fail(`unexpected ${method} ${path}`),
-    );
-    const b = backfiller(api);
+    const { api } = fakeApi(({ method, path }) => assert.fail(`unexpected ${method} ${path}`));
+    const watch = new Watch();
+    const b = backfiller(api, watch);
     const template = workload();
-    const entries = Array.from({ length: 12_001 }, (_, i) =>
-      entryOf({ ...template, metadata: { ...template.metadata, name: `job-${i}` } }),
-    );
+    const entries = Array.from({ length: 12_001 }, (_, i) => {
+      const w = { ...template, metadata: { ...template.metadata, name: `job-${i}` } };
+      watch.cr(w);
+      return watch.workload(w, b);
+    });
     const results = await b.run(entries);
     assert.equal(results.length, 12_001);
     assert.deepEqual(b.outcomes, { created: 0, existed: 12_001, skipped: 0, failed: 0 });
@@ -230,8 +355,9 @@ describe('Backfiller', () => {
         throw new KubeApiError(503, 'etcd is unavailable', 'ServiceUnavailable');
       }),
     );
-    const b = backfiller(api, { onRetry: (tool, at) => retries.push([tool, at]), random: () => 0.5 });
-    const entry = entryOf(workload());
+    const watch = new Watch();
+    const b = backfiller(api, watch, { onRetry: (tool, at) => retries.push([tool, at]), random: () => 0.5 });
+    const entry = watch.workload(workload(), b);
     const results = await b.run([entry]);
     assert.equal(results[0]?.outcome, 'failed');
     assert.match(results[0]?.reason ?? '', /etcd is unavailable/);
@@ -253,8 +379,9 @@ describe('Backfiller', () => {
         throw new KubeApiError(503, 'etcd is unavailable', 'ServiceUnavailable');
       }),
     );
-    const b = backfiller(api, { random: () => jitter, now: () => now });
-    const entry = entryOf(workload());
+    const watch = new Watch();
+    const b = backfiller(api, watch, { random: () => jitter, now: () => now });
+    const entry = watch.workload(workload(), b);
     const delays: number[] = [];
     for (const r of [0, 0.999, 0, 0.5, 0, 0, 0, 0, 0, 1 - 1e-9]) {
       jitter = r;
@@ -276,7 +403,9 @@ describe('Backfiller', () => {
         return api.request(method, path, o);
       }) as KubeApi['request'],
     };
-    await backfiller(capture).run([entryOf(workload())]);
+    const watch = new Watch();
+    const b = backfiller(capture, watch);
+    await b.run([watch.workload(workload(), b)]);
     assert.equal(posted?.kind, 'ScheduledJob');
     assert.equal(posted?.metadata.namespace, 'tool-mytool');
     assert.deepEqual(posted?.metadata.annotations, {
@@ -310,22 +439,27 @@ describe('convert previews the CR the sync writes', () => {
         const previewed = convertObject(workload, settings, codec, prefix);
         assert.equal(previewed.outcome, 'job', name);
 
-        let posted: JobCr | undefined;
-        const plural = workload.kind === 'CronJob' ? 'cronjobs' : 'deployments';
-        const group = workload.kind === 'CronJob' ? 'batch' : 'apps';
-        const path = `/apis/${group}/v1/namespaces/${workload.metadata.namespace}/${plural}/${workload.metadata.name}`;
-        const { api } = fakeApi(({ method, path: p, body }) => {
-          if (method === 'GET' && p === path) return workload;
-          if (method === 'GET') throw notFound();
-          posted = body as JobCr;
-          return {};
-        });
-        const [result] = await backfiller(api, { settings }).run([entryOf(workload, settings)]);
-        assert.equal(result?.outcome, 'created', name);
-        const annotations = { ...posted?.metadata.annotations };
-        delete annotations[PROVENANCE_ANNOTATIONS.backfilledBy];
-        delete annotations[PROVENANCE_ANNOTATIONS.backfilledAt];
-        assert.deepEqual({ ...posted, metadata: { ...posted?.metadata, annotations } }, previewed.cr, name);
+        // The job kept from the watch, and the workload read again when none is kept: the same CR either way.
+        for (const kept of [true, false]) {
+          let posted: JobCr | undefined;
+          const plural = workload.kind === 'CronJob' ? 'cronjobs' : 'deployments';
+          const group = workload.kind === 'CronJob' ? 'batch' : 'apps';
+          const path = `/apis/${group}/v1/namespaces/${workload.metadata.namespace}/${plural}/${workload.metadata.name}`;
+          const { api } = fakeApi(({ method, path: p, body }) => {
+            if (method === 'GET' && p === path) return workload;
+            if (method === 'GET') throw notFound();
+            posted = body as JobCr;
+            return {};
+          });
+          const watch = new Watch(settings);
+          const b = backfiller(api, watch, { settings });
+          const [result] = await b.run([watch.workload(workload, kept ? b : undefined)]);
+          assert.equal(result?.outcome, 'created', name);
+          const annotations = { ...posted?.metadata.annotations };
+          delete annotations[PROVENANCE_ANNOTATIONS.backfilledBy];
+          delete annotations[PROVENANCE_ANNOTATIONS.backfilledAt];
+          assert.deepEqual({ ...posted, metadata: { ...posted?.metadata, annotations } }, previewed.cr, name);
+        }
       }
     });
   }

@@ -1,5 +1,6 @@
 import { phaseBehaviour } from '../phase/behaviour.js';
 import type { StoredJob } from '../jobs/model.js';
+import type { JobCr } from '../storage/codec.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
 import { Gate } from '../k8s/gate.js';
@@ -9,10 +10,10 @@ import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import { workloadKindOf } from '../runtime/kinds.js';
 import { storageKindForJobType } from '../storage/kinds.js';
-import type { StorageKind } from '../storage/kinds.js';
 import { backfillCr, workloadEntry } from './entries.js';
 import type { EntryContext } from './entries.js';
 import { PerTool } from './per-tool.js';
+import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
 
 export interface BackfillResult {
@@ -23,10 +24,24 @@ export interface BackfillResult {
   reason?: string;
 }
 
+/**
+ * What the sync's live watch (its informers) holds right now, read instead of the API server before each write
+ * (docs/adr/0005).
+ */
+export interface WatchedState {
+  /** Whether the CR informer holds the job's CR (being deleted or not). */
+  hasCr: (job: JobRef) => boolean;
+  /** The job's workload as the workload informer holds it now; undefined once it is gone. */
+  workload: (job: JobRef) => RuntimeEntry<unknown> | undefined;
+}
+
 export interface BackfillerDeps {
   api: Pick<KubeApi, 'request'>;
-  /** Reads a fresh workload into an entry that keeps the job itself. */
+  /** Reads a workload into an entry that keeps the job itself (the GET when no job is held for it). */
   entries: EntryContext<StoredJob>;
+  watched: WatchedState;
+  /** Backfills in flight at once (default BACKFILL_IN_FLIGHT). */
+  inFlight?: number;
   namespacePrefix: string;
   phase: Pick<PhaseView, 'known' | 'current'>;
   /** Whether this replica holds the Lease (or writes alone). */
@@ -50,8 +65,16 @@ export interface BackfillerDeps {
 
 type Outcome = Omit<BackfillResult, 'tool' | 'name' | 'type'>;
 
-/** Backfills in flight at once; one hung request holds one slot for at most its deadline. */
-const IN_FLIGHT = 8;
+/**
+ * Backfills in flight at once in the sync daemon, which shares the API server with everyone; one hung request holds
+ * one slot for at most its deadline.
+ */
+export const BACKFILL_IN_FLIGHT = 8;
+/**
+ * Backfills in flight at once in the one-shot `import`, which an admin runs and waits for: enough to keep the API
+ * server busy while each request waits on etcd, few enough that a slow API server is not flooded.
+ */
+export const IMPORT_BACKFILL_IN_FLIGHT = BACKFILL_IN_FLIGHT;
 /** The first retry comes after 250–500 ms; each failure doubles it, up to 15–30 s. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
@@ -59,6 +82,12 @@ const RETRY_MAX_MS = 30_000;
 const READ_TIMEOUT_MS = 5_000;
 const WRITE_TIMEOUT_MS = 10_000;
 const RESULTS_KEPT = 5000;
+/**
+ * A workload created less than this long ago is read again before its CR is written, not taken from the watch: long
+ * enough to cover the watch's lag behind a job jobs-api creates and deletes at once, short enough that an import of
+ * standing jobs reads none.
+ */
+const RECENT_WORKLOAD_MS = 30_000;
 
 interface Retry {
   at: number;
@@ -66,14 +95,29 @@ interface Retry {
 }
 
 /**
- * Creates the CRs of workloads found without one, on the writer only. Every write follows re-reads: the CR must
- * still be missing, the workload still present, not being deleted and still a readable job. A 409 means someone
- * (jobs-api) created the CR first: it existed. A failure is retried after a while.
+ * A candidate's job as read from its workload at `resourceVersion`, kept until the CR is written or seen. Kept as its
+ * JSON (a job is plain data): one flat string instead of a dozen small objects, for the thousands an import waits on.
+ */
+interface Held {
+  resourceVersion: string;
+  json: string;
+}
+
+/**
+ * Creates the CRs of workloads found without one, on the writer only. Right before each write the live watch is
+ * read again, not the API server: the CR must still be missing from the CR informer, the workload still held by the
+ * workload informer, not being deleted, still a readable job and not tombstoned. A POST never overwrites: a 409
+ * means someone (jobs-api) created the CR first, so it existed (docs/adr/0005). The job the CR is built from is the
+ * one `hold` kept from the watched workload at its current resourceVersion; without one (it was not held, or the
+ * workload changed since) the workload is read once from the API server. A failure is retried after a while.
  */
 export class Backfiller {
   private readonly retryAt = new PerTool<Retry>();
   private readonly inFlight = new PerTool<true>();
-  private readonly gate = new Gate(IN_FLIGHT);
+  private readonly held = new PerTool<Held>();
+  /** Jobs whose CR was written (or found by a 409) and not yet seen by the CR informer: not written again. */
+  private readonly written = new PerTool<true>();
+  private readonly gate: Gate;
   private readonly results: BackfillResult[] = [];
   private readonly counts: Record<BackfillResult['outcome'], number> = {
     created: 0,
@@ -82,8 +126,31 @@ export class Backfiller {
     failed: 0,
   };
   private createdCount = 0;
+  private pendingCount = 0;
 
-  constructor(private readonly deps: BackfillerDeps) {}
+  constructor(private readonly deps: BackfillerDeps) {
+    this.gate = new Gate(deps.inFlight ?? BACKFILL_IN_FLIGHT);
+  }
+
+  /**
+   * Keeps the job read from a backfill candidate's workload (one the CR informer holds no CR for), so its CR can be
+   * built without reading the workload again; replaces what was kept for an older resourceVersion. Dropped once the
+   * CR is written or seen (`release`), or when the job no longer waits for a CR (`retain`).
+   */
+  hold(e: RuntimeEntry<unknown>, job: StoredJob): void {
+    this.held.set(e, { resourceVersion: e.workload.resourceVersion, json: JSON.stringify(job) });
+  }
+
+  /** Forgets the job kept for `job`: its workload is no longer a candidate. */
+  release(job: JobRef): void {
+    this.held.delete(job);
+  }
+
+  /** The CR informer saw the job's CR: nothing to keep for it, and a CR written for it is now in the watch. */
+  crSeen(job: JobRef): void {
+    this.held.delete(job);
+    this.written.delete(job);
+  }
 
   /**
    * Backfills the entries whose retry time (if any) has come and that are not in flight already; returns what each
@@ -91,8 +158,11 @@ export class Backfiller {
    */
   async run(entries: readonly RuntimeEntry[]): Promise<BackfillResult[]> {
     const now = this.deps.now();
-    const queue = entries.filter((e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e));
+    const queue = entries.filter(
+      (e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e) && !this.written.get(e),
+    );
     for (const e of queue) this.inFlight.set(e, true);
+    this.pendingCount += queue.length;
     return Promise.all(
       queue.map((e) =>
         this.gate.run(async () => {
@@ -108,6 +178,7 @@ export class Backfiller {
             return result;
           } finally {
             this.inFlight.delete(e);
+            this.pendingCount -= 1;
           }
         }),
       ),
@@ -122,6 +193,11 @@ export class Backfiller {
   /** How many backfills ended in each outcome since start: every one of them, however many the history keeps. */
   get outcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
     return this.counts;
+  }
+
+  /** Backfills dispatched and not finished (waiting for a slot or in flight). */
+  get pending(): number {
+    return this.pendingCount;
   }
 
   /** How many CRs this replica created. */
@@ -139,9 +215,11 @@ export class Backfiller {
     return out;
   }
 
-  /** Forgets the retries of a tool's jobs that are no longer waiting for a CR. */
+  /** Forgets the retries, kept jobs and writes of a tool's jobs that are no longer waiting for a CR. */
   retain(tool: string, live: ReadonlySet<string>): void {
     this.retryAt.retain(tool, live);
+    this.held.retain(tool, live);
+    this.written.retain(tool, live);
   }
 
   /**
@@ -157,15 +235,16 @@ export class Backfiller {
   private async one(e: RuntimeEntry): Promise<Outcome> {
     const kind = storageKindForJobType(e.type);
     if (!kind || !e.parsed.ok) return { outcome: 'skipped', reason: 'not a stored job' };
-    const log = this.deps.logger.child({ tool: e.tool, job: e.name, type: e.type });
     try {
       if (!this.stillTheWriter()) return NOT_THE_WRITER;
-      if (await this.crExists(kind, e)) return { outcome: 'existed' };
-      const fresh = await this.reread(e);
-      if (typeof fresh === 'string') return { outcome: 'skipped', reason: fresh };
-      const w = fresh.entry.workload;
+      const current = await this.current(e);
+      if ('outcome' in current) {
+        if (current === EXISTED || current === GONE) this.done(e);
+        return current;
+      }
+      const w = current.entry.workload;
       const cr = backfillCr(
-        fresh.job,
+        current.job,
         {
           backfilledBy: this.deps.identity,
           backfilledAt: new Date(this.deps.now()).toISOString(),
@@ -174,24 +253,9 @@ export class Backfiller {
         { codec: this.deps.entries.codec, namespacePrefix: this.deps.namespacePrefix },
       );
       if (!this.stillTheWriter()) return NOT_THE_WRITER;
-      // Read last: the CR's delete may have been seen while the workload was read again.
-      if (this.deps.deleted?.(fresh.entry)) return TOMBSTONED;
-      try {
-        await this.deps.api.request('POST', collectionPath(kind, w.namespace), {
-          body: cr,
-          timeoutMs: WRITE_TIMEOUT_MS,
-        });
-        this.retryAt.delete(e);
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        this.retryAt.delete(e);
-        log.info('job definition appeared meanwhile');
-        return { outcome: 'existed' };
-      }
-      this.createdCount += 1;
-      this.deps.metrics.syncedToStorage.inc({ tool_name: e.tool });
-      log.info({ workloadResourceVersion: w.resourceVersion }, 'backfilled job definition');
-      return { outcome: 'created' };
+      // Read last: the CR's delete may have been seen meanwhile.
+      if (this.deps.deleted?.(current.entry)) return TOMBSTONED;
+      return await this.write(e, collectionPath(kind, w.namespace), cr, w.resourceVersion);
     } catch (err) {
       const failures = (this.retryAt.get(e)?.failures ?? 0) + 1;
       const retryAt = this.deps.now() + this.backoff(failures);
@@ -199,9 +263,57 @@ export class Backfiller {
       this.deps.onRetry?.(e.tool, retryAt);
       this.deps.metrics.syncErrors.inc({ stage: 'write' });
       const described = describeApiError(err);
-      log.warn({ err: described }, 'backfill failed, will retry');
+      this.deps.logger.warn({ tool: e.tool, job: e.name, type: e.type, err: described }, 'backfill failed, will retry');
       return { outcome: 'failed', reason: described.message };
     }
+  }
+
+  /** POSTs the CR: a POST never overwrites, so a 409 means it existed (jobs-api wrote it first). */
+  private async write(e: RuntimeEntry, path: string, cr: JobCr, workloadResourceVersion: string): Promise<Outcome> {
+    try {
+      await this.deps.api.request('POST', path, { body: cr, timeoutMs: WRITE_TIMEOUT_MS });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      this.done(e);
+      this.written.set(e, true);
+      this.deps.logger.debug({ tool: e.tool, job: e.name, type: e.type }, 'job definition appeared meanwhile');
+      return EXISTED;
+    }
+    this.done(e);
+    // Until the CR informer sees it, a pass would plan this job again: a second write would only meet a 409.
+    this.written.set(e, true);
+    this.createdCount += 1;
+    this.deps.metrics.syncedToStorage.inc({ tool_name: e.tool });
+    this.deps.logger.debug(
+      { tool: e.tool, job: e.name, type: e.type, workloadResourceVersion },
+      'backfilled job definition',
+    );
+    return CREATED;
+  }
+
+  /** The job is settled (its CR written or seen, or its workload gone): nothing to retry, nothing to keep. */
+  private done(e: RuntimeEntry): void {
+    this.retryAt.delete(e);
+    this.held.delete(e);
+  }
+
+  /**
+   * The job as the live watch holds it now, with the job to build its CR from, or why nothing is written: the CR
+   * exists, the workload is gone, being deleted or no longer a readable job.
+   */
+  private async current(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<unknown> } | Outcome> {
+    const { watched } = this.deps;
+    if (watched.hasCr(e)) return EXISTED;
+    const entry = watched.workload(e);
+    if (!entry) return GONE;
+    if (entry.workload.deleting || !entry.parsed.ok) return CHANGED;
+    // A young workload may belong to a job jobs-api is creating or deleting right now, whose CR came and went before
+    // the CR watch delivered it: only the API server knows whether the workload still stands (docs/adr/0005).
+    if (this.deps.now() - entry.workload.createdAt < RECENT_WORKLOAD_MS) return this.reread(e);
+    const held = this.held.get(e);
+    if (held?.resourceVersion === entry.workload.resourceVersion)
+      return { job: JSON.parse(held.json) as StoredJob, entry };
+    return this.reread(e);
   }
 
   /** Equal jitter: half the doubling step fixed, half random, so retries of many jobs spread out. */
@@ -210,39 +322,32 @@ export class Backfiller {
     return Math.round(step / 2 + (this.deps.random ?? Math.random)() * (step / 2));
   }
 
-  private async crExists(kind: StorageKind, e: RuntimeEntry): Promise<boolean> {
-    try {
-      await this.deps.api.request('GET', objectPath(kind, e.workload.namespace, e.name), {
-        timeoutMs: READ_TIMEOUT_MS,
-      });
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-  }
-
-  /** The workload read again into an entry that holds its job, or why there is nothing to backfill. */
-  private async reread(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<StoredJob> } | string> {
+  /** The workload read from the API server into an entry that holds its job, or why there is nothing to backfill. */
+  private async reread(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<StoredJob> } | Outcome> {
     const resource = workloadKindOf(e.workload.kind);
-    if (!resource) return 'not a stored job';
+    if (!resource) return { outcome: 'skipped', reason: 'not a stored job' };
     let fresh: unknown;
     try {
       fresh = await this.deps.api.request('GET', objectPath(resource, e.workload.namespace, e.workload.name), {
         timeoutMs: READ_TIMEOUT_MS,
       });
     } catch (err) {
-      if (isNotFound(err)) return 'the workload is gone';
+      if (isNotFound(err)) return GONE;
       throw err;
     }
     const read = workloadEntry(fresh, this.deps.entries);
-    if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) {
-      return 'the workload changed: being deleted or no longer a readable job';
-    }
+    if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) return CHANGED;
     return { job: read.entry.parsed.value, entry: read.entry };
   }
 }
 
+const CREATED: Outcome = Object.freeze({ outcome: 'created' });
+const EXISTED: Outcome = Object.freeze({ outcome: 'existed' });
+const GONE: Outcome = Object.freeze({ outcome: 'skipped', reason: 'the workload is gone' });
+const CHANGED: Outcome = Object.freeze({
+  outcome: 'skipped',
+  reason: 'the workload changed: being deleted or no longer a readable job',
+});
 const NOT_THE_WRITER: Outcome = Object.freeze({ outcome: 'skipped', reason: 'not the writer in this phase' });
 const TOMBSTONED: Outcome = Object.freeze({
   outcome: 'skipped',

@@ -30,6 +30,11 @@ export interface EntryContext<J> {
   codec: StorageCodec;
   /** What an entry keeps of a job that was read: its fingerprint (the inventory) or the job itself (re-reads). */
   keep: (job: StoredJob) => J;
+  /**
+   * Hears each job and job CR entry made, with the job read from the object (undefined when it was unreadable):
+   * the sync keeps the jobs of backfill candidates this way instead of reading their workloads again.
+   */
+  read?: (entry: InventoryEntry<J>, job: StoredJob | undefined) => void;
 }
 
 interface Meta {
@@ -62,7 +67,7 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
   const { class: cls, parsed } = readWorkload(obj, ctx.settings);
   if (cls.kind === 'foreign') return FOREIGN;
   if (cls.kind !== 'job' || !parsed) return undefined;
-  const job = parsed.ok && parsed.value.job.job_type !== 'one-off' ? parsed.value.job : undefined;
+  const job = storedJobOf(parsed);
   const entry: RuntimeEntry<J> = {
     tool: names.tool,
     type: cls.jobType,
@@ -72,7 +77,14 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
     parsed: job ? ok(ctx.keep(job)) : parsed.ok ? NOT_STORED : parsed,
   };
   if (job?.job_type === 'continuous' && job.port) entry.exposesPort = true;
-  return { what: 'job', entry };
+  const made: InventoryEntry<J> = { what: 'job', entry };
+  ctx.read?.(made, job);
+  return made;
+}
+
+/** The job a workload was read into, if jobs-api stores it (one-off jobs are not stored). */
+function storedJobOf(parsed: NonNullable<ReturnType<typeof readWorkload>['parsed']>): StoredJob | undefined {
+  return parsed.ok && parsed.value.job.job_type !== 'one-off' ? parsed.value.job : undefined;
 }
 
 function workloadRef(
@@ -115,7 +127,9 @@ export function crEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J
       // A hand-edited annotation is not evidence of anything; drift is still computed semantically.
     }
   }
-  return { what: 'cr', entry };
+  const made: InventoryEntry<J> = { what: 'cr', entry };
+  ctx.read?.(made, decoded.ok ? decoded.job : undefined);
+  return made;
 }
 
 /** The resourceVersion an entry was made from; Services and foreign workloads keep none (they are cheap to redo). */

@@ -45,6 +45,13 @@ export class Inventory {
     return (job.type === 'scheduled' ? state?.scheduled : state?.continuous)?.has(job.name) ?? false;
   }
 
+  /** The job's workload (a CronJob for a scheduled job, a Deployment for a continuous one) as the inventory holds it. */
+  workloadOf(job: JobRef): RuntimeEntry | undefined {
+    const state = this.tools.get(job.tool);
+    const workload = (job.type === 'scheduled' ? state?.cronjobs : state?.deployments)?.get(job.name);
+    return workload?.type === job.type ? workload : undefined;
+  }
+
   toolOf(namespace: string): string | undefined {
     return this.namesOf(namespace)?.tool;
   }

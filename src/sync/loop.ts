@@ -1,3 +1,4 @@
+import { phaseBehaviour } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { Config } from '../config/schema.js';
 import { resolveJob } from '../jobs/index.js';
@@ -44,6 +45,8 @@ export interface SyncDeps {
   elect?: boolean;
   /** Never write, only report (the `report` command and `import --dry-run`). */
   readOnly?: boolean;
+  /** Backfills in flight at once (default BACKFILL_IN_FLIGHT; the one-shot import writes with more). */
+  backfillInFlight?: number;
   now?: () => number;
   /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
   intervalMs?: number;
@@ -97,12 +100,20 @@ export class SyncLoop {
     // Entries keep the fingerprint of the job with jobs-api's defaults resolved, computed once: later reconciles
     // compare strings, and the inventory holds one short string per job instead of its objects.
     const fingerprint = (job: StoredJob) => jobFingerprint(resolve(job));
-    const kept: EntryContext<JobFingerprint> = { namesOf, settings, codec, keep: fingerprint };
+    const kept: EntryContext<JobFingerprint> = {
+      namesOf,
+      settings,
+      codec,
+      keep: fingerprint,
+      read: (entry, job) => this.heard(entry, job),
+    };
     const reread: EntryContext<StoredJob> = { namesOf, settings, codec, keep: (job) => job };
     this.drift = { api: deps.api, entries: reread, resolve };
     this.backfiller = new Backfiller({
       api: deps.api,
       entries: reread,
+      watched: { hasCr: (job) => this.inventory.hasCr(job), workload: (job) => this.inventory.workloadOf(job) },
+      ...(deps.backfillInFlight === undefined ? {} : { inFlight: deps.backfillInFlight }),
       namespacePrefix: config.toolNamespacePrefix,
       phase: deps.phase,
       isLeader: () => this.leader,
@@ -129,6 +140,19 @@ export class SyncLoop {
       this.inventory.markAllDirty();
       changed();
     });
+  }
+
+  /**
+   * Keeps the job of a backfill candidate the watch just read (a workload whose CR the inventory does not hold),
+   * while this sync may backfill; forgets it once its CR is seen. Every other job is kept only as its fingerprint.
+   */
+  private heard(entry: InventoryEntry, job: StoredJob | undefined): void {
+    if (entry.what === 'cr') this.backfiller.crSeen(entry.entry);
+    if (entry.what !== 'job') return;
+    const { phase } = this.deps;
+    const mayBackfill = !this.deps.readOnly && (!phase.known() || phaseBehaviour(phase.current()).backfillRuntimeOnly);
+    if (job && mayBackfill && !this.inventory.hasCr(entry.entry)) this.backfiller.hold(entry.entry, job);
+    else this.backfiller.release(entry.entry);
   }
 
   private get interval(): number {
@@ -304,6 +328,11 @@ export class SyncLoop {
   /** How many backfills ended in each outcome since start (all of them, unlike `backfillResults`). */
   backfillOutcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
     return this.backfiller.outcomes;
+  }
+
+  /** Backfills dispatched and not finished: with `backfillOutcomes`, the one-shot import's progress. */
+  backfillPending(): number {
+    return this.backfiller.pending;
   }
 
   status(): SyncStatus {

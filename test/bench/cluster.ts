@@ -26,6 +26,8 @@ export interface Measured {
   peakRssMb: number;
   /** With `hold`: the peak RSS when `done` was seen; `peakRssMb` is then the peak through the hold as well. */
   doneRssMb?: number;
+  /** What the child printed on stdout up to `done`. */
+  stdout?: string;
 }
 
 export interface MeasureOptions {
@@ -70,7 +72,12 @@ export function measure(
       finished = true;
       clearInterval(poll);
       clearTimeout(holdTimer);
-      resolve({ seconds, peakRssMb: peakKb / 1024, ...(doneKb !== undefined ? { doneRssMb: doneKb / 1024 } : {}) });
+      resolve({
+        seconds,
+        peakRssMb: peakKb / 1024,
+        stdout: out,
+        ...(doneKb !== undefined ? { doneRssMb: doneKb / 1024 } : {}),
+      });
     };
     const stop = () => child.kill(args.some((a) => a.startsWith('--cpu-prof')) ? 'SIGTERM' : 'SIGKILL');
     let doneKb = 0;
@@ -140,14 +147,21 @@ export interface SeededCluster {
   crs: number;
 }
 
-/** A control plane with `tools` tool namespaces, `jobs` jobs-api CronJobs in each, and the CRs of 80 % of them. */
-export async function seedCluster(tools: number, jobsPerTool: number): Promise<SeededCluster> {
+/**
+ * A control plane with `tools` tool namespaces, `jobs` jobs-api CronJobs in each, and the CRs of 80 % of them
+ * (`storedShare`: another share, e.g. 0 for an import's starting point).
+ */
+export async function seedCluster(
+  tools: number,
+  jobsPerTool: number,
+  o: { storedShare?: number } = {},
+): Promise<SeededCluster> {
   const cp = await startControlPlane({
     extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
   });
   try {
     await installJobsCrds(cp);
-    return await growCluster({ cp, tools: [], cronJobs: 0, crs: 0 }, tools, jobsPerTool);
+    return await growCluster({ cp, tools: [], cronJobs: 0, crs: 0 }, tools, jobsPerTool, o);
   } catch (err) {
     await cp.stop();
     throw err;
@@ -163,7 +177,13 @@ const SEED_WIDTH = 64;
  * the same 80 % with a CR), so a benchmark can measure a small cluster, then a large one, without seeding twice. The
  * creates run in parallel over several connections: namespaces first, then each job's CronJob followed by its CR.
  */
-export async function growCluster(seeded: SeededCluster, tools: number, jobsPerTool: number): Promise<SeededCluster> {
+export async function growCluster(
+  seeded: SeededCluster,
+  tools: number,
+  jobsPerTool: number,
+  o: { storedShare?: number } = {},
+): Promise<SeededCluster> {
+  const share = o.storedShare ?? STORED_SHARE;
   const { cp } = seeded;
   const clients = Array.from({ length: SEED_CLIENTS }, () => new KubeApi(cp.kubeConfig('admin')));
   const client = (i: number): KubeApi => clients[i % SEED_CLIENTS] as KubeApi;
@@ -194,8 +214,8 @@ export async function growCluster(seeded: SeededCluster, tools: number, jobsPerT
           body: obj,
           query: { fieldManager: 'jobs-api toolforge_weld' },
         });
-      // The same 80 % as before: by the job's index within the whole cluster.
-      if ((seeded.cronJobs + i) % 10 < STORED_SHARE * 10) {
+      // The same share as before: by the job's index within the whole cluster.
+      if ((seeded.cronJobs + i) % 10 < share * 10) {
         await api.request('POST', `/apis/jobs-api.toolforge.org/v1/namespaces/tool-${job.tool_name}/scheduled-jobs`, {
           body: crOf(job),
         });

@@ -6,15 +6,17 @@
  *             watcher's CronJob watch event (test/bench/freshness.ts)
  *   preflight — `jobs-storage preflight` over the API vs a bare paginated LIST of the same objects (test/bench/preflight.ts)
  *   migrate — `migrate --all --out DIR` time and peak RSS vs a bare paginated LIST (test/bench/migrate.ts)
- * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `freshness`, `preflight` or
- * `migrate` to run some.
+ *   import  — `import` CRs/s with correct totals vs a bare client creating the same CRs at the same concurrency
+ *             (test/bench/import.ts)
+ * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `freshness`, `preflight`, `migrate` or
+ * `import` to run some.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
-const benches = ['webhook', 'sync', 'freshness', 'preflight', 'migrate'].filter(
+const benches = ['webhook', 'sync', 'freshness', 'preflight', 'migrate', 'import'].filter(
   (b) => only.length === 0 || only.includes(b),
 );
 let failed = false;
