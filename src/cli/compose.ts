@@ -19,7 +19,8 @@ import type { SharedMetrics, SyncMetrics, WebhookMetrics } from '../metrics/regi
 import { PhaseSource } from '../phase/source.js';
 import { createStorageCodec } from '../storage/codec.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../sync/backfill.js';
-import { SyncLoop } from '../sync/loop.js';
+
+import { IMPORT_EVENT_DELAY_MS, SyncLoop } from '../sync/loop.js';
 import { loadRuntimeSettings } from '../runtime/settings.js';
 import { VERSION } from '../version.js';
 import { checkImportCaller, establishCaller, refusalError, unreachableError } from './one-shot.js';
@@ -89,6 +90,7 @@ export interface SyncPartsOptions {
   readOnly?: boolean;
   elect?: boolean;
   backfillInFlight?: number;
+  eventDelayMs?: number;
 }
 
 /** The sync's parts, shared by the sync process and the one-shot import/report commands. Nothing started. */
@@ -110,6 +112,7 @@ export function syncParts(
     ...(options.elect === undefined ? {} : { elect: options.elect }),
     ...(options.readOnly ? { readOnly: true } : {}),
     ...(options.backfillInFlight === undefined ? {} : { backfillInFlight: options.backfillInFlight }),
+    ...(options.eventDelayMs === undefined ? {} : { eventDelayMs: options.eventDelayMs }),
   });
   return { phase, sync };
 }
@@ -170,7 +173,9 @@ export async function withOneShotSync<T>(
     {
       elect: false,
       readOnly: options.readOnly,
-      ...(options.command === 'import' ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT } : {}),
+      ...(options.command === 'import'
+        ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT, eventDelayMs: IMPORT_EVENT_DELAY_MS }
+        : {}),
     },
   );
   const stopped = new AbortController();

@@ -47,6 +47,10 @@ export interface SyncDeps {
   readOnly?: boolean;
   /** Backfills in flight at once (default BACKFILL_IN_FLIGHT; the one-shot import writes with more). */
   backfillInFlight?: number;
+  /**
+   * How long after a watch event its tool is reconciled (default EVENT_DELAY_MS; IMPORT_EVENT_DELAY_MS for import).
+   */
+  eventDelayMs?: number;
   now?: () => number;
   /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
   intervalMs?: number;
@@ -56,6 +60,11 @@ export interface SyncDeps {
 const LOOP_INTERVAL_MS = 500;
 /** A watch event reconciles its tool after this long: a burst of events (a relist, a bulk create) is one pass. */
 const EVENT_DELAY_MS = 5;
+/**
+ * The one-shot import's: its own CR writes are most of the watch events it hears, so a tool's five CRs make one pass,
+ * not five (each pass plans its tools and publishes their gauges, which an import never shows).
+ */
+export const IMPORT_EVENT_DELAY_MS = 100;
 
 /**
  * The sync: informers over workloads and job CRs in all tool namespaces, a per-tool reconcile of every changed
@@ -127,7 +136,7 @@ export class SyncLoop {
       },
       deleted: (fresh) => this.tombstones.covers(fresh) || this.inventory.hasCr(fresh),
     });
-    const changed = () => this.wake(EVENT_DELAY_MS);
+    const changed = () => this.wake(this.eventDelay);
     this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept, changed });
     const leading = (yes: boolean) => {
       this.leader = yes;
@@ -153,6 +162,10 @@ export class SyncLoop {
     const mayBackfill = !this.deps.readOnly && (!phase.known() || phaseBehaviour(phase.current()).backfillRuntimeOnly);
     if (job && mayBackfill && !this.inventory.hasCr(entry.entry)) this.backfiller.hold(entry.entry, job);
     else this.backfiller.release(entry.entry);
+  }
+
+  private get eventDelay(): number {
+    return this.deps.eventDelayMs ?? EVENT_DELAY_MS;
   }
 
   private get interval(): number {
@@ -187,7 +200,7 @@ export class SyncLoop {
       // Passing before the first pass, so that the wake-ups it asks for (a grace period that ends) are kept.
       this.passing = true;
       this.fullPass();
-      this.wake(this.inventory.hasDirty() ? EVENT_DELAY_MS : this.interval);
+      this.wake(this.inventory.hasDirty() ? this.eventDelay : this.interval);
     });
   }
 

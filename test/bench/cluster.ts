@@ -28,6 +28,8 @@ export interface Measured {
   doneRssMb?: number;
   /** What the child printed on stdout up to `done`. */
   stdout?: string;
+  /** The child's CPU time (user + system, /proc/<pid>/stat), as last sampled: every 50 ms and at `done`. */
+  cpuSeconds: number;
 }
 
 export interface MeasureOptions {
@@ -54,6 +56,7 @@ export function measure(
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     let peakKb = 0;
+    let cpuTicks = 0;
     let seen = false;
     let finished = false;
     let since = '';
@@ -62,6 +65,10 @@ export function measure(
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         if (m) peakKb = Math.max(peakKb, Number(m[1]));
+        // Fields 14 and 15 (utime, stime, in clock ticks of 10 ms), counted after the command name's ')'.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpuTicks = Number(fields[11]) + Number(fields[12]);
       } catch {
         // the process is gone
       }
@@ -75,6 +82,7 @@ export function measure(
       resolve({
         seconds,
         peakRssMb: peakKb / 1024,
+        cpuSeconds: cpuTicks / 100,
         stdout: out,
         ...(doneKb !== undefined ? { doneRssMb: doneKb / 1024 } : {}),
       });

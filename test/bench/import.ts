@@ -199,6 +199,13 @@ async function main(): Promise<void> {
         `${median(bares.map((m) => m.seconds)).toFixed(2)} s`,
     );
     console.log(`  bare client's create phase alone: ${createRate.toFixed(0)} CRs/s`);
+    const cpuPerThousand = (runs: readonly (Measured & { created: number })[]) =>
+      median(runs.map((m) => (m.cpuSeconds / Math.max(1, m.created)) * 1000));
+    console.log(
+      `  CPU per 1,000 CRs (user + system of the child): import ${cpuPerThousand(imports).toFixed(2)} s, ` +
+        `bare client ${cpuPerThousand(bares).toFixed(2)} s — on a 2-core machine shared with kube-apiserver and etcd, ` +
+        `the client's CPU is taken from the API server's`,
+    );
     console.log(
       `  ratio import/bare client ${(importRate / bareRate).toFixed(2)} (target ≥ 0.8; judged against the bare ` +
         `client's whole run, which lists as the import must); import/bare create phase alone ` +

@@ -57,7 +57,11 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const ns = await measure([namespacesScript, cp.kubeconfigPath('admin')], /listed \d+/);
       const lists = await measure([baselineScript, cp.kubeconfigPath('admin')], /listed \d+/);
-      bare.push({ seconds: ns.seconds + lists.seconds, peakRssMb: Math.max(ns.peakRssMb, lists.peakRssMb) });
+      bare.push({
+        seconds: ns.seconds + lists.seconds,
+        peakRssMb: Math.max(ns.peakRssMb, lists.peakRssMb),
+        cpuSeconds: ns.cpuSeconds + lists.cpuSeconds,
+      });
       const out = join(dir, `out-${run}`);
       migrate.push(
         await measure(
