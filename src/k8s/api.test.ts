@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { continueTokenOf } from './api.js';
+import { continueTokenOf, KubeApiError, PageItems, scanList } from './api.js';
 
 test('the continue token is read from the start of a list body, before its items', () => {
   const head =
@@ -22,4 +22,66 @@ test('the continue token is read from the start of a list body, before its items
     known: false,
   });
   assert.deepEqual(continueTokenOf('{"items":[],"metadata":{"continue":"x"}}'), { known: false });
+});
+
+test('a list body is scanned into its fields and the byte ranges of its items, each parsed as it is read', () => {
+  const body = Buffer.from(
+    ' {"kind":"CronJobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"42","continue":"c"},' +
+      '"items":[ {"metadata":{"name":"a\\"}{[","namespace":"tool-é"},"spec":{"x":[1,{"y":"]"}]}} , {"metadata":{"name":"b\\\\"}},3,"s",null ]}\n',
+  );
+  const list = scanList(body);
+  assert.deepEqual(list.fields, {
+    kind: 'CronJobList',
+    apiVersion: 'batch/v1',
+    metadata: { resourceVersion: '42', continue: 'c' },
+  });
+  const items = list.items;
+  const texts: string[] = [];
+  for (let i = 0; i < items.length; i += 2) texts.push(body.toString('utf8', items[i], items[i + 1]));
+  assert.deepEqual(
+    texts.map((t) => JSON.parse(t) as unknown),
+    [
+      { metadata: { name: 'a"}{[', namespace: 'tool-é' }, spec: { x: [1, { y: ']' }] } },
+      { metadata: { name: 'b\\' } },
+      3,
+      's',
+      null,
+    ],
+  );
+  const seen: unknown[] = [];
+  const parsed = [...new PageItems<unknown>(body, items, (item) => seen.push(item))];
+  assert.equal(parsed.length, 5);
+  assert.deepEqual(seen, parsed);
+
+  assert.deepEqual(scanList(Buffer.from('{"items":null,"metadata":{}}')), { fields: { metadata: {} }, items: [] });
+  assert.deepEqual(scanList(Buffer.from('{"items":[]}')), { fields: {}, items: [] });
+  assert.deepEqual(scanList(Buffer.from('{}')), { fields: {}, items: [] });
+});
+
+test('a list body that is not a JSON list is a clear API error, not a crash', () => {
+  for (const text of [
+    '',
+    'null',
+    '[1]',
+    '{"items":[{"a":1}',
+    '{"items":[{"a":"1}]}',
+    '{"items":[1 2]}',
+    '{"items":5}',
+    '{"a":1} x',
+    '{"a" 1}',
+    '{a:1}',
+  ]) {
+    assert.throws(
+      () => scanList(Buffer.from(text)),
+      (err: unknown) => err instanceof KubeApiError && err.code === 'ERR_K8S_API' && /not valid JSON/.test(err.message),
+      text,
+    );
+  }
+  // An item that is itself broken fails when it is reached, with the same error.
+  const body = Buffer.from('{"items":[{"a":1},{"b":tru}]}');
+  const pages = new PageItems(body, scanList(body).items, () => undefined);
+  assert.throws(
+    () => [...pages],
+    (err: unknown) => err instanceof KubeApiError && /not valid JSON at byte 18/.test(err.message),
+  );
 });

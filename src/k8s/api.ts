@@ -10,8 +10,8 @@ export class KubeApiError extends AppError {
   readonly status: number;
   readonly reason: string | undefined;
 
-  constructor(status: number, message: string, reason?: string) {
-    super('ERR_K8S_API', message);
+  constructor(status: number, message: string, reason?: string, cause?: unknown) {
+    super('ERR_K8S_API', message, cause === undefined ? undefined : { cause });
     this.status = status;
     this.reason = reason;
   }
@@ -27,9 +27,17 @@ export interface ListPage<T> {
   resourceVersion: string;
 }
 
+/** A list page whose items are parsed one at a time, as they are iterated (`listPages(…, 'lazy')`). */
+export interface LazyListPage<T> {
+  items: Iterable<T>;
+  resourceVersion: string;
+}
+
 type Query = Record<string, string | number | boolean | undefined>;
 
-interface ParsedPage<T> extends ListPage<T> {
+interface ParsedPage<T> {
+  items: PageItems<T>;
+  resourceVersion: string;
   continueToken: string | undefined;
 }
 
@@ -154,21 +162,37 @@ export class KubeApi {
    * The next page is requested as soon as this page's `continue` token has arrived — the API server writes list
    * metadata before the items — so the server prepares it while this page's items are still arriving and being
    * parsed. At most two pages of a list are in flight.
+   *
+   * A page is kept as its body's bytes (outside the JavaScript heap) and the offsets of its items. With `'lazy'`, each
+   * item is parsed when the caller's iteration reaches it, so a caller that keeps only a little of each item never
+   * has a whole page of parsed objects alive: at tens of thousands of objects, those pages (alive across the awaits
+   * of a list) were promoted to the old generation and were most of what a relist left behind. Without it, the
+   * items come parsed in an array, as before.
    */
-  async *listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>> {
-    let current = this.startListPage<T>(path, query, undefined);
+  listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>>;
+  listPages<T>(path: string, query: Query & { limit: number }, items: 'lazy'): AsyncGenerator<LazyListPage<T>>;
+  async *listPages<T>(
+    path: string,
+    query: Query & { limit: number },
+    items: 'array' | 'lazy' = 'array',
+  ): AsyncGenerator<ListPage<T> | LazyListPage<T>> {
+    let current: PendingPage<T> = this.startListPage<T>(path, query, undefined);
     let following: PendingPage<T> | undefined;
     try {
       for (;;) {
-        const early = await current.continueToken;
+        const early: string | undefined = await current.continueToken;
         following = early ? this.startListPage<T>(path, query, early) : undefined;
-        const page = await current.page;
+        let page: ParsedPage<T> | undefined = await current.page;
         if (page.continueToken !== early) {
           // The early read disagreed with the parsed page (never seen): follow the parsed token.
           following?.abort();
           following = page.continueToken ? this.startListPage<T>(path, query, page.continueToken) : undefined;
         }
-        yield { items: page.items, resourceVersion: page.resourceVersion };
+        const out = { items: items === 'lazy' ? page.items : [...page.items], resourceVersion: page.resourceVersion };
+        // Nothing here holds the page past the yield (the pending page that resolved to it is replaced before the
+        // next one is awaited): the caller decides how long its items live.
+        page = undefined;
+        yield out;
         if (!following) return;
         current = following;
         following = undefined;
@@ -189,23 +213,22 @@ export class KubeApi {
       });
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) throw toApiError(status, await readAll(res));
-      const text = await readAll(res, (head) => {
+      const body = await readBody(res, (head) => {
         const found = continueTokenOf(head);
         if (found.known) announce(found.token);
         return !found.known;
       });
-      const list = JSON.parse(text) as {
+      const list = scanList(body);
+      const fields = list.fields as {
         apiVersion?: string;
         kind?: string;
-        items?: T[];
         metadata?: { resourceVersion?: string; continue?: string };
       };
-      const items = list.items ?? [];
-      stampKind(items, list.apiVersion, list.kind);
+      const stamp = kindStamp(fields.apiVersion, fields.kind);
       return {
-        items,
-        resourceVersion: list.metadata?.resourceVersion ?? '',
-        continueToken: list.metadata?.continue || undefined,
+        items: new PageItems<T>(body, list.items, stamp),
+        resourceVersion: fields.metadata?.resourceVersion ?? '',
+        continueToken: fields.metadata?.continue || undefined,
       };
     })();
     // Whoever awaits the page sees its failure; the token then settles as "unknown" (the page decides).
@@ -274,14 +297,180 @@ export class KubeApi {
  * List items come without `apiVersion` and `kind` (watch events carry them); set them from the list
  * (`CronJobList` → `CronJob`) so that every object reaching a caller looks the same whichever way it came.
  */
-function stampKind(items: unknown[], apiVersion: string | undefined, listKind: string | undefined): void {
-  if (!apiVersion || !listKind?.endsWith('List')) return;
+function kindStamp(apiVersion: string | undefined, listKind: string | undefined): (item: unknown) => void {
+  if (typeof apiVersion !== 'string' || !apiVersion || typeof listKind !== 'string' || !listKind.endsWith('List'))
+    return () => undefined;
   const kind = listKind.slice(0, -'List'.length);
-  for (const item of items) {
-    if (typeof item !== 'object' || item === null) continue;
+  return (item) => {
+    if (typeof item !== 'object' || item === null) return;
     const obj = item as { apiVersion?: string; kind?: string };
     obj.apiVersion ??= apiVersion;
     obj.kind ??= kind;
+  };
+}
+
+/**
+ * A page's items as the byte ranges of its body, each parsed (and its kind stamped) when an iteration reaches it.
+ * The body is one Buffer, held outside the JavaScript heap; an item's text and parse are young garbage as soon as
+ * the caller has moved on. Iterating twice parses twice.
+ */
+export class PageItems<T> implements Iterable<T> {
+  constructor(
+    private readonly body: Buffer,
+    /** Start and end offsets of each item, in pairs. */
+    private readonly ranges: readonly number[],
+    private readonly stamp: (item: unknown) => void,
+  ) {}
+
+  get length(): number {
+    return this.ranges.length / 2;
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.ranges.length; i += 2) {
+      const item = parseJson(this.body, this.ranges[i] ?? 0, this.ranges[i + 1] ?? 0) as T;
+      this.stamp(item);
+      yield item;
+    }
+  }
+}
+
+function parseJson(body: Buffer, start: number, end: number): unknown {
+  try {
+    return JSON.parse(body.toString('utf8', start, end));
+  } catch (err) {
+    throw new KubeApiError(0, `list page from the API server is not valid JSON at byte ${start}`, undefined, err);
+  }
+}
+
+/** A list body's top-level fields other than `items` (parsed), and the byte ranges of its items (in pairs). */
+export interface ScannedList {
+  fields: Record<string, unknown>;
+  items: number[];
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+/**
+ * Finds the items of a list body (a JSON object with an `items` array) without parsing them: only the structure is
+ * read, strings are skipped with `indexOf`. Every other top-level field is parsed as it is. A body that is not such
+ * an object ends in a KubeApiError; an item that is not valid JSON fails when it is parsed.
+ */
+export function scanList(body: Buffer): ScannedList {
+  return new ListScanner(body).list();
+}
+
+const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const endsScalar = (c: number | undefined): boolean =>
+  c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isSpace(c);
+
+/** The structure of a JSON body read over its bytes: offsets in, offsets out. */
+class ListScanner {
+  private readonly n: number;
+
+  constructor(private readonly body: Buffer) {
+    this.n = body.length;
+  }
+
+  list(): ScannedList {
+    const { body } = this;
+    const fields: Record<string, unknown> = {};
+    const items: number[] = [];
+    let i = this.expect(this.space(0), OPEN_OBJECT, 'an object was expected');
+    if (body[this.space(i)] === CLOSE_OBJECT) return { fields, items };
+    for (;;) {
+      i = this.space(i);
+      if (body[i] !== QUOTE) this.fail(i, 'a field name was expected');
+      const keyEnd = this.stringEnd(i);
+      const key = JSON.parse(body.toString('utf8', i, keyEnd)) as string;
+      i = this.space(this.expect(this.space(keyEnd), COLON, 'a colon was expected'));
+      if (key === 'items' && body[i] === OPEN_ARRAY) i = this.items(i, items);
+      else {
+        const end = this.valueEnd(i);
+        const value = parseJson(body, i, end);
+        if (key !== 'items') fields[key] = value;
+        else if (value !== null) this.fail(i, 'items is neither an array nor null');
+        i = end;
+      }
+      i = this.space(i);
+      if (body[i] === CLOSE_OBJECT) break;
+      i = this.expect(i, COMMA, 'a comma or the end of the list was expected');
+    }
+    if (this.space(i + 1) !== this.n) this.fail(i + 1, 'text after the list');
+    return { fields, items };
+  }
+
+  /** The items array at `i`: each item's range into `ranges`; returns the offset after the array. */
+  private items(i: number, ranges: number[]): number {
+    i = this.space(i + 1);
+    if (this.body[i] === CLOSE_ARRAY) return i + 1;
+    for (;;) {
+      const end = this.valueEnd(i);
+      ranges.push(i, end);
+      i = this.space(end);
+      if (this.body[i] === CLOSE_ARRAY) return i + 1;
+      i = this.space(this.expect(i, COMMA, 'a comma or the end of items was expected'));
+    }
+  }
+
+  private fail(at: number, what: string): never {
+    throw new KubeApiError(0, `list page from the API server is not valid JSON: ${what} at byte ${at}`);
+  }
+
+  private expect(i: number, byte: number, what: string): number {
+    if (this.body[i] !== byte) this.fail(i, what);
+    return i + 1;
+  }
+
+  private space(i: number): number {
+    while (i < this.n && isSpace(this.body[i])) i += 1;
+    return i;
+  }
+
+  /** `i` is at an opening quote; the offset after the closing one. Strings are skipped with indexOf. */
+  private stringEnd(i: number): number {
+    const { body } = this;
+    let at = i + 1;
+    for (;;) {
+      const q = body.indexOf(QUOTE, at);
+      if (q < 0) return this.fail(i, 'unterminated string');
+      let slashes = 0;
+      while (body[q - 1 - slashes] === BACKSLASH) slashes += 1;
+      if (slashes % 2 === 0) return q + 1;
+      at = q + 1;
+    }
+  }
+
+  private valueEnd(i: number): number {
+    const c = this.body[i];
+    if (c === QUOTE) return this.stringEnd(i);
+    if (c === OPEN_OBJECT || c === OPEN_ARRAY) return this.nestedEnd(i);
+    const start = i;
+    while (i < this.n && !endsScalar(this.body[i])) i += 1;
+    return i > start ? i : this.fail(i, 'a value was expected');
+  }
+
+  private nestedEnd(i: number): number {
+    const { body, n } = this;
+    let depth = 0;
+    while (i < n) {
+      const b = body[i];
+      if (b === QUOTE) {
+        i = this.stringEnd(i);
+        continue;
+      }
+      if (b === OPEN_OBJECT || b === OPEN_ARRAY) depth += 1;
+      else if ((b === CLOSE_OBJECT || b === CLOSE_ARRAY) && --depth === 0) return i + 1;
+      i += 1;
+    }
+    return this.fail(i, 'unterminated object or array');
   }
 }
 
@@ -289,7 +478,12 @@ function stampKind(items: unknown[], apiVersion: string | undefined, listKind: s
  * The whole body as text. `onHead`, if given, sees the text received so far after each chunk until it returns
  * false (or 64 KiB have arrived), for what the start of a body says before the rest is in.
  */
-function readAll(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<string> {
+async function readAll(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<string> {
+  return (await readBody(res, onHead)).toString('utf8');
+}
+
+/** The whole body as bytes; `onHead` as for `readAll`. */
+function readBody(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let watching = onHead !== undefined;
@@ -301,7 +495,7 @@ function readAll(res: IncomingMessage, onHead?: (head: string) => boolean): Prom
         watching = received < HEAD_LIMIT && onHead(Buffer.concat(chunks).toString('utf8'));
       }
     });
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('end', () => resolve(Buffer.concat(chunks, received)));
     res.on('error', reject);
   });
 }

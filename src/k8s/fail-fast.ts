@@ -1,5 +1,5 @@
 import { KubeApi } from './api.js';
-import type { ListPage, WatchEvent } from './api.js';
+import type { LazyListPage, ListPage, WatchEvent } from './api.js';
 import type { KubeCredentials } from './credentials.js';
 import { describeApiError, statusOf } from './errors.js';
 
@@ -70,9 +70,16 @@ export class FailFastApi extends KubeApi {
     }
   }
 
-  override async *listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>> {
+  override listPages<T>(path: string, query: Query & { limit: number }): AsyncGenerator<ListPage<T>>;
+  override listPages<T>(path: string, query: Query & { limit: number }, items: 'lazy'): AsyncGenerator<LazyListPage<T>>;
+  override async *listPages<T>(
+    path: string,
+    query: Query & { limit: number },
+    items: 'array' | 'lazy' = 'array',
+  ): AsyncGenerator<ListPage<T> | LazyListPage<T>> {
     try {
-      for await (const page of super.listPages<T>(path, query)) {
+      const pages = items === 'lazy' ? super.listPages<T>(path, query, 'lazy') : super.listPages<T>(path, query);
+      for await (const page of pages) {
         this.reached();
         yield page;
       }

@@ -1,6 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from '../log/logger.js';
-import type { KubeApi, WatchEvent } from './api.js';
+import type { KubeApi, LazyListPage, WatchEvent } from './api.js';
 import { describeApiError, isGone } from './errors.js';
 import type { Gate } from './gate.js';
 
@@ -124,10 +124,11 @@ export class Informer<T extends ObjectMeta, E> {
     const store = this.current;
     store.beginSweep();
     let rv = '';
-    const pages = this.options.api.listPages<T>(this.options.path, {
-      limit: this.options.pageSize,
-      labelSelector: this.options.labelSelector,
-    });
+    const pages = this.options.api.listPages<T>(
+      this.options.path,
+      { limit: this.options.pageSize, labelSelector: this.options.labelSelector },
+      'lazy',
+    );
     const gate = this.options.listGate;
     const fetchPage = () => {
       const page = gate ? gate.run(() => pages.next()) : pages.next();
@@ -138,7 +139,7 @@ export class Informer<T extends ObjectMeta, E> {
     };
     // The next page is requested before this one is transformed, so the API server prepares it meanwhile.
     for (let pending = fetchPage(); ;) {
-      const next = await pending;
+      let next: IteratorResult<LazyListPage<T>> | undefined = await pending;
       if (next.done) break;
       // A stop in the middle of a long initial list ends it at the next page, not at the last one.
       if (this.stopper.signal.aborted) throw new Error('informer stopped');
@@ -146,8 +147,11 @@ export class Informer<T extends ObjectMeta, E> {
       // Let that request go out before transforming this page: it is sent from a chain of promise callbacks, which
       // would otherwise wait for the whole (synchronous) transform, and the server would sit idle meanwhile.
       await setImmediate();
+      // Items are parsed one at a time as they are taken (see listPages): a page's parse never lives as a whole.
       this.addPage(next.value.items, store);
       rv = next.value.resourceVersion;
+      // Dropped before the next await, so that the page's body is not kept alive while the next page arrives.
+      next = undefined;
     }
     for (const [namespace, name] of store.sweep()) this.options.onChange?.(namespace, name, undefined);
     this.lastEventAt = Date.now();
@@ -168,7 +172,7 @@ export class Informer<T extends ObjectMeta, E> {
    * is (and not reported), any other object is transformed and reported; an object the transform now drops is left
    * for the sweep.
    */
-  private addPage(items: readonly T[], store: ObjectStore<E>): void {
+  private addPage(items: Iterable<T>, store: ObjectStore<E>): void {
     for (const obj of items) {
       const [namespace, name] = namesOf(obj);
       const previous = store.get(namespace, name);

@@ -13,6 +13,9 @@
  *      (`--scale-tools 0` skips it).
  * For each size: RSS per 10k jobs, so growth is visible.
  *
+ * `BENCH_RELIST_VARIANTS="--flag-a|--flag-b --flag-c"` repeats the relist phase once per set of node flags, after
+ * the plain one, and prints each peak beside it (how ADR 0002's flags were measured).
+ *
  *   npx tsx test/bench/sync.ts [--tools 4000] [--jobs 5] [--runs 5] [--relists 3] [--relist-seconds 20]
  *                              [--scale-tools 20000] [--scale-runs 3]
  */
@@ -142,11 +145,21 @@ async function main(): Promise<void> {
     );
     const relisted = (out: string): number =>
       Math.min(...INFORMERS.map((name) => out.split(`"informer":"${name}","objects"`).length - 1));
+    const holdRelists = (flags: string[]): Promise<Measured> =>
+      measure([...flags, ...syncArgs(relistConfig)], FIRST_RECONCILE, process.env, {
+        hold: { until: (out) => relisted(out) >= RELISTS, timeoutMs: (RELISTS + 2) * RELIST_SECONDS * 1000 + 120_000 },
+      });
     const relistStarted = Date.now();
-    const relist = await measure(syncArgs(relistConfig), FIRST_RECONCILE, process.env, {
-      hold: { until: (out) => relisted(out) >= RELISTS, timeoutMs: (RELISTS + 2) * RELIST_SECONDS * 1000 + 120_000 },
-    });
+    const relist = await holdRelists([]);
     const relistSeconds = (Date.now() - relistStarted) / 1000;
+    const relistVariants: Array<[string, Measured]> = [];
+    for (const flags of (process.env['BENCH_RELIST_VARIANTS'] ?? '').split('|').filter(Boolean)) {
+      const m = await holdRelists(flags.split(' ').filter(Boolean));
+      relistVariants.push([flags, m]);
+      console.error(
+        `[bench] relists, node ${flags}: peak ${m.peakRssMb.toFixed(0)} MB, ${m.doneRssMb?.toFixed(0)} MB at reconcile`,
+      );
+    }
 
     if (SCALE_TOOLS > seeded.tools.length) {
       seeded = await growCluster(seeded, SCALE_TOOLS, JOBS);
@@ -175,6 +188,10 @@ async function main(): Promise<void> {
         `peak RSS ${relist.peakRssMb.toFixed(0)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
         `${relist.doneRssMb?.toFixed(0)} MB at its first reconcile`,
     );
+    for (const [flags, m] of relistVariants)
+      console.log(
+        `    with node ${flags}: peak RSS ${m.peakRssMb.toFixed(0)} MB through the relists, ${m.doneRssMb?.toFixed(0)} MB at its first reconcile (first reconcile in ${m.seconds.toFixed(2)} s)`,
+      );
   } finally {
     await cp.stop();
   }
