@@ -59,6 +59,11 @@ export class Informer<T extends ObjectMeta, E> {
 
   constructor(private readonly options: InformerOptions<T, E>) {}
 
+  /** What it lists and watches (its options' name). */
+  get name(): string {
+    return this.options.name;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }

@@ -21,7 +21,7 @@ import { jobFingerprint } from './fingerprint.js';
 import { reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
 import { publishGauges, summarize, ToolSummaries, toolSummary } from './report.js';
-import { leaseElector, watchInventory } from './sources.js';
+import { CR_RESOURCES, leaseElector, watchInventory } from './sources.js';
 import { Tombstones } from './tombstones.js';
 import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
@@ -97,6 +97,8 @@ export class SyncLoop {
   /** Resolves after the first complete reconcile of every tool. */
   readonly firstReconcile: Promise<void> = new Promise((resolve) => (this.resolveFirst = resolve));
   private firstDone = false;
+  /** Every CR informer has listed once: a workload without a CR in the inventory is then a backfill candidate. */
+  private crsListed = false;
 
   constructor(private readonly deps: SyncDeps) {
     const { config, settings, codec, logger, metrics } = deps;
@@ -138,6 +140,9 @@ export class SyncLoop {
     });
     const changed = () => this.wake(this.eventDelay);
     this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept, changed });
+    void Promise.all(this.informers.filter((i) => CR_RESOURCES.has(i.name)).map((i) => i.waitForSync())).then(() => {
+      this.crsListed = true;
+    });
     const leading = (yes: boolean) => {
       this.leader = yes;
       metrics.isLeader.set(yes ? 1 : 0);
@@ -156,11 +161,14 @@ export class SyncLoop {
    * while this sync may backfill; forgets it once its CR is seen. Every other job is kept only as its fingerprint.
    */
   private heard(entry: InventoryEntry, job: StoredJob | undefined): void {
+    // Until every CR is listed, a workload without a CR in the inventory may well have one: nothing is kept then, and
+    // a candidate found by the first pass is read once before its write instead.
     if (entry.what === 'cr') this.backfiller.crSeen(entry.entry);
     if (entry.what !== 'job') return;
     const { phase } = this.deps;
     const mayBackfill = !this.deps.readOnly && (!phase.known() || phaseBehaviour(phase.current()).backfillRuntimeOnly);
-    if (job && mayBackfill && !this.inventory.hasCr(entry.entry)) this.backfiller.hold(entry.entry, job);
+    if (job && mayBackfill && this.crsListed && !this.inventory.hasCr(entry.entry))
+      this.backfiller.hold(entry.entry, job);
     else this.backfiller.release(entry.entry);
   }
 

@@ -28,12 +28,19 @@ interface Watched {
   labelSelector?: string;
 }
 
+/** The names of the CR informers (`Informer.name`). */
+export const CR_RESOURCES: ReadonlySet<string> = new Set(STORAGE_KINDS.map((k) => k.plural));
+
 /** The workloads a stored job becomes (one-off Jobs are not stored). */
 const isWatchedWorkload = (k: WorkloadKind): k is WorkloadKind & { plural: 'cronjobs' | 'deployments' } =>
   k.plural === 'cronjobs' || k.plural === 'deployments';
 
-/** Listed and watched in this order, across all namespaces. */
+/**
+ * Listed and watched in this order, across all namespaces. The CRs come first: a workload read while its CR is not
+ * yet listed looks like a backfill candidate, whose job the sync keeps until the CR arrives (Backfiller.hold).
+ */
 const WATCHED: readonly Watched[] = [
+  ...STORAGE_KINDS.map((k): Watched => ({ resource: k.plural, api: k, read: 'cr' })),
   ...WORKLOAD_KINDS.filter(isWatchedWorkload).map((k): Watched => ({ resource: k.plural, api: k, read: 'workload' })),
   {
     resource: 'services',
@@ -41,7 +48,6 @@ const WATCHED: readonly Watched[] = [
     read: 'service',
     labelSelector: `${LABELS.managedBy}=${MANAGED_BY_JOBS_FRAMEWORK}`,
   },
-  ...STORAGE_KINDS.map((k): Watched => ({ resource: k.plural, api: k, read: 'cr' })),
 ];
 
 /**
