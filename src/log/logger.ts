@@ -34,12 +34,7 @@ let stdout: pino.DestinationStream | undefined;
  */
 export function stdoutDestination(): pino.DestinationStream {
   if (stdout !== undefined) return stdout;
-  const boom = pino.destination({
-    dest: 1,
-    sync: true,
-    minLength: STDOUT_BUFFER_BYTES,
-    periodicFlush: STDOUT_FLUSH_MS,
-  });
+  const boom = batchedDestination(1);
   process.once('exit', () => {
     try {
       boom.flushSync();
@@ -49,6 +44,11 @@ export function stdoutDestination(): pino.DestinationStream {
   });
   stdout = boom;
   return boom;
+}
+
+/** Lines to `dest` (a file descriptor or path) in batches of `STDOUT_BUFFER_BYTES`, at most `STDOUT_FLUSH_MS` late. */
+export function batchedDestination(dest: number | string): pino.DestinationStream & { flushSync(): void } {
+  return pino.destination({ dest, sync: true, minLength: STDOUT_BUFFER_BYTES, periodicFlush: STDOUT_FLUSH_MS });
 }
 
 /** The root logger; components take `logger.child({ component })`. Secrets in headers and tokens are redacted. */

@@ -96,17 +96,12 @@ function targetsOf(list: string): Target[] {
 
 /** Child mode: start one server on 127.0.0.1, print its port, serve until killed. */
 async function serve(target: Target, certDir: string): Promise<void> {
-  const [
-    { configSchema },
-    { createLogger, STDOUT_BUFFER_BYTES, STDOUT_FLUSH_MS },
-    { createProcessRegistry, createWebhookMetrics },
-    pino,
-  ] = await Promise.all([
-    import('../../src/config/schema.js'),
-    import('../../src/log/logger.js'),
-    import('../../src/metrics/registry.js'),
-    import('pino'),
-  ]);
+  const [{ configSchema }, { batchedDestination, createLogger }, { createProcessRegistry, createWebhookMetrics }] =
+    await Promise.all([
+      import('../../src/config/schema.js'),
+      import('../../src/log/logger.js'),
+      import('../../src/metrics/registry.js'),
+    ]);
   const cert = readFileSync(join(certDir, 'tls.crt'));
   const key = readFileSync(join(certDir, 'tls.key'));
   const config = configSchema.parse({
@@ -167,12 +162,7 @@ async function serve(target: Target, certDir: string): Promise<void> {
   // As deployed (info, stdout's buffering: see stdoutDestination), into /dev/null.
   const logger = createLogger({
     level: 'info',
-    destination: pino.default.destination({
-      dest: '/dev/null',
-      sync: true,
-      minLength: STDOUT_BUFFER_BYTES,
-      periodicFlush: STDOUT_FLUSH_MS,
-    }),
+    destination: batchedDestination('/dev/null'),
   });
   const metrics = createWebhookMetrics(createProcessRegistry());
   const phase = { current: () => 'runtime-truth' as const, known: () => true };
