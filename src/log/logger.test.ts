@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { STDOUT_BUFFER_BYTES, STDOUT_FLUSH_MS, batchedDestination } from './logger.js';
 import { fileURLToPath } from 'node:url';
 
 const LOGGER = fileURLToPath(new URL('./logger.ts', import.meta.url));
@@ -81,7 +86,7 @@ describe('stdout logger (buffered)', () => {
       `logger.info('alone');\nsetInterval(() => undefined, 1000);`,
       (line, kill) => {
         seen = line.includes('"alone"');
-        // The child would run forever: it is killed once the line arrived, so the line came from the periodic flush.
+        // The child would run forever: it is killed once the line arrived, so the line came from the flush deadline.
         if (seen) kill();
       },
     );
@@ -90,5 +95,28 @@ describe('stdout logger (buffered)', () => {
       lines.map((l) => l.msg),
       ['alone'],
     );
+  });
+});
+
+describe('batchedDestination', () => {
+  test('holds lines until a batch is full, writes a full batch at once and the rest by the deadline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'batched-'));
+    try {
+      const file = join(dir, 'out.log');
+      const dest = batchedDestination(file);
+      const line = `${'x'.repeat(99)}\n`;
+      dest.write(line);
+      assert.equal(readFileSync(file, 'utf8'), '', 'a lone line waits for its batch');
+      const full = Math.ceil(STDOUT_BUFFER_BYTES / line.length);
+      for (let i = 1; i < full; i++) dest.write(line);
+      assert.equal(readFileSync(file, 'utf8'), line.repeat(full), 'a full batch is written at once');
+      dest.write('last\n');
+      await sleep(STDOUT_FLUSH_MS + 150);
+      assert.equal(readFileSync(file, 'utf8'), `${line.repeat(full)}last\n`, 'the rest is written by the deadline');
+      dest.flushSync();
+      assert.equal(readFileSync(file, 'utf8').length, line.length * full + 5, 'nothing is written twice');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

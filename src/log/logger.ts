@@ -46,9 +46,43 @@ export function stdoutDestination(): pino.DestinationStream {
   return boom;
 }
 
-/** Lines to `dest` (a file descriptor or path) in batches of `STDOUT_BUFFER_BYTES`, at most `STDOUT_FLUSH_MS` late. */
-export function batchedDestination(dest: number | string): pino.DestinationStream & { flushSync(): void } {
-  return pino.destination({ dest, sync: true, minLength: STDOUT_BUFFER_BYTES, periodicFlush: STDOUT_FLUSH_MS });
+/** A pino destination that collects lines and writes them in batches; `flushSync` writes what it holds now. */
+export interface BatchedDestination extends pino.DestinationStream {
+  flushSync(): void;
+}
+
+/**
+ * Lines to `dest` (a file descriptor or path) in batches of `STDOUT_BUFFER_BYTES`, at most `STDOUT_FLUSH_MS` late.
+ * The deadline is a one-shot timer armed by the first line of a batch, not sonic-boom's `periodicFlush`: that is an
+ * interval that wakes an idle process four times a second and writes zero bytes each time.
+ */
+export function batchedDestination(dest: number | string): BatchedDestination {
+  // minLength 0 and sync: each batch handed over is written at once (sonic-boom keeps the partial-write and EAGAIN
+  // handling); the batching is this wrapper's.
+  const boom = pino.destination({ dest, sync: true, minLength: 0 });
+  let held = '';
+  let timer: NodeJS.Timeout | undefined;
+  const flushSync = (): void => {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (held === '') return;
+    const batch = held;
+    held = '';
+    boom.write(batch);
+  };
+  return {
+    write(line: string): void {
+      held += line;
+      if (held.length >= STDOUT_BUFFER_BYTES) flushSync();
+      else if (timer === undefined) {
+        timer = setTimeout(flushSync, STDOUT_FLUSH_MS);
+        timer.unref();
+      }
+    },
+    flushSync,
+  };
 }
 
 /** The root logger; components take `logger.child({ component })`. Secrets in headers and tokens are redacted. */

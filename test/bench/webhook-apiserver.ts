@@ -3,7 +3,8 @@
  * caBundle, the generated ValidatingWebhookConfiguration renamed per target) while a tool creates CronJobs at
  * `--rate` per second for `--seconds`. Figures per target, each next to the bare node:https handler's in the same run:
  * kube-apiserver's own `apiserver_admission_webhook_admission_duration_seconds` (share of calls ≤ 5 ms, p99 bucket),
- * and the target server's CPU per review (/proc/<pid>/stat over the load window, per call kube-apiserver made).
+ * the target server's CPU per review (/proc/<pid>/stat over the load window, per call kube-apiserver made) and the
+ * connections kube-apiserver held to it at the end of a round (/proc/net/tcp).
  *
  * Targets are the child servers of test/bench/webhook.ts (`startChild`): bare (node:https, HTTP/1.1 only:
  * kube-apiserver opens more connections as calls queue), bare-h2 (node:http2), go-peer (a minimal controller-runtime
@@ -63,6 +64,28 @@ function cpuSeconds(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Established TCP connections whose local end is `port` on this host (/proc/net/tcp): the connections kube-apiserver
+ * holds to a target (h2: one session multiplexes its calls; HTTP/1.1: one per call in flight).
+ */
+function connectionsTo(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === '01' && local?.endsWith(`:${hex}`)) n += 1;
+    }
+  }
+  return n;
 }
 
 /** The generated configuration, its object and webhook names suffixed with the target so each has its own series. */
@@ -186,6 +209,8 @@ interface Turn {
   created: number;
   failed: number;
   cpuSeconds: number;
+  /** Connections kube-apiserver held to the target at the end of the load window. */
+  connections: number;
 }
 
 interface Row {
@@ -196,6 +221,8 @@ interface Row {
   le5ms: number;
   p99ms: number;
   cpuUsPerReview: number;
+  /** The most connections kube-apiserver held to the target at the end of a round. */
+  connections: number;
   /** The ≤ 5 ms share of each round, in round order (how much the machine moved the figure). */
   le5msByRound: number[];
 }
@@ -217,8 +244,9 @@ async function measure(cp: ControlPlane, target: Target, certDir: string, o: Opt
     const cpuBefore = cpuSeconds(child.pid);
     const { created, failed } = await createAtRate(cp, `load-${target}-${round}`, o.rate, o.seconds / o.rounds);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
+    const connections = connectionsTo(port);
     const histogram = minus(await apiserverHistogram(cp, name), before);
-    return { target, histogram, created, failed, cpuSeconds: cpu };
+    return { target, histogram, created, failed, cpuSeconds: cpu, connections };
   } finally {
     await cp.kubectl('admin', [
       'delete',
@@ -252,6 +280,7 @@ function rowOf(target: Target, turns: Turn[]): Row {
     p99ms: p99(h) * 1000,
     cpuUsPerReview: (cpu * 1e6) / Math.max(1, h.count),
     le5msByRound: mine.map((t) => within(t.histogram, 0.005)),
+    connections: Math.max(0, ...mine.map((t) => t.connections)),
   };
 }
 
@@ -261,7 +290,7 @@ function report(rows: Row[], o: Options): void {
   const of = (t: Target) => rows.find((r) => r.target === t);
   const bare = of('bare');
   console.log(
-    'target     calls  created failed  ≤5 ms share  by round            p99 (bucket) ms  server cpu µs/review  cpu ×bare',
+    'target     calls  created failed  ≤5 ms share  by round            p99 (bucket) ms  server cpu µs/review  cpu ×bare  conns',
   );
   for (const r of rows) {
     console.log(
@@ -271,7 +300,8 @@ function report(rows: Row[], o: Options): void {
           .join('/')
           .padEnd(18)} ` +
         `${r.p99ms.toFixed(0).padStart(16)} ${r.cpuUsPerReview.toFixed(0).padStart(21)} ` +
-        `${bare ? (r.cpuUsPerReview / bare.cpuUsPerReview).toFixed(2).padStart(10) : ''}`,
+        `${bare ? (r.cpuUsPerReview / bare.cpuUsPerReview).toFixed(2).padStart(10) : ''.padStart(10)} ` +
+        `${String(r.connections).padStart(6)}`,
     );
   }
   const webhook = of('webhook');

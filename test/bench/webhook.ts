@@ -21,10 +21,12 @@
  * (runWebhook as deployed, over h2 like kube-apiserver), webhook-h1 (the same over HTTP/1.1), express (the handler
  * routed through express only, over HTTP/1.1, kept to show why the admission paths bypass it). Prints CPU per
  * request, requests/s, p50/p99 and each target's ratio to bare and to bare-h2, then each target with met / NOT met.
+ * BENCH_CPU_PROF=<dir>: a V8 CPU profile of each Node server. BENCH_STRACE=<dir>: the syscalls per review of each
+ * server's paced run (`strace -f -c`; that run's CPU figures are strace's, not the server's).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -430,6 +432,44 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * BENCH_STRACE=<dir>: `strace -f -c` on every thread of the server during its paced run, summary in
+ * <dir>/<target>-<pid>.txt; prints syscalls per review. strace slows every syscall, so that run's CPU and latency
+ * figures are not comparable with a run without it.
+ */
+async function straced<T extends { requests: number }>(
+  target: Target,
+  pid: number | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
+  const dir = process.env['BENCH_STRACE'];
+  if (!dir || pid === undefined) return run();
+  const out = join(dir, `${target}-${pid}.txt`);
+  const tids = readdirSync(`/proc/${pid}/task`).flatMap((tid) => ['-p', tid]);
+  const tracer = spawn('strace', ['-f', '-c', '-o', out, ...tids], { stdio: 'ignore' });
+  await sleep(500); // attached
+  const stats = await run();
+  const exited = new Promise((resolve) => tracer.once('exit', resolve));
+  tracer.kill('SIGINT');
+  await exited;
+  const rows = readFileSync(out, 'utf8')
+    .split('\n')
+    .map((line) => /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\S+)\s*$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ calls: Number(m[1]), name: m[2] as string }));
+  const per = (n: number) => (n / Math.max(1, stats.requests)).toFixed(2);
+  const total = rows.find((r) => r.name === 'total')?.calls ?? 0;
+  const top = rows
+    .filter((r) => r.name !== 'total')
+    .sort((a, b) => b.calls - a.calls)
+    .slice(0, 6)
+    .map((r) => `${r.name} ${per(r.calls)}`);
+  console.log(
+    `${target} (strace, ${stats.requests} reviews): ${per(total)} syscalls per review (${top.join(', ')}); ${out}`,
+  );
+  return stats;
+}
+
 async function timed(pid: number | undefined, run: Promise<Stats>): Promise<Stats> {
   const before = cpuSeconds(pid);
   const stats = await run;
@@ -443,14 +483,16 @@ async function measure(target: Target, certDir: string, bodies: Bodies, o: Optio
     const run = { h2: speaksH2(target), port, ca, bodies, connections: o.connections, seconds: o.seconds, rate: 0 };
     await load({ ...run, offset: 0, count: WARMUP });
     const saturated = await timed(child.pid, load({ ...run, offset: WARMUP, count: o.requests }));
-    const paced = await timed(
-      child.pid,
-      load({
-        ...run,
-        offset: WARMUP + o.requests,
-        count: Math.max(1, Math.round(o.rate * PACED_SECONDS)),
-        rate: o.rate,
-      }),
+    const paced = await straced(target, child.pid, () =>
+      timed(
+        child.pid,
+        load({
+          ...run,
+          offset: WARMUP + o.requests,
+          count: Math.max(1, Math.round(o.rate * PACED_SECONDS)),
+          rate: o.rate,
+        }),
+      ),
     );
     const decideP99 = serverOf(target) === 'webhook' ? await decisionP99(port, ca) : Number.NaN;
     return { target, saturated, paced, decideP99 };
