@@ -56,6 +56,8 @@ export class Informer<T extends ObjectMeta, E> {
   private loop: Promise<void> | undefined;
   private failures = 0;
   private lastEventAt = 0;
+  /** Lists begun, the first included. */
+  private lists = 0;
 
   constructor(private readonly options: InformerOptions<T, E>) {}
 
@@ -127,6 +129,8 @@ export class Informer<T extends ObjectMeta, E> {
    */
   private async relist(): Promise<string> {
     const store = this.current;
+    const list = ++this.lists;
+    this.options.logger.debug({ informer: this.options.name, list }, 'informer listing');
     store.beginSweep();
     let rv = '';
     const pages = this.options.api.listPages<T>(
@@ -161,7 +165,7 @@ export class Informer<T extends ObjectMeta, E> {
     for (const [namespace, name] of store.sweep()) this.options.onChange?.(namespace, name, undefined);
     this.lastEventAt = Date.now();
     this.options.logger.debug(
-      { informer: this.options.name, objects: store.size, resourceVersion: rv },
+      { informer: this.options.name, objects: store.size, resourceVersion: rv, list },
       'informer listed',
     );
     if (!this.synced) {
