@@ -15,7 +15,8 @@
  *
  * `BENCH_RELIST_VARIANTS="--flag-a|--flag-b --flag-c|NAME=value"` repeats the relist phase once per set of node
  * flags and environment settings (`NAME=value` words), after the plain one, and prints each peak beside it (how ADR
- * 0002's flags were measured). `--relist-rounds N` runs the plain one and its variants N times, interleaved.
+ * 0002's flags were measured); a `main=<file>` word runs another build of the sync instead (e.g. a commit's `dist/`
+ * built elsewhere), to compare code in one run. `--relist-rounds N` runs the plain one and its variants N times, interleaved.
  * `--phases` samples each relist run's memory from inside it (`process.memoryUsage()`, V8's heap spaces, every
  * 100 ms) and prints it by phase: first list, each relist round, watching in between.
  *
@@ -110,7 +111,12 @@ async function main(): Promise<void> {
       return file;
     };
     const configFile = config({});
-    const syncArgs = (file: string): string[] => [join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', file];
+    const syncArgs = (file: string, main = join(REPO_ROOT, 'dist/main.js')): string[] => [
+      main,
+      'sync',
+      '--config',
+      file,
+    ];
     const baselineScript = join(dir, 'bare-list.mjs');
     writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 
@@ -163,13 +169,14 @@ async function main(): Promise<void> {
       const env: NodeJS.ProcessEnv = { ...process.env };
       for (const w of words.filter((x) => setting.test(x)))
         env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
-      const flags = words.filter((x) => !setting.test(x));
+      const main = words.find((x) => x.startsWith('main='))?.slice('main='.length);
+      const flags = words.filter((x) => !setting.test(x) && !x.startsWith('main='));
       const samples = join(dir, `memory-${++probed}.jsonl`);
       if (values.phases) {
         flags.unshift('--import', probe);
         env['BENCH_MEMORY_SAMPLES'] = samples;
       }
-      const m = await measure([...flags, ...syncArgs(relistConfig)], FIRST_RECONCILE, env, {
+      const m = await measure([...flags, ...syncArgs(relistConfig, main)], FIRST_RECONCILE, env, {
         hold: { until: (out) => relisted(out) >= RELISTS, timeoutMs: (RELISTS + 2) * RELIST_SECONDS * 1000 + 120_000 },
       });
       console.error(
