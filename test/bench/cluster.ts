@@ -383,3 +383,23 @@ export function memoryPhases(samplesFile: string, stdout: string): string[] {
   }
   return lines;
 }
+
+/**
+ * The environment the shipped image gives its processes: the `ENV NAME=value …` lines of the Dockerfile's last stage
+ * (the chart sets none of its own), so that a benchmark runs the sync as the image does without restating it.
+ */
+export function imageEnv(dockerfile = join(REPO_ROOT, 'Dockerfile')): Record<string, string> {
+  const lines = readFileSync(dockerfile, 'utf8').split('\n');
+  const lastStage = lines.findLastIndex((l) => /^FROM\s/i.test(l));
+  const env: Record<string, string> = {};
+  for (const line of lines.slice(lastStage + 1)) {
+    const m = /^ENV\s+(.*)$/i.exec(line.trim());
+    if (!m) continue;
+    for (const pair of (m[1] ?? '').split(/\s+/)) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new Error(`${dockerfile}: ENV "${pair}" is not NAME=value`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1).replace(/^"(.*)"$/, '$1');
+    }
+  }
+  return env;
+}

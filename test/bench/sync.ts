@@ -16,7 +16,10 @@
  * `BENCH_RELIST_VARIANTS="--flag-a|--flag-b --flag-c|NAME=value"` repeats the relist phase once per set of node
  * flags and environment settings (`NAME=value` words), after the plain one, and prints each peak beside it (how ADR
  * 0002's flags were measured); a `main=<file>` word runs another build of the sync instead (e.g. a commit's `dist/`
- * built elsewhere), to compare code in one run. `--relist-rounds N` runs the plain one and its variants N times, interleaved.
+ * built elsewhere), to compare code in one run; `NAME=` (no value) unsets it.
+ *
+ * Every sync runs with the environment the image gives it (the Dockerfile's `ENV`s, `imageEnv`); the bare LIST
+ * does not. `--relist-rounds N` runs the plain one and its variants N times, interleaved.
  * `--phases` samples each relist run's memory from inside it (`process.memoryUsage()`, V8's heap spaces, every
  * 100 ms) and prints it by phase: first list, each relist round, watching in between.
  *
@@ -31,6 +34,7 @@ import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.
 import {
   buildDist,
   growCluster,
+  imageEnv,
   measure,
   memoryPhases,
   seedCluster,
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
       return file;
     };
     const configFile = config({});
+    const syncEnv: NodeJS.ProcessEnv = { ...process.env, ...imageEnv() };
     const syncArgs = (file: string, main = join(REPO_ROOT, 'dist/main.js')): string[] => [
       main,
       'sync',
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
     writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 
     for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
-      const m = await measure([...flags.split(' '), ...syncArgs(configFile)], FIRST_RECONCILE);
+      const m = await measure([...flags.split(' '), ...syncArgs(configFile)], FIRST_RECONCILE, syncEnv);
       console.error(`[bench] variant node ${flags}: sync ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`);
     }
 
@@ -130,7 +135,7 @@ async function main(): Promise<void> {
       const sync: Measured[] = [];
       for (let run = 0; run < runs; run++) {
         bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
-        sync.push(await measure(syncArgs(configFile), FIRST_RECONCILE));
+        sync.push(await measure(syncArgs(configFile), FIRST_RECONCILE, syncEnv));
         console.error(
           `[bench] ${seeded.cronJobs} jobs, run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`,
         );
@@ -166,9 +171,12 @@ async function main(): Promise<void> {
     const holdRelists = async (variant: string): Promise<Measured> => {
       const words = variant.split(' ').filter(Boolean);
       const setting = /^[A-Z_][A-Z0-9_]*=/;
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      for (const w of words.filter((x) => setting.test(x)))
-        env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
+      const env: NodeJS.ProcessEnv = { ...syncEnv };
+      for (const w of words.filter((x) => setting.test(x))) {
+        const [name, value] = [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)];
+        if (value) env[name] = value;
+        else delete env[name];
+      }
       const main = words.find((x) => x.startsWith('main='))?.slice('main='.length);
       const flags = words.filter((x) => !setting.test(x) && !x.startsWith('main='));
       const samples = join(dir, `memory-${++probed}.jsonl`);
@@ -201,7 +209,12 @@ async function main(): Promise<void> {
       sizes.push(await compare(SCALE_RUNS));
     }
 
-    console.log(`sync benchmark: ${JOBS} CronJobs per tool, 80 % with their CR, page size ${PAGE}`);
+    console.log(
+      `sync benchmark: ${JOBS} CronJobs per tool, 80 % with their CR, page size ${PAGE}; ` +
+        `the sync with the image's environment (${Object.entries(imageEnv())
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')})`,
+    );
     for (const r of sizes) {
       const target = r === sizes[0] ? TARGET_RSS_MB : TARGET_SCALE_RSS_MB;
       console.log(
