@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { silentLogger } from '../log/logger.js';
 import { KubeApiError } from './api.js';
 import type { KubeApi, ListPage, WatchEvent } from './api.js';
+import { Gate } from './gate.js';
 import { Informer, ObjectStore } from './informer.js';
 
 interface Obj {
@@ -269,6 +270,39 @@ describe('Informer', () => {
       [...inf.store.entries()].map(([, name, e]) => `${name}=${e}`),
       ['a=1', 'c=4', 'd=5'],
     );
+  });
+
+  test('informers sharing a relist gate list together the first time, then relist one at a time', async () => {
+    const active = { first: 0, relists: 0 };
+    const most = { first: 0, relists: 0 };
+    const listed = new Map<string, number>();
+    const api = {
+      async *listPages(path: string): AsyncGenerator<ListPage<Obj>> {
+        const n = (listed.get(path) ?? 0) + 1;
+        listed.set(path, n);
+        const kind = n === 1 ? 'first' : 'relists';
+        active[kind] += 1;
+        most[kind] = Math.max(most[kind], active[kind]);
+        try {
+          for (let page = 0; page < 3; page++) {
+            await new Promise((r) => setTimeout(r, 2));
+            yield { items: [obj(`${path}-${page}`, '1')], resourceVersion: '1' };
+          }
+        } finally {
+          active[kind] -= 1;
+        }
+      },
+      async watch() {
+        await new Promise((r) => setTimeout(r, 1));
+      },
+    } as unknown as KubeApi;
+    const relistGate = new Gate(1);
+    const informers = ['/a', '/b', '/c'].map((path) => informer(api, [], { path, relistSeconds: 0, relistGate }));
+    for (const inf of informers) inf.start();
+    await waitUntil(() => [...listed.values()].every((n) => n >= 4) && listed.size === 3, 'each relisted thrice');
+    await Promise.all(informers.map((inf) => inf.stop()));
+    assert.equal(most.first, 3, 'the first lists run together');
+    assert.equal(most.relists, 1, 'relists take turns');
   });
 });
 

@@ -35,6 +35,11 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   onError?: (stage: 'list' | 'watch', err: unknown) => void;
   /** Shared by informers to bound list pages in flight: each page is megabytes of JSON until transformed. */
   listGate?: Gate;
+  /**
+   * Shared by informers so that their relists after the first list take turns: each holds it for its whole relist.
+   * The first lists run together (how fast the first reconcile comes depends on them).
+   */
+  relistGate?: Gate;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   random?: () => number;
 }
@@ -56,6 +61,8 @@ export class Informer<T extends ObjectMeta, E> {
   private loop: Promise<void> | undefined;
   private failures = 0;
   private lastEventAt = 0;
+  /** Lists begun, the first included. */
+  private lists = 0;
 
   constructor(private readonly options: InformerOptions<T, E>) {}
 
@@ -94,7 +101,8 @@ export class Informer<T extends ObjectMeta, E> {
     while (!signal.aborted) {
       let stage: 'list' | 'watch' = 'list';
       try {
-        const rv = await this.relist();
+        const gate = this.lists > 0 ? this.options.relistGate : undefined;
+        const rv = await (gate ? gate.run(() => this.relist()) : this.relist());
         stage = 'watch';
         await this.watchUntilRelist(rv);
         goneInARow = 0;
@@ -126,7 +134,11 @@ export class Informer<T extends ObjectMeta, E> {
    * whole list, so it was promoted to the old generation and then dropped, every relist.
    */
   private async relist(): Promise<string> {
+    // A stop while this relist waited for its turn ends it before it begins.
+    if (this.stopper.signal.aborted) throw new Error('informer stopped');
     const store = this.current;
+    const list = ++this.lists;
+    this.options.logger.debug({ informer: this.options.name, list }, 'informer listing');
     store.beginSweep();
     let rv = '';
     const pages = this.options.api.listPages<T>(
@@ -161,7 +173,7 @@ export class Informer<T extends ObjectMeta, E> {
     for (const [namespace, name] of store.sweep()) this.options.onChange?.(namespace, name, undefined);
     this.lastEventAt = Date.now();
     this.options.logger.debug(
-      { informer: this.options.name, objects: store.size, resourceVersion: rv },
+      { informer: this.options.name, objects: store.size, resourceVersion: rv, list },
       'informer listed',
     );
     if (!this.synced) {

@@ -66,6 +66,7 @@ export function watchInventory(o: {
 }): Array<Informer<WatchedObject, InventoryEntry>> {
   const { config, entries, inventory } = o;
   const listGate = new Gate(config.sync.listConcurrency);
+  const relistGate = new Gate(1);
   const readers: Record<Watched['read'], (obj: WatchedObject) => InventoryEntry | undefined> = {
     workload: (obj) => workloadEntry(obj, entries),
     cr: (obj) => crEntry(obj, entries),
@@ -80,6 +81,7 @@ export function watchInventory(o: {
         ...(w.labelSelector ? { labelSelector: w.labelSelector } : {}),
         pageSize: config.sync.listPageSize,
         listGate,
+        relistGate,
         relistSeconds: config.sync.relistSeconds,
         stallSeconds: config.sync.stallSeconds,
         logger: o.logger,

@@ -28,6 +28,8 @@ export interface Measured {
   doneRssMb?: number;
   /** What the child printed on stdout up to `done`. */
   stdout?: string;
+  /** With `hold`: what it printed after `done`, up to the end of the hold. */
+  stdoutAfterDone?: string;
   /** The child's CPU time (user + system, /proc/<pid>/stat), as last sampled: every 50 ms and at `done`. */
   cpuSeconds: number;
 }
@@ -75,7 +77,7 @@ export function measure(
     };
     const poll = setInterval(sample, 50);
     let seconds = 0;
-    const finish = (doneKb?: number) => {
+    const finish = (doneKb?: number, after?: string) => {
       finished = true;
       clearInterval(poll);
       clearTimeout(holdTimer);
@@ -85,6 +87,7 @@ export function measure(
         cpuSeconds: cpuTicks / 100,
         stdout: out,
         ...(doneKb !== undefined ? { doneRssMb: doneKb / 1024 } : {}),
+        ...(after !== undefined ? { stdoutAfterDone: after } : {}),
       });
     };
     const stop = () => child.kill(args.some((a) => a.startsWith('--cpu-prof')) ? 'SIGTERM' : 'SIGKILL');
@@ -97,7 +100,7 @@ export function measure(
         if (hold?.until(since)) {
           sample();
           stop();
-          finish(doneKb);
+          finish(doneKb, since);
         }
         return;
       }
@@ -291,4 +294,112 @@ for (const [path, selector] of ${JSON.stringify(lists)}) total += await listAll(
 console.log('listed ' + total);
 `,
   );
+}
+
+/**
+ * A module for `node --import` that appends the process's memory to the file named by BENCH_MEMORY_SAMPLES every
+ * 100 ms, one JSON line per sample (MB): `process.memoryUsage()` and each V8 heap space's used and reserved size.
+ * Bench-only: the sync itself knows nothing of it.
+ */
+export function writeMemoryProbe(file: string): void {
+  writeFileSync(
+    file,
+    `import { appendFileSync } from 'node:fs';
+import v8 from 'node:v8';
+const out = process.env.BENCH_MEMORY_SAMPLES;
+const mb = (n) => Math.round((n / 1048576) * 10) / 10;
+if (out) setInterval(() => {
+  const m = process.memoryUsage();
+  const spaces = {};
+  for (const s of v8.getHeapSpaceStatistics()) spaces[s.space_name] = [mb(s.space_used_size), mb(s.space_size)];
+  appendFileSync(out, JSON.stringify({ t: Date.now(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed),
+    external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), spaces }) + '\\n');
+}, 100).unref();
+`,
+  );
+}
+
+/** From a sync's debug log: when it first reconciled, and each round of lists' first start and last end. */
+function listRounds(stdout: string): { rounds: Map<number, [start: number, end: number]>; firstReconcile: number } {
+  const rounds = new Map<number, [start: number, end: number]>();
+  let firstReconcile = Infinity;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const l = JSON.parse(line) as { msg?: string; time?: string; list?: number };
+    const t = Date.parse(l.time ?? '');
+    if (l.msg === 'first complete reconcile') firstReconcile = Math.min(firstReconcile, t);
+    if (l.list === undefined || (l.msg !== 'informer listing' && l.msg !== 'informer listed')) continue;
+    const [start, end] = rounds.get(l.list) ?? [Infinity, -Infinity];
+    rounds.set(l.list, [Math.min(start, t), Math.max(end, t)]);
+  }
+  return { rounds, firstReconcile };
+}
+
+interface MemorySample {
+  t: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  spaces: Record<string, [used: number, size: number]>;
+}
+
+/**
+ * The memory probe's samples by phase of a sync's run, from its debug log: the first list up to the first complete
+ * reconcile, each later round of lists (from the first informer's "informer listing" to the last one's "informer
+ * listed" of that round), and the watching in between. Per phase, the sample with the highest RSS and what made it
+ * up, and the highest external and old-space figures seen.
+ */
+export function memoryPhases(samplesFile: string, stdout: string): string[] {
+  const samples = readFileSync(samplesFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as MemorySample);
+  const { rounds, firstReconcile } = listRounds(stdout);
+  const phaseOf = (t: number): string => {
+    if (t <= firstReconcile) return 'first list → first reconcile';
+    for (const [n, [start, end]] of rounds) if (n > 1 && t >= start && t <= end) return `relist ${n - 1}`;
+    return 'watching';
+  };
+  const byPhase = new Map<string, MemorySample[]>();
+  for (const s of samples) {
+    const phase = phaseOf(s.t);
+    byPhase.set(phase, [...(byPhase.get(phase) ?? []), s]);
+  }
+  const lines: string[] = [];
+  for (const [phase, list] of byPhase) {
+    const peak = list.reduce((a, b) => (b.rss > a.rss ? b : a));
+    const max = (f: (s: MemorySample) => number): string => Math.max(...list.map(f)).toFixed(0);
+    const space = (s: MemorySample, name: string): string =>
+      `${(s.spaces[name]?.[0] ?? 0).toFixed(0)}/${(s.spaces[name]?.[1] ?? 0).toFixed(0)}`;
+    lines.push(
+      `${phase} (${((list.at(-1)?.t ?? 0) - (list[0]?.t ?? 0)) / 1000} s): peak RSS ${peak.rss.toFixed(0)} MB = heap ` +
+        `${peak.heapUsed.toFixed(0)} used/${peak.heapTotal.toFixed(0)} total (old ${space(peak, 'old_space')}, new ` +
+        `${space(peak, 'new_space')}, large ${space(peak, 'large_object_space')}), external ${peak.external.toFixed(0)} ` +
+        `(array buffers ${peak.arrayBuffers.toFixed(0)}); phase max: heap total ${max((s) => s.heapTotal)}, old used ` +
+        `${max((s) => s.spaces['old_space']?.[0] ?? 0)}, external ${max((s) => s.external)}, array buffers ${max((s) => s.arrayBuffers)}`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * The environment the shipped image gives its processes: the `ENV NAME=value …` lines of the Dockerfile's last stage
+ * (the chart sets none of its own), so that a benchmark runs the sync as the image does without restating it.
+ */
+export function imageEnv(dockerfile = join(REPO_ROOT, 'Dockerfile')): Record<string, string> {
+  const lines = readFileSync(dockerfile, 'utf8').split('\n');
+  const lastStage = lines.findLastIndex((l) => /^FROM\s/i.test(l));
+  const env: Record<string, string> = {};
+  for (const line of lines.slice(lastStage + 1)) {
+    const m = /^ENV\s+(.*)$/i.exec(line.trim());
+    if (!m) continue;
+    for (const pair of (m[1] ?? '').split(/\s+/)) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new Error(`${dockerfile}: ENV "${pair}" is not NAME=value`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1).replace(/^"(.*)"$/, '$1');
+    }
+  }
+  return env;
 }

@@ -13,8 +13,15 @@
  *      (`--scale-tools 0` skips it).
  * For each size: RSS per 10k jobs, so growth is visible.
  *
- * `BENCH_RELIST_VARIANTS="--flag-a|--flag-b --flag-c"` repeats the relist phase once per set of node flags, after
- * the plain one, and prints each peak beside it (how ADR 0002's flags were measured).
+ * `BENCH_RELIST_VARIANTS="--flag-a|--flag-b --flag-c|NAME=value"` repeats the relist phase once per set of node
+ * flags and environment settings (`NAME=value` words), after the plain one, and prints each peak beside it (how ADR
+ * 0002's flags were measured); a `main=<file>` word runs another build of the sync instead (e.g. a commit's `dist/`
+ * built elsewhere), to compare code in one run; `NAME=` (no value) unsets it.
+ *
+ * Every sync runs with the environment the image gives it (the Dockerfile's `ENV`s, `imageEnv`); the bare LIST
+ * does not. `--relist-rounds N` runs the plain one and its variants N times, interleaved.
+ * `--phases` samples each relist run's memory from inside it (`process.memoryUsage()`, V8's heap spaces, every
+ * 100 ms) and prints it by phase: first list, each relist round, watching in between.
  *
  *   npx tsx test/bench/sync.ts [--tools 4000] [--jobs 5] [--runs 5] [--relists 3] [--relist-seconds 20]
  *                              [--scale-tools 20000] [--scale-runs 3]
@@ -27,10 +34,13 @@ import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.
 import {
   buildDist,
   growCluster,
+  imageEnv,
   measure,
+  memoryPhases,
   seedCluster,
   SYNC_LISTS,
   writeBareListScript,
+  writeMemoryProbe,
   type Measured,
 } from './cluster.js';
 import { median } from './median.js';
@@ -44,6 +54,8 @@ const { values } = parseArgs({
     'relist-seconds': { type: 'string', default: '20' },
     'scale-tools': { type: 'string', default: process.env['BENCH_SCALE_TOOLS'] ?? '20000' },
     'scale-runs': { type: 'string', default: '3' },
+    'relist-rounds': { type: 'string', default: '1' },
+    phases: { type: 'boolean', default: false },
   },
 });
 const TOOLS = Number(values.tools);
@@ -53,6 +65,7 @@ const RELISTS = Number(values.relists);
 const RELIST_SECONDS = Number(values['relist-seconds']);
 const SCALE_TOOLS = Number(values['scale-tools']);
 const SCALE_RUNS = Number(values['scale-runs']);
+const RELIST_ROUNDS = Number(values['relist-rounds']);
 const PAGE = Number(process.env['BENCH_PAGE'] ?? 100);
 
 const TARGET_RATIO = 1.3;
@@ -102,12 +115,18 @@ async function main(): Promise<void> {
       return file;
     };
     const configFile = config({});
-    const syncArgs = (file: string): string[] => [join(REPO_ROOT, 'dist/main.js'), 'sync', '--config', file];
+    const syncEnv: NodeJS.ProcessEnv = { ...process.env, ...imageEnv() };
+    const syncArgs = (file: string, main = join(REPO_ROOT, 'dist/main.js')): string[] => [
+      main,
+      'sync',
+      '--config',
+      file,
+    ];
     const baselineScript = join(dir, 'bare-list.mjs');
     writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 
     for (const flags of (process.env['BENCH_VARIANTS'] ?? '').split('|').filter(Boolean)) {
-      const m = await measure([...flags.split(' '), ...syncArgs(configFile)], FIRST_RECONCILE);
+      const m = await measure([...flags.split(' '), ...syncArgs(configFile)], FIRST_RECONCILE, syncEnv);
       console.error(`[bench] variant node ${flags}: sync ${m.seconds.toFixed(2)} s / ${m.peakRssMb.toFixed(0)} MB`);
     }
 
@@ -116,7 +135,7 @@ async function main(): Promise<void> {
       const sync: Measured[] = [];
       for (let run = 0; run < runs; run++) {
         bare.push(await measure([baselineScript, cp.kubeconfigPath('jobs-storage-sync')], /listed \d+/));
-        sync.push(await measure(syncArgs(configFile), FIRST_RECONCILE));
+        sync.push(await measure(syncArgs(configFile), FIRST_RECONCILE, syncEnv));
         console.error(
           `[bench] ${seeded.cronJobs} jobs, run ${run + 1}: bare ${bare[run]?.seconds.toFixed(2)} s / ${bare[run]?.peakRssMb.toFixed(0)} MB, sync ${sync[run]?.seconds.toFixed(2)} s / ${sync[run]?.peakRssMb.toFixed(0)} MB`,
         );
@@ -145,28 +164,57 @@ async function main(): Promise<void> {
     );
     const relisted = (out: string): number =>
       Math.min(...INFORMERS.map((name) => out.split(`"informer":"${name}","objects"`).length - 1));
-    const holdRelists = (flags: string[]): Promise<Measured> =>
-      measure([...flags, ...syncArgs(relistConfig)], FIRST_RECONCILE, process.env, {
+    const probe = join(dir, 'memory-probe.mjs');
+    writeMemoryProbe(probe);
+    let probed = 0;
+    /** One relist run with `variant`'s node flags and `NAME=value` environment settings. */
+    const holdRelists = async (variant: string): Promise<Measured> => {
+      const words = variant.split(' ').filter(Boolean);
+      const setting = /^[A-Z_][A-Z0-9_]*=/;
+      const env: NodeJS.ProcessEnv = { ...syncEnv };
+      for (const w of words.filter((x) => setting.test(x))) {
+        const [name, value] = [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)];
+        if (value) env[name] = value;
+        else delete env[name];
+      }
+      const main = words.find((x) => x.startsWith('main='))?.slice('main='.length);
+      const flags = words.filter((x) => !setting.test(x) && !x.startsWith('main='));
+      const samples = join(dir, `memory-${++probed}.jsonl`);
+      if (values.phases) {
+        flags.unshift('--import', probe);
+        env['BENCH_MEMORY_SAMPLES'] = samples;
+      }
+      const m = await measure([...flags, ...syncArgs(relistConfig, main)], FIRST_RECONCILE, env, {
         hold: { until: (out) => relisted(out) >= RELISTS, timeoutMs: (RELISTS + 2) * RELIST_SECONDS * 1000 + 120_000 },
       });
-    const relistStarted = Date.now();
-    const relist = await holdRelists([]);
-    const relistSeconds = (Date.now() - relistStarted) / 1000;
-    const relistVariants: Array<[string, Measured]> = [];
-    for (const flags of (process.env['BENCH_RELIST_VARIANTS'] ?? '').split('|').filter(Boolean)) {
-      const m = await holdRelists(flags.split(' ').filter(Boolean));
-      relistVariants.push([flags, m]);
       console.error(
-        `[bench] relists, node ${flags}: peak ${m.peakRssMb.toFixed(0)} MB, ${m.doneRssMb?.toFixed(0)} MB at reconcile`,
+        `[bench] relists${variant ? `, ${variant}` : ''}: peak ${m.peakRssMb.toFixed(0)} MB, ${m.doneRssMb?.toFixed(0)} MB at reconcile (${m.seconds.toFixed(2)} s)`,
       );
-    }
+      if (values.phases)
+        for (const line of memoryPhases(samples, `${m.stdout ?? ''}${m.stdoutAfterDone ?? ''}`))
+          console.error(`[bench]   ${line}`);
+      return m;
+    };
+    const variants = ['', ...(process.env['BENCH_RELIST_VARIANTS'] ?? '').split('|').filter(Boolean)];
+    const relistRuns = new Map<string, Measured[]>(variants.map((v) => [v, []]));
+    const relistStarted = Date.now();
+    for (let round = 0; round < RELIST_ROUNDS; round++)
+      for (const v of variants) relistRuns.get(v)?.push(await holdRelists(v));
+    const relistSeconds = (Date.now() - relistStarted) / 1000 / RELIST_ROUNDS / variants.length;
+    const peaks = (ms: Measured[]): string => ms.map((m) => m.peakRssMb.toFixed(0)).join(', ');
+    const atReconcile = (ms: Measured[]): string => ms.map((m) => m.doneRssMb?.toFixed(0)).join(', ');
 
     if (SCALE_TOOLS > seeded.tools.length) {
       seeded = await growCluster(seeded, SCALE_TOOLS, JOBS);
       sizes.push(await compare(SCALE_RUNS));
     }
 
-    console.log(`sync benchmark: ${JOBS} CronJobs per tool, 80 % with their CR, page size ${PAGE}`);
+    console.log(
+      `sync benchmark: ${JOBS} CronJobs per tool, 80 % with their CR, page size ${PAGE}; ` +
+        `the sync with the image's environment (${Object.entries(imageEnv())
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')})`,
+    );
     for (const r of sizes) {
       const target = r === sizes[0] ? TARGET_RSS_MB : TARGET_SCALE_RSS_MB;
       console.log(
@@ -183,15 +231,17 @@ async function main(): Promise<void> {
         `  growth ${small.cronJobs} → ${large.cronJobs} jobs: sync +${perTenK(large.syncRssMb - small.syncRssMb, large.cronJobs - small.cronJobs)} MB per 10k jobs ` +
           `(bare +${perTenK(large.bareRssMb - small.bareRssMb, large.cronJobs - small.cronJobs)})`,
       );
+    const plain = relistRuns.get('') ?? [];
     console.log(
-      `  relists at ${TOOLS} tools: one sync through ${RELISTS} relists of every resource, ${RELIST_SECONDS} s apart (${relistSeconds.toFixed(0)} s): ` +
-        `peak RSS ${relist.peakRssMb.toFixed(0)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
-        `${relist.doneRssMb?.toFixed(0)} MB at its first reconcile`,
+      `  relists at ${TOOLS} tools: one sync through ${RELISTS} relists of every resource, ${RELIST_SECONDS} s apart (${relistSeconds.toFixed(0)} s), ` +
+        `${RELIST_ROUNDS} run(s): peak RSS ${peaks(plain)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
+        `${atReconcile(plain)} MB at its first reconcile (first reconcile in ${plain.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
     );
-    for (const [flags, m] of relistVariants)
-      console.log(
-        `    with node ${flags}: peak RSS ${m.peakRssMb.toFixed(0)} MB through the relists, ${m.doneRssMb?.toFixed(0)} MB at its first reconcile (first reconcile in ${m.seconds.toFixed(2)} s)`,
-      );
+    for (const [variant, ms] of relistRuns)
+      if (variant)
+        console.log(
+          `    with ${variant}: peak RSS ${peaks(ms)} MB through the relists, ${atReconcile(ms)} MB at its first reconcile (first reconcile in ${ms.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
+        );
   } finally {
     await cp.stop();
   }
