@@ -8,13 +8,24 @@ export class Gate {
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active += 1;
+    const release = await this.acquire();
     try {
       return await task();
     } finally {
+      release();
+    }
+  }
+
+  /** Waits for a place and holds it until the returned function is called (a second call does nothing). */
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
       this.active -= 1;
       this.waiting.shift()?.();
-    }
+    };
   }
 }

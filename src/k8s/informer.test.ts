@@ -304,6 +304,40 @@ describe('Informer', () => {
     assert.equal(most.first, 3, 'the first lists run together');
     assert.equal(most.relists, 1, 'relists take turns');
   });
+
+  test('an informer waiting for its relist turn keeps watching until the turn comes', async () => {
+    let releaseA!: () => void;
+    const aHeld = new Promise<void>((resolve) => (releaseA = resolve));
+    const lists = { '/a': 0, '/b': 0 };
+    let bRelistedAfterA = false;
+    let aReleased = false;
+    const api = {
+      async *listPages(path: '/a' | '/b'): AsyncGenerator<ListPage<Obj>> {
+        const n = ++lists[path];
+        // /b's first list ends after /a has taken the first turn; /a's second list holds the turn until released.
+        if (path === '/b' && n === 1) await new Promise((r) => setTimeout(r, 30));
+        if (path === '/a' && n === 2) await aHeld;
+        if (path === '/b' && n === 2) bRelistedAfterA = aReleased;
+        yield { items: [obj(`${path}-listed`, String(n))], resourceVersion: '1' };
+      },
+      async watch(path: string, _q: unknown, emit: (e: WatchEvent<Obj>) => void, signal: AbortSignal) {
+        if (path === '/b') emit({ type: 'ADDED', object: obj('late', '9') });
+        if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      },
+    } as unknown as KubeApi;
+    const relistGate = new Gate(1);
+    const [a, b] = (['/a', '/b'] as const).map((path) => informer(api, [], { path, relistSeconds: 0, relistGate }));
+    a!.start();
+    b!.start();
+    await waitUntil(() => lists['/a'] === 2 && b!.store.get('tool-a', 'late') !== undefined, '/b watching');
+    assert.equal(lists['/b'], 1, '/b waits for its turn while /a relists');
+    assert.equal(b!.store.get('tool-a', 'late'), '9', "what /b's watch delivers meanwhile is applied at once");
+    aReleased = true;
+    releaseA();
+    await waitUntil(() => lists['/b'] >= 2, '/b relisted');
+    await Promise.all([a!.stop(), b!.stop()]);
+    assert.ok(bRelistedAfterA, "/b relisted only once /a's relist had ended");
+  });
 });
 
 describe('ObjectStore', () => {

@@ -36,8 +36,9 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   /** Shared by informers to bound list pages in flight: each page is megabytes of JSON until transformed. */
   listGate?: Gate;
   /**
-   * Shared by informers so that their relists after the first list take turns: each holds it for its whole relist.
-   * The first lists run together (how fast the first reconcile comes depends on them).
+   * Shared by informers so that their relists after the first list take turns: each holds it for its whole relist,
+   * and keeps watching until its turn comes. The first lists run together (how fast the first reconcile comes
+   * depends on them).
    */
   relistGate?: Gate;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -98,13 +99,24 @@ export class Informer<T extends ObjectMeta, E> {
   private async run(): Promise<void> {
     const signal = this.stopper.signal;
     let goneInARow = 0;
+    // The relist turn a watch waited for (see watchUntilRelist), held until the relist it was for has run.
+    let turn: (() => void) | undefined;
     while (!signal.aborted) {
       let stage: 'list' | 'watch' = 'list';
       try {
         const gate = this.lists > 0 ? this.options.relistGate : undefined;
-        const rv = await (gate ? gate.run(() => this.relist()) : this.relist());
+        let rv: string;
+        if (gate) {
+          const release = turn ?? (await gate.acquire());
+          turn = undefined;
+          try {
+            rv = await this.relist();
+          } finally {
+            release();
+          }
+        } else rv = await this.relist();
         stage = 'watch';
-        await this.watchUntilRelist(rv);
+        turn = await this.watchUntilRelist(rv);
         goneInARow = 0;
       } catch (err) {
         if (signal.aborted) break;
@@ -118,6 +130,7 @@ export class Informer<T extends ObjectMeta, E> {
         if (!gone || goneInARow > 1) await this.backoff(signal);
       }
     }
+    turn?.();
   }
 
   private async backoff(signal: AbortSignal): Promise<void> {
@@ -204,70 +217,89 @@ export class Informer<T extends ObjectMeta, E> {
     }
   }
 
-  /** Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. */
-  private async watchUntilRelist(startRv: string): Promise<void> {
+  /**
+   * Watches from `rv`, re-opening ended watches, until the relist period is over or the watch stalls. With a relist
+   * gate, the watch goes on past the period until this informer's turn to relist comes, so that nothing it would
+   * deliver meanwhile waits for the relist: the turn, once granted, is returned to be held through the relist. A
+   * turn granted after the watch ended otherwise (a stall, an error, a stop) is given back at once.
+   */
+  private async watchUntilRelist(startRv: string): Promise<(() => void) | undefined> {
     let rv = startRv;
-    const relistAt = Date.now() + this.options.relistSeconds * 1000;
-    while (!this.stopper.signal.aborted && Date.now() < relistAt) {
-      const watchAbort = new AbortController();
-      const onStop = () => watchAbort.abort();
-      this.stopper.signal.addEventListener('abort', onStop, { once: true });
-      let stalled = false;
-      const stallTimer = setInterval(
-        () => {
-          if (Date.now() - this.lastEventAt > this.options.stallSeconds * 1000) {
-            stalled = true;
-            watchAbort.abort();
-          }
-        },
-        Math.max(250, Math.min(5000, (this.options.stallSeconds * 1000) / 4)),
-      );
-      const remaining = Math.max(1, Math.floor((relistAt - Date.now()) / 1000));
-      const openedAt = Date.now();
-      let failed: unknown;
-      try {
-        await this.options.api.watch<T>(
-          this.options.path,
-          {
-            resourceVersion: rv,
-            allowWatchBookmarks: true,
-            labelSelector: this.options.labelSelector,
-            timeoutSeconds: Math.min(remaining, 300),
+    const period = this.options.relistSeconds * 1000;
+    const relistAt = Date.now() + period;
+    const gate = this.options.relistGate;
+    let current: AbortController | undefined;
+    const turn = askTurnAfter(gate, period, () => current?.abort());
+    let handedOver = false;
+    try {
+      while (!this.stopper.signal.aborted && (gate ? turn.held() === undefined : Date.now() < relistAt)) {
+        const watchAbort = new AbortController();
+        current = watchAbort;
+        const onStop = () => watchAbort.abort();
+        this.stopper.signal.addEventListener('abort', onStop, { once: true });
+        let stalled = false;
+        const stallTimer = setInterval(
+          () => {
+            if (Date.now() - this.lastEventAt > this.options.stallSeconds * 1000) {
+              stalled = true;
+              watchAbort.abort();
+            }
           },
-          (event) => {
-            this.lastEventAt = Date.now();
-            if (this.lastEventAt - openedAt > HEALTHY_WATCH_MS) this.failures = 0;
-            rv = event.object.metadata?.resourceVersion ?? rv;
-            this.apply(event);
-          },
-          watchAbort.signal,
+          Math.max(250, Math.min(5000, (this.options.stallSeconds * 1000) / 4)),
         );
-      } catch (err) {
-        // An expired resourceVersion (410) needs a relist; anything else (a dropped connection, a 5xx, a refused
-        // watch) resumes from the last resourceVersion seen, after a backoff, as client-go's reflector does.
-        if (isGone(err) || this.stopper.signal.aborted) throw err;
-        failed = err;
-      } finally {
-        clearInterval(stallTimer);
-        this.stopper.signal.removeEventListener('abort', onStop);
+        // Past the period (waiting for the turn) the watch is ended by the turn, not by its timeout.
+        const remaining = Date.now() < relistAt ? Math.max(1, Math.floor((relistAt - Date.now()) / 1000)) : 300;
+        const openedAt = Date.now();
+        let failed: unknown;
+        try {
+          await this.options.api.watch<T>(
+            this.options.path,
+            {
+              resourceVersion: rv,
+              allowWatchBookmarks: true,
+              labelSelector: this.options.labelSelector,
+              timeoutSeconds: Math.min(remaining, 300),
+            },
+            (event) => {
+              this.lastEventAt = Date.now();
+              if (this.lastEventAt - openedAt > HEALTHY_WATCH_MS) this.failures = 0;
+              rv = event.object.metadata?.resourceVersion ?? rv;
+              this.apply(event);
+            },
+            watchAbort.signal,
+          );
+        } catch (err) {
+          // An expired resourceVersion (410) needs a relist; anything else (a dropped connection, a 5xx, a refused
+          // watch) resumes from the last resourceVersion seen, after a backoff, as client-go's reflector does.
+          if (isGone(err) || this.stopper.signal.aborted) throw err;
+          failed = err;
+        } finally {
+          clearInterval(stallTimer);
+          this.stopper.signal.removeEventListener('abort', onStop);
+        }
+        if (failed !== undefined) {
+          this.options.onError?.('watch', failed);
+          this.options.logger.warn(
+            { informer: this.options.name, err: describeApiError(failed), resourceVersion: rv },
+            'watch failed, resuming from the last resourceVersion',
+          );
+          await this.backoff(this.stopper.signal);
+          continue;
+        }
+        if (stalled) {
+          this.options.logger.warn(
+            { informer: this.options.name, stallSeconds: this.options.stallSeconds },
+            'watch stalled, relisting',
+          );
+          this.options.onError?.('watch', new Error('watch stalled'));
+          return;
+        }
       }
-      if (failed !== undefined) {
-        this.options.onError?.('watch', failed);
-        this.options.logger.warn(
-          { informer: this.options.name, err: describeApiError(failed), resourceVersion: rv },
-          'watch failed, resuming from the last resourceVersion',
-        );
-        await this.backoff(this.stopper.signal);
-        continue;
-      }
-      if (stalled) {
-        this.options.logger.warn(
-          { informer: this.options.name, stallSeconds: this.options.stallSeconds },
-          'watch stalled, relisting',
-        );
-        this.options.onError?.('watch', new Error('watch stalled'));
-        return;
-      }
+      const held = turn.held();
+      handedOver = held !== undefined;
+      return held;
+    } finally {
+      if (!handedOver) turn.cancel();
     }
   }
 
@@ -282,6 +314,38 @@ export class Informer<T extends ObjectMeta, E> {
       this.options.onChange?.(namespace, name, entry);
     }
   }
+}
+
+/**
+ * A relist turn asked of `gate` after `ms` (no gate: never): `onGranted` runs once it is held. `cancel` gives it back,
+ * at once if held, or as soon as it is granted.
+ */
+function askTurnAfter(
+  gate: Gate | undefined,
+  ms: number,
+  onGranted: () => void,
+): { held: () => (() => void) | undefined; cancel: () => void } {
+  let release: (() => void) | undefined;
+  let cancelled = false;
+  const timer = gate
+    ? setTimeout(() => {
+        void gate.acquire().then((granted) => {
+          if (cancelled) granted();
+          else {
+            release = granted;
+            onGranted();
+          }
+        });
+      }, ms)
+    : undefined;
+  return {
+    held: () => release,
+    cancel: () => {
+      clearTimeout(timer);
+      cancelled = true;
+      release?.();
+    },
+  };
 }
 
 function namesOf(obj: ObjectMeta): [namespace: string, name: string] {
