@@ -51,6 +51,11 @@ export interface SyncDeps {
    * How long after a watch event its tool is reconciled (default EVENT_DELAY_MS; IMPORT_EVENT_DELAY_MS for import).
    */
   eventDelayMs?: number;
+  /**
+   * false: the CRs are listed once and not watched afterwards (the one-shot import, docs/adr/0005); a CR this sync
+   * writes counts as seen when the API server answers the POST. Default true: the daemon watches them.
+   */
+  watchCrs?: boolean;
   now?: () => number;
   /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
   intervalMs?: number;
