@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
+import { PROVENANCE_ANNOTATIONS, sourceVersionsAnnotation } from '../../src/storage/kinds.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob } from '../../scripts/control-plane/jobs.js';
@@ -44,6 +45,7 @@ const PAGE = Number(process.env['BENCH_PAGE'] ?? 500);
 const WIDTH = Number(process.env['BENCH_IMPORT_WIDTH'] ?? IMPORT_BACKFILL_IN_FLIGHT);
 const CRS = '/apis/jobs-api.toolforge.org/v1';
 const BASELINE = process.env['BENCH_IMPORT_BASELINE'];
+const ANNOTATED = process.env['BENCH_BARE_ANNOTATED'] === '1';
 
 /** The bare client: LIST the CronJobs page by page, then POST each one's CR, `width` at once. */
 function writeBareImportScript(file: string): void {
@@ -190,7 +192,18 @@ async function main(): Promise<void> {
     const crsFile = join(dir, 'crs.json');
     const crs: Record<string, unknown> = {};
     for (const tool of tools) {
-      for (let j = 0; j < JOBS; j++) crs[`tool-${tool}/job-${j}`] = crOf(scheduledJob(tool, `job-${j}`));
+      for (let j = 0; j < JOBS; j++) {
+        const cr = crOf(scheduledJob(tool, `job-${j}`));
+        // BENCH_BARE_ANNOTATED=1: the bare client writes the provenance annotations an import writes (a diagnostic:
+        // how much of the gap is what the import's CRs carry, not how it writes them).
+        if (ANNOTATED)
+          cr.metadata.annotations = {
+            [PROVENANCE_ANNOTATIONS.backfilledBy]: 'bench',
+            [PROVENANCE_ANNOTATIONS.backfilledAt]: new Date().toISOString(),
+            ...sourceVersionsAnnotation('CronJob', `job-${j}`, '123456'),
+          };
+        crs[`tool-${tool}/job-${j}`] = cr;
+      }
     }
     writeFileSync(crsFile, JSON.stringify(crs));
     const bareScript = join(dir, 'bare-import.mjs');
@@ -239,7 +252,8 @@ async function main(): Promise<void> {
     const correct = imports.every((m) => m.created === cronJobs && m.existed + m.skipped + m.failed === 0);
     console.log(
       `import benchmark: ${TOOLS} tools × ${JOBS} jobs (${cronJobs} CronJobs, no CRs), ${WIDTH} writes in flight, ` +
-        `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR`,
+        `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR` +
+        (ANNOTATED ? '; the bare client writes the import’s provenance annotations (BENCH_BARE_ANNOTATED)' : ''),
     );
     console.log(
       `  jobs-storage import (child process, start to exit): ${importRate.toFixed(0)} CRs/s, ` +
