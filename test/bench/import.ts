@@ -22,10 +22,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
-import { PROVENANCE_ANNOTATIONS, sourceVersionsAnnotation } from '../../src/storage/kinds.js';
+import { configSchema } from '../../src/config/schema.js';
+import type { StoredJob } from '../../src/jobs/model.js';
+import { readWorkload } from '../../src/runtime/read.js';
+import { loadRuntimeSettings } from '../../src/runtime/settings.js';
+import { createStorageCodec } from '../../src/storage/codec.js';
+import { backfillCr } from '../../src/sync/entries.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
-import { crOf, scheduledJob } from '../../scripts/control-plane/jobs.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { buildDist, measure, pool, seedCluster } from './cluster.js';
 import type { Measured } from './cluster.js';
 import { median } from './median.js';
@@ -45,7 +50,33 @@ const PAGE = Number(process.env['BENCH_PAGE'] ?? 500);
 const WIDTH = Number(process.env['BENCH_IMPORT_WIDTH'] ?? IMPORT_BACKFILL_IN_FLIGHT);
 const CRS = '/apis/jobs-api.toolforge.org/v1';
 const BASELINE = process.env['BENCH_IMPORT_BASELINE'];
-const ANNOTATED = process.env['BENCH_BARE_ANNOTATED'] === '1';
+/**
+ * BENCH_BARE_SAME_CRS=1: the bare client writes the very CRs the import writes (the job as read back from its
+ * CronJob, with the provenance annotations), instead of the CRs `toolforge jobs run` stores (`crOf`), which are less
+ * than half their size: tells what the CRs carry from how they are written.
+ */
+const SAME_CRS = process.env['BENCH_BARE_SAME_CRS'] === '1';
+const settings = loadRuntimeSettings(configSchema.parse({}));
+const codec = createStorageCodec();
+
+/** The CR `import` writes for a seeded job: read back from its CronJob as the sync reads it, with provenance. */
+function importedCrOf(job: StoredJob): unknown {
+  const workload = workloadsOf(job)[0] as { metadata: Record<string, unknown> };
+  const read = readWorkload(
+    { ...workload, metadata: { ...workload.metadata, namespace: `tool-${job.tool_name}` } },
+    settings,
+  ).parsed;
+  if (!read?.ok) throw new Error(`the seeded CronJob of ${job.job_name} does not read back`);
+  return backfillCr(
+    read.value.job as StoredJob,
+    {
+      backfilledBy: 'bench',
+      backfilledAt: new Date().toISOString(),
+      source: { kind: 'CronJob', name: job.job_name, resourceVersion: '123456' },
+    },
+    { codec, namespacePrefix: 'tool-' },
+  );
+}
 
 /** The bare client: LIST the CronJobs page by page, then POST each one's CR, `width` at once. */
 function writeBareImportScript(file: string): void {
@@ -193,16 +224,8 @@ async function main(): Promise<void> {
     const crs: Record<string, unknown> = {};
     for (const tool of tools) {
       for (let j = 0; j < JOBS; j++) {
-        const cr = crOf(scheduledJob(tool, `job-${j}`));
-        // BENCH_BARE_ANNOTATED=1: the bare client writes the provenance annotations an import writes (a diagnostic:
-        // how much of the gap is what the import's CRs carry, not how it writes them).
-        if (ANNOTATED)
-          cr.metadata.annotations = {
-            [PROVENANCE_ANNOTATIONS.backfilledBy]: 'bench',
-            [PROVENANCE_ANNOTATIONS.backfilledAt]: new Date().toISOString(),
-            ...sourceVersionsAnnotation('CronJob', `job-${j}`, '123456'),
-          };
-        crs[`tool-${tool}/job-${j}`] = cr;
+        const job = scheduledJob(tool, `job-${j}`);
+        crs[`tool-${tool}/job-${j}`] = SAME_CRS ? importedCrOf(job) : crOf(job);
       }
     }
     writeFileSync(crsFile, JSON.stringify(crs));
@@ -253,7 +276,7 @@ async function main(): Promise<void> {
     console.log(
       `import benchmark: ${TOOLS} tools × ${JOBS} jobs (${cronJobs} CronJobs, no CRs), ${WIDTH} writes in flight, ` +
         `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR` +
-        (ANNOTATED ? '; the bare client writes the import’s provenance annotations (BENCH_BARE_ANNOTATED)' : ''),
+        (SAME_CRS ? '; the bare client writes the very CRs the import writes (BENCH_BARE_SAME_CRS)' : ''),
     );
     console.log(
       `  jobs-storage import (child process, start to exit): ${importRate.toFixed(0)} CRs/s, ` +
