@@ -128,11 +128,8 @@ export class Backfiller {
   private createdCount = 0;
   private pendingCount = 0;
 
-  private readonly width: number;
-
   constructor(private readonly deps: BackfillerDeps) {
-    this.width = deps.inFlight ?? BACKFILL_IN_FLIGHT;
-    this.gate = new Gate(this.width);
+    this.gate = new Gate(deps.inFlight ?? BACKFILL_IN_FLIGHT);
   }
 
   /**
@@ -166,33 +163,26 @@ export class Backfiller {
     );
     for (const e of queue) this.inFlight.set(e, true);
     this.pendingCount += queue.length;
-    // A few workers take the entries in order, each through the shared gate: an import's 20,000 candidates wait as
-    // one array, not as 20,000 pending promises and closures.
-    const results = new Array<BackfillResult>(queue.length);
-    let next = 0;
-    const work = async (): Promise<void> => {
-      for (let i = next++; i < queue.length; i = next++) {
-        const e = queue[i] as RuntimeEntry;
-        results[i] = await this.gate.run(() => this.settle(e));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.width, queue.length) }, work));
-    return results;
-  }
-
-  /** One backfill, counted and kept in the history. */
-  private async settle(e: RuntimeEntry): Promise<BackfillResult> {
-    try {
-      const result: BackfillResult = Object.assign({ tool: e.tool, name: e.name, type: e.type }, await this.one(e));
-      this.counts[result.outcome] += 1;
-      this.results.push(result);
-      // Trimmed in batches: one splice per RESULTS_KEPT results, not one per result.
-      if (this.results.length >= 2 * RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
-      return result;
-    } finally {
-      this.inFlight.delete(e);
-      this.pendingCount -= 1;
-    }
+    return Promise.all(
+      queue.map((e) =>
+        this.gate.run(async () => {
+          try {
+            const result: BackfillResult = Object.assign(
+              { tool: e.tool, name: e.name, type: e.type },
+              await this.one(e),
+            );
+            this.counts[result.outcome] += 1;
+            this.results.push(result);
+            // Trimmed in batches: one splice per RESULTS_KEPT results, not one per result.
+            if (this.results.length >= 2 * RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
+            return result;
+          } finally {
+            this.inFlight.delete(e);
+            this.pendingCount -= 1;
+          }
+        }),
+      ),
+    );
   }
 
   /** What the last backfills did (at most RESULTS_KEPT), oldest first; the one-shot import prints these. */
