@@ -91,6 +91,8 @@ export interface SyncPartsOptions {
   elect?: boolean;
   backfillInFlight?: number;
   eventDelayMs?: number;
+  /** false: list the CRs once, do not watch them (the one-shot import). */
+  watchCrs?: boolean;
 }
 
 /** The sync's parts, shared by the sync process and the one-shot import/report commands. Nothing started. */
@@ -113,6 +115,7 @@ export function syncParts(
     ...(options.readOnly ? { readOnly: true } : {}),
     ...(options.backfillInFlight === undefined ? {} : { backfillInFlight: options.backfillInFlight }),
     ...(options.eventDelayMs === undefined ? {} : { eventDelayMs: options.eventDelayMs }),
+    ...(options.watchCrs === undefined ? {} : { watchCrs: options.watchCrs }),
   });
   return { phase, sync };
 }
@@ -174,7 +177,7 @@ export async function withOneShotSync<T>(
       elect: false,
       readOnly: options.readOnly,
       ...(options.command === 'import'
-        ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT, eventDelayMs: IMPORT_EVENT_DELAY_MS }
+        ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT, eventDelayMs: IMPORT_EVENT_DELAY_MS, watchCrs: false }
         : {}),
     },
   );

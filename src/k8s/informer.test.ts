@@ -338,6 +338,25 @@ describe('Informer', () => {
     await Promise.all([a!.stop(), b!.stop()]);
     assert.ok(bRelistedAfterA, "/b relisted only once /a's relist had ended");
   });
+
+  test('with watch false it lists once, never watches, and keeps the list until stopped', async () => {
+    const { api, calls } = fakeApi({
+      objects: () => [obj('a', '1'), obj('b', '2'), obj('c', '3')],
+      watchScript: async () => {
+        throw new Error('watched');
+      },
+    });
+    const inf = informer(api, [], { watch: false });
+    inf.start();
+    await inf.waitForSync();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(
+      [...inf.store.entries()].map(([, name, e]) => `${name}=${e}`),
+      ['a=1', 'b=2', 'c=3'],
+    );
+    assert.deepEqual({ list: calls.list, watch: calls.watch }, { list: 1, watch: 0 });
+    await inf.stop();
+  });
 });
 
 describe('ObjectStore', () => {

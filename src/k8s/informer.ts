@@ -28,6 +28,11 @@ export interface InformerOptions<T extends ObjectMeta, E> {
    */
   unchanged?: (obj: T, previous: E) => boolean;
   logger: Logger;
+  /**
+   * false: list once and do not watch (a one-shot command that learns what it needs from elsewhere afterwards); the
+   * store then holds the list until `stop()`. Default true.
+   */
+  watch?: boolean;
   /** After every complete list. */
   onSynced?: () => void;
   /** After every change of the store (entry undefined = gone). */
@@ -115,6 +120,10 @@ export class Informer<T extends ObjectMeta, E> {
             release();
           }
         } else rv = await this.relist();
+        if (this.options.watch === false) {
+          await untilAborted(signal);
+          break;
+        }
         stage = 'watch';
         turn = await this.watchUntilRelist(rv);
         goneInARow = 0;
@@ -429,6 +438,13 @@ export class ObjectStore<E> {
     for (const [namespace, names] of this.byNamespace)
       for (const [name, slot] of names) yield [namespace, name, this.values[slot] as E];
   }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -392,3 +392,58 @@ test('a retry in flight past its retry time does not make the passes spin', asyn
     ['failed', 'created'],
   );
 });
+
+test('without a CR watch (the import) the CRs are listed once; a job written is not written again by later passes', async () => {
+  const config = configSchema.parse({ sync: { backfillGraceSeconds: 0 } });
+  const posts: string[] = [];
+  const watched: string[] = [];
+  const written = workloadOf('alpha');
+  const { api, emit } = fakeApi(
+    { [CRONJOBS]: [written, workloadOf('beta')], [SCHEDULED_JOBS]: [crOf('beta', '5')] },
+    (method, path) => {
+      if (method === 'GET') return path.includes('tool-alpha') ? written : workloadOf('beta');
+      posts.push(path);
+      return crOf('alpha', '7');
+    },
+  );
+  const watching = api.watch.bind(api);
+  api.watch = (path, query, onEvent, signal) => {
+    watched.push(path);
+    return watching(path, query, onEvent, signal);
+  };
+  const sync = new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics: createSyncMetrics(new Registry()),
+    api,
+    codec: createStorageCodec(),
+    phase: fixedPhase('runtime-truth'),
+    identity: 'test',
+    elect: false,
+    settings: loadRuntimeSettings(config),
+    watchCrs: false,
+  });
+  sync.start();
+  try {
+    await sync.firstReconcile;
+    await sync.settled();
+    assert.deepEqual(posts, ['/apis/jobs-api.toolforge.org/v1/namespaces/tool-alpha/scheduled-jobs']);
+    assert.ok(watched.includes(CRONJOBS), 'the workloads are watched');
+    assert.ok(!watched.some((p) => p.startsWith('/apis/jobs-api.toolforge.org/')), `CRs watched: ${watched.join()}`);
+    // A change of the workload makes a pass over its tool: the CR was written, and no watch will deliver it.
+    emit(CRONJOBS, {
+      type: 'MODIFIED',
+      object: { ...written, metadata: { ...written.metadata, resourceVersion: '9' } },
+    });
+    await until('the tool reconciled again', async () => (await sync.toolPlan('alpha')) !== undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    await sync.settled();
+    assert.equal(posts.length, 1);
+    assert.deepEqual(
+      sync.backfillResults().map((r) => `${r.tool}/${r.name}: ${r.outcome}`),
+      ['alpha/nightly: created'],
+    );
+  } finally {
+    await sync.stop();
+  }
+});

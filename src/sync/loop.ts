@@ -51,6 +51,11 @@ export interface SyncDeps {
    * How long after a watch event its tool is reconciled (default EVENT_DELAY_MS; IMPORT_EVENT_DELAY_MS for import).
    */
   eventDelayMs?: number;
+  /**
+   * false: the CRs are listed once and not watched afterwards (the one-shot import, docs/adr/0005); a CR this sync
+   * writes counts as seen when the API server answers the POST. Default true: the daemon watches them.
+   */
+  watchCrs?: boolean;
   now?: () => number;
   /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
   intervalMs?: number;
@@ -161,14 +166,16 @@ export class SyncLoop {
    * while this sync may backfill; forgets it once its CR is seen. Every other job is kept only as its fingerprint.
    */
   private heard(entry: InventoryEntry, job: StoredJob | undefined): void {
-    // Until every CR is listed, a workload without a CR in the inventory may well have one: nothing is kept then, and
-    // a candidate found by the first pass is read once before its write instead.
+    // Until every CR is listed, a workload without a CR in the inventory may well have one: the daemon keeps nothing
+    // then, and a candidate found by the first pass is read once before its write instead. The import (no CR watch)
+    // keeps candidates from its first workload page on, whichever list ends first: it is there to write them, and
+    // the first pass drops what it kept for jobs whose CR the list showed (`retain`).
     if (entry.what === 'cr') this.backfiller.crSeen(entry.entry);
     if (entry.what !== 'job') return;
     const { phase } = this.deps;
     const mayBackfill = !this.deps.readOnly && (!phase.known() || phaseBehaviour(phase.current()).backfillRuntimeOnly);
-    if (job && mayBackfill && this.crsListed && !this.inventory.hasCr(entry.entry))
-      this.backfiller.hold(entry.entry, job);
+    const crsKnown = this.crsListed || this.deps.watchCrs === false;
+    if (job && mayBackfill && crsKnown && !this.inventory.hasCr(entry.entry)) this.backfiller.hold(entry.entry, job);
     else this.backfiller.release(entry.entry);
   }
 

@@ -63,6 +63,8 @@ export function watchInventory(o: {
   entries: EntryContext<JobFingerprint>;
   /** After every change the inventory took (the loop reconciles the tool promptly). */
   changed?: () => void;
+  /** false: the CRs are listed once and not watched (the one-shot import, docs/adr/0005). Default true. */
+  watchCrs?: boolean;
 }): Array<Informer<WatchedObject, InventoryEntry>> {
   const { config, entries, inventory } = o;
   const listGate = new Gate(config.sync.listConcurrency);
@@ -79,6 +81,7 @@ export function watchInventory(o: {
         api: o.api,
         path: collectionPath(w.api),
         ...(w.labelSelector ? { labelSelector: w.labelSelector } : {}),
+        ...(w.read === 'cr' && o.watchCrs === false ? { watch: false } : {}),
         pageSize: config.sync.listPageSize,
         listGate,
         relistGate,

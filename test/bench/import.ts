@@ -9,16 +9,28 @@
  * the ratio is judged against the bare client's whole run (LIST + POSTs), the same work the import must do, and the
  * ratio against the create phase alone is printed beside it.
  *
+ * Besides each client's own CPU, the CPU kube-apiserver and etcd spent during each run is printed: on a 2-core
+ * machine that is the share a client's work and the watch traffic it causes take from the API server.
+ *
  *   npx tsx test/bench/import.ts [--tools 4000] [--jobs 5] [--runs 3]
+ *   BENCH_CPU_PROF=<dir>: the import child writes a V8 CPU profile there when it exits.
+ *   BENCH_IMPORT_BASELINE=<path to another build's dist/main.js>: each run also runs that import, right after this
+ *   one (A, B, bare), so a change is compared with what it replaces in the same run.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
+import { configSchema } from '../../src/config/schema.js';
+import type { StoredJob } from '../../src/jobs/model.js';
+import { readWorkload } from '../../src/runtime/read.js';
+import { loadRuntimeSettings } from '../../src/runtime/settings.js';
+import { createStorageCodec } from '../../src/storage/codec.js';
+import { backfillCr } from '../../src/sync/entries.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
-import { crOf, scheduledJob } from '../../scripts/control-plane/jobs.js';
+import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { buildDist, measure, pool, seedCluster } from './cluster.js';
 import type { Measured } from './cluster.js';
 import { median } from './median.js';
@@ -37,6 +49,34 @@ const PAGE = Number(process.env['BENCH_PAGE'] ?? 500);
 /** The bare client writes at the import's concurrency unless told otherwise (to compare widths). */
 const WIDTH = Number(process.env['BENCH_IMPORT_WIDTH'] ?? IMPORT_BACKFILL_IN_FLIGHT);
 const CRS = '/apis/jobs-api.toolforge.org/v1';
+const BASELINE = process.env['BENCH_IMPORT_BASELINE'];
+/**
+ * BENCH_BARE_SAME_CRS=1: the bare client writes the very CRs the import writes (the job as read back from its
+ * CronJob, with the provenance annotations), instead of the CRs `toolforge jobs run` stores (`crOf`), which are less
+ * than half their size: tells what the CRs carry from how they are written.
+ */
+const SAME_CRS = process.env['BENCH_BARE_SAME_CRS'] === '1';
+const settings = loadRuntimeSettings(configSchema.parse({}));
+const codec = createStorageCodec();
+
+/** The CR `import` writes for a seeded job: read back from its CronJob as the sync reads it, with provenance. */
+function importedCrOf(job: StoredJob): unknown {
+  const workload = workloadsOf(job)[0] as { metadata: Record<string, unknown> };
+  const read = readWorkload(
+    { ...workload, metadata: { ...workload.metadata, namespace: `tool-${job.tool_name}` } },
+    settings,
+  ).parsed;
+  if (!read?.ok) throw new Error(`the seeded CronJob of ${job.job_name} does not read back`);
+  return backfillCr(
+    read.value.job as StoredJob,
+    {
+      backfilledBy: 'bench',
+      backfilledAt: new Date().toISOString(),
+      source: { kind: 'CronJob', name: job.job_name, resourceVersion: '123456' },
+    },
+    { codec, namespacePrefix: 'tool-' },
+  );
+}
 
 /** The bare client: LIST the CronJobs page by page, then POST each one's CR, `width` at once. */
 function writeBareImportScript(file: string): void {
@@ -96,7 +136,30 @@ async function deleteCrs(admin: KubeApi, tools: readonly string[]): Promise<void
   if (left.items.length > 0) throw new Error('CRs left after the delete');
 }
 
+/** A process's CPU time so far (user + system, seconds), from /proc/<pid>/stat; 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `run` and adds the CPU kube-apiserver and etcd spent meanwhile (`serverCpuSeconds`). */
+async function withServerCpu<T>(
+  pids: readonly number[],
+  run: () => Promise<T>,
+): Promise<T & { serverCpuSeconds: number }> {
+  const before = pids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+  const result = await run();
+  const after = pids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+  return { ...result, serverCpuSeconds: after - before };
+}
+
 interface ImportRun extends Measured {
+  serverCpuSeconds: number;
   created: number;
   existed: number;
   skipped: number;
@@ -104,6 +167,7 @@ interface ImportRun extends Measured {
 }
 
 interface BareRun extends Measured {
+  serverCpuSeconds: number;
   listed: number;
   listSeconds: number;
   created: number;
@@ -112,13 +176,18 @@ interface BareRun extends Measured {
   createSeconds: number;
 }
 
-function parseImport(m: Measured): ImportRun {
+/** The import's own summary line ("created … in … s (… CRs/s; listing and planning … s)"). */
+function summaryLine(m: Measured): string {
+  return /^created .*$/m.exec(m.stdout ?? '')?.[0] ?? '';
+}
+
+function parseImport(m: Measured & { serverCpuSeconds: number }): ImportRun {
   const s = /created (\d+), already present (\d+), skipped (\d+), failed (\d+) in/.exec(m.stdout ?? '');
   if (!s) throw new Error(`import printed no summary: ${(m.stdout ?? '').slice(-500)}`);
   return { ...m, created: Number(s[1]), existed: Number(s[2]), skipped: Number(s[3]), failed: Number(s[4]) };
 }
 
-function parseBare(m: Measured): BareRun {
+function parseBare(m: Measured & { serverCpuSeconds: number }): BareRun {
   const s = /bare listed (\d+) in ([\d.]+) s; created (\d+), existed (\d+), failed (\d+) in ([\d.]+) s/.exec(
     m.stdout ?? '',
   );
@@ -154,7 +223,10 @@ async function main(): Promise<void> {
     const crsFile = join(dir, 'crs.json');
     const crs: Record<string, unknown> = {};
     for (const tool of tools) {
-      for (let j = 0; j < JOBS; j++) crs[`tool-${tool}/job-${j}`] = crOf(scheduledJob(tool, `job-${j}`));
+      for (let j = 0; j < JOBS; j++) {
+        const job = scheduledJob(tool, `job-${j}`);
+        crs[`tool-${tool}/job-${j}`] = SAME_CRS ? importedCrOf(job) : crOf(job);
+      }
     }
     writeFileSync(crsFile, JSON.stringify(crs));
     const bareScript = join(dir, 'bare-import.mjs');
@@ -163,19 +235,38 @@ async function main(): Promise<void> {
     // An import meets standing jobs: a workload created less than 30 s ago is read again before its CR is written
     // (docs/adr/0005), which a freshly seeded cluster would otherwise measure.
     await new Promise((resolve) => setTimeout(resolve, 30_000));
+    const prof = process.env['BENCH_CPU_PROF'];
+    const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+    const servers = [cp.pids.apiserver, cp.pids.etcd];
     const imports: ImportRun[] = [];
+    const baselines: ImportRun[] = [];
     const bares: BareRun[] = [];
     for (let run = 0; run < RUNS; run++) {
       await deleteCrs(admin, tools);
-      const i = parseImport(await measure([join(REPO_ROOT, 'dist/main.js'), 'import', '--config', configFile], 'exit'));
+      const importArgs = [...profile, join(REPO_ROOT, 'dist/main.js'), 'import', '--config', configFile];
+      const i = parseImport(await withServerCpu(servers, () => measure(importArgs, 'exit')));
       imports.push(i);
+      if (BASELINE) {
+        await deleteCrs(admin, tools);
+        const baselineArgs = [BASELINE, 'import', '--config', configFile];
+        const o = parseImport(await withServerCpu(servers, () => measure(baselineArgs, 'exit')));
+        baselines.push(o);
+        console.error(
+          `[bench] run ${run + 1}: baseline import ${o.seconds.toFixed(2)} s (created ${o.created}, failed ${o.failed}; ` +
+            `peak RSS ${o.peakRssMb.toFixed(0)} MB; CPU ${o.cpuSeconds.toFixed(1)} s, server CPU ` +
+            `${o.serverCpuSeconds.toFixed(1)} s): ${summaryLine(o)}`,
+        );
+      }
       await deleteCrs(admin, tools);
-      const b = parseBare(await measure([bareScript, kubeconfig, crsFile, String(WIDTH)], 'exit'));
+      const bareArgs = [bareScript, kubeconfig, crsFile, String(WIDTH)];
+      const b = parseBare(await withServerCpu(servers, () => measure(bareArgs, 'exit')));
       bares.push(b);
       console.error(
         `[bench] run ${run + 1}: import ${i.seconds.toFixed(2)} s (created ${i.created}, present ${i.existed}, ` +
-          `skipped ${i.skipped}, failed ${i.failed}; peak RSS ${i.peakRssMb.toFixed(0)} MB), bare ${b.seconds.toFixed(2)} s ` +
-          `(LIST ${b.listSeconds.toFixed(2)} s, POSTs ${b.createSeconds.toFixed(2)} s, created ${b.created})`,
+          `skipped ${i.skipped}, failed ${i.failed}; peak RSS ${i.peakRssMb.toFixed(0)} MB; CPU ${i.cpuSeconds.toFixed(1)} s, ` +
+          `server CPU ${i.serverCpuSeconds.toFixed(1)} s), bare ${b.seconds.toFixed(2)} s (LIST ${b.listSeconds.toFixed(2)} s, ` +
+          `POSTs ${b.createSeconds.toFixed(2)} s, created ${b.created}; CPU ${b.cpuSeconds.toFixed(1)} s, ` +
+          `server CPU ${b.serverCpuSeconds.toFixed(1)} s); import: ${summaryLine(i)}`,
       );
     }
     const importRate = median(imports.map((m) => m.created / m.seconds));
@@ -184,7 +275,8 @@ async function main(): Promise<void> {
     const correct = imports.every((m) => m.created === cronJobs && m.existed + m.skipped + m.failed === 0);
     console.log(
       `import benchmark: ${TOOLS} tools × ${JOBS} jobs (${cronJobs} CronJobs, no CRs), ${WIDTH} writes in flight, ` +
-        `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR`,
+        `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR` +
+        (SAME_CRS ? '; the bare client writes the very CRs the import writes (BENCH_BARE_SAME_CRS)' : ''),
     );
     console.log(
       `  jobs-storage import (child process, start to exit): ${importRate.toFixed(0)} CRs/s, ` +
@@ -194,6 +286,17 @@ async function main(): Promise<void> {
       `  totals: ${imports.map((m) => `created ${m.created}, present ${m.existed}, skipped ${m.skipped}, failed ${m.failed}`).join(' | ')}` +
         ` — ${correct ? 'correct' : 'WRONG'} (expected created ${cronJobs} and nothing else)`,
     );
+    if (baselines.length > 0) {
+      const baselineRate = median(baselines.map((m) => m.created / m.seconds));
+      console.log(
+        `  baseline import (${BASELINE}, interleaved): ${baselineRate.toFixed(0)} CRs/s, ` +
+          `${median(baselines.map((m) => m.seconds)).toFixed(2)} s, CPU per 1,000 CRs ` +
+          `${median(baselines.map((m) => (m.cpuSeconds / Math.max(1, m.created)) * 1000)).toFixed(2)} s, server CPU per ` +
+          `1,000 CRs ${median(baselines.map((m) => (m.serverCpuSeconds / Math.max(1, m.created)) * 1000)).toFixed(2)} s, ` +
+          `peak RSS ${Math.max(...baselines.map((m) => m.peakRssMb)).toFixed(0)} MB; ratio baseline/bare client ` +
+          `${(baselineRate / median(bares.map((m) => m.created / m.seconds))).toFixed(2)}`,
+      );
+    }
     console.log(
       `  bare client (child process: paginated LIST + POSTs, start to exit): ${bareRate.toFixed(0)} CRs/s, ` +
         `${median(bares.map((m) => m.seconds)).toFixed(2)} s`,
@@ -201,10 +304,16 @@ async function main(): Promise<void> {
     console.log(`  bare client's create phase alone: ${createRate.toFixed(0)} CRs/s`);
     const cpuPerThousand = (runs: readonly (Measured & { created: number })[]) =>
       median(runs.map((m) => (m.cpuSeconds / Math.max(1, m.created)) * 1000));
+    const serverCpuPerThousand = (runs: readonly { created: number; serverCpuSeconds: number }[]) =>
+      median(runs.map((m) => (m.serverCpuSeconds / Math.max(1, m.created)) * 1000));
     console.log(
       `  CPU per 1,000 CRs (user + system of the child): import ${cpuPerThousand(imports).toFixed(2)} s, ` +
         `bare client ${cpuPerThousand(bares).toFixed(2)} s — on a 2-core machine shared with kube-apiserver and etcd, ` +
         `the client's CPU is taken from the API server's`,
+    );
+    console.log(
+      `  kube-apiserver + etcd CPU per 1,000 CRs during the run: import ${serverCpuPerThousand(imports).toFixed(2)} s, ` +
+        `bare client ${serverCpuPerThousand(bares).toFixed(2)} s`,
     );
     console.log(
       `  ratio import/bare client ${(importRate / bareRate).toFixed(2)} (target ≥ 0.8; judged against the bare ` +
