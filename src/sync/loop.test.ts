@@ -22,6 +22,29 @@ const fixedPhase = (phase: Phase) => ({
   onChange: () => () => undefined,
 });
 
+/**
+ * A SyncLoop over `api` as the tests run it: default config, silent logs, fresh metrics, not elected, phase
+ * runtime-truth; `o` overrides any of it (`phase` by name).
+ */
+function testLoop(
+  api: KubeApi,
+  o: Partial<Omit<ConstructorParameters<typeof SyncLoop>[0], 'phase'>> & { phase?: Phase } = {},
+): SyncLoop {
+  const { phase = 'runtime-truth', config = configSchema.parse({}), ...rest } = o;
+  return new SyncLoop({
+    config,
+    logger: silentLogger(),
+    metrics: createSyncMetrics(new Registry()),
+    api,
+    codec: createStorageCodec(),
+    identity: 'test',
+    elect: false,
+    settings: loadRuntimeSettings(config),
+    ...rest,
+    phase: fixedPhase(phase),
+  });
+}
+
 test('stop() returns while the lists are still refused (SIGTERM before the first sync)', async () => {
   let lists = 0;
   const api = {
@@ -32,16 +55,8 @@ test('stop() returns while the lists are still refused (SIGTERM before the first
     },
   } as unknown as KubeApi;
   const config = configSchema.parse({});
-  const sidecar = new SyncLoop({
+  const sidecar = testLoop(api, {
     config,
-    logger: silentLogger(),
-    metrics: createSyncMetrics(new Registry()),
-    api,
-    codec: createStorageCodec(),
-    phase: fixedPhase('runtime-truth'),
-    identity: 'test',
-    elect: false,
-    settings: loadRuntimeSettings(config),
   });
   sidecar.start();
   while (lists === 0) await new Promise((r) => setTimeout(r, 5));
@@ -105,17 +120,11 @@ test('a pass reconciles the tools that changed and publishes their gauges', asyn
     throw new Error(`unexpected ${method} ${path}`);
   });
   const metrics = createSyncMetrics(new Registry());
-  const sync = new SyncLoop({
+  const sync = testLoop(api, {
     config,
-    logger: silentLogger(),
     metrics,
-    api,
-    codec: createStorageCodec(),
     // No backfills in this phase: the job stays runtime-only until its CR appears.
-    phase: fixedPhase('ignore-unmanaged'),
-    identity: 'test',
-    elect: false,
-    settings,
+    phase: 'ignore-unmanaged',
   });
   sync.start();
   try {
@@ -163,17 +172,10 @@ test('the leader backfills a runtime-only job in its pass; a read-only loop only
       return {};
     });
     const metrics = createSyncMetrics(new Registry());
-    const sync = new SyncLoop({
+    const sync = testLoop(api, {
       config,
-      logger: silentLogger(),
       metrics,
-      api,
-      codec: createStorageCodec(),
-      phase: fixedPhase('runtime-truth'),
-      identity: 'test',
-      elect: false,
       readOnly,
-      settings: loadRuntimeSettings(config),
     });
     sync.start();
     try {
@@ -214,16 +216,9 @@ function crOf(tool: string, resourceVersion: string): unknown {
 
 function leaderLoop(api: KubeApi, metrics: SyncMetrics, o: { graceSeconds?: number } = {}): SyncLoop {
   const config = configSchema.parse({ sync: { backfillGraceSeconds: o.graceSeconds ?? 0 } });
-  return new SyncLoop({
+  return testLoop(api, {
     config,
-    logger: silentLogger(),
     metrics,
-    api,
-    codec: createStorageCodec(),
-    phase: fixedPhase('runtime-truth'),
-    identity: 'test',
-    elect: false,
-    settings: loadRuntimeSettings(config),
     // No tick: whatever happens after the first pass happens because a watch event (or a retry) asked for it.
     intervalMs: HOUR_MS,
   });
@@ -235,16 +230,10 @@ test('a watch event reconciles its tool without waiting for the next tick', asyn
   });
   const metrics = createSyncMetrics(new Registry());
   const config = configSchema.parse({});
-  const sync = new SyncLoop({
+  const sync = testLoop(api, {
     config,
-    logger: silentLogger(),
     metrics,
-    api,
-    codec: createStorageCodec(),
-    phase: fixedPhase('ignore-unmanaged'),
-    identity: 'test',
-    elect: false,
-    settings: loadRuntimeSettings(config),
+    phase: 'ignore-unmanaged',
     intervalMs: HOUR_MS,
   });
   sync.start();
@@ -411,16 +400,8 @@ test('without a CR watch (the import) the CRs are listed once; a job written is 
     watched.push(path);
     return watching(path, query, onEvent, signal);
   };
-  const sync = new SyncLoop({
+  const sync = testLoop(api, {
     config,
-    logger: silentLogger(),
-    metrics: createSyncMetrics(new Registry()),
-    api,
-    codec: createStorageCodec(),
-    phase: fixedPhase('runtime-truth'),
-    identity: 'test',
-    elect: false,
-    settings: loadRuntimeSettings(config),
     watchCrs: false,
   });
   sync.start();
