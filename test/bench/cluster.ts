@@ -2,6 +2,7 @@
  * What the cluster benchmarks share: the seeded cluster (N tools × M jobs-api CronJobs, 80 % with their CR), a child
  * process measured for wall time and peak RSS, and the bare paginated LIST every figure is set next to.
  */
+import { parseArgs } from 'node:util';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -402,4 +403,19 @@ export function imageEnv(dockerfile = join(REPO_ROOT, 'Dockerfile')): Record<str
     }
   }
   return env;
+}
+
+/**
+ * The scale a benchmark runs at, from `--tools`, `--jobs` and `--runs` (BENCH_TOOLS and BENCH_JOBS as defaults for
+ * `npm run bench`): the options the import, migrate and preflight benchmarks share.
+ */
+export function benchScale(defaultRuns = 3): { tools: number; jobs: number; runs: number } {
+  const { values } = parseArgs({
+    options: {
+      tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
+      jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
+      runs: { type: 'string', default: String(defaultRuns) },
+    },
+  });
+  return { tools: Number(values.tools), jobs: Number(values.jobs), runs: Number(values.runs) };
 }

@@ -24,7 +24,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KubeApi } from '../../src/k8s/api.js';
 import { configSchema } from '../../src/config/schema.js';
 import type { StoredJob } from '../../src/jobs/model.js';
@@ -35,20 +34,11 @@ import { backfillCr } from '../../src/sync/entries.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
-import { buildDist, measure, pool, seedCluster } from './cluster.js';
+import { buildDist, measure, pool, seedCluster, benchScale } from './cluster.js';
 import type { Measured } from './cluster.js';
 import { median } from './median.js';
 
-const { values } = parseArgs({
-  options: {
-    tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
-    jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
-    runs: { type: 'string', default: '3' },
-  },
-});
-const TOOLS = Number(values.tools);
-const JOBS = Number(values.jobs);
-const RUNS = Number(values.runs);
+const { tools: TOOLS, jobs: JOBS, runs: RUNS } = benchScale();
 const PAGE = Number(process.env['BENCH_PAGE'] ?? 500);
 /** The bare client writes at the import's concurrency unless told otherwise (to compare widths). */
 const WIDTH = Number(process.env['BENCH_IMPORT_WIDTH'] ?? IMPORT_BACKFILL_IN_FLIGHT);

@@ -10,21 +10,19 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
-import { buildDist, measure, seedCluster, SYNC_LISTS, writeBareListScript, type Measured } from './cluster.js';
+import {
+  buildDist,
+  measure,
+  seedCluster,
+  SYNC_LISTS,
+  writeBareListScript,
+  type Measured,
+  benchScale,
+} from './cluster.js';
 import { median } from './median.js';
 
-const { values } = parseArgs({
-  options: {
-    tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
-    jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
-    runs: { type: 'string', default: '3' },
-  },
-});
-const TOOLS = Number(values.tools);
-const JOBS = Number(values.jobs);
-const RUNS = Number(values.runs);
+const { tools: TOOLS, jobs: JOBS, runs: RUNS } = benchScale();
 const PAGE = Number(process.env['BENCH_PAGE'] ?? 100);
 
 /** What `migrate --all` lists: the tool namespaces (500 a page), the sync's collections, and batch Jobs. */

@@ -13,7 +13,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { StoredJob } from '../../src/jobs/index.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { DEFAULT_PAGE_SIZE } from '../../src/preflight/read.js';
@@ -22,19 +21,10 @@ import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
-import { buildDist, pool, SYNC_LISTS, writeBareListScript } from './cluster.js';
+import { buildDist, pool, SYNC_LISTS, writeBareListScript, benchScale } from './cluster.js';
 import { median } from './median.js';
 
-const { values } = parseArgs({
-  options: {
-    tools: { type: 'string', default: process.env['BENCH_TOOLS'] ?? '4000' },
-    jobs: { type: 'string', default: process.env['BENCH_JOBS'] ?? '5' },
-    runs: { type: 'string', default: '3' },
-  },
-});
-const TOOLS = Number(values.tools);
-const JOBS = Number(values.jobs);
-const RUNS = Number(values.runs);
+const { tools: TOOLS, jobs: JOBS, runs: RUNS } = benchScale();
 /** preflight's page size, which the bare LIST uses too. */
 const PAGE = DEFAULT_PAGE_SIZE;
 
