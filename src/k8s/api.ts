@@ -35,6 +35,19 @@ export interface LazyListPage<T> {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/** The options of `KubeApi.request`. */
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  /** The body already serialised as JSON, sent as it is instead of `body` (a caller that builds the text itself). */
+  json?: string;
+  contentType?: string;
+  accept?: string;
+  timeoutMs?: number;
+  /** 'json' (default): the answer parsed; 'discard': a 2xx answer's body read and dropped, resolving to undefined. */
+  answer?: 'json' | 'discard';
+}
+
 interface ParsedPage<T> {
   items: PageItems<T>;
   resourceVersion: string;
@@ -51,6 +64,8 @@ interface PendingPage<T> {
 /** One HTTP request's options; the content type and accept default to JSON. */
 interface OpenOptions {
   body?: unknown;
+  /** The body already serialised as JSON, sent as it is (instead of `body`). */
+  json?: string;
   contentType?: string;
   signal?: AbortSignal;
   accept?: string;
@@ -104,9 +119,16 @@ export class KubeApi {
   }
 
   private async open(method: string, url: URL, options: OpenOptions = {}): Promise<IncomingMessage> {
-    const { body, contentType = 'application/json', signal, accept = 'application/json', idleTimeoutMs } = options;
+    const {
+      body,
+      json,
+      contentType = 'application/json',
+      signal,
+      accept = 'application/json',
+      idleTimeoutMs,
+    } = options;
     const { agent, headers } = await this.auth();
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = json ?? (body === undefined ? undefined : JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = https.request(
         url,
@@ -137,21 +159,29 @@ export class KubeApi {
     });
   }
 
-  /** One request; the parsed JSON answer, or a KubeApiError carrying the API's Status. */
-  async request<T>(
-    method: string,
-    path: string,
-    options: { query?: Query; body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
-  ): Promise<T> {
+  /**
+   * One request; the parsed JSON answer, or a KubeApiError carrying the API's Status. With `answer: 'discard'` a
+   * successful answer's body is read to its end and dropped, unparsed, and the request resolves to undefined (for a
+   * caller that needs only the status, e.g. the 201 of a create, which echoes the whole object); an error's body is
+   * still parsed into the KubeApiError.
+   */
+  request(method: string, path: string, options: RequestOptions & { answer: 'discard' }): Promise<undefined>;
+  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T | undefined> {
     // Every request is bounded: a black-holed connection must not freeze a relist, a backfill or a Lease renewal.
     const res = await this.open(method, this.url(path, options.query), {
       body: options.body,
+      ...(options.json === undefined ? {} : { json: options.json }),
       contentType: options.contentType,
       accept: options.accept,
       idleTimeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
     });
-    const text = await readAll(res);
     const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300 && options.answer === 'discard') {
+      await drain(res);
+      return undefined;
+    }
+    const text = await readAll(res);
     if (status < 200 || status >= 300) throw toApiError(status, text);
     return (text ? JSON.parse(text) : {}) as T;
   }
@@ -480,6 +510,15 @@ class ListScanner {
  */
 async function readAll(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<string> {
   return (await readBody(res, onHead)).toString('utf8');
+}
+
+/** Reads the body to its end and keeps nothing of it (the socket goes back to the agent's pool once it ends). */
+function drain(res: IncomingMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    res.on('end', resolve);
+    res.on('error', reject);
+    res.resume();
+  });
 }
 
 /** The whole body as bytes; `onHead` as for `readAll`. */

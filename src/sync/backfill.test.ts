@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { convertObject } from '../cli/commands/convert.js';
@@ -18,14 +20,19 @@ import type { JobCr } from '../storage/codec.js';
 import { PROVENANCE_ANNOTATIONS } from '../storage/kinds.js';
 import { Backfiller } from './backfill.js';
 import type { BackfillResult, WatchedState } from './backfill.js';
-import { backfillCr, crEntry, workloadEntry } from './entries.js';
-import type { EntryContext } from './entries.js';
+import { backfillCr, backfillCrJson, crEntry, jobJson, workloadEntry } from './entries.js';
+import type { EntryContext, Provenance } from './entries.js';
 import { jobFingerprint } from './fingerprint.js';
 import { Inventory } from './inventory.js';
 import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
 
 const NOW = Date.parse('2026-11-26T12:00:00Z');
+/** The names of every workload fixture. */
+const listWorkloads = (): string[] =>
+  readdirSync(fileURLToPath(new URL('../../test/fixtures/workloads/', import.meta.url)))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length));
 const codec = createStorageCodec();
 
 function contexts(settings: RuntimeSettings): { kept: EntryContext<string>; reread: EntryContext<StoredJob> } {
@@ -103,11 +110,17 @@ interface Call {
 
 type Answer = (call: Call) => unknown;
 
+/** The body a request sends, as an object: `body`, or the JSON text `json` parsed. */
+function sent(o: { body?: unknown; json?: string } | undefined): unknown {
+  return o?.json === undefined ? o?.body : JSON.parse(o.json);
+}
+
 /** An API server stand-in for single-object requests: `answer` returns the body or throws the API's error. */
 function fakeApi(answer: Answer): { api: Pick<KubeApi, 'request'>; calls: Call[] } {
   const calls: Call[] = [];
-  const request = (method: string, path: string, o?: { body?: unknown }) => {
-    const call: Call = o?.body === undefined ? { method, path } : { method, path, body: o.body };
+  const request = (method: string, path: string, o?: { body?: unknown; json?: string }) => {
+    const body = sent(o);
+    const call: Call = body === undefined ? { method, path } : { method, path, body };
     calls.push(call);
     try {
       return Promise.resolve(answer(call));
@@ -398,8 +411,8 @@ describe('Backfiller', () => {
     let posted: JobCr | undefined;
     const { api } = fakeApi(answering(workload(), () => ({})));
     const capture: Pick<KubeApi, 'request'> = {
-      request: ((method: string, path: string, o?: { body?: unknown }) => {
-        if (method === 'POST') posted = o?.body as JobCr;
+      request: ((method: string, path: string, o?: { body?: unknown; json?: string }) => {
+        if (method === 'POST') posted = sent(o) as JobCr;
         return api.request(method, path, o);
       }) as KubeApi['request'],
     };
@@ -413,6 +426,42 @@ describe('Backfiller', () => {
       [PROVENANCE_ANNOTATIONS.backfilledAt]: '2026-11-26T12:00:00.000Z',
       [PROVENANCE_ANNOTATIONS.sourceVersions]: JSON.stringify({ 'CronJob/nightly': '610023311' }),
     });
+  });
+});
+
+describe('the CR a backfill POSTs, built as text from the job kept as JSON', () => {
+  test('is the text of the CR jobs-api encoding gives, for every workload fixture and namespace prefix', () => {
+    let compared = 0;
+    for (const prefix of ['tool-', 'tf-tool-']) {
+      const settings: RuntimeSettings = { ...DEFAULT_RUNTIME_SETTINGS, toolNamespacePrefix: prefix };
+      for (const name of listWorkloads()) {
+        const workload = loadWorkload(name) as { metadata: { namespace: string } };
+        const tool = toolOfNamespace(workload.metadata.namespace, 'tool-', { jobsApiFallback: true }) ?? '';
+        workload.metadata.namespace = namespaceOfTool(tool, prefix);
+        const read = workloadEntry(workload, contexts(settings).reread);
+        if (read?.what !== 'job' || !read.entry.parsed.ok) continue;
+        const job = read.entry.parsed.value;
+        const provenances: Provenance[] = [
+          {},
+          { backfilledBy: 'sync-0', backfilledAt: '2026-11-26T12:00:00.000Z' },
+          {
+            backfilledBy: 'sync-0',
+            backfilledAt: '2026-11-26T12:00:00.000Z',
+            source: { kind: 'CronJob', name: 'a"b', resourceVersion: '42' },
+          },
+        ];
+        for (const provenance of provenances) {
+          assert.equal(
+            backfillCrJson(jobJson(job), provenance, { namespacePrefix: prefix }),
+            JSON.stringify(backfillCr(job, provenance, { codec, namespacePrefix: prefix })),
+            `${name} (${prefix})`,
+          );
+          compared += 1;
+        }
+      }
+    }
+    // Every stored job fixture (scheduled and continuous, every era), not a few.
+    assert.ok(compared >= 3 * 2 * 10, `only ${compared} comparisons`);
   });
 });
 

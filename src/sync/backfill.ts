@@ -1,6 +1,5 @@
 import { phaseBehaviour } from '../phase/behaviour.js';
 import type { StoredJob } from '../jobs/model.js';
-import type { JobCr } from '../storage/codec.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
 import { Gate } from '../k8s/gate.js';
@@ -10,8 +9,8 @@ import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import { workloadKindOf } from '../runtime/kinds.js';
 import { storageKindForJobType } from '../storage/kinds.js';
-import { backfillCr, workloadEntry } from './entries.js';
-import type { EntryContext } from './entries.js';
+import { backfillCrJson, jobJson, workloadEntry } from './entries.js';
+import type { EntryContext, JobJson } from './entries.js';
 import { PerTool } from './per-tool.js';
 import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
@@ -96,11 +95,11 @@ interface Retry {
 
 /**
  * A candidate's job as read from its workload at `resourceVersion`, kept until the CR is written or seen. Kept as its
- * JSON (a job is plain data): one flat string instead of a dozen small objects, for the thousands an import waits on.
+ * JSON (a job is plain data): one flat string instead of a dozen small objects, for the thousands an import waits on,
+ * which becomes the CR's spec as it is (`backfillCrJson`).
  */
-interface Held {
+interface Held extends JobJson {
   resourceVersion: string;
-  json: string;
 }
 
 /**
@@ -138,7 +137,7 @@ export class Backfiller {
    * CR is written or seen (`release`), or when the job no longer waits for a CR (`retain`).
    */
   hold(e: RuntimeEntry<unknown>, job: StoredJob): void {
-    this.held.set(e, { resourceVersion: e.workload.resourceVersion, json: JSON.stringify(job) });
+    this.held.set(e, { ...jobJson(job), resourceVersion: e.workload.resourceVersion });
   }
 
   /** Forgets the job kept for `job`: its workload is no longer a candidate. */
@@ -243,14 +242,14 @@ export class Backfiller {
         return current;
       }
       const w = current.entry.workload;
-      const cr = backfillCr(
+      const cr = backfillCrJson(
         current.job,
         {
           backfilledBy: this.deps.identity,
           backfilledAt: new Date(this.deps.now()).toISOString(),
           source: { kind: w.kind, name: w.name, resourceVersion: w.resourceVersion },
         },
-        { codec: this.deps.entries.codec, namespacePrefix: this.deps.namespacePrefix },
+        { namespacePrefix: this.deps.namespacePrefix },
       );
       if (!this.stillTheWriter()) return NOT_THE_WRITER;
       // Read last: the CR's delete may have been seen meanwhile.
@@ -268,10 +267,13 @@ export class Backfiller {
     }
   }
 
-  /** POSTs the CR: a POST never overwrites, so a 409 means it existed (jobs-api wrote it first). */
-  private async write(e: RuntimeEntry, path: string, cr: JobCr, workloadResourceVersion: string): Promise<Outcome> {
+  /**
+   * POSTs the CR (its JSON text): a POST never overwrites, so a 409 means it existed (jobs-api wrote it first). The
+   * 201's body (the created CR, echoed) is read and dropped unparsed: only the status counts.
+   */
+  private async write(e: RuntimeEntry, path: string, cr: string, workloadResourceVersion: string): Promise<Outcome> {
     try {
-      await this.deps.api.request('POST', path, { body: cr, timeoutMs: WRITE_TIMEOUT_MS });
+      await this.deps.api.request('POST', path, { json: cr, timeoutMs: WRITE_TIMEOUT_MS, answer: 'discard' });
     } catch (err) {
       if (!isConflict(err)) throw err;
       this.done(e);
@@ -301,7 +303,7 @@ export class Backfiller {
    * The job as the live watch holds it now, with the job to build its CR from, or why nothing is written: the CR
    * exists, the workload is gone, being deleted or no longer a readable job.
    */
-  private async current(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<unknown> } | Outcome> {
+  private async current(e: RuntimeEntry): Promise<{ job: JobJson; entry: RuntimeEntry<unknown> } | Outcome> {
     const { watched } = this.deps;
     if (watched.hasCr(e)) return EXISTED;
     const entry = watched.workload(e);
@@ -311,8 +313,7 @@ export class Backfiller {
     // the CR watch delivered it: only the API server knows whether the workload still stands (docs/adr/0005).
     if (this.deps.now() - entry.workload.createdAt < RECENT_WORKLOAD_MS) return this.reread(e);
     const held = this.held.get(e);
-    if (held?.resourceVersion === entry.workload.resourceVersion)
-      return { job: JSON.parse(held.json) as StoredJob, entry };
+    if (held?.resourceVersion === entry.workload.resourceVersion) return { job: held, entry };
     return this.reread(e);
   }
 
@@ -323,7 +324,7 @@ export class Backfiller {
   }
 
   /** The workload read from the API server into an entry that holds its job, or why there is nothing to backfill. */
-  private async reread(e: RuntimeEntry): Promise<{ job: StoredJob; entry: RuntimeEntry<StoredJob> } | Outcome> {
+  private async reread(e: RuntimeEntry): Promise<{ job: JobJson; entry: RuntimeEntry<StoredJob> } | Outcome> {
     const resource = workloadKindOf(e.workload.kind);
     if (!resource) return { outcome: 'skipped', reason: 'not a stored job' };
     let fresh: unknown;
@@ -337,7 +338,7 @@ export class Backfiller {
     }
     const read = workloadEntry(fresh, this.deps.entries);
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) return CHANGED;
-    return { job: read.entry.parsed.value, entry: read.entry };
+    return { job: jobJson(read.entry.parsed.value), entry: read.entry };
   }
 }
 
