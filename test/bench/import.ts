@@ -18,8 +18,9 @@
  *
  *   npx tsx test/bench/import.ts [--tools 4000] [--jobs 5] [--runs 3]
  *   BENCH_CPU_PROF=<dir>: the import child writes a V8 CPU profile there when it exits.
- *   BENCH_IMPORT_BASELINE=<path to another build's dist/main.js>: each run also runs that import, right after this
- *   one (A, B, bare), so a change is compared with what it replaces in the same run.
+ *   BENCH_IMPORT_BASELINE=<path to another build's dist/main.js>: each run also runs that import next to this one,
+ *   taking turns going first (A, B, bare; then B, A, bare), so a change is compared with what it replaces in the same
+ *   run and neither always follows the other.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -246,14 +247,18 @@ async function main(): Promise<void> {
       // Which goes first alternates, so that neither always meets the API server right after a mass delete.
       const bareFirst = run % 2 === 1;
       let b = bareFirst ? await bare(crsFile) : undefined;
-      await deleteCrs(admin, tools);
       const importArgs = [...profile, join(REPO_ROOT, 'dist/main.js'), 'import', '--config', configFile];
-      const i = parseImport(await withServerCpu(servers, () => measure(importArgs, 'exit')));
-      imports.push(i);
-      if (BASELINE) {
+      const importOnce = async (args: string[]) => {
         await deleteCrs(admin, tools);
-        const baselineArgs = [BASELINE, 'import', '--config', configFile];
-        const o = parseImport(await withServerCpu(servers, () => measure(baselineArgs, 'exit')));
+        return parseImport(await withServerCpu(servers, () => measure(args, 'exit')));
+      };
+      // The baseline, if any, takes turns with this import going first, as the bare client does.
+      const baselineArgs = BASELINE ? [BASELINE, 'import', '--config', configFile] : undefined;
+      let o = baselineArgs && run % 2 === 1 ? await importOnce(baselineArgs) : undefined;
+      const i = await importOnce(importArgs);
+      imports.push(i);
+      if (baselineArgs) {
+        o ??= await importOnce(baselineArgs);
         baselines.push(o);
         console.error(
           `[bench] run ${run + 1}: baseline import ${o.seconds.toFixed(2)} s (created ${o.created}, failed ${o.failed}; ` +
