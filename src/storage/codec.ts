@@ -136,17 +136,53 @@ export class StorageCodec {
    * The CR for a job exactly as jobs-api stores it: only the set fields in `spec`, no labels, and the
    * given annotations (this project's provenance records) in metadata.
    */
-  encode(job: StoredJob, options: { namespacePrefix?: string; annotations?: Record<string, string> } = {}): JobCr {
-    const kind = storageKindForJobType(job.job_type);
-    if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
-    const metadata: JobCr['metadata'] = {
-      name: job.job_name,
-      namespace: namespaceOfTool(job.tool_name, options.namespacePrefix),
-    };
-    if (options.annotations && Object.keys(options.annotations).length > 0)
-      metadata.annotations = { ...options.annotations };
-    return { apiVersion: STORAGE_API_VERSION, kind: kind.kind, metadata, spec: dropUndefined(job) };
+  encode(job: StoredJob, options: EncodeOptions = {}): JobCr {
+    return { ...envelope(job, options), spec: dropUndefined(job) };
   }
+
+  /**
+   * `JSON.stringify(encode(job, options))`, built from the job's JSON text: jobs-api's spec is the job with only the
+   * fields that were set, which is what that text is, so it goes in as it is and the job is neither parsed nor
+   * serialised again (the backfill keeps candidates' jobs as that text until their CR is written).
+   */
+  encodeText(job: JobText, options: EncodeOptions = {}): string {
+    const head = JSON.stringify(envelope(job, options));
+    return `${head.slice(0, -1)},"spec":${job.json}}`;
+  }
+}
+
+/** What `encode` and `encodeText` put in metadata besides the name and namespace. */
+export interface EncodeOptions {
+  namespacePrefix?: string;
+  annotations?: Record<string, string>;
+}
+
+/** A job as its JSON text (`JSON.stringify(job)`), with the fields that place its CR. */
+export interface JobText {
+  json: string;
+  job_type: StoredJob['job_type'];
+  job_name: string;
+  tool_name: string;
+}
+
+export function jobText(job: StoredJob): JobText {
+  return { json: JSON.stringify(job), job_type: job.job_type, job_name: job.job_name, tool_name: job.tool_name };
+}
+
+/** A job CR without its spec: apiVersion, kind and metadata, in the order jobs-api writes them. */
+function envelope(
+  job: Pick<StoredJob, 'job_type' | 'job_name' | 'tool_name'>,
+  options: EncodeOptions,
+): Omit<JobCr, 'spec'> {
+  const kind = storageKindForJobType(job.job_type);
+  if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
+  const metadata: JobCr['metadata'] = {
+    name: job.job_name,
+    namespace: namespaceOfTool(job.tool_name, options.namespacePrefix),
+  };
+  if (options.annotations && Object.keys(options.annotations).length > 0)
+    metadata.annotations = { ...options.annotations };
+  return { apiVersion: STORAGE_API_VERSION, kind: kind.kind, metadata };
 }
 
 function dropUndefined(job: StoredJob): RawSpec {

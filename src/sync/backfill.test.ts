@@ -15,12 +15,12 @@ import { Registry } from 'prom-client';
 import { createSyncMetrics } from '../metrics/registry.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
-import { createStorageCodec } from '../storage/codec.js';
+import { createStorageCodec, jobText } from '../storage/codec.js';
 import type { JobCr } from '../storage/codec.js';
 import { PROVENANCE_ANNOTATIONS } from '../storage/kinds.js';
 import { Backfiller } from './backfill.js';
 import type { BackfillResult, WatchedState } from './backfill.js';
-import { backfillCr, backfillCrJson, crEntry, jobJson, workloadEntry } from './entries.js';
+import { backfillCr, backfillCrText, crEntry, workloadEntry } from './entries.js';
 import type { EntryContext, Provenance } from './entries.js';
 import { jobFingerprint } from './fingerprint.js';
 import { Inventory } from './inventory.js';
@@ -452,7 +452,7 @@ describe('the CR a backfill POSTs, built as text from the job kept as JSON', () 
         ];
         for (const provenance of provenances) {
           assert.equal(
-            backfillCrJson(jobJson(job), provenance, { namespacePrefix: prefix }),
+            backfillCrText(jobText(job), provenance, { codec, namespacePrefix: prefix }),
             JSON.stringify(backfillCr(job, provenance, { codec, namespacePrefix: prefix })),
             `${name} (${prefix})`,
           );

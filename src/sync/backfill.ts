@@ -8,9 +8,11 @@ import type { PhaseView } from '../phase/source.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import { workloadKindOf } from '../runtime/kinds.js';
+import { jobText } from '../storage/codec.js';
+import type { JobText } from '../storage/codec.js';
 import { storageKindForJobType } from '../storage/kinds.js';
-import { backfillCrJson, jobJson, workloadEntry } from './entries.js';
-import type { EntryContext, JobJson } from './entries.js';
+import { backfillCrText, workloadEntry } from './entries.js';
+import type { EntryContext } from './entries.js';
 import { PerTool } from './per-tool.js';
 import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
@@ -96,9 +98,9 @@ interface Retry {
 /**
  * A candidate's job as read from its workload at `resourceVersion`, kept until the CR is written or seen. Kept as its
  * JSON (a job is plain data): one flat string instead of a dozen small objects, for the thousands an import waits on,
- * which becomes the CR's spec as it is (`backfillCrJson`).
+ * which becomes the CR's spec as it is (`backfillCrText`).
  */
-interface Held extends JobJson {
+interface Held extends JobText {
   resourceVersion: string;
 }
 
@@ -137,7 +139,7 @@ export class Backfiller {
    * CR is written or seen (`release`), or when the job no longer waits for a CR (`retain`).
    */
   hold(e: RuntimeEntry<unknown>, job: StoredJob): void {
-    this.held.set(e, { ...jobJson(job), resourceVersion: e.workload.resourceVersion });
+    this.held.set(e, { ...jobText(job), resourceVersion: e.workload.resourceVersion });
   }
 
   /** Forgets the job kept for `job`: its workload is no longer a candidate. */
@@ -242,14 +244,14 @@ export class Backfiller {
         return current;
       }
       const w = current.entry.workload;
-      const cr = backfillCrJson(
+      const cr = backfillCrText(
         current.job,
         {
           backfilledBy: this.deps.identity,
           backfilledAt: new Date(this.deps.now()).toISOString(),
           source: { kind: w.kind, name: w.name, resourceVersion: w.resourceVersion },
         },
-        { namespacePrefix: this.deps.namespacePrefix },
+        { codec: this.deps.entries.codec, namespacePrefix: this.deps.namespacePrefix },
       );
       if (!this.stillTheWriter()) return NOT_THE_WRITER;
       // Read last: the CR's delete may have been seen meanwhile.
@@ -303,7 +305,7 @@ export class Backfiller {
    * The job as the live watch holds it now, with the job to build its CR from, or why nothing is written: the CR
    * exists, the workload is gone, being deleted or no longer a readable job.
    */
-  private async current(e: RuntimeEntry): Promise<{ job: JobJson; entry: RuntimeEntry<unknown> } | Outcome> {
+  private async current(e: RuntimeEntry): Promise<{ job: JobText; entry: RuntimeEntry<unknown> } | Outcome> {
     const { watched } = this.deps;
     if (watched.hasCr(e)) return EXISTED;
     const entry = watched.workload(e);
@@ -324,7 +326,7 @@ export class Backfiller {
   }
 
   /** The workload read from the API server into an entry that holds its job, or why there is nothing to backfill. */
-  private async reread(e: RuntimeEntry): Promise<{ job: JobJson; entry: RuntimeEntry<StoredJob> } | Outcome> {
+  private async reread(e: RuntimeEntry): Promise<{ job: JobText; entry: RuntimeEntry<StoredJob> } | Outcome> {
     const resource = workloadKindOf(e.workload.kind);
     if (!resource) return { outcome: 'skipped', reason: 'not a stored job' };
     let fresh: unknown;
@@ -338,7 +340,7 @@ export class Backfiller {
     }
     const read = workloadEntry(fresh, this.deps.entries);
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) return CHANGED;
-    return { job: jobJson(read.entry.parsed.value), entry: read.entry };
+    return { job: jobText(read.entry.parsed.value), entry: read.entry };
   }
 }
 

@@ -2,15 +2,8 @@ import { ok, problem } from '../errors.js';
 import type { StoredJob } from '../jobs/model.js';
 import { readWorkload } from '../runtime/read.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
-import type { JobCr, StorageCodec } from '../storage/codec.js';
-import { namespaceOfTool } from '../jobs/tenancy.js';
-import {
-  PROVENANCE_ANNOTATIONS,
-  sourceVersionsAnnotation,
-  STORAGE_API_VERSION,
-  storageKindForJobType,
-  storageKindForKind,
-} from '../storage/kinds.js';
+import type { JobCr, JobText, StorageCodec } from '../storage/codec.js';
+import { PROVENANCE_ANNOTATIONS, sourceVersionsAnnotation, storageKindForKind } from '../storage/kinds.js';
 import type { JobFingerprint, RuntimeEntry, StorageEntry, WorkloadRef } from './reconcile.js';
 
 /**
@@ -176,37 +169,17 @@ function provenanceAnnotations(provenance: Provenance): Record<string, string> {
   return annotations;
 }
 
-/** A job as its JSON text (`JSON.stringify(job)`), with the fields that place its CR. */
-export interface JobJson {
-  json: string;
-  job_type: StoredJob['job_type'];
-  job_name: string;
-  tool_name: string;
-}
-
-/** The JSON text of a job and the fields that place its CR. */
-export function jobJson(job: StoredJob): JobJson {
-  return { json: JSON.stringify(job), job_type: job.job_type, job_name: job.job_name, tool_name: job.tool_name };
-}
-
 /**
- * `backfillCr` as the text a POST sends (`JSON.stringify(backfillCr(job, provenance, o))`), built from the job's JSON
- * text: jobs-api's spec is the job with only the fields that were set, which is what that text is, so it goes in as
- * it is, and the job is neither parsed nor serialised again for its write (the backfill keeps candidates' jobs as
- * that text). backfill.test checks that both give the same text for every workload fixture.
+ * `backfillCr` as the text a POST sends (`JSON.stringify(backfillCr(job, provenance, o))`), from the job's JSON text
+ * (`StorageCodec.encodeText`). backfill.test checks that both give the same text for every workload fixture.
  */
-export function backfillCrJson(job: JobJson, provenance: Provenance, o: { namespacePrefix: string }): string {
-  const kind = storageKindForJobType(job.job_type);
-  if (!kind) throw new TypeError(`job type ${job.job_type} is not stored`);
-  const annotations = provenanceAnnotations(provenance);
-  const envelope = JSON.stringify({
-    apiVersion: STORAGE_API_VERSION,
-    kind: kind.kind,
-    metadata: {
-      name: job.job_name,
-      namespace: namespaceOfTool(job.tool_name, o.namespacePrefix),
-      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
-    },
+export function backfillCrText(
+  job: JobText,
+  provenance: Provenance,
+  o: { codec: StorageCodec; namespacePrefix: string },
+): string {
+  return o.codec.encodeText(job, {
+    namespacePrefix: o.namespacePrefix,
+    annotations: provenanceAnnotations(provenance),
   });
-  return `${envelope.slice(0, -1)},"spec":${job.json}}`;
 }
