@@ -201,8 +201,6 @@ async function main(): Promise<void> {
     for (let round = 0; round < RELIST_ROUNDS; round++)
       for (const v of variants) relistRuns.get(v)?.push(await holdRelists(v));
     const relistSeconds = (Date.now() - relistStarted) / 1000 / RELIST_ROUNDS / variants.length;
-    const peaks = (ms: Measured[]): string => ms.map((m) => m.peakRssMb.toFixed(0)).join(', ');
-    const atReconcile = (ms: Measured[]): string => ms.map((m) => m.doneRssMb?.toFixed(0)).join(', ');
 
     if (SCALE_TOOLS > seeded.tools.length) {
       seeded = await growCluster(seeded, SCALE_TOOLS, JOBS);
@@ -231,20 +229,28 @@ async function main(): Promise<void> {
         `  growth ${small.cronJobs} → ${large.cronJobs} jobs: sync +${perTenK(large.syncRssMb - small.syncRssMb, large.cronJobs - small.cronJobs)} MB per 10k jobs ` +
           `(bare +${perTenK(large.bareRssMb - small.bareRssMb, large.cronJobs - small.cronJobs)})`,
       );
-    const plain = relistRuns.get('') ?? [];
-    console.log(
-      `  relists at ${TOOLS} tools: one sync through ${RELISTS} relists of every resource, ${RELIST_SECONDS} s apart (${relistSeconds.toFixed(0)} s), ` +
-        `${RELIST_ROUNDS} run(s): peak RSS ${peaks(plain)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
-        `${atReconcile(plain)} MB at its first reconcile (first reconcile in ${plain.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
-    );
-    for (const [variant, ms] of relistRuns)
-      if (variant)
-        console.log(
-          `    with ${variant}: peak RSS ${peaks(ms)} MB through the relists, ${atReconcile(ms)} MB at its first reconcile (first reconcile in ${ms.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
-        );
+    printRelists(relistRuns, relistSeconds);
   } finally {
     await cp.stop();
   }
+}
+
+/** The relist figures, each variant's after the plain sync's; nothing when no relist round ran. */
+function printRelists(relistRuns: Map<string, Measured[]>, relistSeconds: number): void {
+  const plain = relistRuns.get('') ?? [];
+  if (plain.length === 0) return;
+  const peaks = (ms: Measured[]): string => ms.map((m) => m.peakRssMb.toFixed(0)).join(', ');
+  const atReconcile = (ms: Measured[]): string => ms.map((m) => m.doneRssMb?.toFixed(0)).join(', ');
+  console.log(
+    `  relists at ${TOOLS} tools: one sync through ${RELISTS} relists of every resource, ${RELIST_SECONDS} s apart (${relistSeconds.toFixed(0)} s), ` +
+      `${RELIST_ROUNDS} run(s): peak RSS ${peaks(plain)} MB from start through the relists (target ≤ ${TARGET_RSS_MB} MB), ` +
+      `${atReconcile(plain)} MB at its first reconcile (first reconcile in ${plain.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
+  );
+  for (const [variant, ms] of relistRuns)
+    if (variant)
+      console.log(
+        `    with ${variant}: peak RSS ${peaks(ms)} MB through the relists, ${atReconcile(ms)} MB at its first reconcile (first reconcile in ${ms.map((m) => m.seconds.toFixed(2)).join(', ')} s)`,
+      );
 }
 
 function perTenK(mb: number, jobs: number): string {
