@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCA, createLeaf } from '../../scripts/control-plane/pki.js';
 import { KubeApi, KubeApiError } from '../../src/k8s/api.js';
+import { startStandInApi } from './stand-in-api.js';
+import type { StandInApi } from './stand-in-api.js';
 
 /**
  * `KubeApi.request` against a local HTTPS server standing in for the API server: a body sent as JSON text, and an
@@ -22,8 +18,7 @@ interface Received {
 }
 
 describe('KubeApi.request: a body given as JSON text, an answer dropped unparsed', () => {
-  let dir: string;
-  let server: https.Server;
+  let standIn: StandInApi;
   let api: KubeApi;
   const received: Received[] = [];
   /** TLS connections the stand-in accepted. */
@@ -32,51 +27,33 @@ describe('KubeApi.request: a body given as JSON text, an answer dropped unparsed
   const echoed = JSON.stringify({ kind: 'ScheduledJob', metadata: { name: 'nightly' }, pad: 'x'.repeat(200_000) });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'jobs-storage-kube-api-'));
-    const ca = await createCA(dir, 'ca', 'kube-api test CA');
-    const leaf = await createLeaf(dir, 'server', ca, {
-      commonName: '127.0.0.1',
-      usage: 'server',
-      ipAddresses: ['127.0.0.1'],
-    });
-    server = https.createServer(
-      { cert: readFileSync(leaf.certFile), key: readFileSync(leaf.keyFile) },
-      (req: IncomingMessage, res: ServerResponse) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const path = req.url ?? '';
-          received.push({
-            method: req.method ?? '',
-            path,
-            contentType: req.headers['content-type'],
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-          if (path.endsWith('/exists')) {
-            const status = { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'nightly already exists' };
-            res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify(status));
-          } else if (path.endsWith('/not-json')) {
-            res.writeHead(201, { 'content-type': 'text/plain' }).end('created, and this is not JSON');
-          } else res.writeHead(201, { 'content-type': 'application/json' }).end(echoed);
+    standIn = await startStandInApi('kube-api', (req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const path = req.url ?? '';
+        received.push({
+          method: req.method ?? '',
+          path,
+          contentType: req.headers['content-type'],
+          body: Buffer.concat(chunks).toString('utf8'),
         });
-      },
-    );
-    server.on('secureConnection', () => (connections += 1));
-    server.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    const { port } = server.address() as AddressInfo;
-    const caPem = readFileSync(ca.certFile);
+        if (path.endsWith('/exists')) {
+          const status = { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'nightly already exists' };
+          res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify(status));
+        } else if (path.endsWith('/not-json')) {
+          res.writeHead(201, { 'content-type': 'text/plain' }).end('created, and this is not JSON');
+        } else res.writeHead(201, { 'content-type': 'application/json' }).end(echoed);
+      });
+    });
+    standIn.server.on('secureConnection', () => (connections += 1));
     api = new KubeApi({
-      server: `https://127.0.0.1:${port}`,
-      resolve: () => Promise.resolve({ ca: caPem, headers: {} }),
+      server: standIn.address,
+      resolve: () => Promise.resolve({ ca: standIn.ca, headers: {} }),
     });
   });
 
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => standIn.close());
 
   test('a body given as JSON text is sent as it is, as JSON', async () => {
     const text = '{"kind":"ScheduledJob","spec":{"cmd":"./run.sh \\u00e9","emails":"none"}}';

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
+import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
-import { createCA, createLeaf } from '../../scripts/control-plane/pki.js';
 import { freePort } from '../../scripts/control-plane/process.js';
 import { main } from '../../src/cli.js';
+import { startStandInApi } from './stand-in-api.js';
+import type { StandInApi } from './stand-in-api.js';
 
 /**
  * `import` and `report` against a local HTTPS server standing in for the API server: refusals (401, 403) end them
@@ -69,8 +67,8 @@ function apiServer(username: string, overrides: Handler = () => undefined): Hand
 }
 
 describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
+  let standIn: StandInApi | undefined;
   let dir: string;
-  let server: https.Server;
   let handler: Handler = () => undefined;
   let seen: Seen[] = [];
   let configFile: string;
@@ -88,24 +86,13 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'jobs-storage-one-shot-'));
-    const ca = await createCA(dir, 'ca', 'one-shot test CA');
-    const leaf = await createLeaf(dir, 'server', ca, {
-      commonName: '127.0.0.1',
-      usage: 'server',
-      ipAddresses: ['127.0.0.1'],
+    const api = await startStandInApi('one-shot', (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+      seen.push({ method: req.method ?? '', path: url.pathname, headers: req.headersDistinct });
+      handler(req, res, url);
     });
-    server = https.createServer(
-      { cert: readFileSync(leaf.certFile), key: readFileSync(leaf.keyFile) },
-      (req: IncomingMessage, res: ServerResponse) => {
-        const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-        seen.push({ method: req.method ?? '', path: url.pathname, headers: req.headersDistinct });
-        handler(req, res, url);
-      },
-    );
-    server.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    const { port } = server.address() as AddressInfo;
+    standIn = api;
+    dir = api.dir;
     const kubeconfig = (file: string, address: string) =>
       writeFileSync(
         join(dir, file),
@@ -119,14 +106,14 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
               name: 'test',
               cluster: {
                 server: address,
-                'certificate-authority-data': readFileSync(ca.certFile).toString('base64'),
+                'certificate-authority-data': api.ca.toString('base64'),
               },
             },
           ],
           users: [{ name: 'ops-user', user: { token: 'a-token' } }],
         }),
       );
-    kubeconfig('kubeconfig', `https://127.0.0.1:${port}`);
+    kubeconfig('kubeconfig', api.address);
     // A port nobody listens on: connections are refused.
     kubeconfig('unreachable', `https://127.0.0.1:${await freePort()}`);
     configFile = join(dir, 'config.json');
@@ -140,11 +127,7 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
   beforeEach(() => {
     seen = [];
   });
-  after(() => {
-    server?.closeAllConnections();
-    server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => standIn?.close());
 
   test('report without RBAC stops at the first 403, naming the user and what was refused', async () => {
     handler = apiServer('system:serviceaccount:default:nobody', (req, res, url) => {
