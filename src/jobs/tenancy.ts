@@ -15,6 +15,25 @@ export interface ToolOfNamespaceOptions {
   jobsApiFallback?: boolean;
 }
 
+/** Kubernetes' rule for namespace names: a DNS-1123 label (RFC 1123), at most 63 characters. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const MAX_NAMESPACE_LENGTH = 63;
+
+/**
+ * Whether `namespace` can be a tool's: a valid namespace name (lowercase alphanumerics and '-', starting and ending
+ * alphanumeric, at most 63 characters) made of the prefix and a non-empty tool name. What the apiserver sends always
+ * passes the name rule; a review that fails it was made up, and whatever it names is nobody's tool.
+ */
+export function isToolNamespace(namespace: string | undefined, prefix = DEFAULT_TOOL_NAMESPACE_PREFIX): boolean {
+  return (
+    namespace !== undefined &&
+    namespace.length <= MAX_NAMESPACE_LENGTH &&
+    namespace.length > prefix.length &&
+    namespace.startsWith(prefix) &&
+    DNS1123_LABEL.test(namespace)
+  );
+}
+
 /** The namespace of a tool. */
 export function namespaceOfTool(tool: string, prefix = DEFAULT_TOOL_NAMESPACE_PREFIX): string {
   return `${prefix}${tool}`;

@@ -65,6 +65,16 @@ function undecided(webhook: WebhookName, uid: string, code: 400 | 500, message: 
   };
 }
 
+/**
+ * The longest review value a log line carries whole: Kubernetes names are at most 253 characters, so only a made-up
+ * review (a 16 KiB namespace) is cut.
+ */
+const MAX_LOGGED_VALUE = 256;
+
+function clip(value: string | undefined): string | undefined {
+  return value === undefined || value.length <= MAX_LOGGED_VALUE ? value : `${value.slice(0, MAX_LOGGED_VALUE)}…`;
+}
+
 function decisionOf(decision: Decision): Outcome {
   return decision.verdict.allowed ? 'allow' : 'deny';
 }
@@ -84,7 +94,10 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
   const decisions = logger.child({}, { redact: { paths: [] } });
   const now = deps.now ?? Date.now;
   const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
-  const tools = new ToolLabels(deps.config.webhook?.maxToolSeries ?? DEFAULT_MAX_TOOL_SERIES);
+  const tools = new ToolLabels(
+    deps.config.webhook?.maxToolSeries ?? DEFAULT_MAX_TOOL_SERIES,
+    deps.config.toolNamespacePrefix,
+  );
   const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
   const durations = new Map<WebhookName, ReturnType<typeof metrics.admissionDuration.labels>>();
   // Labelled children, looked up once per label set (bounded: ToolLabels caps tools, kinds and operations are few).
@@ -151,12 +164,12 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
     decisions[level](
       {
         webhook,
-        uid: request.uid,
-        namespace: request.namespace,
-        name: objectName(request),
-        kind: request.kind.kind,
+        uid: clip(request.uid),
+        namespace: clip(request.namespace),
+        name: clip(objectName(request)),
+        kind: clip(request.kind.kind),
         operation: request.operation,
-        user: request.userInfo.username,
+        user: clip(request.userInfo.username),
         dryRun: request.dryRun === true,
         decision: decisionOf(decision),
         reason: decision.source,
@@ -178,7 +191,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
       finish(webhook, 'error', started);
       const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
       const uid = readableUid(parsed);
-      logger.info({ webhook, uid, err: message }, 'admission review rejected');
+      logger.info({ webhook, uid: clip(uid), err: clip(message) }, 'admission review rejected');
       return uid === undefined ? errorAnswer(400, message) : undecided(webhook, uid, 400, message);
     }
     try {
@@ -195,7 +208,7 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
       return { status: 200, body: answer };
     } catch (err) {
       finish(webhook, 'error', started);
-      logger.error({ webhook, uid: request.uid, err }, 'admission decision failed');
+      logger.error({ webhook, uid: clip(request.uid), err }, 'admission decision failed');
       return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }
   };

@@ -24,3 +24,15 @@ test('tool labels keep the first max tools and count the rest under other', () =
   assert.equal(tools.size, 2);
   assert.throws(() => new ToolLabels(0), TypeError);
 });
+
+test('tool labels only for valid tool namespaces: never longer than 63 characters, the rest under other', () => {
+  const tools = new ToolLabels(10_000, 'tool-');
+  assert.equal(tools.label('mytool'), 'mytool');
+  assert.equal(tools.label('a'.repeat(58)), 'a'.repeat(58)); // tool-aaa… is 63 characters
+  for (const tool of ['a'.repeat(59), 'x'.repeat(16 * 1024), 'MyTool', 'my_tool', 'my.tool', 'mytool-', ''])
+    assert.equal(tools.label(tool), OTHER, tool.slice(0, 80));
+  assert.equal(tools.size, 2);
+  const prefixed = new ToolLabels(10_000, 'tf-tool-');
+  assert.equal(prefixed.label('mytool'), 'mytool');
+  assert.equal(prefixed.label('a'.repeat(56)), OTHER); // tf-tool-aaa… is 64 characters
+});

@@ -1,3 +1,4 @@
+import { DEFAULT_TOOL_NAMESPACE_PREFIX, isToolNamespace, namespaceOfTool } from '../jobs/tenancy.js';
 import { ALL_STORAGE_PLURALS } from '../storage/kinds.js';
 import { OPERATIONS } from './review.js';
 
@@ -34,20 +35,26 @@ export function resourceLabel(resource: string): string {
 }
 
 /**
- * `tool_name` values: the first `max` distinct tools keep their own series for the life of the process, later ones
- * count under `other`. Toolforge has about 4,000 tools, so the default cap only ever bites on invented namespaces.
+ * `tool_name` values: a tool whose namespace is a valid tool namespace (`isToolNamespace`: a namespace name of at most
+ * 63 characters, with the prefix) has its own series, so a value is never longer than 63 characters; the first `max`
+ * distinct tools keep theirs for the life of the process, later ones count under `other`, and so does anything that
+ * is not a valid tool namespace. Toolforge has about 4,000 tools, so the cap only ever bites on invented namespaces.
  */
 export class ToolLabels {
   private readonly seen = new Set<string>();
 
-  constructor(private readonly max: number) {
+  constructor(
+    private readonly max: number,
+    private readonly prefix = DEFAULT_TOOL_NAMESPACE_PREFIX,
+  ) {
     if (!Number.isInteger(max) || max < 1)
       throw new TypeError(`ToolLabels: max must be a positive integer, got ${max}`);
   }
 
+  /** The label for the tool of namespace `${prefix}${tool}`. */
   label(tool: string): string {
     if (this.seen.has(tool)) return tool;
-    if (this.seen.size >= this.max) return OTHER;
+    if (this.seen.size >= this.max || !isToolNamespace(namespaceOfTool(tool, this.prefix), this.prefix)) return OTHER;
     this.seen.add(tool);
     return tool;
   }

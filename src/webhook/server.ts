@@ -3,6 +3,7 @@ import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Session, Server
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
@@ -14,7 +15,14 @@ import type { AdmissionHandler } from './admission.js';
 import { createApp, createPlainRoutes } from './app.js';
 import type { Readiness } from './app.js';
 import { admissionFastPath, admissionWebhookFor, serveAdmissionStream } from './http.js';
-import { CertificateReloader, callerGate, clientAuthServerOptions, secureContextOptions } from './tls.js';
+import {
+  CertificateReloader,
+  callerAuthenticated,
+  callerGate,
+  clientAuthServerOptions,
+  secureContextOptions,
+} from './tls.js';
+import type { CallerSocket } from './tls.js';
 
 /**
  * What the webhook needs of the phase: a PhaseSource (started and stopped by its caller), or a fixed one in tests.
@@ -155,10 +163,16 @@ function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']
  * Answers kube-apiserver's h2 admission POSTs on the stream itself (node:http2's core API), before node builds the
  * compat request and response for them: `serveAdmissionStream` sends each answer in one write where the compat
  * response needs two. Every other stream (probes, scrapes, a caller the gate refuses, an `expect` header) goes to
- * the compat layer as before, so the 401 gate and the plain routes see it unchanged. Call after the 'request'
- * listener is on: node adds its compat 'stream' listener then, and this one takes its place.
+ * the compat layer as before, so the 401 gate and the plain routes see it unchanged. With `clientCas` (caller
+ * authentication on) a stream takes this path only when `callerAuthenticated` holds for its session's socket, the
+ * same rule as the gate's. Call after the 'request' listener is on: node adds its compat 'stream' listener then,
+ * and this one takes its place.
  */
-function serveAdmissionStreams(server: Http2SecureServer, admission: AdmissionHandler, gated: boolean): void {
+function serveAdmissionStreams(
+  server: Http2SecureServer,
+  admission: AdmissionHandler,
+  clientCas: (() => readonly X509Certificate[] | undefined) | undefined,
+): void {
   type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
   const compat = server.listeners('stream') as StreamListener[];
   if (compat.length !== 1) return; // not the layout this relies on: the compat path serves everything
@@ -166,8 +180,11 @@ function serveAdmissionStreams(server: Http2SecureServer, admission: AdmissionHa
   server.removeListener('stream', toCompat);
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
     const webhook = headers[':method'] === 'POST' ? admissionWebhookFor(headers[':path']) : undefined;
-    const trusted = !gated || (stream.session?.socket as TLSSocket | undefined)?.authorized === true;
-    if (webhook !== undefined && trusted && headers.expect === undefined) {
+    if (
+      webhook !== undefined &&
+      headers.expect === undefined &&
+      (clientCas === undefined || callerAuthenticated(stream.session?.socket as CallerSocket | undefined, clientCas()))
+    ) {
       serveAdmissionStream(admission, webhook, stream, headers);
       return;
     }
@@ -212,7 +229,9 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     metrics,
     apply: (pair) => server.setSecureContext(secureContextOptions(pair)),
   });
-  const unauthenticated = callerGate({ enabled: config.webhook.clientCaFile !== undefined, metrics, logger });
+  const gated = config.webhook.clientCaFile !== undefined;
+  const clientCas = (): readonly X509Certificate[] | undefined => certs.certificate()?.clientCas;
+  const unauthenticated = callerGate({ enabled: gated, clientCas, metrics, logger });
   const readiness = (): Readiness => {
     const checks = { certificate: certs.loaded(), phase: phase.known(), draining };
     return { ready: checks.certificate && checks.phase && !draining, checks };
@@ -237,7 +256,7 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     connections.track(h1req.socket as TLSSocket, h1res);
     if (!unauthenticated(h1req, h1res) && !fast(h1req, h1res)) app(h1req, h1res);
   });
-  serveAdmissionStreams(server, admission, config.webhook.clientCaFile !== undefined);
+  serveAdmissionStreams(server, admission, gated ? clientCas : undefined);
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
   await certs.start();

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -22,12 +22,21 @@ export interface LoadedCertificate extends KeyPairPem {
   subject: string;
   /** PEM bundle of the CA that signs callers' client certificates, when caller authentication is on. */
   clientCa?: Buffer;
+  /** The certificates of `clientCa`, parsed once per load: what `callerAuthenticated` checks a caller's leaf against. */
+  clientCas?: readonly X509Certificate[];
 }
 
 export class TlsLoadError extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_TLS_LOAD', message, options);
   }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Every certificate of a PEM bundle (`X509Certificate` alone reads only the first). */
+export function parseCertificateBundle(pem: Buffer): X509Certificate[] {
+  return (pem.toString('latin1').match(PEM_CERTIFICATE) ?? []).map((block) => new X509Certificate(block));
 }
 
 /** Checks that the pair makes a TLS context (the key matches the certificate) and reads the leaf's expiry. */
@@ -39,35 +48,100 @@ export function inspectKeyPair(pair: KeyPairPem & { clientCa?: Buffer }): Loaded
   } catch (err) {
     throw new TlsLoadError(`serving certificate and key are not usable: ${errorMessage(err)}`, { cause: err });
   }
+  const loaded: LoadedCertificate = { ...pair, notAfter: new Date(leaf.validTo), subject: leaf.subject };
   if (pair.clientCa !== undefined) {
     try {
-      new X509Certificate(pair.clientCa);
+      const clientCas = parseCertificateBundle(pair.clientCa);
+      if (clientCas.length === 0) throw new Error('no PEM certificate in it');
       createSecureContext({ ca: pair.clientCa });
+      loaded.clientCas = clientCas;
     } catch (err) {
       throw new TlsLoadError(`client CA bundle is not usable: ${errorMessage(err)}`, { cause: err });
     }
   }
-  return { ...pair, notAfter: new Date(leaf.validTo), subject: leaf.subject };
+  return loaded;
 }
 
-/** What `server.setSecureContext` gets for a loaded certificate: the pair, and the client CA when there is one. */
+/**
+ * No TLS session resumption while callers are authenticated. A resumed TLS 1.3 session runs no certificate exchange,
+ * and node (seen on 20.20 and 22) then reports `authorized === true` with no `authorizationError` and no peer
+ * certificate, even when the session began without a certificate and was refused. `SSL_OP_NO_TICKET` stops stateless
+ * tickets (TLS 1.2 and 1.3); what OpenSSL issues instead are stateful session ids, which node's contexts never store
+ * (`SSL_SESS_CACHE_NO_INTERNAL`) unless the server listens to 'resumeSession', which this one does not. A
+ * `sessionTimeout` alone does not stop a TLS 1.3 resumption. `callerAuthenticated` refuses such a session anyway.
+ */
+const NO_RESUMPTION = { secureOptions: cryptoConstants.SSL_OP_NO_TICKET } as const;
+
+/**
+ * What `server.setSecureContext` gets for a loaded certificate: the pair, and the client CA when there is one, then
+ * without session resumption. `setSecureContext` resets the server's `secureOptions` to what it is given, so they
+ * are given on every load, not only when the server is made.
+ */
 export function secureContextOptions(pair: LoadedCertificate): SecureContextOptions {
   return {
     cert: pair.cert,
     key: pair.key,
     minVersion: 'TLSv1.2',
-    ...(pair.clientCa !== undefined ? { ca: pair.clientCa } : {}),
+    ...(pair.clientCa !== undefined ? { ca: pair.clientCa, ...NO_RESUMPTION } : {}),
   };
 }
 
 /**
  * TLS server options (HTTP/1.1 and h2 alike) for caller authentication: ask every client for a certificate but finish the handshake
- * without one, so kubelet's probes still reach /healthz and /readyz; `callerGate` refuses the rest.
+ * without one, so kubelet's probes still reach /healthz and /readyz; `callerGate` refuses the rest. No session
+ * resumption (see `NO_RESUMPTION`).
  */
 export function clientAuthServerOptions(
   clientCaFile: string | undefined,
-): Pick<SecureServerOptions, 'requestCert' | 'rejectUnauthorized'> {
-  return clientCaFile === undefined ? {} : { requestCert: true, rejectUnauthorized: false };
+): Pick<SecureServerOptions, 'requestCert' | 'rejectUnauthorized' | 'secureOptions'> {
+  return clientCaFile === undefined ? {} : { requestCert: true, rejectUnauthorized: false, ...NO_RESUMPTION };
+}
+
+/** What `callerAuthenticated` reads of a connection: a `TLSSocket`, or node:http2's proxy for one. */
+export type CallerSocket = Pick<TLSSocket, 'authorized' | 'getPeerX509Certificate'>;
+
+/**
+ * The one rule for "this connection is kube-apiserver", used by every door (HTTP/1.1, h2 compat, h2 streams): the
+ * client presented a certificate on this connection, OpenSSL verified it against the client CA (`authorized`), and
+ * its leaf is within its validity and issued and signed by a certificate of `clientCas` (the bundle loaded now).
+ * `authorized` alone is not enough: a resumed TLS 1.3 session without a certificate reports `authorized === true`
+ * with no peer certificate on node 20.20 and 22 (see `NO_RESUMPTION`), and a connection opened before the client CA
+ * was replaced was verified against the old one. The bundle must hold the CA that signs the leaf itself.
+ */
+export function callerAuthenticated(
+  socket: CallerSocket | undefined,
+  clientCas: readonly X509Certificate[] | undefined,
+): boolean {
+  if (socket === undefined || clientCas === undefined || clientCas.length === 0) return false;
+  const leaf = socket.getPeerX509Certificate();
+  if (leaf === undefined || socket.authorized !== true) return false;
+  const now = Date.now();
+  if (!(Date.parse(leaf.validFrom) <= now && now <= Date.parse(leaf.validTo))) return false;
+  return signedByBundle(leaf, clientCas);
+}
+
+/** Leaves (by SHA-256 of their DER) already found signed by a bundle; a new bundle starts empty. */
+const signedLeaves = new WeakMap<readonly X509Certificate[], Set<string>>();
+/** Only leaves OpenSSL verified against the bundle get here: kube-apiserver's one or two, so the cap never bites. */
+const MAX_SIGNED_LEAVES = 64;
+
+/**
+ * Whether a certificate of `clientCas` issued `leaf` (`leaf.checkIssued(ca)`: names and key identifiers) and its
+ * key signed it. The signature check (about 60 µs for P-256, most of the rule's cost) runs once per leaf and bundle,
+ * not once per review.
+ */
+function signedByBundle(leaf: X509Certificate, clientCas: readonly X509Certificate[]): boolean {
+  let signed = signedLeaves.get(clientCas);
+  if (signed === undefined) {
+    signed = new Set();
+    signedLeaves.set(clientCas, signed);
+  }
+  const fingerprint = leaf.fingerprint256;
+  if (signed.has(fingerprint)) return clientCas.some((ca) => leaf.checkIssued(ca));
+  if (!clientCas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return false;
+  if (signed.size >= MAX_SIGNED_LEAVES) signed.clear();
+  signed.add(fingerprint);
+  return true;
 }
 
 /**
@@ -79,27 +153,30 @@ export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '
 export interface CallerGateOptions {
   /** Off when no client CA is configured: every caller is believed. */
   enabled: boolean;
+  /** The client CA certificates in force (they reload with the serving pair). */
+  clientCas: () => readonly X509Certificate[] | undefined;
   metrics: WebhookMetrics;
   logger: Logger;
 }
 
 /**
- * Refuses requests that did not present a client certificate signed by the configured client CA (kube-apiserver's,
- * from its admission configuration) with 401 and a count; returns true when it answered. Open paths pass. Over h2
- * `req.socket` is the session's TLS socket, so the check is the same for both protocols.
+ * Refuses requests whose connection is not kube-apiserver's by `callerAuthenticated` (a client certificate signed by
+ * the configured client CA, from its admission configuration) with 401 and a count; returns true when it answered.
+ * Open paths pass. Over h2 `req.socket` stands for the session's TLS socket, so the check is the same for both
+ * protocols.
  */
 export function callerGate(
   options: CallerGateOptions,
 ): (req: WebhookRequest & { socket: Socket }, res: WebhookResponse) => boolean {
   if (!options.enabled) return () => false;
-  const { metrics, logger } = options;
+  const { metrics, logger, clientCas } = options;
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     if (OPEN_PATHS.has(q === -1 ? url : url.slice(0, q))) return false;
     const socket = req.socket as TLSSocket;
-    if (socket.authorized) return false;
-    const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+    if (callerAuthenticated(socket, clientCas())) return false;
+    const presented = socket.getPeerX509Certificate() !== undefined;
     const reason = presented ? 'untrusted_certificate' : 'no_certificate';
     metrics.admissionUnauthenticated.inc({ reason });
     logger.debug(

@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import request from 'supertest';
+import { createCA, createLeaf } from '../../scripts/control-plane/pki.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
 import { createWebhookMetrics } from '../../src/metrics/registry.js';
 import { createAdmissionHandler } from '../../src/webhook/admission.js';
 import { createApp } from '../../src/webhook/app.js';
+import { runWebhook } from '../../src/webhook/server.js';
 import { loadReview } from '../fixtures/admission/load.js';
 
 const INVENTED = 2_000;
@@ -70,4 +79,112 @@ test(`${INVENTED} reviews from invented tool namespaces keep at most maxToolSeri
     ),
   );
   assert.ok(text.length < 40_000, `/metrics is ${text.length} bytes`);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function h2Post(session: ClientHttp2Session, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': body === undefined ? 'GET' : 'POST',
+      ':path': path,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    stream.on('error', reject);
+    stream.end(body);
+  });
+}
+
+/** Namespaces that are no tool's: each class once per `i`, all distinct. */
+const INVALID_NAMESPACES: ReadonlyArray<[what: string, make: (i: number) => string]> = [
+  ['16 KiB', (i) => `tool-t${i}-${'x'.repeat(16 * 1024)}`],
+  ['uppercase', (i) => `tool-Tool${i}`],
+  ['underscore', (i) => `tool-my_tool${i}`],
+  ['64+ characters', (i) => `tool-t${i}-${'a'.repeat(60)}`],
+  ['ends with a dash', (i) => `tool-t${i}-`],
+  ['wrong prefix', (i) => `tools-t${i}`],
+];
+
+test(`${INVENTED} reviews from invalid tool namespaces through the real server: no series for them, /metrics stays small`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'webhook-labels-test-'));
+  const ca = await createCA(dir, 'ca', 'jobs-storage-webhook-ca');
+  await createLeaf(dir, 'tls', ca, { commonName: 'localhost', usage: 'server', ipAddresses: ['127.0.0.1'] });
+  const metrics = createWebhookMetrics(new Registry());
+  const handle = await runWebhook({
+    config: configSchema.parse({
+      webhook: {
+        host: '127.0.0.1',
+        port: await freePort(),
+        certFile: join(dir, 'tls.crt'),
+        keyFile: join(dir, 'tls.key'),
+        shutdownDelaySeconds: 0,
+      },
+    }),
+    logger: silentLogger(),
+    metrics,
+    phase: { current: () => 'runtime-truth', known: () => true },
+    signals: [],
+  });
+  const session = http2.connect(`https://127.0.0.1:${handle.address.port}`, {
+    ca: readFileSync(ca.certFile),
+    ALPNProtocols: ['h2'],
+  });
+  try {
+    let sent = 0;
+    let counted = 0;
+    const batch = 50;
+    while (sent < INVENTED) {
+      const replies = await Promise.all(
+        Array.from({ length: Math.min(batch, INVENTED - sent) }, (_, k) => {
+          const i = sent + k;
+          const [what, make] = INVALID_NAMESPACES[i % INVALID_NAMESPACES.length] as [string, (i: number) => string];
+          // Every class but the wrong prefix is in scope (a namespace with the prefix) and counted, under other.
+          if (what !== 'wrong prefix') counted += 1;
+          const body = loadReview('cronjob-create-kubectl');
+          body.request.uid = randomUUID();
+          body.request.namespace = make(i);
+          return h2Post(session, '/validate/record-direct-writes', JSON.stringify(body));
+        }),
+      );
+      for (const reply of replies) assert.equal(reply.status, 200);
+      sent += batch;
+    }
+    // A real tool's writes keep their own series.
+    for (let i = 0; i < 3; i += 1) {
+      const body = loadReview('cronjob-create-kubectl');
+      body.request.uid = randomUUID();
+      body.request.namespace = 'tool-mytool';
+      body.request.name = `job-${i}`;
+      (body.request.object as { metadata: { name: string } }).metadata.name = `job-${i}`;
+      assert.equal((await h2Post(session, '/validate/record-direct-writes', JSON.stringify(body))).status, 200);
+    }
+
+    const scraped = await h2Post(session, '/metrics');
+    assert.equal(scraped.status, 200);
+    const bytes = Buffer.byteLength(scraped.body);
+    t.diagnostic(`/metrics after ${INVENTED} reviews from invalid namespaces: ${bytes} bytes`);
+    assert.deepEqual(seriesOf(scraped.body, 'toolforge_jobs_direct_writes_total').sort(), [
+      `toolforge_jobs_direct_writes_total{tool_name="mytool",kind="CronJob",operation="CREATE"} 3`,
+      `toolforge_jobs_direct_writes_total{tool_name="other",kind="CronJob",operation="CREATE"} ${counted}`,
+    ]);
+    const longest = Math.max(...scraped.body.split('\n').map((line) => line.length));
+    assert.ok(longest < 500, `a /metrics line of ${longest} characters`);
+    assert.ok(bytes < 200_000, `/metrics is ${bytes} bytes`);
+  } finally {
+    session.close();
+    await handle.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
