@@ -1,4 +1,4 @@
-import { Argument, Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, defaultIo } from './cli/io.js';
 import type { CliIo } from './cli/io.js';
 import { AppError, errorMessage } from './errors.js';
@@ -13,6 +13,22 @@ interface MigrateCliOptions {
   output?: 'yaml' | 'json' | 'markdown';
   phase?: Phase;
   config?: string;
+}
+
+interface RestoreCliOptions {
+  config?: string;
+  tool: string;
+  job: string[];
+  apply: boolean;
+  output: 'yaml' | 'json';
+  uid?: number;
+}
+
+/** A uid given on the command line: a positive integer (a tool's pods never run as root). */
+function parseUid(value: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(value) || Number(value) > 2 ** 31 - 1)
+    throw new InvalidArgumentError('must be a positive integer uid');
+  return Number(value);
 }
 
 /** The command table: each command's options and the module that runs it, loaded only when it runs. */
@@ -126,9 +142,14 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .requiredOption('--tool <name>', 'the tool')
     .option('--job <name...>', 'only these jobs (default: every job whose workload is missing)', [])
     .option('--apply', 'create the objects (never replaces or modifies one)', false)
+    .option(
+      '--uid <n>',
+      "the tool's uid for the pods (default: from the tool's Kyverno pod policy, else its remaining workloads)",
+      parseUid,
+    )
     .addOption(new Option('-o, --output <format>', 'dry-run output format').choices(['yaml', 'json']).default('yaml'))
     .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json' }) => {
+    .action(async (opts: RestoreCliOptions) => {
       const { runRestore } = await import('./cli/commands/restore.js');
       setExit(await runRestore(opts, io));
     });

@@ -1,5 +1,6 @@
 import { quote as shlexQuote } from 'shlex';
 import { Document, isScalar, visit } from 'yaml';
+import { YAML_1_1_SAFE } from '../k8s/yaml.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { LoadEntry } from './load-file.js';
 import type { JobMigration, ToolPlan } from './plan.js';
@@ -15,7 +16,7 @@ export interface MessageOptions {
 
 /** A load file as `toolforge jobs dump` writes one: block style, keys sorted, schedules quoted. */
 export function renderJobsYaml(plan: Pick<ToolPlan, 'tool' | 'entries'>): string {
-  const doc = new Document(plan.entries);
+  const doc = new Document(plan.entries, YAML_1_1_SAFE);
   visit(doc, {
     Pair(_, pair) {
       if (isScalar(pair.key) && isScalar(pair.value) && typeof pair.value.value === 'string') {

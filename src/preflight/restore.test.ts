@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import type { ContinuousJob, ScheduledJob } from '../jobs/index.js';
 import { KubeApiError } from '../k8s/api.js';
@@ -101,6 +102,42 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
     const list = parseYaml(formatRestorePlan(plans, 'json')) as Obj;
     assert.equal(list['kind'], 'List');
     assert.deepEqual(list['items'], docs);
+  });
+
+  test('dry-run YAML keeps every string a string for kubectl (YAML 1.1): filelog labels, arbitrary commands', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom('yes', 'on', '0777', '1:30', 'no', '2001-12-14', '0o17', '~'), fc.string()),
+        fc.boolean(),
+        (cmd, filelog) => {
+          const plan = restorePlan(codec.encode({ ...scheduled, cmd: cmd.trim() || 'yes', filelog }), [], settings);
+          if (!plan.ok) return; // a command jobs-api refuses to render is not the point here
+          const text = formatRestorePlan([plan], 'yaml');
+          const docs = parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as Obj);
+          assert.deepEqual(docs, JSON.parse(JSON.stringify(plan.objects)), text);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    const withLog = restorePlan(codec.encode({ ...scheduled, filelog: true }), [], settings);
+    assert.ok(withLog.ok);
+    assert.match(formatRestorePlan([withLog], 'yaml'), /jobs\.toolforge\.org\/filelog: "yes"/);
+  });
+
+  test('with requireUid, a job whose tool uid is unknown is refused, saying what to pass', () => {
+    const strict = {
+      ...settings,
+      requireUid: true,
+      uidHint: 'no Kyverno Policy tool-other/toolforge-kyverno-pod-policy',
+    };
+    const plan = restorePlan(codec.encode({ ...scheduled, tool_name: 'other' }), [], strict);
+    assert.ok(!plan.ok);
+    assert.equal(plan.refusal, 'uid-unknown');
+    assert.equal(
+      plan.message,
+      "the uid of tool 'other' is unknown, and jobs-api runs its pods as that uid (no Kyverno Policy tool-other/toolforge-kyverno-pod-policy): pass --uid N, the uid of the tool's account in passwd",
+    );
+    assert.ok(restorePlan(codec.encode(scheduled), [], strict).ok, 'a known uid is planned');
   });
 
   test('refuses a CR that does not decode, with the reason', () => {

@@ -1,7 +1,7 @@
-import { stringify as toYaml } from 'yaml';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict } from '../k8s/errors.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
+import { toSafeYaml } from '../k8s/yaml.js';
 import { isObject, type KObject } from '../runtime/object.js';
 import { toolOfNamespace } from '../jobs/tenancy.js';
 import { renderFromCr, type PreflightSettings } from './preflight.js';
@@ -11,10 +11,14 @@ import { renderFromCr, type PreflightSettings } from './preflight.js';
  * pure; applying only ever creates (POST): an object that exists by then is reported, never replaced or updated.
  */
 
-/** `toolUid` gives the uid jobs-api writes into the pods (see `toolUidFromObjects` for one way to learn it). */
-export type RestoreSettings = PreflightSettings;
+/**
+ * `toolUid` gives the uid jobs-api writes into the pods (see tool-uid.ts for where it is learnt). With
+ * `requireUid`, a job whose uid is unknown is refused (`uidHint` says what to pass) instead of rendered without one.
+ */
+export type RestoreSettings = PreflightSettings & { requireUid?: boolean; uidHint?: string };
 
-export type RestoreRefusal = 'cr-does-not-decode' | 'render-failed' | 'not-a-job-cr' | 'workload-exists';
+export type RestoreRefusal =
+  'cr-does-not-decode' | 'render-failed' | 'not-a-job-cr' | 'workload-exists' | 'uid-unknown';
 
 export type RestorePlan =
   | { ok: true; tool: string; job: string; namespace: string; objects: KObject[]; warnings: string[] }
@@ -62,6 +66,15 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
       message: `${names} still exists: restore only creates the workloads of a job that has none`,
     };
   }
+  if (uid === undefined && settings.requireUid === true) {
+    return {
+      ok: false,
+      tool,
+      job,
+      refusal: 'uid-unknown',
+      message: `the uid of tool '${tool}' is unknown, and jobs-api runs its pods as that uid${settings.uidHint ? ` (${settings.uidHint})` : ''}: pass --uid N, the uid of the tool's account in passwd`,
+    };
+  }
   const warnings =
     uid === undefined
       ? [
@@ -75,7 +88,7 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
 export function formatRestorePlan(plans: readonly RestorePlan[], format: 'yaml' | 'json'): string {
   const objects = plans.flatMap((p) => (p.ok ? p.objects : []));
   if (format === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`;
-  return objects.map((o) => `---\n${toYaml(o)}`).join('');
+  return objects.map((o) => `---\n${toSafeYaml(o)}`).join('');
 }
 
 export interface RestoreOutcome {

@@ -253,7 +253,12 @@ describe('jobs-storage preflight and restore', { timeout: 300_000 }, () => {
       'the existing Deployment was not touched',
     );
 
-    const applied = await cli(['restore', '--tool', 'alpha', '--apply', '--config', configFile]);
+    // alpha's remaining workload (worker) was rendered without a uid and alpha has no pod policy: the uid is given
+    const noUid = await cli(['restore', '--tool', 'alpha', '--apply', '--config', configFile]);
+    assert.equal(noUid.code, 1);
+    assert.match(noUid.err, /^refused alpha\/daily \(uid-unknown\)/m);
+    assert.equal(await exists(`${ALPHA['CronJob']}/daily`), false, 'a refused restore creates nothing');
+    const applied = await cli(['restore', '--tool', 'alpha', '--apply', '--uid', '52001', '--config', configFile]);
     assert.equal(applied.code, 0, applied.err);
     assert.equal(
       applied.out,

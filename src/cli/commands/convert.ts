@@ -1,4 +1,3 @@
-import { stringify } from 'yaml';
 import { loadConfig } from '../../config/load.js';
 import { formatProblem } from '../../errors.js';
 import { readWorkload } from '../../runtime/read.js';
@@ -10,6 +9,7 @@ import { backfillCr } from '../../sync/entries.js';
 import type { CliIo } from '../io.js';
 import { EXIT } from '../io.js';
 import { readObjects } from '../input.js';
+import { toSafeYaml } from '../../k8s/yaml.js';
 
 export interface ConvertEntry {
   source: { kind: string; namespace: string; name: string };
@@ -77,7 +77,7 @@ export function runConvert(opts: { filename: string; output: 'yaml' | 'json'; co
   } else {
     const docs = entries.map((e) => {
       const head = `# ${describe(e)}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}\n${(e.warnings ?? []).map((w) => `# warning: ${w}\n`).join('')}`;
-      return e.cr ? `${head}${stringify(e.cr)}` : head;
+      return e.cr ? `${head}${toSafeYaml(e.cr)}` : head;
     });
     io.stdout(docs.join('---\n'));
   }

@@ -1,6 +1,6 @@
 import { AppError, errorMessage } from '../../errors.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
-import { toolUidFromObjects, type PreflightSettings } from '../../preflight/preflight.js';
+import { toolUidFromObjects } from '../../preflight/preflight.js';
 import { readTool } from '../../preflight/read.js';
 import {
   applyRestore,
@@ -8,7 +8,10 @@ import {
   restorePlan,
   type RestoreOutcome,
   type RestorePlan,
+  type RestoreSettings,
 } from '../../preflight/restore.js';
+import { chooseToolUid, readPodPolicyUid, type UidCandidate } from '../../preflight/tool-uid.js';
+import type { KubeApi } from '../../k8s/api.js';
 import { isObject } from '../../runtime/object.js';
 import { storageKindForKind } from '../../storage/kinds.js';
 import { loadRuntimeSettings as runtimeSettings } from '../../runtime/settings.js';
@@ -33,7 +36,7 @@ export function selectRestores(
   crs: readonly unknown[],
   objects: readonly unknown[],
   jobs: readonly string[],
-  settings: PreflightSettings,
+  settings: RestoreSettings,
 ): { plans: RestorePlan[]; missing: string[] } {
   const existingOf = (name: string) => objects.filter((o) => field(o, 'metadata', 'name') === name);
   const lost = (cr: unknown) => {
@@ -61,6 +64,33 @@ function reportRefusals(tool: string, plans: readonly RestorePlan[], missing: re
   return missing.length > 0 || plans.some((p) => !p.ok);
 }
 
+/**
+ * The tool's uid by precedence: `--uid`, then the tool's Kyverno pod policy (it survives the workloads), then the
+ * tool's remaining workloads. Says on stderr which source gave it and whether the sources disagree; `note` lists
+ * what was looked at when none did.
+ */
+async function learnToolUid(
+  api: Pick<KubeApi, 'request'>,
+  o: { tool: string; namespace: string; flag: number | undefined; objects: readonly unknown[] },
+  io: CliIo,
+): Promise<{ uid?: number; source?: string; note: string }> {
+  const { tool, flag } = o;
+  const policy = await readPodPolicyUid(api, o.namespace);
+  const fromWorkloads = toolUidFromObjects(o.objects);
+  const candidates: UidCandidate[] = [
+    ...(flag === undefined ? [] : [{ uid: flag, source: '--uid' }]),
+    ...(policy.candidate === undefined ? [] : [policy.candidate]),
+    ...(fromWorkloads === undefined ? [] : [{ uid: fromWorkloads, source: "the tool's remaining workloads" }]),
+  ];
+  const chosen = chooseToolUid(candidates);
+  if (chosen.disagreement !== undefined)
+    io.stderr(`warning: tool '${tool}': uid sources disagree: ${chosen.disagreement}\n`);
+  const note = `${policy.note}, no remaining workload records it`;
+  if (chosen.uid === undefined) io.stderr(`uid of tool '${tool}': unknown (no --uid, ${note})\n`);
+  else io.stderr(`uid of tool '${tool}': ${chosen.uid} from ${chosen.source ?? ''}\n`);
+  return { ...(chosen.uid === undefined ? {} : { uid: chosen.uid, source: chosen.source }), note };
+}
+
 function outcomeLine(namespace: string, o: RestoreOutcome): string {
   return `${o.outcome} ${o.object} in ${namespace}${o.message ? `: ${o.message}` : ''}\n`;
 }
@@ -72,7 +102,7 @@ function outcomeLine(namespace: string, o: RestoreOutcome): string {
  * created or the tool could not be read, 2 on usage errors.
  */
 export async function runRestore(
-  opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json' },
+  opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json'; uid?: number },
   io: CliIo,
 ): Promise<number> {
   checkToolNames([opts.tool]);
@@ -89,13 +119,26 @@ export async function runRestore(
       cause: err,
     });
   }
-  const uid = toolUidFromObjects(read.objects);
-  const settings: PreflightSettings = { runtime, ...(uid === undefined ? {} : { toolUid: () => uid }) };
+  const namespace = `${runtime.toolNamespacePrefix}${opts.tool}`;
+  const { uid, source, note } = await learnToolUid(
+    api,
+    { tool: opts.tool, namespace, flag: opts.uid, objects: read.objects },
+    io,
+  );
+  const settings: RestoreSettings = {
+    runtime,
+    ...(uid === undefined ? {} : { toolUid: () => uid }),
+    requireUid: opts.apply,
+    uidHint: note,
+  };
   const { plans, missing } = selectRestores(read.crs, read.objects, opts.job, settings);
   let failed = reportRefusals(opts.tool, plans, missing, io);
   const ready = plans.filter((p): p is Extract<RestorePlan, { ok: true }> => p.ok);
   if (!opts.apply) {
-    if (ready.length > 0) io.stdout(formatRestorePlan(ready, opts.output));
+    if (ready.length > 0) {
+      const head = opts.output === 'yaml' ? `# uid ${uid === undefined ? 'unknown' : `${uid} from ${source}`}\n` : '';
+      io.stdout(head + formatRestorePlan(ready, opts.output));
+    }
     return failed ? EXIT.inputErrors : EXIT.ok;
   }
   for (const plan of ready) {
