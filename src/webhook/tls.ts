@@ -113,12 +113,24 @@ export function callerAuthenticated(
   clientCas: readonly X509Certificate[] | undefined,
 ): boolean {
   if (socket === undefined || clientCas === undefined || clientCas.length === 0) return false;
+  const now = Date.now();
+  const known = authenticated.get(socket);
+  if (known !== undefined && known.clientCas === clientCas && now <= known.until) return true;
   const leaf = socket.getPeerX509Certificate();
   if (leaf === undefined || socket.authorized !== true) return false;
-  const now = Date.now();
-  if (!(Date.parse(leaf.validFrom) <= now && now <= Date.parse(leaf.validTo))) return false;
-  return signedByBundle(leaf, clientCas);
+  const until = Date.parse(leaf.validTo);
+  if (!(Date.parse(leaf.validFrom) <= now && now <= until)) return false;
+  if (!signedByBundle(leaf, clientCas)) return false;
+  authenticated.set(socket, { clientCas, until });
+  return true;
 }
+
+/**
+ * Connections already found to be kube-apiserver's, with the bundle they were checked against and the end of their
+ * leaf's validity: a connection's certificate does not change after its handshake, so the rule runs once per
+ * connection (h2 session, HTTP/1.1 socket), not once per review. A new bundle or an expired leaf checks again.
+ */
+const authenticated = new WeakMap<object, { clientCas: readonly X509Certificate[]; until: number }>();
 
 /** Leaves (by SHA-256 of their DER) already found signed by a bundle; a new bundle starts empty. */
 const signedLeaves = new WeakMap<readonly X509Certificate[], Set<string>>();
