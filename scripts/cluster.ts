@@ -5,6 +5,7 @@
 // DIR defaults to $JOBS_STORAGE_CLUSTER_DIR, else ${XDG_CACHE_HOME:-~/.cache}/toolforge-jobs-storage/cluster.
 import { parseArgs } from 'node:util';
 import {
+  CHART_RELEASE,
   attachControlPlane,
   defaultClusterDir,
   isRunning,
@@ -28,6 +29,9 @@ function describe(cp: ControlPlane): string {
     ...Object.entries(cp.kubeconfigs).map(([identity, path]) => `  ${identity.padEnd(20)} ${path}`),
     '',
     `example:     kubectl --kubeconfig=${cp.kubeconfigs['alpha'] ?? cp.kubeconfigs['admin'] ?? ''} get cronjobs`,
+    `chart:       helm install ${CHART_RELEASE.name} deploy/chart -n ${CHART_RELEASE.namespace} -f deploy/values/local.yaml ` +
+      `--kubeconfig ${cp.kubeconfigs['admin'] ?? ''} --set certManager.enabled=false --set webhook.caBundle=... ` +
+      `--set webhook.url=... (README "Install with Helm")`,
     `stop:        tsx scripts/cluster.ts down${cp.dir === defaultClusterDir() ? '' : ` --dir ${cp.dir}`}`,
   ];
   return lines.join('\n') + '\n';

@@ -959,19 +959,41 @@ export function baseRbacObjects(): object[] {
 
 const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
 
+/** The release the README installs the chart as (`helm install jobs-storage deploy/chart -n jobs-storage`). */
+export const CHART_RELEASE = { name: 'jobs-storage', namespace: JOBS_STORAGE_SA.namespace } as const;
+
+interface RenderedObject {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
 /**
  * The ServiceAccounts and RBAC the chart ships (deploy/chart/templates/rbac.yaml rendered with the local values), so
- * the webhook and sync run here with exactly the permissions they get on Toolforge.
+ * the webhook and sync run here with exactly the permissions they get on Toolforge. They carry Helm's ownership
+ * label and annotations for CHART_RELEASE, so a later `helm install` of that release adopts them instead of refusing
+ * objects it "cannot import into the current release".
  */
 export function chartRbacObjects(): object[] {
   const text = helmTemplate({
     environment: 'local',
-    namespace: JOBS_STORAGE_SA.namespace,
+    namespace: CHART_RELEASE.namespace,
     showOnly: ['templates/rbac.yaml'],
   });
   return YAML.parseAllDocuments(text)
-    .map((d) => d.toJS() as { kind?: string } | null)
-    .filter((o): o is { kind: string } => o !== null && RBAC_KINDS.has(o.kind ?? ''));
+    .map((d) => d.toJS() as RenderedObject | null)
+    .filter((o): o is RenderedObject => o !== null && RBAC_KINDS.has(o.kind))
+    .map((o) => ({
+      ...o,
+      metadata: {
+        ...o.metadata,
+        labels: { ...o.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: {
+          ...o.metadata.annotations,
+          'meta.helm.sh/release-name': CHART_RELEASE.name,
+          'meta.helm.sh/release-namespace': CHART_RELEASE.namespace,
+        },
+      },
+    }));
 }
 
 /**

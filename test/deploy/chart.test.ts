@@ -75,7 +75,9 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     test(`${env}: renders, and the config file is valid for the product and names every key of the schema`, () => {
       const objs = render(env);
       const { config, raw } = loadRenderedConfig(objs, env);
-      assert.deepEqual(keyPaths(raw).sort(), keyPaths(configSchema.parse({})).sort());
+      // Every key of the schema with its default, plus webhook.clientCaFile where the chart mounts a client CA.
+      const chartSet = env === 'local' ? [] : ['webhook.clientCaFile'];
+      assert.deepEqual(keyPaths(raw).sort(), [...keyPaths(configSchema.parse({})), ...chartSet].sort());
       assert.equal(config.phase.namespace, 'jobs-storage');
       for (const name of ['jobs-storage-webhook', 'jobs-storage-sync']) {
         const dep = find(objs, 'Deployment', name) as K8sObject & {
@@ -134,7 +136,7 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     assert.deepEqual(harbors, { tools: 'tools-harbor.wmcloud.org', toolsbeta: 'toolsbeta-harbor.wmcloud.org' });
   });
 
-  test('local installs the two job CRDs of deploy/crds (printer columns included)', () => {
+  test('local installs the two job CRDs of deploy/crds (printer columns included), kept by helm', () => {
     const crds = render('local').filter((o) => o.kind === 'CustomResourceDefinition');
     assert.deepEqual(crds.map((o) => o.metadata.name).sort(), [
       'continuous-jobs.jobs-api.toolforge.org',
@@ -142,10 +144,30 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     ]);
     for (const file of ['continuous-jobs.yaml', 'scheduled-jobs.yaml']) {
       const want = parseYaml(readFileSync(join(CHART_DIR, '..', 'crds', file), 'utf8')) as K8sObject;
-      assert.deepEqual(
-        crds.find((c) => c.metadata.name === want.metadata.name),
-        want,
-      );
+      const got = structuredClone(crds.find((c) => c.metadata.name === want.metadata.name));
+      assert.deepEqual(got?.metadata.annotations, { 'helm.sh/resource-policy': 'keep' });
+      delete got?.metadata.annotations;
+      assert.deepEqual(got, want);
+    }
+  });
+
+  test('no environment renders a job CRD helm may delete (deleting one deletes every job of its kind)', () => {
+    const renders: Array<[string, K8sObject[]]> = [
+      ...ENVIRONMENTS.map((env): [string, K8sObject[]] => [env, render(env)]),
+      ...ENVIRONMENTS.map((env): [string, K8sObject[]] => [
+        `${env} with crds.install`,
+        objects(helmTemplate({ environment: env, set: ['crds.install=true'] })),
+      ]),
+    ];
+    for (const [name, objs] of renders) {
+      for (const crd of objs.filter((o) => o.kind === 'CustomResourceDefinition')) {
+        assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep', `${name}: ${crd.metadata.name}`);
+      }
+    }
+    // The phase ConfigMap is never deleted or reset either: a hook (no release resource) with keep.
+    for (const env of ENVIRONMENTS) {
+      const phase = find(render(env), 'ConfigMap', 'jobs-storage-phase');
+      assert.equal(phase.metadata.annotations?.['helm.sh/resource-policy'], 'keep', env);
     }
   });
 
@@ -215,7 +237,9 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
       [['phase.initial=bogus'], /phase\.initial must be one of/],
       [['certManager.enabled=false'], /webhook\.caBundle is required/],
       [['config.sync.leaseNamespace=elsewhere'], /leaseNamespace \(elsewhere\) must be the release namespace/],
-      [['webhook.clientCA.enabled=true'], /webhook\.clientCA\.name must name/],
+      [['webhook.clientCA.name='], /webhook\.clientCA\.name must name/],
+      [['webhook.clientCA.source=file'], /webhook\.clientCA\.source must be secret or configMap/],
+      [['webhook.networkPolicy.from={}'], /webhook\.networkPolicy\.from is gone/],
     ];
     for (const [set, message] of cases) {
       const res = runTool('helm', [...helmTemplateArgs({ environment: 'tools' }), ...set.flatMap((s) => ['--set', s])]);
@@ -224,34 +248,140 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     }
   });
 
+  type WebhookDeployment = K8sObject & {
+    spec: {
+      template: {
+        spec: {
+          volumes: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+          containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[];
+        };
+      };
+    };
+  };
+  /** The client CA as the webhook gets it: the config file's clientCaFile, the volume and where it is mounted. */
+  let clientCaRenders = 0;
+  const clientCaOf = (objs: K8sObject[]) => {
+    clientCaRenders += 1;
+    const { raw } = loadRenderedConfig(objs, `client-ca-${clientCaRenders}`);
+    const dep = find(objs, 'Deployment', 'jobs-storage-webhook') as WebhookDeployment;
+    return {
+      clientCaFile: (raw as { webhook: Record<string, unknown> }).webhook['clientCaFile'],
+      volume: dep.spec.template.spec.volumes.find((v) => v.name === 'client-ca'),
+      mount: dep.spec.template.spec.containers[0]?.volumeMounts.find((m) => m.name === 'client-ca'),
+    };
+  };
+
   test('webhook.clientCA mounts the CA and sets webhook.clientCaFile in the config file', () => {
     const objs = objects(
       helmTemplate({
-        environment: 'tools',
+        environment: 'local',
         set: ['webhook.clientCA.enabled=true', 'webhook.clientCA.name=apiserver-ca'],
       }),
     );
-    const cm = find(objs, 'ConfigMap', 'jobs-storage-config') as K8sObject & { data: Record<string, string> };
-    const config = parseYaml(cm.data['config.yaml'] ?? '') as { webhook: Record<string, unknown> };
-    assert.equal(config.webhook['clientCaFile'], '/etc/webhook/client-ca/ca.crt');
-    const dep = find(objs, 'Deployment', 'jobs-storage-webhook') as K8sObject & {
-      spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[] } } };
-    };
-    assert.deepEqual(
-      dep.spec.template.spec.volumes.find((v) => v.name === 'client-ca'),
-      { name: 'client-ca', secret: { secretName: 'apiserver-ca' } },
-    );
+    assert.deepEqual(clientCaOf(objs), {
+      clientCaFile: '/etc/webhook/client-ca/ca.crt',
+      volume: { name: 'client-ca', secret: { secretName: 'apiserver-ca' } },
+      mount: { name: 'client-ca', mountPath: '/etc/webhook/client-ca', readOnly: true },
+    });
   });
 
-  test('NetworkPolicy opens only the webhook port; requests come from measured RSS', () => {
-    const objs = render('tools');
-    const np = find(objs, 'NetworkPolicy', 'jobs-storage-webhook') as K8sObject & {
-      spec: { ingress: { ports: { port: number }[] }[] };
+  test('toolsbeta and tools deploy with the caller check on (the CA from a ConfigMap an admin creates)', () => {
+    for (const env of ['toolsbeta', 'tools'] as const) {
+      const objs = render(env);
+      assert.deepEqual(
+        clientCaOf(objs),
+        {
+          clientCaFile: '/etc/webhook/client-ca/ca.crt',
+          volume: { name: 'client-ca', configMap: { name: 'jobs-storage-webhook-client-ca' } },
+          mount: { name: 'client-ca', mountPath: '/etc/webhook/client-ca', readOnly: true },
+        },
+        env,
+      );
+      // The product's own loader takes the file as rendered (clientCaFile is a key of its schema).
+      assert.equal(loadRenderedConfig(objs, `${env}-ca`).config.webhook.clientCaFile, '/etc/webhook/client-ca/ca.crt');
+    }
+    // local: lima-kilo's apiserver presents no webhook client certificate.
+    assert.equal(clientCaOf(render('local')).volume, undefined);
+  });
+
+  interface NetworkPolicyPeer {
+    ipBlock?: { cidr: string };
+    namespaceSelector?: unknown;
+    podSelector?: unknown;
+  }
+  type NetworkPolicy = K8sObject & {
+    spec: {
+      podSelector: unknown;
+      policyTypes: string[];
+      ingress?: { ports?: { protocol: string; port: number }[]; from?: NetworkPolicyPeer[] }[];
     };
-    assert.deepEqual(
-      np.spec.ingress.map((i) => i.ports.map((p) => p.port)),
-      [[8443]],
+  };
+  const networkPolicyOf = (objs: K8sObject[]) => find(objs, 'NetworkPolicy', 'jobs-storage-webhook') as NetworkPolicy;
+
+  test('NetworkPolicy: every rule names its sources; local names the local apiserver', () => {
+    const renders: Array<[string, K8sObject[]]> = [
+      ...ENVIRONMENTS.map((env): [string, K8sObject[]] => [env, render(env)]),
+      [
+        'tools with sources',
+        objects(
+          helmTemplate({
+            environment: 'tools',
+            set: [
+              'webhook.networkPolicy.apiserverCIDRs={172.16.0.0/21}',
+              'webhook.networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=metricsinfra',
+            ],
+          }),
+        ),
+      ],
+    ];
+    for (const [name, objs] of renders) {
+      const np = networkPolicyOf(objs);
+      assert.deepEqual(np.spec.policyTypes, ['Ingress'], name);
+      assert.ok(Array.isArray(np.spec.ingress), `${name}: ingress is a list (omitted would mean no ingress policy)`);
+      for (const rule of np.spec.ingress ?? []) {
+        // A rule without `from`, or with `from: []`, admits every source.
+        assert.ok(rule.from && rule.from.length > 0, `${name}: a rule without sources: ${JSON.stringify(rule)}`);
+        for (const peer of rule.from) assert.notDeepEqual(peer, {}, name);
+        assert.deepEqual(rule.ports, [{ protocol: 'TCP', port: 8443 }], name);
+      }
+    }
+    assert.deepEqual(networkPolicyOf(render('local')).spec.ingress, [
+      { ports: [{ protocol: 'TCP', port: 8443 }], from: [{ ipBlock: { cidr: '172.18.0.0/16' } }] },
+    ]);
+    assert.deepEqual(networkPolicyOf(renders[renders.length - 1]?.[1] ?? []).spec.ingress, [
+      {
+        ports: [{ protocol: 'TCP', port: 8443 }],
+        from: [
+          { ipBlock: { cidr: '172.16.0.0/21' } },
+          { namespaceSelector: { matchLabels: { name: 'metricsinfra' } } },
+        ],
+      },
+    ]);
+  });
+
+  test('NetworkPolicy: none named means none (toolsbeta and tools until an admin names them): it admits nobody', () => {
+    for (const env of ['toolsbeta', 'tools'] as const) {
+      const np = networkPolicyOf(render(env));
+      assert.deepEqual(np.spec.podSelector, { matchLabels: { 'app.kubernetes.io/name': 'jobs-storage-webhook' } });
+      assert.deepEqual(np.spec.policyTypes, ['Ingress'], env);
+      assert.deepEqual(np.spec.ingress, [], env);
+    }
+    // Only Prometheus named: it alone is admitted.
+    const onlyMetrics = networkPolicyOf(
+      objects(
+        helmTemplate({
+          environment: 'tools',
+          set: ['webhook.networkPolicy.metricsFrom[0].ipBlock.cidr=172.16.5.0/24'],
+        }),
+      ),
     );
+    assert.deepEqual(onlyMetrics.spec.ingress, [
+      { ports: [{ protocol: 'TCP', port: 8443 }], from: [{ ipBlock: { cidr: '172.16.5.0/24' } }] },
+    ]);
+  });
+
+  test('requests come from measured RSS', () => {
+    const objs = render('tools');
     const memory = (name: string) =>
       (
         find(objs, 'Deployment', name) as K8sObject & {

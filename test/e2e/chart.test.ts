@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { REPO_ROOT, baseRbacObjects, startControlPlane } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
-import { scheduledJob, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
+import { crOf, scheduledJob, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { createCA, createLeaf } from '../../scripts/control-plane/pki.js';
 import { freePort, spawnDaemon, stopGroup, tail } from '../../scripts/control-plane/process.js';
 import type { Daemon } from '../../scripts/control-plane/process.js';
@@ -267,6 +267,40 @@ describe(
         '{"data":{"phase":"enforce"}}',
       ]);
       helm(helmInstallArgs('upgrade'));
+      const phase = await cp.kubectlOk('admin', [
+        'get',
+        'configmap',
+        'jobs-storage-phase',
+        '-n',
+        NS,
+        '-o',
+        'jsonpath={.data.phase}',
+      ]);
+      assert.equal(phase, 'enforce');
+    });
+
+    test('helm uninstall leaves the job CRDs, the jobs, the phase ConfigMap and the Lease', async (t) => {
+      await cp.addServiceAccountIdentity('chart-jobs-api', 'jobs-api', 'jobs-api');
+      await cp.apply('chart-jobs-api', [crOf(scheduledJob(TOOL, 'kept'))]);
+      // The processes stop first, as their pods do: the Lease is what the sync left.
+      for (const d of daemons.splice(0)) await stopGroup(d.pid, 5_000);
+      helm(['uninstall', 'jobs-storage', '--namespace', NS]);
+      const left = async (args: string[]) => (await cp.kubectlOk('admin', [...args, '-o', 'name'])).trim().split('\n');
+      const leftInNamespace = await left(['get', 'configmaps,leases,serviceaccounts,secrets', '-n', NS]);
+      t.diagnostic(`left in ${NS}: ${leftInNamespace.join(' ')}`);
+      assert.ok(leftInNamespace.includes('configmap/jobs-storage-phase'), leftInNamespace.join(' '));
+      assert.ok(leftInNamespace.includes('lease.coordination.k8s.io/jobs-storage-sync'), leftInNamespace.join(' '));
+      assert.ok(!leftInNamespace.includes('configmap/jobs-storage-config'), 'the config file goes with the release');
+      assert.deepEqual(
+        await left(['get', 'crd', 'scheduled-jobs.jobs-api.toolforge.org', 'continuous-jobs.jobs-api.toolforge.org']),
+        [
+          'customresourcedefinition.apiextensions.k8s.io/scheduled-jobs.jobs-api.toolforge.org',
+          'customresourcedefinition.apiextensions.k8s.io/continuous-jobs.jobs-api.toolforge.org',
+        ],
+      );
+      assert.deepEqual(await left(['get', 'scheduled-jobs', '-n', `tool-${TOOL}`]), [
+        'scheduledjob.jobs-api.toolforge.org/kept',
+      ]);
       const phase = await cp.kubectlOk('admin', [
         'get',
         'configmap',
