@@ -160,8 +160,13 @@ export function createSyncMetrics(registry: Registry) {
     }),
     syncErrors: new Counter({
       name: `${METRIC_PREFIX}sync_errors_total`,
-      help: 'Errors of the sync, by stage (list, watch, write)',
+      help: 'Errors of the sync, by stage (list, watch, write, tombstones: reading or persisting them)',
       labelNames: ['stage'] as const,
+      registers,
+    }),
+    tombstones: new Gauge({
+      name: `${METRIC_PREFIX}sync_tombstones`,
+      help: 'Jobs whose CR went away while their workload stands, held as tombstones: never backfilled',
       registers,
     }),
     isLeader: new Gauge({

@@ -22,7 +22,9 @@ import { reconcileTool } from './reconcile.js';
 import type { JobFingerprint, RuntimeEntry, ToolPlan } from './reconcile.js';
 import { publishGauges, summarize, ToolSummaries, toolSummary } from './report.js';
 import { CR_RESOURCES, leaseElector, watchInventory } from './sources.js';
+import { TombstoneStore, tombstonesConfigMap, UNMATCHED_KEPT } from './tombstone-store.js';
 import { Tombstones } from './tombstones.js';
+import type { Checkpoint } from './tombstones.js';
 import { UnmatchedSince } from './unmatched.js';
 import type { WatchedObject } from './sources.js';
 import type { SyncStatus } from './report.js';
@@ -82,6 +84,8 @@ export class SyncLoop {
   private readonly summaries = new ToolSummaries();
   private readonly unmatched = new UnmatchedSince();
   private readonly tombstones = new Tombstones();
+  /** The daemon's tombstones persisted, so that a replica started later keeps them (not the one-shot commands). */
+  private readonly tombstoneStore: TombstoneStore | undefined;
   /** Backfills dispatched by passes and not finished: a pass never waits for them (one may hang to its deadline). */
   private readonly backfilling = new Set<Promise<unknown>>();
   private readonly backfiller: Backfiller;
@@ -155,6 +159,16 @@ export class SyncLoop {
       changed();
     };
     this.elector = (deps.elect ?? true) ? leaseElector(deps, leading) : undefined;
+    if (this.elector && !deps.readOnly && deps.watchCrs !== false) {
+      this.tombstoneStore = new TombstoneStore({
+        api: deps.api,
+        ...tombstonesConfigMap(config),
+        identity: deps.identity,
+        logger,
+        metrics,
+        checkpoint: () => this.checkpoint(),
+      });
+    }
     deps.phase.onChange(() => {
       this.inventory.markAllDirty();
       changed();
@@ -206,8 +220,10 @@ export class SyncLoop {
     this.elector?.start();
     // A stop before everything is listed (an API that refuses the list) must not wait for that list forever.
     const stopped = new Promise<void>((resolve) => (this.stopWaiting = resolve));
+    // The persisted tombstones are read before the first plan: nothing is backfilled before they are known.
+    const restored = this.tombstoneStore?.load().then((checkpoints) => this.tombstones.restore(checkpoints));
     const ready = Promise.race([
-      Promise.all([...this.informers.map((i) => i.waitForSync()), this.deps.phase.whenKnown()]),
+      Promise.all([...this.informers.map((i) => i.waitForSync()), this.deps.phase.whenKnown(), restored]),
       stopped,
     ]);
     this.busy = ready.then(async () => {
@@ -224,7 +240,7 @@ export class SyncLoop {
     this.stopWaiting();
     if (this.timer) clearTimeout(this.timer);
     await this.settled();
-    await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop()]);
+    await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop(), this.tombstoneStore?.stop()]);
   }
 
   /**
@@ -236,6 +252,7 @@ export class SyncLoop {
     this.leader = false;
     if (this.timer) clearTimeout(this.timer);
     this.elector?.abandon();
+    this.tombstoneStore?.abandon();
     for (const inf of this.informers) void inf.stop();
   }
 
@@ -274,7 +291,8 @@ export class SyncLoop {
   private fullPass(): void {
     const started = this.now();
     this.inventory.takeDirty();
-    this.reconcileTools(this.inventory.toolNames());
+    this.reconcileTools([...new Set([...this.inventory.toolNames(), ...this.tombstones.tools()])]);
+    this.tombstones.restored();
     const seconds = this.recordPass(started);
     if (!this.firstDone) {
       this.firstDone = true;
@@ -328,6 +346,8 @@ export class SyncLoop {
       for (const e of plan.backfill) backfills.push(e);
     }
     if (nextDueAt !== Infinity) this.wake(nextDueAt - this.now());
+    this.deps.metrics.tombstones.set(this.tombstones.size);
+    this.tombstoneStore?.changed();
     if (this.leader && !this.deps.readOnly && backfills.length > 0) this.dispatch(this.backfiller.run(backfills));
   }
 
@@ -346,6 +366,16 @@ export class SyncLoop {
     if (o.record) this.backfiller.retain(tool, waiting);
     const graceSeconds = this.deps.config.sync.backfillGraceSeconds;
     return reconcileTool(this.tombstones.mark(inventory, now, o), { phase, now, graceSeconds });
+  }
+
+  /** What this replica persists (sync/tombstones): its tombstones and the jobs it holds without a CR, as of now. */
+  private checkpoint(): Checkpoint {
+    const unmatched = this.unmatched.keys(UNMATCHED_KEPT);
+    return {
+      at: this.now(),
+      unmatched: unmatched && new Set(unmatched),
+      tombstones: this.tombstones.held(),
+    };
   }
 
   /** What the last backfills did (the last few thousand), oldest first; the one-shot import prints these. */

@@ -32,6 +32,11 @@ export class PerTool<V> {
     return this.byTool.get(tool);
   }
 
+  /** The tools that have entries. */
+  tools(): IterableIterator<string> {
+    return this.byTool.keys();
+  }
+
   /** Keeps only the tool's entries whose key (type/name) is in `live`. */
   retain(tool: string, live: ReadonlySet<string>): void {
     const jobs = this.byTool.get(tool);

@@ -40,9 +40,11 @@ export interface RuntimeEntry<J = JobFingerprint> {
 
 /** When the sync saw a job's CR go away, and the uid of the job's workload at that time (if it had seen one). */
 export interface CrDeleted {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch; for a CR that went away while no replica was watching, the checkpoint's time. */
   at: number;
   workloadUid?: string;
+  /** No replica saw the CR go away: a checkpoint saw the workload with its CR, and a replica started later without. */
+  away?: boolean;
 }
 
 export interface WorkloadRef {
@@ -254,7 +256,10 @@ function tombstoned(r: RuntimeEntry, o: ReconcileOptions, listed: boolean, plan:
     plan.nextDueAt = Math.min(plan.nextDueAt ?? dueAt, dueAt);
     return job;
   }
-  job.reason = `its CR was deleted at ${new Date(at).toISOString()} and the workload was not: not backfilled again`;
+  const when = new Date(at).toISOString();
+  job.reason = r.crDeleted?.away
+    ? `its CR was deleted after ${when}, while no sync replica was running, and the workload was not: not backfilled again`
+    : `its CR was deleted at ${when} and the workload was not: not backfilled again`;
   return job;
 }
 

@@ -61,3 +61,12 @@ test('a runtime job without a CR is marked from the pass that first saw it so, u
     assert.equal(input.runtime[0]?.unmatchedSince, undefined, 'the inventory given is left as it was');
   }
 });
+
+test('the keys of the jobs a pass saw without a CR, for a checkpoint; none past the limit', () => {
+  const unmatched = new UnmatchedSince();
+  unmatched.mark(inventory(['a', 'b', 'c'], ['b']), 1000, { record: true });
+  assert.deepEqual(unmatched.keys(2), ['alpha/scheduled/a', 'alpha/scheduled/c']);
+  assert.equal(unmatched.keys(1), null);
+  unmatched.mark(inventory(['a', 'b', 'c'], ['a', 'b', 'c']), 2000, { record: true });
+  assert.deepEqual(unmatched.keys(1), []);
+});

@@ -28,4 +28,19 @@ export class UnmatchedSince {
     if (o.record) this.since.retain(inv.tool, waiting);
     return { inventory: Object.assign({}, inv, { runtime }), waiting };
   }
+
+  /**
+   * `tool/type/name` of every runtime job the passes saw without a CR, or null when there are more than `limit`
+   * (what a checkpoint keeps, see sync/tombstones).
+   */
+  keys(limit: number): string[] | null {
+    const out: string[] = [];
+    for (const tool of this.since.tools()) {
+      for (const key of this.since.of(tool)?.keys() ?? []) {
+        if (out.length === limit) return null;
+        out.push(`${tool}/${key}`);
+      }
+    }
+    return out;
+  }
 }

@@ -37,6 +37,7 @@ export const OWNERS: Readonly<Record<string, Owner>> = {
   sync_last_success_timestamp_seconds: 'sync',
   sync_errors_total: 'sync',
   sync_leader: 'sync',
+  sync_tombstones: 'sync',
   phase_info: 'shared',
   phase_config_stale: 'shared',
   build_info: 'shared',
