@@ -15,6 +15,8 @@ export interface InformerOptions<T extends ObjectMeta, E> {
   /** Collection path across all namespaces, e.g. /apis/batch/v1/cronjobs. */
   path: string;
   labelSelector?: string;
+  /** A field selector for the list and the watch, e.g. `metadata.name=x` to follow one object of a busy collection. */
+  fieldSelector?: string;
   pageSize: number;
   /** A full relist this often, to heal anything a watch missed. */
   relistSeconds: number;
@@ -165,7 +167,11 @@ export class Informer<T extends ObjectMeta, E> {
     let rv = '';
     const pages = this.options.api.listPages<T>(
       this.options.path,
-      { limit: this.options.pageSize, labelSelector: this.options.labelSelector },
+      {
+        limit: this.options.pageSize,
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+      },
       'lazy',
     );
     const gate = this.options.listGate;
@@ -267,6 +273,7 @@ export class Informer<T extends ObjectMeta, E> {
               resourceVersion: rv,
               allowWatchBookmarks: true,
               labelSelector: this.options.labelSelector,
+              fieldSelector: this.options.fieldSelector,
               timeoutSeconds: Math.min(remaining, 300),
             },
             (event) => {

@@ -80,6 +80,8 @@ export class PhaseSource implements PhaseView {
       name: 'phase-configmap',
       api,
       path: phaseCollectionPath(config.phase),
+      // Only the phase ConfigMap: the namespace also holds the sync's tombstones, rewritten after its passes.
+      fieldSelector: `metadata.name=${name}`,
       pageSize: 50,
       relistSeconds: config.sync.relistSeconds,
       stallSeconds: config.sync.stallSeconds,
