@@ -63,8 +63,16 @@ export interface Problem {
   message: string;
 }
 
-/** The one shape of "this worked, or here is why not" for results that are data rather than thrown errors. */
-export type Result<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+/** A problem that also says which kind of failure it is, for callers that branch on it (never on the message). */
+export interface CodedProblem<C extends string> extends Problem {
+  code: C;
+}
+
+/**
+ * The one shape of "this worked, or here is why not" for results that are data rather than thrown errors. `E` is
+ * `Problem` unless the caller needs more than where and what (e.g. a `CodedProblem`).
+ */
+export type Result<T, E extends Problem = Problem> = { ok: true; value: T } | { ok: false; problem: E };
 
 export function ok<T>(value: T): { ok: true; value: T } {
   return { ok: true, value };
@@ -72,6 +80,11 @@ export function ok<T>(value: T): { ok: true; value: T } {
 
 export function problem(path: string, message: string): { ok: false; problem: Problem } {
   return { ok: false, problem: { path, message } };
+}
+
+/** The failed result carrying `p` as it is (a `CodedProblem`, or any other `Problem`). */
+export function failure<E extends Problem>(p: E): { ok: false; problem: E } {
+  return { ok: false, problem: p };
 }
 
 /** `path: message`, or only the message when the problem is with the input as a whole. */

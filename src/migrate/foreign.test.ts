@@ -7,7 +7,8 @@ import { split as shlexSplit } from 'shlex';
 import { parse } from 'yaml';
 import { quantitiesEqual, resolveImageReference } from '../jobs/index.js';
 import { loadWorkload } from '../../test/fixtures/workloads/load.js';
-import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload, type KObject } from '../runtime/index.js';
+import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, type KObject } from '../runtime/index.js';
+import { parseWorkload } from '../runtime/parse.js';
 import { convertForeign, type ProblemCode } from './foreign.js';
 import { validateLoadEntry, type LoadEntry } from './load-file.js';
 import { fixtureNames, loadAndRender, podParts } from './roundtrip.test-helper.js';
@@ -189,17 +190,17 @@ describe('hand-written workloads → jobs.yaml entries', () => {
       const original = fixture(row.fixture);
       const result = convertForeign(original, SETTINGS);
       assert.ok(result.ok, JSON.stringify(result));
-      assert.deepEqual(result.entry, row.entry);
+      assert.deepEqual(result.value.entry, row.entry);
       assert.deepEqual(
-        result.problems.filter((p) => p.attention).map((p) => p.code),
+        result.value.problems.filter((p) => p.attention).map((p) => p.code),
         row.attention,
       );
       assert.deepEqual(
-        result.problems.filter((p) => !p.attention).map((p) => p.code),
+        result.value.problems.filter((p) => !p.attention).map((p) => p.code),
         row.notes,
       );
-      assert.equal(result.needsAttention, row.attention.length > 0);
-      for (const p of result.problems) {
+      assert.equal(result.value.needsAttention, row.attention.length > 0);
+      for (const p of result.value.problems) {
         assert.ok(p.reason.length > 0 && p.instead.length > 0, `${p.code} says why and what to do`);
       }
       const issues = validateLoadEntry(row.entry, 0).filter((i) => i.severity === 'error');
@@ -213,9 +214,9 @@ describe('round trip: the loaded entry renders a workload that runs what the han
     test(row.fixture, () => {
       const original = fixture(row.fixture);
       const result = convertForeign(original, SETTINGS);
-      assert.ok(result.ok && result.entry !== null);
-      const entry = result.entry;
-      const { objects } = loadAndRender(entry, result.tool, SETTINGS);
+      assert.ok(result.ok && result.value.entry !== null);
+      const entry = result.value.entry;
+      const { objects } = loadAndRender(entry, result.value.tool, SETTINGS);
       const rendered = objects[0] ?? {};
       assert.equal(rendered['kind'], original['kind']);
       const before = podParts(original);
@@ -230,7 +231,7 @@ describe('round trip: the loaded entry renders a workload that runs what the han
       const words = shlexSplit(reread.value.job.cmd);
       const dir = before.container['workingDir'];
       const expected = argvOf(before.container, buildservice);
-      const cd = typeof dir === 'string' && dir !== `/data/project/${result.tool}` ? ['cd', dir, '&&'] : [];
+      const cd = typeof dir === 'string' && dir !== `/data/project/${result.value.tool}` ? ['cd', dir, '&&'] : [];
       assert.deepEqual(words, [...cd, ...expected]);
       assert.equal(reread.value.job.filelog === true, false, 'hand-written jobs logged to stdout, and still do');
       assertSameRunSettings(original, rendered);
@@ -241,11 +242,11 @@ describe('round trip: the loaded entry renders a workload that runs what the han
 describe('objects that are not jobs, and bad input', () => {
   test('webservice objects and CronJob runs are not jobs', () => {
     const web = convertForeign(loadWorkload('webservice-deployment'), SETTINGS);
-    assert.deepEqual(web.ok ? 'converted' : web.notAJob, true);
+    assert.deepEqual(web.ok ? 'converted' : web.problem.code === 'not-a-job', true);
     const run = convertForeign(loadWorkload('cronjob-spawned-job'), SETTINGS);
-    assert.deepEqual(run.ok ? 'converted' : run.notAJob, true);
+    assert.deepEqual(run.ok ? 'converted' : run.problem.code === 'not-a-job', true);
     const service = convertForeign(loadWorkload('v2-service-port-tcp'), SETTINGS);
-    assert.deepEqual(service.ok ? 'converted' : service.notAJob, true);
+    assert.deepEqual(service.ok ? 'converted' : service.problem.code === 'not-a-job', true);
   });
 
   test('a probe on a named port is the health check of that port', () => {
@@ -256,8 +257,8 @@ describe('objects that are not jobs, and bad input', () => {
       (container[probe] as { httpGet: KObject }).httpGet['port'] = 'http';
     const result = convertForeign(original, SETTINGS);
     assert.ok(result.ok);
-    assert.equal(result.entry?.['health-check-http'], '/healthz');
-    assert.equal(result.needsAttention, false);
+    assert.equal(result.value.entry?.['health-check-http'], '/healthz');
+    assert.equal(result.value.needsAttention, false);
   });
 
   test("a probe on another port than the job's is not a health check jobs-api can run", () => {
@@ -267,9 +268,9 @@ describe('objects that are not jobs, and bad input', () => {
       (container[probe] as { httpGet: KObject }).httpGet['port'] = 9090;
     const result = convertForeign(original, SETTINGS);
     assert.ok(result.ok);
-    assert.equal(result.entry?.['health-check-http'], undefined);
+    assert.equal(result.value.entry?.['health-check-http'], undefined);
     assert.deepEqual(
-      result.problems.filter((p) => p.attention).map((p) => p.code),
+      result.value.problems.filter((p) => p.attention).map((p) => p.code),
       ['probe'],
     );
   });
@@ -280,12 +281,12 @@ describe('objects that are not jobs, and bad input', () => {
     delete container['command'];
     const result = convertForeign(original, SETTINGS);
     assert.ok(result.ok);
-    assert.equal(result.entry, null);
+    assert.equal(result.value.entry, null);
     assert.deepEqual(
-      result.problems.map((p) => p.code),
+      result.value.problems.map((p) => p.code),
       ['no-command'],
     );
-    assert.equal(result.needsAttention, true);
+    assert.equal(result.value.needsAttention, true);
   });
 
   test('bad input is an error result, never a throw', () => {

@@ -12,7 +12,14 @@ export {
   type LoadIssueCode,
 } from './load-file.js';
 export { entryFromJob, sortedEntry, type EntryNote, type EntryNoteCode, type EntryResult } from './entry.js';
-export { convertForeign, type ForeignResult, type Problem, type ProblemCode } from './foreign.js';
+export {
+  convertForeign,
+  type ForeignConversion,
+  type ForeignFailure,
+  type ForeignNote,
+  type ForeignResult,
+  type ProblemCode,
+} from './foreign.js';
 export { functionalDiff, functionalView, type FunctionalDifference } from './functional.js';
 export {
   planTool,

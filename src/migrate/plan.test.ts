@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { StoredJob } from '../jobs/index.js';
 import { loadWorkload } from '../../test/fixtures/workloads/load.js';
-import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, parseWorkload, type KObject } from '../runtime/index.js';
+import { DEFAULT_RUNTIME_SETTINGS as SETTINGS, type KObject } from '../runtime/index.js';
+import { parseWorkload } from '../runtime/parse.js';
 import { createStorageCodec } from '../storage/codec.js';
 import { groupByTool, lastDirectWrite, planTool, type PlanInput } from './plan.js';
 

@@ -1,16 +1,18 @@
-import type { Phase } from '../phase/behaviour.js';
-import { toolOfNamespace } from '../jobs/tenancy.js';
+import { formatProblem, ok, problem, type Result } from '../errors.js';
+import { phaseBehaviour, type Phase } from '../phase/behaviour.js';
+import { DEFAULT_TOOL_NAMESPACE_PREFIX, toolOfNamespace } from '../jobs/tenancy.js';
 import type { JobType, StoredJob } from '../jobs/index.js';
 import {
-  classifyWorkload,
   isObject,
   LABELS,
-  parseWorkload,
+  readWorkload,
+  workloadKindOf,
   type KObject,
+  type ParseResult,
   type RuntimeSettings,
 } from '../runtime/index.js';
 import { createStorageCodec, type StorageCodec } from '../storage/codec.js';
-import { STORAGE_GROUP } from '../storage/kinds.js';
+import { STORAGE_GROUP, storageKindForKind } from '../storage/kinds.js';
 import { entryFromJob, sortedEntry } from './entry.js';
 import { convertForeign } from './foreign.js';
 import { functionalDiff, type FunctionalDifference } from './functional.js';
@@ -100,11 +102,6 @@ export interface PlanInput {
 
 const DEFAULT_JOBS_API_MANAGERS = ['jobs-api toolforge_weld'];
 const CONTROLLER_MANAGERS = ['kube-controller-manager', 'kube-apiserver'];
-const PLURAL_BY_KIND: Readonly<Record<string, string>> = {
-  CronJob: 'cronjobs',
-  Deployment: 'deployments',
-  Job: 'jobs',
-};
 
 function metadataOf(obj: unknown): KObject {
   return isObject(obj) && isObject(obj['metadata']) ? obj['metadata'] : {};
@@ -147,7 +144,8 @@ function provenance(obj: unknown, managers: readonly string[]): Pick<JobMigratio
 interface Ctx {
   input: PlanInput;
   managers: readonly string[];
-  storage: Map<string, { ok: true; job: StoredJob } | { ok: false; error: string }>;
+  /** jobs-api's records by `type/name`: the job, or why its CR does not decode. */
+  storage: Map<string, Result<StoredJob>>;
   jobs: JobMigration[];
   skipped: SkippedObject[];
 }
@@ -157,28 +155,29 @@ function readCrs(input: PlanInput, codec: StorageCodec): Ctx['storage'] {
   for (const cr of input.crs) {
     const apiVersion = isObject(cr) ? cr['apiVersion'] : undefined;
     if (typeof apiVersion !== 'string' || !apiVersion.startsWith(`${STORAGE_GROUP}/`)) continue;
-    const type = kindOf(cr) === 'ScheduledJob' ? 'scheduled' : kindOf(cr) === 'ContinuousJob' ? 'continuous' : '';
-    const decoded = codec.decode(cr);
-    out.set(
-      `${type}/${nameOf(cr)}`,
-      decoded.ok ? { ok: true, job: decoded.job } : { ok: false, error: decoded.error.message },
-    );
+    const type = storageKindForKind(kindOf(cr))?.jobType ?? '';
+    const decoded = codec.read(cr);
+    out.set(`${type}/${nameOf(cr)}`, decoded.ok ? ok(decoded.value.job) : problem('', formatProblem(decoded.problem)));
   }
   return out;
 }
 
-function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'): void {
+/** `cannot be read as a job: <problem>`, the detail of an unreadable workload. */
+function unreadable(p: { path: string; message: string }): string {
+  return `cannot be read as a job: ${formatProblem(p)}`;
+}
+
+function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous', parsed: ParseResult): void {
   const name = nameOf(obj);
   const kind = kindOf(obj);
   const base = { name, kind, jobType, ...provenance(obj, ctx.managers) };
-  const parsed = parseWorkload(obj, ctx.input.settings);
   const stored = ctx.storage.get(`${jobType}/${name}`);
   if (!parsed.ok) {
     if (stored?.ok) return; // jobs-api has the job; a workload it cannot read is the sync report's business
     ctx.jobs.push({
       ...base,
       reason: 'unreadable',
-      detail: `cannot be read as a job: ${parsed.problem.path}: ${parsed.problem.message}`,
+      detail: unreadable(parsed.problem),
       entry: null,
       inJobsYaml: false,
       notes: [],
@@ -190,18 +189,18 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
   let detail: string;
   let differences: FunctionalDifference[] | undefined;
   if (stored === undefined) {
-    const backfilled = ctx.input.phase === 'runtime-truth' || ctx.input.phase === 'storage-truth';
+    const backfilled = phaseBehaviour(ctx.input.phase).backfillRuntimeOnly;
     reason = backfilled ? 'not-in-storage' : 'ignored';
     detail = backfilled
       ? 'runs without a record in jobs-api: it was created or recreated outside the jobs API'
       : 'runs without a record in jobs-api, which ignores it: toolforge jobs does not list or manage it';
   } else {
-    differences = stored.ok ? functionalDiff(stored.job, parsed.value.job, ctx.input.settings) : [];
+    differences = stored.ok ? functionalDiff(stored.value, parsed.value.job, ctx.input.settings) : [];
     if (stored.ok && differences.length === 0) return;
     reason = 'edited-directly';
     detail = stored.ok
       ? `runs something else than jobs-api's record (${differences.map((d) => d.field).join(', ')}): it was edited directly`
-      : `jobs-api's record cannot be read (${stored.error}): loading the entry rewrites it from what runs`;
+      : `jobs-api's record cannot be read (${formatProblem(stored.problem)}): loading the entry rewrites it from what runs`;
   }
   const { entry, notes } = entryFromJob(parsed.value.job, ctx.input.settings, parsed.value.warnings);
   const migrationNotes = notes.map((n) => ({
@@ -242,18 +241,18 @@ function deleteCommand(obj: unknown, plural: string, name: string): string {
 function handWritten(ctx: Ctx, obj: unknown): void {
   const kind = kindOf(obj);
   const name = nameOf(obj);
-  const result = convertForeign(obj, ctx.input.settings);
-  if (!result.ok && result.notAJob) {
-    ctx.skipped.push({ kind, name, reason: result.reason });
+  const converted = convertForeign(obj, ctx.input.settings);
+  if (!converted.ok && converted.problem.code === 'not-a-job') {
+    ctx.skipped.push({ kind, name, reason: converted.problem.message });
     return;
   }
   const base = { name, kind, ...provenance(obj, ctx.managers) };
-  if (!result.ok) {
+  if (!converted.ok) {
     ctx.jobs.push({
       ...base,
       jobType: null,
       reason: 'unreadable',
-      detail: `cannot be read as a job: ${result.path}: ${result.message}`,
+      detail: unreadable(converted.problem),
       entry: null,
       inJobsYaml: false,
       notes: [],
@@ -261,7 +260,8 @@ function handWritten(ctx: Ctx, obj: unknown): void {
     });
     return;
   }
-  const plural = PLURAL_BY_KIND[kind] ?? kind.toLowerCase();
+  const result = converted.value;
+  const plural = workloadKindOf(kind)?.plural ?? kind.toLowerCase();
   ctx.jobs.push({
     ...base,
     jobType: result.jobType,
@@ -282,12 +282,12 @@ function handWritten(ctx: Ctx, obj: unknown): void {
 }
 
 function classify(ctx: Ctx, obj: unknown): void {
-  const c = classifyWorkload(obj);
+  const { class: c, parsed } = readWorkload(obj, ctx.input.settings);
   const kind = kindOf(obj);
   const name = nameOf(obj);
   switch (c.kind) {
     case 'job':
-      labelledJob(ctx, obj, c.jobType);
+      if (parsed !== undefined) labelledJob(ctx, obj, c.jobType, parsed);
       return;
     case 'foreign':
       if (kind === 'Service') ctx.skipped.push({ kind, name, reason: 'a Service is not a job' });
@@ -400,7 +400,7 @@ export function planTool(input: PlanInput): ToolPlan {
  */
 export function groupByTool(
   objects: readonly unknown[],
-  namespacePrefix = 'tool-',
+  namespacePrefix = DEFAULT_TOOL_NAMESPACE_PREFIX,
 ): Map<string, { workloads: unknown[]; crs: unknown[] }> {
   const out = new Map<string, { workloads: unknown[]; crs: unknown[] }>();
   const visit = (obj: unknown): void => {

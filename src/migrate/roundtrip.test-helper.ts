@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Job } from '../jobs/index.js';
-import { renderWorkloads, type KObject, type RuntimeSettings } from '../runtime/index.js';
+import { renderJobWorkloads, type KObject, type RuntimeSettings } from '../runtime/index.js';
 import { jobFromLoadEntry, type LoadEntry } from './load-file.js';
 import type { EntryNote } from './entry.js';
 
@@ -23,9 +23,9 @@ export function loadAndRender(
   settings: RuntimeSettings,
 ): { job: Job; objects: KObject[] } {
   const job = jobFromLoadEntry(entry, tool);
-  const rendered = renderWorkloads(job, settings);
-  if (!rendered.ok) throw new Error(`render failed at ${rendered.error.path}: ${rendered.error.message}`);
-  return { job, objects: rendered.objects };
+  const rendered = renderJobWorkloads(job, settings);
+  if (!rendered.ok) throw new Error(`render failed at ${rendered.problem.path}: ${rendered.problem.message}`);
+  return { job, objects: rendered.value };
 }
 
 /** The functional-view fields a note says the load will change. */

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { classifyDifference } from './classify.js';
-import type { WorkloadKind } from './normalize.js';
+import type { ComparedKind } from './normalize.js';
 
 const C = 'spec.jobTemplate.spec.template.spec.containers[0]';
 const D = 'spec.template.spec.containers[0]';
 
 /** kind, field, live, rendered → class, reason. The classifier's table, row by row. */
-const TABLE: [WorkloadKind, string, unknown, unknown, 'functional' | 'cosmetic', string][] = [
+const TABLE: [ComparedKind, string, unknown, unknown, 'functional' | 'cosmetic', string][] = [
   [
     'CronJob',
     `${C}.command (stdout)`,

@@ -1,7 +1,7 @@
 import { parseQuantity, compareDec } from '../jobs/index.js';
 import { isObject } from '../runtime/object.js';
 import { commandParts, describeLog } from './command-parts.js';
-import type { WorkloadKind } from './normalize.js';
+import type { ComparedKind } from './normalize.js';
 
 /**
  * Whether a difference between a live workload and jobs-api's render of its CR changes what runs (or where its
@@ -25,7 +25,7 @@ interface Values {
   rendered: unknown;
   /** The label, annotation, env or volume name in the path, when there is one. */
   key: string;
-  kind: WorkloadKind;
+  kind: ComparedKind;
 }
 
 interface Rule {
@@ -365,7 +365,7 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
-const PREFIXES: Readonly<Record<WorkloadKind, readonly [RegExp, string][]>> = {
+const PREFIXES: Readonly<Record<ComparedKind, readonly [RegExp, string][]>> = {
   CronJob: [
     [/^spec\.jobTemplate\.spec\.template\./, 'pod.'],
     [/^spec\.jobTemplate\.spec\./, 'job.'],
@@ -384,7 +384,7 @@ const PREFIXES: Readonly<Record<WorkloadKind, readonly [RegExp, string][]>> = {
 };
 
 /** The kind-independent path the rules match: `spec.jobTemplate.spec.template.spec.containers[0].image` → `container.image`. */
-export function canonicalPath(kind: WorkloadKind, path: string): string {
+export function canonicalPath(kind: ComparedKind, path: string): string {
   let p = path;
   for (const [re, to] of PREFIXES[kind]) {
     if (re.test(p)) {
@@ -402,7 +402,7 @@ function keyOf(path: string): string {
 }
 
 /** Classifies one difference by the table; a field no rule names is functional. */
-export function classifyDifference(kind: WorkloadKind, path: string, live: unknown, rendered: unknown): Classification {
+export function classifyDifference(kind: ComparedKind, path: string, live: unknown, rendered: unknown): Classification {
   const canonical = canonicalPath(kind, path);
   const values: Values = { live, rendered, key: keyOf(canonical), kind };
   const rule = RULES.find((r) => r.path.test(canonical));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ContinuousJob } from '../jobs/index.js';
-import { renderWorkloads } from '../runtime/render.js';
+import { renderJobWorkloads } from '../runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../runtime/settings.js';
 import { diffWorkloads } from './diff.js';
 
@@ -17,9 +17,9 @@ const api: ContinuousJob = {
 };
 
 function rendered(job: ContinuousJob = api): Obj[] {
-  const r = renderWorkloads(job, S, { toolUid: 52001 });
+  const r = renderJobWorkloads(job, S, { toolUid: 52001 });
   assert.ok(r.ok);
-  return r.objects as Obj[];
+  return r.value as Obj[];
 }
 
 function container(objects: Obj[]): Obj {

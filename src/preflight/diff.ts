@@ -1,7 +1,7 @@
 import { isObject, type KObject } from '../runtime/object.js';
 import { classifyDifference, type DifferenceClass } from './classify.js';
 import { commandParts } from './command-parts.js';
-import { canonicalQuantity, normalizeWorkload, workloadKindOf, type WorkloadKind } from './normalize.js';
+import { canonicalQuantity, normalizeWorkload, comparedKindOf, type ComparedKind } from './normalize.js';
 
 /** One field where the live object and the object jobs-api would render differ. */
 export interface Difference {
@@ -177,14 +177,14 @@ function verdictOf(differences: readonly Difference[]): Verdict {
  */
 export function diffWorkloads(live: readonly unknown[], rendered: readonly unknown[]): WorkloadDiff {
   const differences: Difference[] = [];
-  const kinds = new Set<WorkloadKind>();
+  const kinds = new Set<ComparedKind>();
   for (const o of [...live, ...rendered]) {
-    const kind = workloadKindOf(o);
+    const kind = comparedKindOf(o);
     if (kind !== undefined) kinds.add(kind);
   }
   for (const kind of kinds) {
-    const l = live.find((o) => workloadKindOf(o) === kind);
-    const r = rendered.find((o) => workloadKindOf(o) === kind);
+    const l = live.find((o) => comparedKindOf(o) === kind);
+    const r = rendered.find((o) => comparedKindOf(o) === kind);
     const object = `${kind}/${nameOf(l ?? r)}`;
     const raw: RawDifference[] = [];
     if (l === undefined || r === undefined)

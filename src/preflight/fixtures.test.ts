@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import type { StoredJob } from '../jobs/index.js';
 import { loadWorkload } from '../../test/fixtures/workloads/load.js';
 import { parseWorkload } from '../runtime/parse.js';
-import { renderWorkloads } from '../runtime/render.js';
+import { renderJobWorkloads } from '../runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
 import { classifyDifference } from './classify.js';
 import { diffWorkloads, type Difference } from './diff.js';
-import type { WorkloadKind } from './normalize.js';
+import type { ComparedKind } from './normalize.js';
 import { preflightJob } from './preflight.js';
 
 /**
@@ -169,9 +169,9 @@ function differencesOf(
   const live = service === undefined ? [obj] : [obj, loadWorkload(service)];
   if (parsed.value.job.job_type === 'one-off') {
     // one-off jobs are not stored: compared with the render directly
-    const rendered = renderWorkloads(parsed.value.job, S, { toolUid: 52001 });
+    const rendered = renderJobWorkloads(parsed.value.job, S, { toolUid: 52001 });
     assert.ok(rendered.ok);
-    const d = diffWorkloads(live, rendered.objects);
+    const d = diffWorkloads(live, rendered.value);
     return { era: parsed.value.era.id, ...d };
   }
   const cr = createStorageCodec().encode(parsed.value.job as StoredJob);
@@ -190,7 +190,7 @@ function functionalRules(differences: readonly Difference[]): string[] {
     ...new Set(
       differences
         .filter((d) => d.class === 'functional')
-        .map((d) => classifyDifference(d.object.split('/')[0] as WorkloadKind, d.field, d.live, d.rendered).rule),
+        .map((d) => classifyDifference(d.object.split('/')[0] as ComparedKind, d.field, d.live, d.rendered).rule),
     ),
   ];
 }

@@ -14,7 +14,7 @@ export {
   SERVER_ANNOTATIONS,
   SERVER_DEFAULTS,
   SERVER_METADATA_FIELDS,
-  type WorkloadKind,
+  type ComparedKind,
 } from './normalize.js';
 export {
   exitCodeOf,
@@ -25,9 +25,11 @@ export {
   preflightTool,
   renderFromCr,
   toolUidFromObjects,
+  workloadKindOfCr,
   type JobPreflight,
   type OneSidedJob,
   type PreflightErrorCode,
+  type PreflightProblem,
   type PreflightReport,
   type PreflightSettings,
   type ToolPreflight,
@@ -37,8 +39,10 @@ export {
   applyRestore,
   formatRestorePlan,
   restorePlan,
+  type PlannedRestore,
   type RestoreOutcome,
   type RestorePlan,
+  type RestoreProblem,
   type RestoreRefusal,
   type RestoreSettings,
 } from './restore.js';

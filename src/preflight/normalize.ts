@@ -1,5 +1,7 @@
 import { parseQuantity, type Dec } from '../jobs/index.js';
+import { WORKLOAD_KINDS, workloadKindOf, type WorkloadKindName } from '../runtime/kinds.js';
 import { isObject, type KObject } from '../runtime/object.js';
+import { podPaths } from '../runtime/pod.js';
 
 /**
  * What makes a live object and the object jobs-api would send comparable: the fields the API server writes itself
@@ -34,26 +36,25 @@ const JOB_CONTROLLER_LABELS: readonly string[] = [
   'job-name',
 ];
 
-export type WorkloadKind = 'CronJob' | 'Deployment' | 'Job' | 'Service';
+/** The kinds preflight compares: the workload kinds (runtime/kinds) and the Service of a continuous job. */
+export type ComparedKind = WorkloadKindName | 'Service';
 
 /** Where the pod template sits in each workload kind. */
-export const POD_TEMPLATE_PATH: Readonly<Record<Exclude<WorkloadKind, 'Service'>, string>> = {
-  CronJob: 'spec.jobTemplate.spec.template',
-  Deployment: 'spec.template',
-  Job: 'spec.template',
-};
+export const POD_TEMPLATE_PATH: Readonly<Record<WorkloadKindName, string>> = Object.fromEntries(
+  WORKLOAD_KINDS.map((k) => [k.kind, podPaths(k).template]),
+) as Record<WorkloadKindName, string>;
 
 type DefaultValue = unknown | ((parent: KObject) => unknown);
 
 export interface ServerDefault {
-  kinds: readonly WorkloadKind[];
+  kinds: readonly ComparedKind[];
   /** Dotted path; `[*]` stands for every element of a list; `@pod` for the kind's pod template. */
   path: string;
   /** The value, or a function of the object holding the field (undefined: no default in that case). */
   value: DefaultValue;
 }
 
-const WORKLOADS: readonly WorkloadKind[] = ['CronJob', 'Deployment', 'Job'];
+const WORKLOADS: readonly ComparedKind[] = WORKLOAD_KINDS.map((k) => k.kind);
 const JOB_SPEC: Readonly<Record<string, unknown>> = {
   backoffLimit: 6,
   completionMode: 'NonIndexed',
@@ -186,9 +187,10 @@ function isEmpty(o: KObject): boolean {
   return true;
 }
 
-export function workloadKindOf(obj: unknown): WorkloadKind | undefined {
-  const kind = isObject(obj) ? obj['kind'] : undefined;
-  return kind === 'CronJob' || kind === 'Deployment' || kind === 'Job' || kind === 'Service' ? kind : undefined;
+/** The kind of an object preflight compares, or undefined for any other. */
+export function comparedKindOf(obj: unknown): ComparedKind | undefined {
+  const kind = isObject(obj) && typeof obj['kind'] === 'string' ? obj['kind'] : '';
+  return kind === 'Service' ? kind : workloadKindOf(kind)?.kind;
 }
 
 /**
@@ -205,7 +207,7 @@ export function normalizeWorkload(obj: unknown): KObject {
     const metadata = copyClean(metadataRest);
     if (metadata !== undefined) copy['metadata'] = metadata;
   }
-  const kind = workloadKindOf(copy);
+  const kind = comparedKindOf(copy);
   dropKeys(copy, 'metadata', SERVER_METADATA_FIELDS);
   dropKeys(copy, 'metadata.annotations', SERVER_ANNOTATIONS);
   if (kind === 'Service') dropKeys(copy, 'spec', SERVICE_ASSIGNED);
@@ -229,7 +231,7 @@ interface DefaultsTree {
   children: Map<string, DefaultsTree>;
 }
 
-function defaultsTree(kind: WorkloadKind): DefaultsTree {
+function defaultsTree(kind: ComparedKind): DefaultsTree {
   const root: DefaultsTree = { values: [], children: new Map() };
   for (const d of SERVER_DEFAULTS) {
     if (!d.kinds.includes(kind)) continue;
@@ -245,8 +247,8 @@ function defaultsTree(kind: WorkloadKind): DefaultsTree {
   return root;
 }
 
-const DEFAULTS_BY_KIND = new Map<WorkloadKind, DefaultsTree>(
-  (['CronJob', 'Deployment', 'Job', 'Service'] as const).map((kind) => [kind, defaultsTree(kind)]),
+const DEFAULTS_BY_KIND = new Map<ComparedKind, DefaultsTree>(
+  [...WORKLOADS, 'Service' as const].map((kind) => [kind, defaultsTree(kind)]),
 );
 
 function applyDefaults(node: unknown, tree: DefaultsTree): void {
@@ -269,7 +271,7 @@ function applyDefaults(node: unknown, tree: DefaultsTree): void {
   }
 }
 
-function fillDefaults(obj: KObject, kind: WorkloadKind): void {
+function fillDefaults(obj: KObject, kind: ComparedKind): void {
   const tree = DEFAULTS_BY_KIND.get(kind);
   if (tree !== undefined) applyDefaults(obj, tree);
 }

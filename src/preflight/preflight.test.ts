@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScheduledJob } from '../jobs/index.js';
 import { loadWorkload } from '../../test/fixtures/workloads/load.js';
-import { renderWorkloads } from '../runtime/render.js';
+import { renderJobWorkloads } from '../runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
 import {
@@ -30,9 +30,9 @@ const daily: ScheduledJob = {
 };
 
 function liveOf(job: ScheduledJob): Record<string, unknown> {
-  const r = renderWorkloads(job, S, { toolUid: 52001 });
+  const r = renderJobWorkloads(job, S, { toolUid: 52001 });
   assert.ok(r.ok);
-  const cron = r.objects[0];
+  const cron = r.value[0];
   assert.ok(cron);
   // what the API server adds on create
   return { ...cron, metadata: { ...(cron['metadata'] as object), uid: 'u-1', resourceVersion: '7' }, status: {} };

@@ -1,13 +1,15 @@
-import { renderWorkloads } from '../runtime/render.js';
+import { failure, formatProblem, type CodedProblem, type Result } from '../errors.js';
+import { workloadKindForJobType, workloadKindOf, type WorkloadKindName } from '../runtime/kinds.js';
+import { podView } from '../runtime/pod.js';
+import { renderJobWorkloads } from '../runtime/render.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
 import { isObject, type KObject } from '../runtime/object.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import { createStorageCodec, type StorageCodec } from '../storage/codec.js';
 import { toolOfNamespace } from '../jobs/tenancy.js';
-import { storageKindForKind } from '../storage/kinds.js';
+import { storageKindForJobType, storageKindForKind } from '../storage/kinds.js';
 import { show } from './classify.js';
 import { diffWorkloads, type Difference, type Verdict } from './diff.js';
-import { POD_TEMPLATE_PATH } from './normalize.js';
 
 /**
  * Preflight: for each job with a CR and live workloads, what jobs-api would change if it rendered the job from its
@@ -91,23 +93,18 @@ function toolOf(obj: unknown, settings: PreflightSettings): string {
  */
 export function toolUidFromObjects(objects: readonly unknown[]): number | undefined {
   for (const obj of objects) {
-    const kind = isObject(obj) ? obj['kind'] : undefined;
-    const path = kind === 'CronJob' || kind === 'Deployment' || kind === 'Job' ? UID_PATH[kind] : undefined;
-    if (path === undefined) continue;
-    let node: unknown = obj;
-    for (const part of path) node = isObject(node) ? node[part] : undefined;
-    if (typeof node === 'number' && Number.isInteger(node)) return node;
+    const view = isObject(obj) ? podView(obj, 'lenient') : undefined;
+    const context = view?.ok ? view.value.podSpec['securityContext'] : undefined;
+    const uid = isObject(context) ? context['runAsUser'] : undefined;
+    if (typeof uid === 'number' && Number.isInteger(uid)) return uid;
   }
   return undefined;
 }
 
-const UID_PATH: Readonly<Record<keyof typeof POD_TEMPLATE_PATH, readonly string[]>> = {
-  CronJob: `${POD_TEMPLATE_PATH.CronJob}.spec.securityContext.runAsUser`.split('.'),
-  Deployment: `${POD_TEMPLATE_PATH.Deployment}.spec.securityContext.runAsUser`.split('.'),
-  Job: `${POD_TEMPLATE_PATH.Job}.spec.securityContext.runAsUser`.split('.'),
-};
+/** Why a CR has no rendered objects to compare. */
+export type PreflightProblem = CodedProblem<PreflightErrorCode>;
 
-function failed(cr: unknown, settings: PreflightSettings, code: PreflightErrorCode, message: string): JobPreflight {
+function failed(cr: unknown, settings: PreflightSettings, { code, message }: PreflightProblem): JobPreflight {
   return {
     tool: toolOf(cr, settings),
     job: nameOf(cr),
@@ -124,22 +121,19 @@ export function renderFromCr(
   cr: unknown,
   settings: PreflightSettings,
   toolUid?: number,
-): { ok: true; objects: KObject[] } | { ok: false; code: PreflightErrorCode; message: string } {
-  const decoded = (settings.codec ?? createStorageCodec()).decode(cr);
-  if (!decoded.ok) return { ok: false, code: 'cr-does-not-decode', message: decoded.error.message };
-  const rendered = renderWorkloads(decoded.job, settings.runtime, toolUid === undefined ? {} : { toolUid });
-  if (!rendered.ok) {
-    const where = rendered.error.path ? `${rendered.error.path}: ` : '';
-    return { ok: false, code: 'render-failed', message: `${where}${rendered.error.message}` };
-  }
-  return { ok: true, objects: rendered.objects };
+): Result<KObject[], PreflightProblem> {
+  const decoded = (settings.codec ?? createStorageCodec()).read(cr);
+  if (!decoded.ok) return failure({ code: 'cr-does-not-decode', path: '', message: formatProblem(decoded.problem) });
+  const rendered = renderJobWorkloads(decoded.value.job, settings.runtime, toolUid === undefined ? {} : { toolUid });
+  if (!rendered.ok) return failure({ code: 'render-failed', path: '', message: formatProblem(rendered.problem) });
+  return rendered;
 }
 
 /** One job: its CR rendered as jobs-api would, against its live CronJob or Deployment (+ Service). */
 export function preflightJob(cr: unknown, live: readonly unknown[], settings: PreflightSettings): JobPreflight {
   const rendered = renderFromCr(cr, settings, toolUidFromObjects(live) ?? settings.toolUid?.(toolOf(cr, settings)));
-  if (!rendered.ok) return failed(cr, settings, rendered.code, rendered.message);
-  const diff = diffWorkloads(live, rendered.objects);
+  if (!rendered.ok) return failed(cr, settings, rendered.problem);
+  const diff = diffWorkloads(live, rendered.value);
   return {
     tool: toolOf(cr, settings),
     job: nameOf(cr),
@@ -150,8 +144,11 @@ export function preflightJob(cr: unknown, live: readonly unknown[], settings: Pr
   };
 }
 
-const WORKLOAD_KIND: Readonly<Record<string, string>> = { ScheduledJob: 'CronJob', ContinuousJob: 'Deployment' };
-const STORAGE_KIND_OF: Readonly<Record<string, string>> = { CronJob: 'ScheduledJob', Deployment: 'ContinuousJob' };
+/** The workload kind a CR kind renders to (`ScheduledJob` → `CronJob`), undefined for no stored job kind. */
+export function workloadKindOfCr(crKind: string): WorkloadKindName | undefined {
+  const stored = storageKindForKind(crKind);
+  return stored === undefined ? undefined : workloadKindForJobType(stored.jobType).kind;
+}
 
 function isJobsFramework(obj: unknown): boolean {
   const labels = metadataOf(obj)['labels'];
@@ -181,41 +178,45 @@ export function preflightTool(
   const matched = new Set<string>();
   for (const cr of crs) {
     const crKind = isObject(cr) ? String(cr['kind']) : '';
-    const workloadKind = storageKindForKind(crKind) ? WORKLOAD_KIND[crKind] : undefined;
+    const workloadKind = workloadKindOfCr(crKind);
     if (workloadKind === undefined) {
-      result.jobs.push(failed(cr, settings, 'not-a-job-cr', `kind '${crKind}' is not a stored job kind`));
+      const message = `kind '${crKind}' is not a stored job kind`;
+      result.jobs.push(failed(cr, settings, { code: 'not-a-job-cr', path: 'kind', message }));
       continue;
     }
     const key = `${workloadKind}/${nameOf(cr)}`;
-    const workload = workloads.get(key);
+    const workload = workloads.get(key)?.obj;
     if (workload === undefined) {
       result.onlyInStorage.push({ tool, job: nameOf(cr), kind: crKind });
       continue;
     }
     matched.add(key);
-    const service = workloadKind === 'Deployment' ? services.get(nameOf(cr)) : undefined;
+    const service = workloadKindOf(workloadKind)?.jobType === 'continuous' ? services.get(nameOf(cr)) : undefined;
     result.jobs.push(preflightJob(cr, service === undefined ? [workload] : [workload, service], settings));
   }
-  for (const [key, obj] of workloads) {
-    if (!matched.has(key))
-      result.onlyInRuntime.push({ tool, job: nameOf(obj), kind: STORAGE_KIND_OF[key.split('/')[0] ?? ''] ?? '' });
+  for (const [key, { obj, crKind }] of workloads) {
+    if (!matched.has(key)) result.onlyInRuntime.push({ tool, job: nameOf(obj), kind: crKind });
   }
   countInto(result);
   return result;
 }
 
-/** A tool's jobs-framework CronJobs and Deployments by `Kind/name`, and its Services by name. */
+/**
+ * A tool's jobs-framework workloads of a stored job type (CronJobs and Deployments) by `Kind/name`, each with the CR
+ * kind it would have, and its Services by name.
+ */
 function indexObjects(objects: readonly unknown[]): {
-  workloads: Map<string, unknown>;
+  workloads: Map<string, { obj: unknown; crKind: string }>;
   services: Map<string, unknown>;
 } {
-  const workloads = new Map<string, unknown>();
+  const workloads = new Map<string, { obj: unknown; crKind: string }>();
   const services = new Map<string, unknown>();
   for (const obj of objects) {
-    const kind = isObject(obj) ? obj['kind'] : undefined;
+    const kind = isObject(obj) && typeof obj['kind'] === 'string' ? obj['kind'] : '';
+    const stored = storageKindForJobType(workloadKindOf(kind)?.jobType ?? 'one-off');
     if (kind === 'Service') services.set(nameOf(obj), obj);
-    else if ((kind === 'CronJob' || kind === 'Deployment') && isJobsFramework(obj))
-      workloads.set(`${kind}/${nameOf(obj)}`, obj);
+    else if (stored !== undefined && isJobsFramework(obj))
+      workloads.set(`${kind}/${nameOf(obj)}`, { obj, crKind: stored.kind });
   }
   return { workloads, services };
 }

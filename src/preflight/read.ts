@@ -3,7 +3,8 @@ import { groupByNamespace, listItems } from '../k8s/by-namespace.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
 import { namespaceOfTool as toolNamespace, toolOfNamespace } from '../jobs/tenancy.js';
-import { STORAGE_GROUP, STORAGE_KINDS, STORAGE_VERSION } from '../storage/kinds.js';
+import { WORKLOAD_KINDS } from '../runtime/kinds.js';
+import { STORAGE_GROUP, STORAGE_KINDS, STORAGE_VERSION, storageKindForJobType } from '../storage/kinds.js';
 import {
   addToolTotals,
   preflightReport,
@@ -27,9 +28,6 @@ import {
  */
 export const DEFAULT_PAGE_SIZE = 100;
 
-const CRONJOBS: ApiResource = { group: 'batch', version: 'v1', plural: 'cronjobs' };
-const DEPLOYMENTS: ApiResource = { group: 'apps', version: 'v1', plural: 'deployments' };
-
 interface Listed {
   resource: ApiResource;
   /** CRs go to the storage side, everything else is a live object. */
@@ -42,8 +40,11 @@ const LISTED: readonly Listed[] = [
     resource: { group: STORAGE_GROUP, version: STORAGE_VERSION, plural: k.plural },
     storage: true,
   })),
-  { resource: CRONJOBS, storage: false },
-  { resource: DEPLOYMENTS, storage: false },
+  // The workloads of the stored job types: CronJobs and Deployments.
+  ...WORKLOAD_KINDS.filter((k) => storageKindForJobType(k.jobType) !== undefined).map(({ group, version, plural }) => ({
+    resource: { group, version, plural },
+    storage: false,
+  })),
   { resource: SERVICES, storage: false, labelSelector: `${LABELS.managedBy}=${MANAGED_BY_JOBS_FRAMEWORK}` },
 ];
 

@@ -44,7 +44,7 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 function planned(job: ScheduledJob | ContinuousJob): Obj[] {
   const plan = restorePlan(codec.encode(job), [], settings);
   assert.ok(plan.ok, JSON.stringify(plan));
-  return plan.objects as Obj[];
+  return plan.value.objects as Obj[];
 }
 
 describe('restorePlan: the objects jobs-api would create, per job type', () => {
@@ -62,14 +62,14 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
   test('without a known uid the plan says so', () => {
     const known = restorePlan(codec.encode(scheduled), [], settings);
     assert.ok(known.ok);
-    assert.deepEqual(known.warnings, []);
+    assert.deepEqual(known.value.warnings, []);
     const unknown = restorePlan(codec.encode({ ...scheduled, tool_name: 'other' }), [], settings);
     assert.ok(unknown.ok);
-    assert.deepEqual(unknown.warnings, [
+    assert.deepEqual(unknown.value.warnings, [
       "the uid of tool 'other' is unknown: the pods get no runAsUser, runAsGroup or fsGroup (jobs-api sets them from passwd)",
     ]);
     assert.equal(
-      (unknown.objects[0] as Obj | undefined)?.['spec'].jobTemplate.spec.template.spec.securityContext.runAsUser,
+      (unknown.value.objects[0] as Obj | undefined)?.['spec'].jobTemplate.spec.template.spec.securityContext.runAsUser,
       undefined,
     );
   });
@@ -114,7 +114,7 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
           if (!plan.ok) return; // a command jobs-api refuses to render is not the point here
           const text = formatRestorePlan([plan], 'yaml');
           const docs = parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as Obj);
-          assert.deepEqual(docs, JSON.parse(JSON.stringify(plan.objects)), text);
+          assert.deepEqual(docs, JSON.parse(JSON.stringify(plan.value.objects)), text);
         },
       ),
       { numRuns: 200 },
@@ -132,9 +132,9 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
     };
     const plan = restorePlan(codec.encode({ ...scheduled, tool_name: 'other' }), [], strict);
     assert.ok(!plan.ok);
-    assert.equal(plan.refusal, 'uid-unknown');
+    assert.equal(plan.problem.code, 'uid-unknown');
     assert.equal(
-      plan.message,
+      plan.problem.message,
       "the uid of tool 'other' is unknown, and jobs-api runs its pods as that uid (no Kyverno Policy tool-other/toolforge-kyverno-pod-policy): pass --uid N, the uid of the tool's account in passwd",
     );
     assert.ok(restorePlan(codec.encode(scheduled), [], strict).ok, 'a known uid is planned');
@@ -145,8 +145,8 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
     const plan = restorePlan(cr, [], settings);
     assert.equal(plan.ok, false);
     assert.ok(!plan.ok);
-    assert.equal(plan.refusal, 'cr-does-not-decode');
-    assert.match(plan.message, /^ScheduledJob tool-mytool\/backup spec/);
+    assert.equal(plan.problem.code, 'cr-does-not-decode');
+    assert.match(plan.problem.message, /^ScheduledJob tool-mytool\/backup spec/);
   });
 
   test('refuses a job whose workload (or any of its objects) still exists', () => {
@@ -154,8 +154,8 @@ describe('restorePlan: the objects jobs-api would create, per job type', () => {
     for (const existing of [[deployment], [service]]) {
       const plan = restorePlan(codec.encode(continuous), existing, settings);
       assert.ok(!plan.ok);
-      assert.equal(plan.refusal, 'workload-exists');
-      assert.match(plan.message, /still exists: restore only creates the workloads of a job that has none$/);
+      assert.equal(plan.problem.code, 'workload-exists');
+      assert.match(plan.problem.message, /still exists: restore only creates the workloads of a job that has none$/);
     }
   });
 });

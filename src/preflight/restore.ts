@@ -1,7 +1,9 @@
+import { failure, ok, type CodedProblem, type Result } from '../errors.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict } from '../k8s/errors.js';
 import { collectionPath, SERVICES, type ApiResource } from '../k8s/paths.js';
 import { toSafeYaml } from '../k8s/yaml.js';
+import { workloadKindOf } from '../runtime/kinds.js';
 import { isObject, type KObject } from '../runtime/object.js';
 import { toolOfNamespace } from '../jobs/tenancy.js';
 import { renderFromCr, type PreflightSettings } from './preflight.js';
@@ -20,16 +22,27 @@ export type RestoreSettings = PreflightSettings & { requireUid?: boolean; uidHin
 export type RestoreRefusal =
   'cr-does-not-decode' | 'render-failed' | 'not-a-job-cr' | 'workload-exists' | 'uid-unknown';
 
-export type RestorePlan =
-  | { ok: true; tool: string; job: string; namespace: string; objects: KObject[]; warnings: string[] }
-  | { ok: false; tool: string; job: string; refusal: RestoreRefusal; message: string };
+/** What restoring one job creates, in order, in its namespace. */
+export interface PlannedRestore {
+  tool: string;
+  job: string;
+  namespace: string;
+  objects: KObject[];
+  warnings: string[];
+}
 
-const RESOURCES: Readonly<Record<string, ApiResource>> = {
-  CronJob: { group: 'batch', version: 'v1', plural: 'cronjobs' },
-  Deployment: { group: 'apps', version: 'v1', plural: 'deployments' },
-  Job: { group: 'batch', version: 'v1', plural: 'jobs' },
-  Service: SERVICES,
-};
+/** Why a job is not restored (`code`), and which job. */
+export interface RestoreProblem extends CodedProblem<RestoreRefusal> {
+  tool: string;
+  job: string;
+}
+
+export type RestorePlan = Result<PlannedRestore, RestoreProblem>;
+
+/** The collection a rendered object is created in: its workload kind's, or the Services'. */
+function resourceOf(kind: string): ApiResource | undefined {
+  return kind === 'Service' ? SERVICES : workloadKindOf(kind);
+}
 
 function metadataOf(obj: unknown): KObject {
   const md = isObject(obj) ? obj['metadata'] : undefined;
@@ -51,29 +64,23 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
   const namespace = str(md['namespace']);
   const tool = toolOfNamespace(namespace, settings.runtime.toolNamespacePrefix) ?? namespace;
   const uid = settings.toolUid?.(tool);
+  const refuse = (code: RestoreRefusal, message: string) => failure({ code, path: '', message, tool, job });
   const rendered = renderFromCr(cr, settings, uid);
-  if (!rendered.ok) return { ok: false, tool, job, refusal: rendered.code, message: rendered.message };
-  const present = existing.filter((o) =>
-    rendered.objects.some((r) => r['kind'] === (isObject(o) ? o['kind'] : undefined)),
-  );
+  if (!rendered.ok) return refuse(rendered.problem.code, rendered.problem.message);
+  const objects = rendered.value;
+  const present = existing.filter((o) => objects.some((r) => r['kind'] === (isObject(o) ? o['kind'] : undefined)));
   if (present.length > 0) {
     const names = present.map((o) => `${str((o as KObject)['kind'])}/${str(metadataOf(o)['name'])}`).join(', ');
-    return {
-      ok: false,
-      tool,
-      job,
-      refusal: 'workload-exists',
-      message: `${names} still exists: restore only creates the workloads of a job that has none`,
-    };
+    return refuse(
+      'workload-exists',
+      `${names} still exists: restore only creates the workloads of a job that has none`,
+    );
   }
   if (uid === undefined && settings.requireUid === true) {
-    return {
-      ok: false,
-      tool,
-      job,
-      refusal: 'uid-unknown',
-      message: `the uid of tool '${tool}' is unknown, and jobs-api runs its pods as that uid${settings.uidHint ? ` (${settings.uidHint})` : ''}: pass --uid N, the uid of the tool's account in passwd`,
-    };
+    return refuse(
+      'uid-unknown',
+      `the uid of tool '${tool}' is unknown, and jobs-api runs its pods as that uid${settings.uidHint ? ` (${settings.uidHint})` : ''}: pass --uid N, the uid of the tool's account in passwd`,
+    );
   }
   const warnings =
     uid === undefined
@@ -81,12 +88,12 @@ export function restorePlan(cr: unknown, existing: readonly unknown[], settings:
           `the uid of tool '${tool}' is unknown: the pods get no runAsUser, runAsGroup or fsGroup (jobs-api sets them from passwd)`,
         ]
       : [];
-  return { ok: true, tool, job, namespace, objects: rendered.objects, warnings };
+  return ok({ tool, job, namespace, objects, warnings });
 }
 
 /** The dry-run output: the objects as a YAML stream or a JSON list. */
 export function formatRestorePlan(plans: readonly RestorePlan[], format: 'yaml' | 'json'): string {
-  const objects = plans.flatMap((p) => (p.ok ? p.objects : []));
+  const objects = plans.flatMap((p) => (p.ok ? p.value.objects : []));
   if (format === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`;
   return objects.map((o) => `---\n${toSafeYaml(o)}`).join('');
 }
@@ -106,16 +113,16 @@ export async function applyRestore(
   plan: Extract<RestorePlan, { ok: true }>,
 ): Promise<RestoreOutcome[]> {
   const outcomes: RestoreOutcome[] = [];
-  for (const obj of plan.objects) {
+  for (const obj of plan.value.objects) {
     const kind = str(obj['kind']);
     const object = `${kind}/${str(metadataOf(obj)['name'])}`;
-    const resource = RESOURCES[kind];
+    const resource = resourceOf(kind);
     if (resource === undefined) {
       outcomes.push({ object, outcome: 'failed', message: `kind '${kind}' is not restored` });
       continue;
     }
     try {
-      await api.request('POST', collectionPath(resource, plan.namespace), { body: obj });
+      await api.request('POST', collectionPath(resource, plan.value.namespace), { body: obj });
       outcomes.push({ object, outcome: 'created' });
     } catch (err) {
       if (isConflict(err)) outcomes.push({ object, outcome: 'exists', message: 'already exists: left unchanged' });

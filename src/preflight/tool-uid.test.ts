@@ -6,18 +6,21 @@ import { chooseToolUid, readPodPolicyUid, uidFromPodPolicy } from './tool-uid.js
 
 describe('uidFromPodPolicy: the uid a tool pod policy holds its pods to', () => {
   test('the policy maintain-kubeusers writes (mutate and validate rules, anchors, numbers and strings)', () => {
-    assert.deepEqual(uidFromPodPolicy(toolPodPolicy('tool-alpha', 52001)), { ok: true, uid: 52001 });
+    assert.deepEqual(uidFromPodPolicy(toolPodPolicy('tool-alpha', 52001)), { ok: true, value: 52001 });
   });
 
   test('no uid field, or several different ids, is no answer', () => {
     assert.deepEqual(uidFromPodPolicy({ spec: { rules: [{ validate: { pattern: { spec: { hostPID: false } } } }] } }), {
       ok: false,
-      reason: 'it sets no runAsUser, runAsGroup or fsGroup',
+      problem: { path: '', message: 'it sets no runAsUser, runAsGroup or fsGroup' },
     });
     const two = {
       spec: { rules: [{ validate: { pattern: { spec: { securityContext: { runAsUser: 1, fsGroup: 2 } } } } }] },
     };
-    assert.deepEqual(uidFromPodPolicy(two), { ok: false, reason: 'it names several ids (1, 2)' });
+    assert.deepEqual(uidFromPodPolicy(two), {
+      ok: false,
+      problem: { path: '', message: 'it names several ids (1, 2)' },
+    });
     // a negation anchor and non-numeric patterns name no uid
     const negated = {
       spec: {

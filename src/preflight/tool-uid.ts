@@ -1,3 +1,4 @@
+import { formatProblem, ok, problem, type Result } from '../errors.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isNotFound } from '../k8s/errors.js';
 import { objectPath, type ApiResource } from '../k8s/paths.js';
@@ -47,13 +48,13 @@ function collectUids(node: unknown, into: Set<number>): void {
  * The uid a tool's pod policy holds its pods to: the one number its rules give for runAsUser, runAsGroup or fsGroup
  * (whether they validate or mutate, anchored or not). No such number, or several, is no answer.
  */
-export function uidFromPodPolicy(policy: unknown): { ok: true; uid: number } | { ok: false; reason: string } {
+export function uidFromPodPolicy(policy: unknown): Result<number> {
   const uids = new Set<number>();
   collectUids(isObject(policy) ? policy['spec'] : undefined, uids);
   const [first, ...rest] = [...uids].sort((a, b) => a - b);
-  if (first === undefined) return { ok: false, reason: 'it sets no runAsUser, runAsGroup or fsGroup' };
-  if (rest.length > 0) return { ok: false, reason: `it names several ids (${[first, ...rest].join(', ')})` };
-  return { ok: true, uid: first };
+  if (first === undefined) return problem('', 'it sets no runAsUser, runAsGroup or fsGroup');
+  if (rest.length > 0) return problem('', `it names several ids (${[first, ...rest].join(', ')})`);
+  return ok(first);
 }
 
 /**
@@ -73,8 +74,8 @@ export async function readPodPolicyUid(
     return { note: `the ${where} could not be read: ${describeApiError(err).message}` };
   }
   const found = uidFromPodPolicy(policy);
-  if (!found.ok) return { note: `the ${where} names no single uid: ${found.reason}` };
-  return { candidate: { uid: found.uid, source: `the ${where}` }, note: `the ${where}` };
+  if (!found.ok) return { note: `the ${where} names no single uid: ${formatProblem(found.problem)}` };
+  return { candidate: { uid: found.value, source: `the ${where}` }, note: `the ${where}` };
 }
 
 export interface ChosenUid {

@@ -5,6 +5,7 @@ import { workloadKindOf } from './kinds.js';
 import type { WorkloadKind } from './kinds.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from './labels.js';
 import { isObject } from './object.js';
+import { firstCommand } from './pod.js';
 import type { KObject } from './object.js';
 
 /**
@@ -43,21 +44,6 @@ export function ownerCronJob(metadata: KObject): string | undefined {
     if (isObject(owner) && owner['kind'] === 'CronJob' && typeof owner['name'] === 'string') return owner['name'];
   }
   return undefined;
-}
-
-/** The command of the first container of the pod template (a CronJob's through its job template). */
-function firstCommand(obj: KObject): string[] {
-  const spec = isObject(obj['spec']) ? obj['spec'] : {};
-  const podOwner =
-    obj['kind'] === 'CronJob' && isObject(spec['jobTemplate']) && isObject(spec['jobTemplate']['spec'])
-      ? spec['jobTemplate']['spec']
-      : spec;
-  const template = isObject(podOwner['template']) ? podOwner['template'] : {};
-  const podSpec = isObject(template['spec']) ? template['spec'] : {};
-  const containers = Array.isArray(podSpec['containers']) ? podSpec['containers'] : [];
-  const first: unknown = containers[0];
-  const command = isObject(first) && Array.isArray(first['command']) ? first['command'] : [];
-  return command.filter((c): c is string => typeof c === 'string');
 }
 
 /** The facts of an object, or undefined when it is not a Kubernetes object (no kind). */

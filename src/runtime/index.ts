@@ -1,15 +1,15 @@
-export { classifyWorkload, classifyFacts, type WorkloadClass } from './classify.js';
+// Workloads are read through `readWorkload` (runtime/read): the parser and classifier are not exported here.
+export { classifyFacts, type WorkloadClass } from './classify.js';
 export { workloadFacts, ownerCronJob, type WorkloadFacts } from './facts.js';
 export { readWorkload, type WorkloadReading } from './read.js';
 export {
-  parseWorkload,
   type ParseOptions,
   type ParseResult,
   type ParsedWorkload,
   type ParseWarning,
   type ParseWarningCode,
 } from './parse.js';
-export { renderWorkloads, type RenderOptions, type RenderResult } from './render.js';
+export { renderJobWorkloads, renderWorkloads, type RenderOptions, type RenderResult } from './render.js';
 export {
   DEFAULT_RUNTIME_SETTINGS,
   DEFAULT_PREBUILT_IMAGES,
@@ -27,6 +27,13 @@ export {
   generateLabels,
   labelSelector,
 } from './labels.js';
-export { WORKLOAD_KINDS, workloadKindOf, workloadKindForJobType, type WorkloadKind } from './kinds.js';
+export {
+  WORKLOAD_KINDS,
+  workloadKindOf,
+  workloadKindForJobType,
+  type WorkloadKind,
+  type WorkloadKindName,
+} from './kinds.js';
+export { podView, podPaths, firstCommand, type PodView, type PodPaths, type PodReading } from './pod.js';
 export { parseCommand, renderCommand, COMMAND_WRAPPER, type CommandLayout, type ParsedCommand } from './command.js';
 export { isObject, type KObject } from './object.js';

@@ -12,10 +12,20 @@ export interface WorkloadKind {
   plural: 'cronjobs' | 'deployments' | 'jobs';
   jobType: JobType;
   component: 'cronjobs' | 'deployments' | 'jobs';
+  /** The object holding the pod `template` (and a Job's `backoffLimit`): a CronJob's is its job template's spec. */
+  podOwnerPath: 'spec' | 'spec.jobTemplate.spec';
 }
 
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
-  { kind: 'CronJob', group: 'batch', version: 'v1', plural: 'cronjobs', jobType: 'scheduled', component: 'cronjobs' },
+  {
+    kind: 'CronJob',
+    group: 'batch',
+    version: 'v1',
+    plural: 'cronjobs',
+    jobType: 'scheduled',
+    component: 'cronjobs',
+    podOwnerPath: 'spec.jobTemplate.spec',
+  },
   {
     kind: 'Deployment',
     group: 'apps',
@@ -23,9 +33,21 @@ export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
     plural: 'deployments',
     jobType: 'continuous',
     component: 'deployments',
+    podOwnerPath: 'spec',
   },
-  { kind: 'Job', group: 'batch', version: 'v1', plural: 'jobs', jobType: 'one-off', component: 'jobs' },
+  {
+    kind: 'Job',
+    group: 'batch',
+    version: 'v1',
+    plural: 'jobs',
+    jobType: 'one-off',
+    component: 'jobs',
+    podOwnerPath: 'spec',
+  },
 ];
+
+/** A workload kind's name: `CronJob`, `Deployment` or `Job`. */
+export type WorkloadKindName = WorkloadKind['kind'];
 
 /** The workloads a job can become, as `group/plural` (batch Jobs and CronJobs, apps Deployments). */
 export const WORKLOAD_RESOURCES: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => `${k.group}/${k.plural}`));

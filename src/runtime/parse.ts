@@ -34,6 +34,7 @@ import { ownerCronJob } from './facts.js';
 import type { WorkloadFacts } from './facts.js';
 import { workloadKindOf } from './kinds.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_ANNOTATIONS } from './labels.js';
+import { podView } from './pod.js';
 import {
   child,
   FieldError,
@@ -150,18 +151,9 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
       `must be '${MANAGED_BY_JOBS_FRAMEWORK}': not an object written by jobs-api`,
     );
   }
-  const spec = requireObject(root['spec'], 'spec');
-  const podOwnerPath = kind === 'CronJob' ? 'spec.jobTemplate.spec' : 'spec';
-  const podOwner =
-    kind === 'CronJob'
-      ? requireObject(requireObject(spec['jobTemplate'], 'spec.jobTemplate')['spec'], podOwnerPath)
-      : spec;
-  const template = requireObject(podOwner['template'], `${podOwnerPath}.template`);
-  const podSpec = requireObject(template['spec'], `${podOwnerPath}.template.spec`);
-  const containersPath = `${podOwnerPath}.template.spec.containers`;
-  const containers = requireArray(podSpec['containers'], containersPath);
-  if (containers.length === 0) throw new FieldError(containersPath, 'must have at least one container');
-  const containerPath = `${containersPath}[0]`;
+  const view = podView(root, 'exact');
+  if (!view.ok) throw new FieldError(view.problem.path, view.problem.message);
+  const { spec, podOwner, podSpec, container, paths } = view.value;
   return {
     settings,
     options,
@@ -173,10 +165,10 @@ function readContext(obj: unknown, settings: RuntimeSettings, options: ParseOpti
     annotations: stringMap(metadata['annotations'], 'metadata.annotations'),
     spec,
     podOwner,
-    podOwnerPath,
+    podOwnerPath: paths.podOwner,
     podSpec,
-    container: requireObject(containers[0], containerPath),
-    containerPath,
+    container,
+    containerPath: paths.container,
     warnings: [],
     features: new Set(),
   };

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resolveJob, type ContinuousJob, type Job, type ScheduledJob } from '../jobs/index.js';
 import { parseWorkload } from './parse.js';
-import { renderWorkloads } from './render.js';
+import { renderJobWorkloads } from './render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from './settings.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function render(job: Job, toolUid?: number): Obj[] {
-  const r = renderWorkloads(job, S, toolUid === undefined ? {} : { toolUid });
+  const r = renderJobWorkloads(job, S, toolUid === undefined ? {} : { toolUid });
   assert.ok(r.ok, JSON.stringify(r));
-  return r.objects as Obj[];
+  return r.value as Obj[];
 }
 
 const daily: ScheduledJob = {
@@ -204,7 +204,7 @@ describe('renderWorkloads: what current jobs-api creates', () => {
   });
 
   test('a buildservice command that shlex cannot split is an error on spec.cmd', () => {
-    const r = renderWorkloads(
+    const r = renderJobWorkloads(
       {
         ...daily,
         image: { short_name: 'tool-mytool/x:latest' },
@@ -213,7 +213,7 @@ describe('renderWorkloads: what current jobs-api creates', () => {
       S,
     );
     assert.equal(r.ok, false);
-    if (!r.ok) assert.equal(r.error.path, 'spec.cmd');
+    if (!r.ok) assert.equal(r.problem.path, 'spec.cmd');
   });
 });
 
@@ -350,9 +350,9 @@ describe('round trip: parse(render(job)) resolves to the same job', () => {
   });
 
   test('objects go to the tool namespace of the configured prefix', () => {
-    const r = renderWorkloads({ ...daily, filelog: false }, { ...S, toolNamespacePrefix: 'tf-tool-' });
+    const r = renderJobWorkloads({ ...daily, filelog: false }, { ...S, toolNamespacePrefix: 'tf-tool-' });
     assert.ok(r.ok);
-    const namespaces = r.objects.map((o) => (o['metadata'] as { namespace?: string }).namespace);
+    const namespaces = r.value.map((o) => (o['metadata'] as { namespace?: string }).namespace);
     assert.deepEqual(namespaces, [`tf-tool-${daily.tool_name}`]);
   });
 });

@@ -19,6 +19,7 @@ import {
   type HealthCheck,
   type Job,
 } from '../jobs/index.js';
+import { ok, problem, type Problem, type Result } from '../errors.js';
 import { renderCommand } from './command.js';
 import { namespaceOfTool } from '../jobs/tenancy.js';
 import { generateLabels, WORKLOAD_ANNOTATIONS } from './labels.js';
@@ -31,7 +32,8 @@ export interface RenderOptions {
   toolUid?: number;
 }
 
-export type RenderResult = { ok: true; objects: KObject[] } | { ok: false; error: { path: string; message: string } };
+/** The objects, or the problem, its path naming the job field at fault. */
+export type RenderResult = Result<KObject[]>;
 
 const JOB_TTL_AFTER_FINISHED = 30;
 const TERMINATION_GRACE_PERIOD = 15;
@@ -304,20 +306,25 @@ function service(job: ContinuousJob, port: number, namespace: string): KObject {
  * The objects current jobs-api (version "2") creates for a job: CronJob, Deployment (plus a Service when it has a
  * port) or Job. The job is resolved first, as jobs-api does. Never throws.
  */
-export function renderWorkloads(job: Job, settings: RuntimeSettings, options: RenderOptions = {}): RenderResult {
+export function renderJobWorkloads(job: Job, settings: RuntimeSettings, options: RenderOptions = {}): RenderResult {
   try {
-    return {
-      ok: true,
-      objects: renderObjects(resolveJob(job, settings), settings, options),
-    };
+    return ok(renderObjects(resolveJob(job, settings), settings, options));
   } catch (e) {
-    if (e instanceof RenderError) return { ok: false, error: { path: e.path, message: e.reason } };
-    return {
-      ok: false,
-      error: {
-        path: '',
-        message: `unexpected: ${e instanceof Error ? e.message : String(e)}`,
-      },
-    };
+    if (e instanceof RenderError) return problem(e.path, e.reason);
+    return problem('', `unexpected: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/**
+ * `renderJobWorkloads` in the shape the control-plane scripts (scripts/control-plane/jobs.ts, scripts/demo.ts) still
+ * read; new code uses `renderJobWorkloads`.
+ * @deprecated remove once those scripts read a `Result`.
+ */
+export function renderWorkloads(
+  job: Job,
+  settings: RuntimeSettings,
+  options: RenderOptions = {},
+): { ok: true; objects: KObject[] } | { ok: false; error: Problem } {
+  const r = renderJobWorkloads(job, settings, options);
+  return r.ok ? { ok: true, objects: r.value } : { ok: false, error: r.problem };
 }

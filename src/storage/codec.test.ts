@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { z } from 'zod';
+import { formatProblem } from '../errors.js';
 import type { ScheduledJob } from '../jobs/model.js';
 import { SPEC_V1, StorageCodec, createStorageCodec } from './codec.js';
 import type { Migration, RawSpec, SpecVersion } from './codec.js';
@@ -63,19 +64,19 @@ describe('storage codec v1', () => {
   });
 
   test('decode ∘ encode is the identity', () => {
-    const res = codec.decode(codec.encode(scheduled));
+    const res = codec.read(codec.encode(scheduled));
     assert.ok(res.ok);
-    assert.deepEqual(res.job, scheduled);
-    assert.equal(res.version, 'v1');
+    assert.deepEqual(res.value.job, scheduled);
+    assert.equal(res.value.version, 'v1');
   });
 
   test("reads the old image type 'buildpack' as 'buildservice'", () => {
     const cr = codec.encode(scheduled);
     const spec = cr.spec as Record<string, unknown>;
     spec['image'] = { short_name: 'tool-mytool/bot:latest', type: 'buildpack' };
-    const res = codec.decode(cr);
+    const res = codec.read(cr);
     assert.ok(res.ok, JSON.stringify(res));
-    assert.equal(res.job.image.type, 'buildservice');
+    assert.equal(res.value.job.image.type, 'buildservice');
   });
 
   test('decodes a continuous job with a health check and drops jobs-api backfill leftovers', () => {
@@ -100,11 +101,14 @@ describe('storage codec v1', () => {
         status_short: 'Unknown',
       },
     };
-    const res = codec.decode(cr);
-    assert.ok(res.ok, res.ok ? '' : res.error.message);
-    assert.equal('k8s_object' in res.job, false);
-    assert.equal('status_short' in res.job, false);
-    assert.deepEqual(res.job.job_type === 'continuous' && res.job.health_check, { type: 'http', path: '/healthz' });
+    const res = codec.read(cr);
+    assert.ok(res.ok, res.ok ? '' : formatProblem(res.problem));
+    assert.equal('k8s_object' in res.value.job, false);
+    assert.equal('status_short' in res.value.job, false);
+    assert.deepEqual(res.value.job.job_type === 'continuous' && res.value.job.health_check, {
+      type: 'http',
+      path: '/healthz',
+    });
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
@@ -139,9 +143,9 @@ describe('storage codec v1', () => {
   ];
   for (const [name, input, message] of bad) {
     test(`rejects ${name} with the field at fault`, () => {
-      const res = codec.decode(input);
+      const res = codec.read(input);
       assert.equal(res.ok, false);
-      if (!res.ok) assert.match(res.error.message, message);
+      if (!res.ok) assert.match(formatProblem(res.problem), message);
     });
   }
 });
@@ -206,11 +210,11 @@ describe('spec versions and migrations', () => {
   };
 
   test('reads an older version through its migration to the current one', () => {
-    const res = codec.decode(v0Cr);
-    assert.ok(res.ok, res.ok ? '' : res.error.message);
-    assert.equal(res.migratedFrom, 'v0');
-    assert.equal(res.version, 'v1');
-    assert.deepEqual(res.job, {
+    const res = codec.read(v0Cr);
+    assert.ok(res.ok, res.ok ? '' : formatProblem(res.problem));
+    assert.equal(res.value.migratedFrom, 'v0');
+    assert.equal(res.value.version, 'v1');
+    assert.deepEqual(res.value.job, {
       job_name: 'old',
       tool_name: 'mytool',
       job_type: 'scheduled',
@@ -222,14 +226,14 @@ describe('spec versions and migrations', () => {
 
   test('migrations are pure: the input CR is not modified', () => {
     const before = structuredClone(v0Cr);
-    codec.decode(v0Cr);
+    codec.read(v0Cr);
     assert.deepEqual(v0Cr, before);
   });
 
   test('validates against the old schema before migrating', () => {
-    const res = codec.decode({ ...v0Cr, spec: { ...v0Cr.spec, command: 42 } });
+    const res = codec.read({ ...v0Cr, spec: { ...v0Cr.spec, command: 42 } });
     assert.equal(res.ok, false);
-    if (!res.ok) assert.match(res.error.message, /spec\.command: .*\(spec version v0\)/);
+    if (!res.ok) assert.match(formatProblem(res.problem), /spec\.command: .*\(spec version v0\)/);
   });
 
   test('a migration that yields an invalid current spec is reported, not returned', () => {
@@ -238,12 +242,26 @@ describe('spec versions and migrations', () => {
       migrations: [{ from: 'v0', to: 'v1', migrate: () => ({ job_type: 'scheduled' }) }],
       current: 'v1',
     });
-    const res = broken.decode(v0Cr);
+    const res = broken.read(v0Cr);
     assert.equal(res.ok, false);
   });
 
   test('misconfigured registries are rejected at construction', () => {
     assert.throws(() => new StorageCodec({ versions: [V0], migrations: [], current: 'v1' }), TypeError);
     assert.throws(() => new StorageCodec({ versions: [SPEC_V1], migrations: [v0ToV1], current: 'v1' }), TypeError);
+  });
+
+  test('decode (the shape the sync still reads) says what read says, as an InputError with the code', () => {
+    const good = codec.decode(codec.encode(scheduled));
+    assert.ok(good.ok);
+    assert.deepEqual(good.job, scheduled);
+    const cr = { ...codec.encode(scheduled), kind: 'OneOffJob' };
+    const read = codec.read(cr);
+    const decoded = codec.decode(cr);
+    assert.ok(!read.ok && !decoded.ok);
+    assert.equal(read.problem.code, 'ERR_STORAGE_DECODE');
+    assert.equal(decoded.error.code, read.problem.code);
+    assert.equal(decoded.error.message, formatProblem(read.problem));
+    assert.match(decoded.error.message, /^OneOffJob tool-mytool\/daily: kind 'OneOffJob' is not a stored job kind$/);
   });
 });

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { InputError } from '../errors.js';
+import { failure, InputError, ok, type CodedProblem, type Result } from '../errors.js';
 import { namespaceOfTool } from '../jobs/tenancy.js';
 import type { StoredJob } from '../jobs/model.js';
 import {
@@ -43,7 +43,23 @@ export interface JobCr {
   spec: RawSpec;
 }
 
-export type DecodeResult =
+/** A CR read into a job: the job, the spec version it is now, and the one it was written in when that differs. */
+export interface DecodedCr {
+  job: StoredJob;
+  version: string;
+  migratedFrom?: string;
+}
+
+/**
+ * Why a CR does not decode. `path` names the object and the field at fault (`ScheduledJob tool-x/daily spec.cmd`),
+ * so `formatProblem` reads as the `InputError` message; `code` tells a bad spec from an unknown spec version.
+ */
+export type DecodeProblem = CodedProblem<'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION'>;
+
+export type DecodeResult = Result<DecodedCr, DecodeProblem>;
+
+/** `DecodeResult` in the shape the sync (src/sync/entries.ts) still reads. @deprecated use `StorageCodec.read`. */
+export type LegacyDecodeResult =
   { ok: true; job: StoredJob; version: string; migratedFrom?: string } | { ok: false; error: InputError };
 
 /** Keys jobs-api accepts in a spec but which are not part of a job definition. */
@@ -75,16 +91,16 @@ export class StorageCodec {
    * Reads a CR into a job: validates the spec against its own version's schema, migrates it step by step to the
    * current version, validates again. Any failure says which field of which object is wrong.
    */
-  decode(obj: unknown): DecodeResult {
+  read(obj: unknown): DecodeResult {
     // Which object, for error messages only: built when one is needed, not for each of the thousands decoded.
     const where = () => describe(obj);
     const envelope = checkEnvelope(obj, where);
     if (!envelope.ok) return envelope;
-    const { cr, kind } = envelope;
+    const { cr, kind } = envelope.value;
     const declared = this.versionOf(cr);
     const migrated = this.toCurrent(cr.spec as RawSpec, declared, where);
     if (!migrated.ok) return migrated;
-    const spec = migrated.spec;
+    const spec = migrated.value;
     if (spec['job_type'] !== kind.jobType) {
       return fail(
         'ERR_STORAGE_DECODE',
@@ -95,17 +111,25 @@ export class StorageCodec {
     const job = NON_DEFINITION_KEYS.some((k) => k in spec)
       ? Object.fromEntries(Object.entries(spec).filter(([k]) => !NON_DEFINITION_KEYS.includes(k)))
       : spec;
-    return declared === this.current
-      ? { ok: true, job: job as unknown as StoredJob, version: this.current }
-      : { ok: true, job: job as unknown as StoredJob, version: this.current, migratedFrom: declared };
+    return ok(
+      declared === this.current
+        ? { job: job as unknown as StoredJob, version: this.current }
+        : { job: job as unknown as StoredJob, version: this.current, migratedFrom: declared },
+    );
+  }
+
+  /**
+   * `read` in the shape the sync still reads (src/sync/entries.ts); new code uses `read`.
+   * @deprecated remove once the sync reads a `Result`.
+   */
+  decode(obj: unknown): LegacyDecodeResult {
+    const r = this.read(obj);
+    if (!r.ok) return { ok: false, error: decodeError(r.problem) };
+    return { ok: true, ...r.value };
   }
 
   /** Validates a spec against its declared version's schema and migrates it step by step to the current version. */
-  private toCurrent(
-    declaredSpec: RawSpec,
-    declared: string,
-    where: () => string,
-  ): { ok: true; spec: RawSpec } | Extract<DecodeResult, { ok: false }> {
+  private toCurrent(declaredSpec: RawSpec, declared: string, where: () => string): Result<RawSpec, DecodeProblem> {
     let version = declared;
     let spec = declaredSpec;
     for (let steps = 0; ; steps++) {
@@ -122,7 +146,7 @@ export class StorageCodec {
         );
       }
       spec = checked.data;
-      if (version === this.current) return { ok: true, spec };
+      if (version === this.current) return ok(spec);
       const step = this.migrations.get(version);
       if (!step || steps > this.versions.size) {
         return fail('ERR_STORAGE_VERSION', `no migration from spec version '${version}'`, where());
@@ -200,19 +224,17 @@ function describe(obj: unknown): string {
   return `${String(obj['kind'] ?? 'object')} ${ns}${String(md['name'] ?? '?')}`;
 }
 
-function fail(
-  code: 'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VERSION',
-  message: string,
-  where: string,
-): Extract<DecodeResult, { ok: false }> {
-  return { ok: false, error: new InputError(code, message, where) };
+function fail(code: DecodeProblem['code'], message: string, where: string): Result<never, DecodeProblem> {
+  return failure({ code, path: where, message });
+}
+
+/** A decode problem as the error a caller throws: its message is `formatProblem(p)`. */
+export function decodeError(p: DecodeProblem): InputError {
+  return new InputError(p.code, p.message, p.path || undefined);
 }
 
 /** The parts of a job CR that must hold before its spec is read: name, group, a stored kind, a spec object. */
-function checkEnvelope(
-  obj: unknown,
-  where: () => string,
-): { ok: true; cr: JobCr; kind: StorageKind } | Extract<DecodeResult, { ok: false }> {
+function checkEnvelope(obj: unknown, where: () => string): Result<{ cr: JobCr; kind: StorageKind }, DecodeProblem> {
   if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') {
     return fail('ERR_STORAGE_DECODE', 'not a job custom resource (no metadata.name)', where());
   }
@@ -222,7 +244,7 @@ function checkEnvelope(
   const kind = storageKindForKind(String(obj['kind']));
   if (!kind) return fail('ERR_STORAGE_DECODE', `kind '${String(obj['kind'])}' is not a stored job kind`, where());
   if (!isRecord(obj['spec'])) return fail('ERR_STORAGE_DECODE', 'spec must be an object', `${where()} spec`);
-  return { ok: true, cr: obj as unknown as JobCr, kind };
+  return ok({ cr: obj as unknown as JobCr, kind });
 }
 
 export const SPEC_V1: SpecVersion = { name: 'v1', schema: specV1 as unknown as z.ZodType<RawSpec> };

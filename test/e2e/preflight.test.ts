@@ -159,7 +159,7 @@ describe('preflight and restore on a real control plane', { timeout: 300_000 }, 
     const existing = await admin.request<unknown>('GET', `${PATHS['Deployment']}/worker`);
     const refused = restorePlan(cr, [existing], { runtime: S });
     assert.ok(!refused.ok);
-    assert.equal(refused.refusal, 'workload-exists');
+    assert.equal(refused.problem.code, 'workload-exists');
 
     const plan = restorePlan(cr, [], { runtime: S });
     assert.ok(plan.ok);

@@ -8,7 +8,7 @@ import { main } from '../../src/cli.js';
 import type { ContinuousJob, StoredJob } from '../../src/jobs/index.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
-import { renderWorkloads } from '../../src/runtime/render.js';
+import { renderJobWorkloads } from '../../src/runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../../src/runtime/settings.js';
 import {
   installJobsCrds,
@@ -120,10 +120,10 @@ describe('jobs-storage restore: kubectl-safe YAML and the tool uid', { timeout: 
       const ns = `tool-${tool}`;
       for (const job of jobsOf(tool)) {
         await create(crOf(job) as unknown as Obj, ns);
-        const rendered = renderWorkloads(job, S, { toolUid: uid });
+        const rendered = renderJobWorkloads(job, S, { toolUid: uid });
         assert.ok(rendered.ok);
-        for (const obj of rendered.objects) await create(obj, ns);
-        for (const obj of rendered.objects)
+        for (const obj of rendered.value) await create(obj, ns);
+        for (const obj of rendered.value)
           await admin.request('DELETE', `${PATHS(ns)[String(obj['kind'])]}/${job.job_name}`);
       }
     }

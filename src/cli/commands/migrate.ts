@@ -6,7 +6,7 @@ import { ConfigError, UsageError } from '../../errors.js';
 import type { KubeApi } from '../../k8s/api.js';
 import { listItems } from '../../k8s/by-namespace.js';
 import { isNotFound } from '../../k8s/errors.js';
-import { collectionPath, type ApiResource } from '../../k8s/paths.js';
+import { collectionPath, SERVICES, type ApiResource } from '../../k8s/paths.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
 import {
   groupByNamespace,
@@ -24,11 +24,11 @@ import {
 } from '../../migrate/index.js';
 import type { Phase } from '../../phase/behaviour.js';
 import { getPhase } from '../../phase/store.js';
-import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, type RuntimeSettings } from '../../runtime/index.js';
+import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_KINDS, type RuntimeSettings } from '../../runtime/index.js';
 import { createStorageCodec } from '../../storage/codec.js';
 import { namespaceOfTool, toolOfNamespace } from '../../jobs/tenancy.js';
 import { loadRuntimeSettings } from '../../runtime/settings.js';
-import { STORAGE_GROUP, STORAGE_VERSION } from '../../storage/kinds.js';
+import { STORAGE_KINDS } from '../../storage/kinds.js';
 import { loadConfig } from '../../config/load.js';
 import { common } from '../compose.js';
 import { readObjects } from '../input.js';
@@ -50,16 +50,13 @@ export interface MigrateOptions {
 
 /** What a tool's plan is made of, as lists: workloads first, then the two CR kinds (`planTool`'s `crs`). */
 const SOURCES: ReadonlyArray<{ resource: ApiResource; labelSelector?: string; cr?: true }> = [
-  { resource: { group: 'batch', version: 'v1', plural: 'cronjobs' } },
-  { resource: { group: 'apps', version: 'v1', plural: 'deployments' } },
-  { resource: { group: 'batch', version: 'v1', plural: 'jobs' } },
+  ...WORKLOAD_KINDS.map(({ group, version, plural }) => ({ resource: { group, version, plural } })),
   {
-    resource: { group: '', version: 'v1', plural: 'services' },
+    resource: SERVICES,
     // Only the jobs framework's: webservice Services are not jobs, and a tool's own Services are not read.
     labelSelector: `${LABELS.managedBy}=${MANAGED_BY_JOBS_FRAMEWORK}`,
   },
-  { resource: { group: STORAGE_GROUP, version: STORAGE_VERSION, plural: 'scheduled-jobs' }, cr: true },
-  { resource: { group: STORAGE_GROUP, version: STORAGE_VERSION, plural: 'continuous-jobs' }, cr: true },
+  ...STORAGE_KINDS.map(({ group, version, plural }) => ({ resource: { group, version, plural }, cr: true as const })),
 ];
 const NAMESPACES: ApiResource = { group: '', version: 'v1', plural: 'namespaces' };
 

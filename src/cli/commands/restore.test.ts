@@ -24,7 +24,7 @@ describe('restore: which jobs a run takes', () => {
     const { plans, missing } = selectRestores(crs, [...workloadsOf(running), service], [], settings);
     assert.deepEqual(missing, []);
     assert.deepEqual(
-      plans.map((p) => [p.job, p.ok ? p.objects.map((o) => o['kind']) : p.refusal]),
+      plans.map((p) => (p.ok ? [p.value.job, p.value.objects.map((o) => o['kind'])] : [p.problem.job, p.problem.code])),
       [
         ['daily', ['CronJob']],
         ['web', 'workload-exists'],
@@ -37,11 +37,11 @@ describe('restore: which jobs a run takes', () => {
     assert.deepEqual(missing, ['nope']);
     const [nightly, webPlan] = plans;
     assert.ok(nightly && !nightly.ok);
-    assert.equal(nightly.refusal, 'workload-exists');
-    assert.match(nightly.message, /^CronJob\/nightly still exists/);
+    assert.equal(nightly.problem.code, 'workload-exists');
+    assert.match(nightly.problem.message, /^CronJob\/nightly still exists/);
     assert.ok(webPlan?.ok);
     assert.deepEqual(
-      webPlan.objects.map((o) => o['kind']),
+      webPlan.value.objects.map((o) => o['kind']),
       ['Deployment', 'Service'],
     );
   });
@@ -51,7 +51,7 @@ describe('restore: which jobs a run takes', () => {
     const { plans } = selectRestores([broken], [], [], settings);
     assert.equal(plans.length, 1);
     assert.ok(plans[0] && !plans[0].ok);
-    assert.equal(plans[0].refusal, 'cr-does-not-decode');
-    assert.notEqual(plans[0].message, '');
+    assert.equal(plans[0].problem.code, 'cr-does-not-decode');
+    assert.notEqual(plans[0].problem.message, '');
   });
 });

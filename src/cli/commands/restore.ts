@@ -1,6 +1,6 @@
 import { AppError, errorMessage } from '../../errors.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
-import { toolUidFromObjects } from '../../preflight/preflight.js';
+import { toolUidFromObjects, workloadKindOfCr } from '../../preflight/preflight.js';
 import { readTool } from '../../preflight/read.js';
 import {
   applyRestore,
@@ -20,8 +20,6 @@ import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 import { checkToolNames } from './preflight.js';
 
-const WORKLOAD_KIND: Readonly<Record<string, string>> = { ScheduledJob: 'CronJob', ContinuousJob: 'Deployment' };
-
 function field(obj: unknown, ...path: string[]): string {
   let node: unknown = obj;
   for (const p of path) node = isObject(node) ? node[p] : undefined;
@@ -40,7 +38,7 @@ export function selectRestores(
 ): { plans: RestorePlan[]; missing: string[] } {
   const existingOf = (name: string) => objects.filter((o) => field(o, 'metadata', 'name') === name);
   const lost = (cr: unknown) => {
-    const workloadKind = WORKLOAD_KIND[field(cr, 'kind')];
+    const workloadKind = workloadKindOfCr(field(cr, 'kind'));
     return !existingOf(field(cr, 'metadata', 'name')).some((o) => field(o, 'kind') === workloadKind);
   };
   const jobCrs = crs.filter((cr) => storageKindForKind(field(cr, 'kind')) !== undefined);
@@ -57,8 +55,10 @@ export function selectRestores(
 function reportRefusals(tool: string, plans: readonly RestorePlan[], missing: readonly string[], io: CliIo): boolean {
   for (const job of missing) io.stderr(`refused ${tool}/${job}: no CR of that name in storage\n`);
   for (const plan of plans) {
-    if (!plan.ok) io.stderr(`refused ${plan.tool}/${plan.job} (${plan.refusal}): ${plan.message}\n`);
-    else for (const w of plan.warnings) io.stderr(`warning: ${plan.tool}/${plan.job}: ${w}\n`);
+    if (!plan.ok) {
+      const { tool: t, job, code, message } = plan.problem;
+      io.stderr(`refused ${t}/${job} (${code}): ${message}\n`);
+    } else for (const w of plan.value.warnings) io.stderr(`warning: ${plan.value.tool}/${plan.value.job}: ${w}\n`);
   }
   if (plans.length === 0 && missing.length === 0) io.stderr(`tool '${tool}' has no job to restore\n`);
   return missing.length > 0 || plans.some((p) => !p.ok);
@@ -143,7 +143,7 @@ export async function runRestore(
   }
   for (const plan of ready) {
     for (const o of await applyRestore(api, plan)) {
-      io.stdout(outcomeLine(plan.namespace, o));
+      io.stdout(outcomeLine(plan.value.namespace, o));
       if (o.outcome !== 'created') failed = true;
     }
   }
