@@ -54,6 +54,7 @@ test('the sync exports exactly its own metrics and the shared ones', () => {
       'sync_errors_total',
       'sync_last_success_timestamp_seconds',
       'sync_leader',
+      'sync_tombstones',
       'synced_to_storage_total',
     ].sort(),
   );
