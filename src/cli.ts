@@ -1,6 +1,8 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, defaultIo } from './cli/io.js';
 import type { CliIo } from './cli/io.js';
+import { untilSignal } from './cli/process.js';
+import type { Process } from './cli/process.js';
 import { AppError, errorMessage } from './errors.js';
 import { PHASES } from './phase/behaviour.js';
 import type { Phase } from './phase/behaviour.js';
@@ -31,7 +33,190 @@ function parseUid(value: string): number {
   return Number(value);
 }
 
-/** The command table: each command's options and the module that runs it, loaded only when it runs. */
+/**
+ * One command of the table: its help, arguments and options, and what it runs, loaded only when it runs. A one-shot
+ * command (`run`) returns its exit code; a daemon (`daemon`) returns a `Process`, which `main` runs under
+ * `untilSignal`.
+ */
+interface CommandSpec<O> {
+  name: string;
+  description?: string;
+  arguments?: readonly Argument[];
+  options?: readonly Option[];
+  run?: (opts: O, io: CliIo, args: readonly string[]) => number | Promise<number>;
+  daemon?: (opts: O) => Promise<Process>;
+  commands?: readonly CommandRow[];
+}
+
+/** A table row: a `CommandSpec` whose options' type is checked where it is written. */
+interface CommandRow extends Omit<CommandSpec<never>, 'run' | 'daemon'> {
+  action?: (opts: unknown, io: CliIo, args: readonly string[]) => Promise<number>;
+}
+
+/** commander hands each action its options untyped; a row's spec says what they are. */
+function command<O>(spec: CommandSpec<O>): CommandRow {
+  const { run, daemon, ...rest } = spec;
+  if (run !== undefined) return { ...rest, action: async (opts, io, args) => run(opts as O, io, args) };
+  if (daemon !== undefined)
+    return {
+      ...rest,
+      action: async (opts) => {
+        await untilSignal(await daemon(opts as O));
+        return EXIT.ok;
+      },
+    };
+  return rest;
+}
+
+const config = (description = 'configuration file (YAML)'): Option => new Option('--config <file>', description);
+const asUser = (description: string): Option => new Option('--as <user>', description);
+const asGroup = (): Option => new Option('--as-group <group...>', 'impersonate these groups too (needs --as)');
+const tools = (): Option => new Option('--tool <name...>', 'only these tools').default([]);
+const output = (choices: string[], fallback?: string, description = 'output format'): Option => {
+  const option = new Option('-o, --output <format>', description).choices(choices);
+  return fallback === undefined ? option : option.default(fallback);
+};
+
+/** The command table: each command's options and the module that runs it. Built per call (commander keeps state). */
+function commandTable(): readonly CommandRow[] {
+  return [
+    command<{ filename: string; output: 'yaml' | 'json'; config?: string }>({
+      name: 'convert',
+      description: 'Print the job CR the backfill would write for each workload in a file, or why none',
+      options: [
+        new Option('-f, --filename <file>', "YAML or JSON workloads ('-' for stdin)").makeOptionMandatory(),
+        output(['yaml', 'json'], 'yaml'),
+        config(),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/convert.js')).runConvert(opts, io),
+    }),
+    command<{ config?: string }>({
+      name: 'webhook',
+      description: 'Serve the admission webhook (HTTPS) until SIGTERM',
+      options: [config()],
+      daemon: async (opts) => (await import('./cli/commands/webhook.js')).webhookCommand(opts),
+    }),
+    command<{ config?: string }>({
+      name: 'sync',
+      description: 'Run the sync sidecar: watch workloads and job CRs, backfill, export gauges, serve the admin API',
+      options: [config()],
+      daemon: async (opts) => (await import('./cli/commands/sync.js')).syncCommand(opts),
+    }),
+    command<{ config?: string; dryRun: boolean; as?: string; asGroup?: string[] }>({
+      name: 'import',
+      description:
+        'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)',
+      options: [
+        new Option('--dry-run', 'only print what would be created').default(false),
+        asUser('impersonate this user, e.g. the sync ServiceAccount (README "Who runs import and report")'),
+        asGroup(),
+        config(),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/import.js')).runImport(opts, io),
+    }),
+    command<{ config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] }>({
+      name: 'report',
+      description: 'Per-tool report: each job, where it exists, what the jobs API lists in this phase, drift',
+      options: [
+        tools(),
+        output(['table', 'json'], 'table'),
+        asUser('impersonate this user (README "Who runs import and report")'),
+        asGroup(),
+        config(),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/report.js')).runReport(opts, io),
+    }),
+    command<MigrateCliOptions>({
+      name: 'migrate',
+      description:
+        "Per tool, the jobs not managed through the jobs API: the jobs.yaml that moves them there and a message to the tool's maintainers",
+      options: [
+        new Option('--tool <name>', "one tool, read from the cluster; prints its jobs.yaml (or -o's format)"),
+        new Option('--all', 'every tool namespace: a folder per tool and an index, written into --out').default(false),
+        new Option('--out <dir>', 'with --all: a new or empty directory to write into'),
+        new Option(
+          '-f, --filename <file>',
+          "offline: workloads and job CRs from a file ('-' for stdin), grouped by tool",
+        ),
+        output(['yaml', 'json', 'markdown'], undefined, 'output format (default yaml)'),
+        new Option('--phase <phase>', 'with -f: the phase the message describes (default: phase.initial)').choices(
+          PHASES,
+        ),
+        config(),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/migrate.js')).runMigrate(opts, io),
+    }),
+    command<{ config?: string; tool: string[]; output: 'table' | 'json' }>({
+      name: 'preflight',
+      description:
+        'Per job, what jobs-api would change if it rendered the job from its CR now (exit 0 none, 1 functional, 2 errors)',
+      options: [tools(), output(['table', 'json'], 'table'), config()],
+      run: async (opts, io) => (await import('./cli/commands/preflight.js')).runPreflight(opts, io),
+    }),
+    command<RestoreCliOptions>({
+      name: 'restore',
+      description:
+        "Rebuild a tool's lost workloads from their CRs as jobs-api would (dry run unless --apply; create only)",
+      options: [
+        new Option('--tool <name>', 'the tool').makeOptionMandatory(),
+        new Option('--job <name...>', 'only these jobs (default: every job whose workload is missing)').default([]),
+        new Option('--apply', 'create the objects (never replaces or modifies one)').default(false),
+        new Option(
+          '--uid <n>',
+          "the tool's uid for the pods (default: from the tool's Kyverno pod policy, else its remaining workloads)",
+        ).argParser(parseUid),
+        output(['yaml', 'json'], 'yaml', 'dry-run output format'),
+        config(),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/restore.js')).runRestore(opts, io),
+    }),
+    {
+      name: 'phase',
+      description: 'Show or switch the rollout phase (ConfigMap)',
+      commands: [
+        command<{ config?: string }>({
+          name: 'get',
+          options: [config()],
+          run: async (opts, io) => (await import('./cli/commands/phase.js')).runPhaseGet(opts, io),
+        }),
+        command<{ config?: string; reason?: string }>({
+          name: 'set',
+          arguments: [new Argument('<phase>', 'the phase to switch to').choices(PHASES)],
+          options: [new Option('--reason <text>', 'recorded in the phase history'), config()],
+          run: async (opts, io, [value]) =>
+            (await import('./cli/commands/phase.js')).runPhaseSet(value ?? '', opts, io),
+        }),
+      ],
+    },
+    command<{ out: string; check: boolean; config?: string }>({
+      name: 'manifests',
+      description:
+        'Write the ValidatingWebhookConfiguration and ValidatingAdmissionPolicy generated from the configuration',
+      options: [
+        new Option('--out <dir>', 'directory to write the files into').default('webhook-config'),
+        new Option('--check', 'write nothing; exit 1 when a file differs from what would be written').default(false),
+        config('configuration file (YAML); the environment is not read'),
+      ],
+      run: async (opts, io) => (await import('./cli/commands/manifests.js')).runManifests(opts, io),
+    }),
+  ];
+}
+
+/** Adds `spec` (and its subcommands) to `parent`; each action reports its exit code to `setExit`. */
+function addCommand(parent: Command, spec: CommandRow, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = parent.command(spec.name);
+  if (spec.description !== undefined) cmd.description(spec.description);
+  for (const argument of spec.arguments ?? []) cmd.addArgument(argument);
+  for (const option of spec.options ?? []) cmd.addOption(option);
+  for (const sub of spec.commands ?? []) addCommand(cmd, sub, io, setExit);
+  const { action } = spec;
+  if (action === undefined) return;
+  cmd.action(async (...args: unknown[]) => {
+    // commander passes the arguments, then the options, then the command itself.
+    const positional = args.slice(0, -2).map(String);
+    setExit(await action(args[args.length - 2], io, positional));
+  });
+}
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('jobs-storage')
@@ -39,152 +224,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .showHelpAfterError()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
-
-  program
-    .command('convert')
-    .description('Print the job CR the backfill would write for each workload in a file, or why none')
-    .requiredOption('-f, --filename <file>', "YAML or JSON workloads ('-' for stdin)")
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { filename: string; output: 'yaml' | 'json'; config?: string }) => {
-      const { runConvert } = await import('./cli/commands/convert.js');
-      setExit(runConvert(opts, io));
-    });
-
-  program
-    .command('webhook')
-    .description('Serve the admission webhook (HTTPS) until SIGTERM')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string }) => {
-      const { runWebhookCommand } = await import('./cli/commands/webhook.js');
-      setExit(await runWebhookCommand(opts, io));
-    });
-
-  program
-    .command('sync')
-    .description('Run the sync sidecar: watch workloads and job CRs, backfill, export gauges, serve the admin API')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string }) => {
-      const { runSyncCommand } = await import('./cli/commands/sync.js');
-      setExit(await runSyncCommand(opts, io));
-    });
-
-  program
-    .command('import')
-    .description(
-      'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)',
-    )
-    .option('--dry-run', 'only print what would be created', false)
-    .option('--as <user>', 'impersonate this user, e.g. the sync ServiceAccount (README "Who runs import and report")')
-    .option('--as-group <group...>', 'impersonate these groups too (needs --as)')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string; dryRun: boolean; as?: string; asGroup?: string[] }) => {
-      const { runImport } = await import('./cli/commands/import.js');
-      setExit(await runImport(opts, io));
-    });
-
-  program
-    .command('report')
-    .description('Per-tool report: each job, where it exists, what the jobs API lists in this phase, drift')
-    .option('--tool <name...>', 'only these tools', [])
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--as <user>', 'impersonate this user (README "Who runs import and report")')
-    .option('--as-group <group...>', 'impersonate these groups too (needs --as)')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(
-      async (opts: { config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] }) => {
-        const { runReport } = await import('./cli/commands/report.js');
-        setExit(await runReport(opts, io));
-      },
-    );
-
-  program
-    .command('migrate')
-    .description(
-      "Per tool, the jobs not managed through the jobs API: the jobs.yaml that moves them there and a message to the tool's maintainers",
-    )
-    .option('--tool <name>', "one tool, read from the cluster; prints its jobs.yaml (or -o's format)")
-    .option('--all', 'every tool namespace: a folder per tool and an index, written into --out', false)
-    .option('--out <dir>', 'with --all: a new or empty directory to write into')
-    .option('-f, --filename <file>', "offline: workloads and job CRs from a file ('-' for stdin), grouped by tool")
-    .addOption(
-      new Option('-o, --output <format>', 'output format (default yaml)').choices(['yaml', 'json', 'markdown']),
-    )
-    .addOption(
-      new Option('--phase <phase>', 'with -f: the phase the message describes (default: phase.initial)').choices(
-        PHASES,
-      ),
-    )
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: MigrateCliOptions) => {
-      const { runMigrate } = await import('./cli/commands/migrate.js');
-      setExit(await runMigrate(opts, io));
-    });
-
-  program
-    .command('preflight')
-    .description(
-      'Per job, what jobs-api would change if it rendered the job from its CR now (exit 0 none, 1 functional, 2 errors)',
-    )
-    .option('--tool <name...>', 'only these tools', [])
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string; tool: string[]; output: 'table' | 'json' }) => {
-      const { runPreflight } = await import('./cli/commands/preflight.js');
-      setExit(await runPreflight(opts, io));
-    });
-
-  program
-    .command('restore')
-    .description(
-      "Rebuild a tool's lost workloads from their CRs as jobs-api would (dry run unless --apply; create only)",
-    )
-    .requiredOption('--tool <name>', 'the tool')
-    .option('--job <name...>', 'only these jobs (default: every job whose workload is missing)', [])
-    .option('--apply', 'create the objects (never replaces or modifies one)', false)
-    .option(
-      '--uid <n>',
-      "the tool's uid for the pods (default: from the tool's Kyverno pod policy, else its remaining workloads)",
-      parseUid,
-    )
-    .addOption(new Option('-o, --output <format>', 'dry-run output format').choices(['yaml', 'json']).default('yaml'))
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: RestoreCliOptions) => {
-      const { runRestore } = await import('./cli/commands/restore.js');
-      setExit(await runRestore(opts, io));
-    });
-
-  const phase = program.command('phase').description('Show or switch the rollout phase (ConfigMap)');
-  phase
-    .command('get')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config?: string }) => {
-      const { runPhaseGet } = await import('./cli/commands/phase.js');
-      setExit(await runPhaseGet(opts, io));
-    });
-  phase
-    .command('set')
-    .addArgument(new Argument('<phase>', 'the phase to switch to').choices(PHASES))
-    .option('--reason <text>', 'recorded in the phase history')
-    .option('--config <file>', 'configuration file (YAML)')
-    .action(async (value: string, opts: { config?: string; reason?: string }) => {
-      const { runPhaseSet } = await import('./cli/commands/phase.js');
-      setExit(await runPhaseSet(value, opts, io));
-    });
-
-  program
-    .command('manifests')
-    .description(
-      'Write the ValidatingWebhookConfiguration and ValidatingAdmissionPolicy generated from the configuration',
-    )
-    .option('--out <dir>', 'directory to write the files into', 'webhook-config')
-    .option('--check', 'write nothing; exit 1 when a file differs from what would be written', false)
-    .option('--config <file>', 'configuration file (YAML); the environment is not read')
-    .action(async (opts: { out: string; check: boolean; config?: string }) => {
-      const { runManifests } = await import('./cli/commands/manifests.js');
-      setExit(runManifests(opts, io));
-    });
-
+  for (const spec of commandTable()) addCommand(program, spec, io, setExit);
   return program;
 }
 

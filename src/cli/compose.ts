@@ -1,30 +1,29 @@
 /**
  * The composition root: the one place that builds the parts of each process (config, logger, metrics, API client,
- * phase source, sync loop) and starts and stops what runs in the background. Commands take their parts from here.
+ * phase source, sync loop, HTTP servers). The daemons come from here as a `Process` (`webhookProcess`,
+ * `syncProcess`) that the CLI runs under `untilSignal`; the one-shot commands take their parts from here.
  */
 import { hostname } from 'node:os';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { AppError } from '../errors.js';
 import { KubeApi } from '../k8s/api.js';
 import { loadCredentials, withImpersonation } from '../k8s/credentials.js';
 import type { Impersonation, KubeCredentials } from '../k8s/credentials.js';
-import { FailFastApi } from '../k8s/fail-fast.js';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
-import { createProcessRegistry, createSyncMetrics, reportPhase } from '../metrics/registry.js';
+import { createProcessRegistry, createSyncMetrics, createWebhookMetrics, reportPhase } from '../metrics/registry.js';
 import type { SharedMetrics, SyncMetrics, WebhookMetrics } from '../metrics/registry.js';
 import { PhaseSource } from '../phase/source.js';
-import { createStorageCodec } from '../storage/codec.js';
-import { IMPORT_BACKFILL_IN_FLIGHT } from '../sync/backfill.js';
-
-import { IMPORT_EVENT_DELAY_MS, SyncLoop } from '../sync/loop.js';
 import { loadRuntimeSettings } from '../runtime/settings.js';
+import type { RuntimeSettings } from '../runtime/settings.js';
+import { createStorageCodec } from '../storage/codec.js';
+import type { SyncHttpServers } from '../sync/admin-app.js';
+import { SyncLoop } from '../sync/loop.js';
 import { VERSION } from '../version.js';
-import { checkImportCaller, establishCaller, refusalError, unreachableError } from './one-shot.js';
-import type { OneShotCommand } from './one-shot.js';
+import type { WebhookHandle, WebhookPhase } from '../webhook/server.js';
+import type { Process } from './process.js';
 
 export interface CommonOptions {
   /** `--config <file>`. */
@@ -87,6 +86,8 @@ export function webhookParts(parts: Common<WebhookMetrics>): { phase: PhaseSourc
 }
 
 export interface SyncPartsOptions {
+  /** The name this replica campaigns and writes under; default `syncIdentity(config)`. */
+  identity?: string;
   readOnly?: boolean;
   elect?: boolean;
   backfillInFlight?: number;
@@ -95,13 +96,21 @@ export interface SyncPartsOptions {
   watchCrs?: boolean;
 }
 
-/** The sync's parts, shared by the sync process and the one-shot import/report commands. Nothing started. */
-export function syncParts(
-  parts: Common<SyncMetrics>,
-  options: SyncPartsOptions = {},
-): { phase: PhaseSource; sync: SyncLoop } {
+export interface SyncParts {
+  phase: PhaseSource;
+  sync: SyncLoop;
+  /** The runtime settings the sync renders with, read once (preflight reads with the same). */
+  settings: RuntimeSettings;
+}
+
+/**
+ * The sync's parts, shared by the sync process, the one-shot import/report commands and tests that run a sync
+ * replica against a cluster (`parts` may be built by hand there). Nothing started.
+ */
+export function syncParts(parts: Common<SyncMetrics>, options: SyncPartsOptions = {}): SyncParts {
   const { config, logger, metrics, api } = parts;
   const phase = phaseSource(parts);
+  const settings = loadRuntimeSettings(config);
   const sync = new SyncLoop({
     config,
     logger,
@@ -109,15 +118,15 @@ export function syncParts(
     api,
     codec: createStorageCodec(),
     phase,
-    identity: syncIdentity(config),
-    settings: loadRuntimeSettings(config),
+    identity: options.identity ?? syncIdentity(config),
+    settings,
     ...(options.elect === undefined ? {} : { elect: options.elect }),
     ...(options.readOnly ? { readOnly: true } : {}),
     ...(options.backfillInFlight === undefined ? {} : { backfillInFlight: options.backfillInFlight }),
     ...(options.eventDelayMs === undefined ? {} : { eventDelayMs: options.eventDelayMs }),
     ...(options.watchCrs === undefined ? {} : { watchCrs: options.watchCrs }),
   });
-  return { phase, sync };
+  return { phase, sync, settings };
 }
 
 /** The name this replica campaigns and writes under. */
@@ -135,94 +144,114 @@ export async function withPhase<T>(phase: PhaseSource, use: () => Promise<T>): P
   }
 }
 
-/**
- * The sync run once for `import` and `report`: no election, no backfill grace, the sync's first reconcile and
- * settled writes awaited, then `use`, then everything stopped. It fails fast: the caller is established first (a
- * SelfSubjectReview, retried while the API server is unreachable, for at most `oneShot.unreachableSeconds`); `import`
- * refuses callers that may not write job CRs before writing anything; then the first 401/403 of any request ends the
- * command with one line naming the caller and the request, as does the API server staying unreachable.
- * `whileWriting` runs from the first reconcile (every backfill dispatched) until the writes settle, and returns
- * what stops it (import's progress line). `import` writes IMPORT_BACKFILL_IN_FLIGHT CRs at once.
- */
-export async function withOneShotSync<T>(
-  options: { configFile: string | undefined; command: OneShotCommand; readOnly: boolean; as?: Impersonation },
-  use: (sync: SyncLoop, logger: Logger) => T | Promise<T>,
-  whileWriting?: (sync: SyncLoop, logger: Logger) => () => void,
-): Promise<T> {
-  const parts = await common(
-    {
-      configFile: options.configFile,
-      command: options.command,
-      oneShot: true,
-      ...(options.as ? { as: options.as } : {}),
-    },
-    createSyncMetrics,
-    (credentials) => new FailFastApi(credentials),
-  );
-  const { api, logger } = parts;
-  const server = api.serverUrl;
-  const caller = await establishCaller(api, {
-    config: parts.config,
-    logger,
-    server,
-    ...(options.as ? { as: options.as } : {}),
-  });
-  logger.debug({ caller: caller.name, groups: caller.groups, confirmed: caller.confirmed }, 'running as');
-  if (options.command === 'import' && !options.readOnly) checkImportCaller(caller, parts.config);
+/** Runs `stop` once, however often it is called. */
+function once(stop: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => (stopping ??= stop());
+}
 
-  const config = { ...parts.config, sync: { ...parts.config.sync, backfillGraceSeconds: 0 } };
-  const { phase, sync } = syncParts(
-    { ...parts, config },
-    {
-      elect: false,
-      readOnly: options.readOnly,
-      ...(options.command === 'import'
-        ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT, eventDelayMs: IMPORT_EVENT_DELAY_MS, watchCrs: false }
-        : {}),
+/** What the webhook needs of the phase: read it while serving, started and stopped with the process. */
+export type ServedPhase = WebhookPhase & Pick<PhaseSource, 'start' | 'stop'>;
+
+/**
+ * `jobs-storage webhook`: the admission webhook's server (TLS, h2 and HTTP/1.1, /healthz, /readyz, /metrics) and the
+ * phase it decides in.
+ */
+export async function webhookProcess(configFile: string | undefined): Promise<Process> {
+  const parts = await common({ configFile, command: 'webhook' }, createWebhookMetrics);
+  return webhookProcessOf(parts, webhookParts(parts).phase);
+}
+
+/**
+ * The webhook process from its parts. Starting starts the phase source, then serves; stopping drains the server (not
+ * ready, the shutdown delay, in-flight requests finish), then stops the phase source.
+ */
+export function webhookProcessOf(
+  parts: Pick<Common<WebhookMetrics>, 'config' | 'logger' | 'metrics'>,
+  phase: ServedPhase,
+): Process {
+  const { config, logger, metrics } = parts;
+  let handle: WebhookHandle | undefined;
+  return {
+    logger,
+    async start() {
+      phase.start();
+      const { runWebhook } = await import('../webhook/server.js');
+      handle = await runWebhook({ config, logger, metrics, phase, version: VERSION });
     },
-  );
-  const stopped = new AbortController();
-  let listDeadline: NodeJS.Timeout | undefined;
-  // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
-  const failure = new Promise<never>((_, reject) => {
-    void api.refused.then((refusal) => reject(refusalError(options.command, caller, refusal, config)));
-    const check = setInterval(() => {
-      const since = api.unreachableSince;
-      if (since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
-        reject(unreachableError(server, config, api));
-    }, 250);
-    listDeadline = setTimeout(
-      () =>
-        reject(
-          new AppError(
-            'ERR_K8S_API',
-            `could not list every workload and job CR in ${config.oneShot.listSeconds} s (oneShot.listSeconds); see the log`,
-          ),
-        ),
-      config.oneShot.listSeconds * 1000,
-    );
-    stopped.signal.addEventListener('abort', () => {
-      clearInterval(check);
-      clearTimeout(listDeadline);
-    });
-  });
-  failure.catch(() => undefined);
-  return withPhase(phase, async () => {
-    sync.start();
-    try {
-      await Promise.race([sync.firstReconcile, failure]);
-      // Everything is listed: the deadline was for that, not for the writes (20,000 CRs may take minutes).
-      clearTimeout(listDeadline);
-      const stopWatching = whileWriting?.(sync, parts.logger);
-      try {
-        await Promise.race([sync.settled(), failure]);
-      } finally {
-        stopWatching?.();
-      }
-      return await use(sync, parts.logger);
-    } finally {
-      stopped.abort();
+    stop: once(async () => {
+      await handle?.close();
+      await phase.stop();
+    }),
+    force: () => handle?.force(),
+    ready: () => handle?.readiness().ready ?? false,
+  };
+}
+
+/** `jobs-storage sync`: the sync with its probes and metrics and its admin API. */
+export async function syncProcess(configFile: string | undefined): Promise<Process> {
+  const parts = await common({ configFile, command: 'sync' }, createSyncMetrics);
+  return syncProcessOf(parts, syncParts(parts));
+}
+
+/**
+ * The sync process from its parts (`syncParts`): starting starts the phase source and the sync, then serves its
+ * probes and metrics (`sync.host:sync.port`) and its admin API (loopback `admin.host:admin.port`); stopping stops the
+ * sync (its passes and writes finish), then the HTTP servers and the phase source.
+ */
+export function syncProcessOf(parts: Common<SyncMetrics>, { phase, sync, settings }: SyncParts): Process {
+  let servers: SyncHttpServers | undefined;
+  return {
+    logger: parts.logger,
+    async start() {
+      phase.start();
+      // The lists start first: the admin API's modules (express, jose) load while the API server prepares the first
+      // pages, which on a cold start is time the sync would otherwise spend waiting.
+      sync.start();
+      servers = await syncHttp(parts, sync, settings);
+    },
+    stop: once(async () => {
+      parts.logger.info('sync stopping');
       await sync.stop();
-    }
+      await servers?.close();
+      await phase.stop();
+    }),
+    force: () => servers?.closeAllConnections(),
+    ready: () => sync.synced,
+  };
+}
+
+/** The sync's two listeners: probes and metrics (the shared probe routes), and the admin API with its token check. */
+async function syncHttp(
+  { config, logger, metrics, api }: Common<SyncMetrics>,
+  sync: SyncLoop,
+  settings: RuntimeSettings,
+): Promise<SyncHttpServers> {
+  const [{ createAdminApp, createProbeApp, listenSyncHttp }, { createTokenVerifier }, { readPreflight }] =
+    await Promise.all([
+      import('../sync/admin-app.js'),
+      import('../sync/admin-auth.js'),
+      import('../preflight/read.js'),
+    ]);
+  const verifier = createTokenVerifier({
+    api,
+    audience: config.admin.audience,
+    maxTokenAgeSeconds: config.admin.maxTokenAgeSeconds,
+    ...(config.admin.issuer ? { issuer: config.admin.issuer } : {}),
+    ...(config.admin.jwksUri ? { jwksUri: config.admin.jwksUri } : {}),
   });
+  const admin = createAdminApp({
+    source: sync,
+    metrics,
+    verifier,
+    allowedSubjects: config.admin.allowedSubjects,
+    logger,
+    preflight: (tools) => readPreflight(api, { runtime: settings }, { tools }),
+  });
+  const servers = await listenSyncHttp(config, { probe: createProbeApp({ source: sync, metrics }), admin });
+  logger.info(
+    { address: servers.probe.address(), adminAddress: servers.admin.address(), identity: syncIdentity(config) },
+    'sync serving',
+  );
+  return servers;
 }

@@ -1,7 +1,8 @@
 /**
- * How the one-shot commands (`import`, `report`) fail: at once on a 401/403, naming who was refused what and what
- * to do; after `oneShot.unreachableSeconds` when the API server cannot be reached, with one line. A daemon retries
- * instead (the informers' backoff); a person at a terminal wants the reason.
+ * The one-shot commands that run the sync once (`import`, `report`, `withOneShotSync`), and how they fail: at once on
+ * a 401/403, naming who was refused what and what to do; after `oneShot.unreachableSeconds` when the API server
+ * cannot be reached, with one line. A daemon retries instead (the informers' backoff); a person at a terminal wants
+ * the reason.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -9,11 +10,16 @@ import type { Config } from '../config/schema.js';
 import { AppError, UsageError } from '../errors.js';
 import type { Impersonation } from '../k8s/credentials.js';
 import { statusOf } from '../k8s/errors.js';
-import type { FailFastApi, Refusal } from '../k8s/fail-fast.js';
-import { requestText } from '../k8s/fail-fast.js';
+import { FailFastApi, requestText } from '../k8s/fail-fast.js';
+import type { Refusal } from '../k8s/fail-fast.js';
 import { whoAmI } from '../k8s/identity.js';
 import type { UserInfo } from '../k8s/identity.js';
 import type { Logger } from '../log/logger.js';
+import { createSyncMetrics } from '../metrics/registry.js';
+import { IMPORT_BACKFILL_IN_FLIGHT } from '../sync/backfill.js';
+import { IMPORT_EVENT_DELAY_MS } from '../sync/loop.js';
+import type { SyncLoop } from '../sync/loop.js';
+import { common, syncParts, withPhase } from './compose.js';
 
 export type OneShotCommand = 'import' | 'report';
 
@@ -164,4 +170,96 @@ function refusalReason(message: string): string {
 /** The line a one-shot command ends with when the API server stayed unreachable. */
 export function unreachableError(server: string, config: Config, api: FailFastApi): AppError {
   return unreachable(server, config.oneShot.unreachableSeconds, api.lastConnectionError);
+}
+
+/**
+ * The sync run once for `import` and `report`: no election, no backfill grace, the sync's first reconcile and
+ * settled writes awaited, then `use`, then everything stopped. It fails fast: the caller is established first (a
+ * SelfSubjectReview, retried while the API server is unreachable, for at most `oneShot.unreachableSeconds`); `import`
+ * refuses callers that may not write job CRs before writing anything; then the first 401/403 of any request ends the
+ * command with one line naming the caller and the request, as does the API server staying unreachable.
+ * `whileWriting` runs from the first reconcile (every backfill dispatched) until the writes settle, and returns
+ * what stops it (import's progress line). `import` writes IMPORT_BACKFILL_IN_FLIGHT CRs at once.
+ */
+export async function withOneShotSync<T>(
+  options: { configFile: string | undefined; command: OneShotCommand; readOnly: boolean; as?: Impersonation },
+  use: (sync: SyncLoop, logger: Logger) => T | Promise<T>,
+  whileWriting?: (sync: SyncLoop, logger: Logger) => () => void,
+): Promise<T> {
+  const parts = await common(
+    {
+      configFile: options.configFile,
+      command: options.command,
+      oneShot: true,
+      ...(options.as ? { as: options.as } : {}),
+    },
+    createSyncMetrics,
+    (credentials) => new FailFastApi(credentials),
+  );
+  const { api, logger } = parts;
+  const server = api.serverUrl;
+  const caller = await establishCaller(api, {
+    config: parts.config,
+    logger,
+    server,
+    ...(options.as ? { as: options.as } : {}),
+  });
+  logger.debug({ caller: caller.name, groups: caller.groups, confirmed: caller.confirmed }, 'running as');
+  if (options.command === 'import' && !options.readOnly) checkImportCaller(caller, parts.config);
+
+  const config = { ...parts.config, sync: { ...parts.config.sync, backfillGraceSeconds: 0 } };
+  const { phase, sync } = syncParts(
+    { ...parts, config },
+    {
+      elect: false,
+      readOnly: options.readOnly,
+      ...(options.command === 'import'
+        ? { backfillInFlight: IMPORT_BACKFILL_IN_FLIGHT, eventDelayMs: IMPORT_EVENT_DELAY_MS, watchCrs: false }
+        : {}),
+    },
+  );
+  const stopped = new AbortController();
+  let listDeadline: NodeJS.Timeout | undefined;
+  // Every way the command can end early, as one rejection: a refusal, the server gone for too long, the list deadline.
+  const failure = new Promise<never>((_, reject) => {
+    void api.refused.then((refusal) => reject(refusalError(options.command, caller, refusal, config)));
+    const check = setInterval(() => {
+      const since = api.unreachableSince;
+      if (since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
+        reject(unreachableError(server, config, api));
+    }, 250);
+    listDeadline = setTimeout(
+      () =>
+        reject(
+          new AppError(
+            'ERR_K8S_API',
+            `could not list every workload and job CR in ${config.oneShot.listSeconds} s (oneShot.listSeconds); see the log`,
+          ),
+        ),
+      config.oneShot.listSeconds * 1000,
+    );
+    stopped.signal.addEventListener('abort', () => {
+      clearInterval(check);
+      clearTimeout(listDeadline);
+    });
+  });
+  failure.catch(() => undefined);
+  return withPhase(phase, async () => {
+    sync.start();
+    try {
+      await Promise.race([sync.firstReconcile, failure]);
+      // Everything is listed: the deadline was for that, not for the writes (20,000 CRs may take minutes).
+      clearTimeout(listDeadline);
+      const stopWatching = whileWriting?.(sync, parts.logger);
+      try {
+        await Promise.race([sync.settled(), failure]);
+      } finally {
+        stopWatching?.();
+      }
+      return await use(sync, parts.logger);
+    } finally {
+      stopped.abort();
+      await sync.stop();
+    }
+  });
 }

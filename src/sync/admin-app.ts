@@ -1,6 +1,8 @@
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { getRoutes, listenHttp, probeRoutes } from '../http/routes.js';
+import type { Route } from '../http/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import type { PreflightReport } from '../preflight/preflight.js';
@@ -31,25 +33,17 @@ export interface AdminAppDeps {
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
- * The sidecar's open HTTP surface, for the kubelet and Prometheus: /metrics, /healthz and /readyz, no token. It is
- * served on `sync.host:sync.port`; it never serves the admin API.
+ * The sidecar's open HTTP surface, for the kubelet and Prometheus: /metrics, /healthz and /readyz (ready once the
+ * first reconcile is done), no token: the same probe routes as the webhook's. It is served on `sync.host:sync.port`;
+ * it never serves the admin API.
  */
-export function createProbeApp(d: Pick<AdminAppDeps, 'source' | 'metrics'>): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/readyz', (_req, res) => {
-    res.status(d.source.synced ? 200 : 503).json({ ready: d.source.synced });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
-  });
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not found' });
-  });
-  return app;
+export function createProbeApp(d: Pick<AdminAppDeps, 'source' | 'metrics'>): Route {
+  return getRoutes(
+    probeRoutes({
+      registry: d.metrics.registry,
+      readiness: () => ({ ready: d.source.synced, checks: { synced: d.source.synced } }),
+    }),
+  );
 }
 
 /**
@@ -141,37 +135,37 @@ export interface SyncHttpServers {
   probe: Server;
   /** The admin API on the loopback `admin.host:admin.port`. */
   admin: Server;
+  /** Stops both listeners and closes their connections. */
   close(): Promise<void>;
+  /** Closes every connection of both listeners now, requests in flight included. */
+  closeAllConnections(): void;
 }
 
 /**
- * Listens with the probe app on `sync.host:sync.port` and the admin app on `admin.host:admin.port` (loopback, as
+ * Listens with the probe routes on `sync.host:sync.port` and the admin app on `admin.host:admin.port` (loopback, as
  * the config schema requires). If the second listener fails, the first is closed before the error is thrown.
  */
 export async function listenSyncHttp(
   config: { sync: { host: string; port: number }; admin: { host: string; port: number } },
-  apps: { probe: express.Express; admin: express.Express },
+  apps: { probe: RequestListener; admin: RequestListener },
 ): Promise<SyncHttpServers> {
-  const probe = await listen(apps.probe, config.sync.port, config.sync.host);
+  const probe = await listenHttp(apps.probe, config.sync.port, config.sync.host);
   let admin: Server;
   try {
-    admin = await listen(apps.admin, config.admin.port, config.admin.host);
+    admin = await listenHttp(apps.admin, config.admin.port, config.admin.host);
   } catch (err) {
     await closeServer(probe);
     throw err;
   }
-  return { probe, admin, close: async () => void (await Promise.all([closeServer(probe), closeServer(admin)])) };
-}
-
-function listen(app: express.Express, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
-    server.once('listening', () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-    server.once('error', reject);
-  });
+  return {
+    probe,
+    admin,
+    close: async () => void (await Promise.all([closeServer(probe), closeServer(admin)])),
+    closeAllConnections: () => {
+      probe.closeAllConnections();
+      admin.closeAllConnections();
+    },
+  };
 }
 
 function closeServer(server: Server): Promise<void> {

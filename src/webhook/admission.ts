@@ -3,12 +3,12 @@ import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
-import { ToolLabels, kindLabel, operationLabel, resourceLabel } from './labels.js';
 import { objectName } from './policy/evidence.js';
 import { decideProtectStorage } from './policy/protect-storage.js';
 import { decideRecordDirectWrite } from './policy/record-direct-writes.js';
-import type { Decision, PolicyContext, Recording, WebhookName } from './policy/types.js';
-import { RecentKeys } from './recent-keys.js';
+import type { Decision, PolicyContext, WebhookName } from './policy/types.js';
+import { Recorder } from './recorder.js';
+import type { Outcome } from './recorder.js';
 import { buildAdmissionResponse, parseAdmissionReview, readableUid, undecidedAdmissionResponse } from './review.js';
 import type { AdmissionRequest } from './review.js';
 
@@ -16,11 +16,6 @@ export const WEBHOOKS: Readonly<Record<WebhookName, (request: AdmissionRequest, 
   'protect-storage': decideProtectStorage,
   'record-direct-writes': decideRecordDirectWrite,
 };
-
-/** A retried admission call for the same write arrives within the webhook timeout plus the apiserver's backoff. */
-const REPEAT_WINDOW_MS = 30_000;
-const MAX_REMEMBERED_WRITES = 50_000;
-const DEFAULT_MAX_TOOL_SERIES = 10_000;
 
 export interface AdmissionDeps {
   config: Pick<Config, 'identities' | 'toolNamespacePrefix'> & {
@@ -42,7 +37,12 @@ export interface Answer {
 
 export type AdmissionHandler = (webhook: WebhookName, body: string) => Answer;
 
-type Outcome = 'allow' | 'deny' | 'error';
+/**
+ * One review decided: the type every piece of the admission pipeline has, so each cross-cutting concern (recording,
+ * timing, the decision line) wraps the next as a decorator. `started` is the review's `performance.now()` on arrival,
+ * before its body was parsed.
+ */
+export type Decide = (webhook: WebhookName, request: AdmissionRequest, started: number) => Decision;
 
 /** An error answer: a JSON body with the message, as the apiserver logs it. */
 export function errorAnswer(status: number, message: string): Answer {
@@ -75,92 +75,51 @@ function clip(value: string | undefined): string | undefined {
   return value === undefined || value.length <= MAX_LOGGED_VALUE ? value : `${value.slice(0, MAX_LOGGED_VALUE)}…`;
 }
 
-function decisionOf(decision: Decision): Outcome {
+function outcomeOf(decision: Decision): Outcome {
   return decision.verdict.allowed ? 'allow' : 'deny';
 }
 
+/** The policies: `WEBHOOKS[webhook]` over the request, in the context in force (read on every review). */
+export function decideByPolicy(context: () => PolicyContext): Decide {
+  return (webhook, request) => WEBHOOKS[webhook](request, context());
+}
+
+/** Applies what each decision records once the answer is known, and says whether it counted (`Decision.counted`). */
+export function withRecording(recorder: Recorder, next: Decide): Decide {
+  return (webhook, request, started) => {
+    const decision = next(webhook, request, started);
+    if (decision.recording === undefined) return decision;
+    return { ...decision, counted: recorder.record(decision.recording, decision.verdict.allowed) };
+  };
+}
+
+/** Times each review and counts it by outcome; a decision that throws is counted as `error` and rethrown. */
+export function withTiming(recorder: Recorder, next: Decide): Decide {
+  return (webhook, request, started) => {
+    let decision: Decision;
+    try {
+      decision = next(webhook, request, started);
+    } catch (err) {
+      recorder.finish(webhook, 'error', started);
+      throw err;
+    }
+    recorder.finish(webhook, outcomeOf(decision), started);
+    return decision;
+  };
+}
+
 /**
- * Decides one AdmissionReview body for `webhook` and applies what the decision records. Never throws. Every review
- * whose `request.uid` is readable is answered 200 with an AdmissionReview echoing it: a malformed one with
- * `status.code` 400, an unexpected failure with 500 (see `ALLOWED_WHEN_UNDECIDED`), both counted as decision
- * `error`. Only a body without a readable uid (not JSON, no request) gets an HTTP 400 with a JSON message.
- * Each recorded direct write, denial and break-glass write gets an info (break-glass: warn) line; a repeated call for
- * a write already recorded logs at debug, like routine allows.
+ * Logs each decision at its level: info for recorded direct writes and denials, warn for break-glass writes; a
+ * repeated call for a direct write already recorded logs at debug, like routine allows. The line's fields are the
+ * review's identifiers, never a token or data, so the logger needs no redaction (a third of a line's CPU).
  */
-export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
-  const { metrics, logger } = deps;
-  // The decision line's fields are the review's identifiers, never a token or data: redaction (a third of a line's
-  // CPU, and a line per direct write is the webhook's costliest step after JSON) has nothing to do there.
+export function withDecisionLog(logger: Logger, next: Decide): Decide {
   const decisions = logger.child({}, { redact: { paths: [] } });
-  const now = deps.now ?? Date.now;
-  const recent = new RecentKeys(REPEAT_WINDOW_MS, MAX_REMEMBERED_WRITES);
-  const tools = new ToolLabels(
-    deps.config.webhook?.maxToolSeries ?? DEFAULT_MAX_TOOL_SERIES,
-    deps.config.toolNamespacePrefix,
-  );
-  const requests = new Map<string, ReturnType<typeof metrics.admissionRequests.labels>>();
-  const durations = new Map<WebhookName, ReturnType<typeof metrics.admissionDuration.labels>>();
-  // Labelled children, looked up once per label set (bounded: ToolLabels caps tools, kinds and operations are few).
-  const writes = new Map<string, ReturnType<typeof metrics.directWrites.labels>>();
-  const finish = (webhook: WebhookName, outcome: Outcome, started: number): void => {
-    let duration = durations.get(webhook);
-    if (duration === undefined) {
-      duration = metrics.admissionDuration.labels({ webhook });
-      durations.set(webhook, duration);
-    }
-    duration.observe((performance.now() - started) / 1000);
-    const key = `${webhook}/${outcome}`;
-    let count = requests.get(key);
-    if (count === undefined) {
-      count = metrics.admissionRequests.labels({ webhook, decision: outcome });
-      requests.set(key, count);
-    }
-    count.inc();
-  };
-
-  const record = (recording: Recording | undefined, allowed: boolean): boolean => {
-    if (recording === undefined) return false;
-    switch (recording.metric) {
-      case 'directWrites': {
-        if (!allowed || !recent.firstSeen(recording.key, now())) return false;
-        const { tool_name, kind, operation } = recording.labels;
-        const labels = {
-          tool_name: tools.label(tool_name),
-          kind: kindLabel(kind),
-          operation: operationLabel(operation),
-        };
-        const key = `${labels.tool_name}\n${labels.kind}\n${labels.operation}`;
-        let counter = writes.get(key);
-        if (counter === undefined) {
-          counter = metrics.directWrites.labels(labels);
-          writes.set(key, counter);
-        }
-        counter.inc();
-        return true;
-      }
-      case 'breakGlass':
-        if (!allowed) return false;
-        metrics.breakGlass.inc({
-          resource: resourceLabel(recording.labels.resource),
-          operation: operationLabel(recording.labels.operation),
-        });
-        return true;
-      case 'storageWritesDenied':
-        if (allowed) return false;
-        metrics.storageWritesDenied.inc({ operation: operationLabel(recording.labels.operation) });
-        return true;
-    }
-  };
-
-  const log = (
-    webhook: WebhookName,
-    request: AdmissionRequest,
-    decision: Decision,
-    counted: boolean,
-    started: number,
-  ): void => {
+  return (webhook, request, started) => {
+    const decision = next(webhook, request, started);
+    const counted = decision.counted === true;
     const level = decision.recording?.metric === 'directWrites' && !counted ? 'debug' : decision.level;
-    if (!decisions.isLevelEnabled(level)) return;
+    if (!decisions.isLevelEnabled(level)) return decision;
     decisions[level](
       {
         webhook,
@@ -171,43 +130,65 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
         operation: request.operation,
         user: clip(request.userInfo.username),
         dryRun: request.dryRun === true,
-        decision: decisionOf(decision),
+        decision: outcomeOf(decision),
         reason: decision.source,
         counted,
         durationMs: performance.now() - started,
       },
       'admission decision',
     );
+    return decision;
   };
+}
+
+/** A review body read: its request, or what was wrong with it and the uid when one was readable. */
+type Decoded = { request: AdmissionRequest } | { message: string; uid: string | undefined };
+
+function decode(body: string): Decoded {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+    return { request: parseAdmissionReview(parsed) };
+  } catch (err) {
+    const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
+    return { message, uid: readableUid(parsed) };
+  }
+}
+
+/**
+ * Decides one AdmissionReview body for `webhook`: decode → policies → record → time → log. Never throws. Every
+ * review whose `request.uid` is readable is answered 200 with an AdmissionReview echoing it: a malformed one with
+ * `status.code` 400, an unexpected failure with 500 (see `ALLOWED_WHEN_UNDECIDED`), both counted as decision
+ * `error`. Only a body without a readable uid (not JSON, no request) gets an HTTP 400 with a JSON message.
+ */
+export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
+  const { config, logger } = deps;
+  const recorder = new Recorder(deps.metrics, {
+    maxToolSeries: config.webhook?.maxToolSeries,
+    toolNamespacePrefix: config.toolNamespacePrefix,
+    now: deps.now,
+  });
+  const policies = decideByPolicy(() => ({
+    identities: config.identities,
+    toolNamespacePrefix: config.toolNamespacePrefix,
+    phase: deps.phase(),
+  }));
+  const decide = withDecisionLog(logger, withTiming(recorder, withRecording(recorder, policies)));
 
   return (webhook, body) => {
     const started = performance.now();
-    let parsed: unknown;
-    let request: AdmissionRequest;
-    try {
-      parsed = JSON.parse(body);
-      request = parseAdmissionReview(parsed);
-    } catch (err) {
-      finish(webhook, 'error', started);
-      const message = err instanceof AppError ? err.message : `AdmissionReview: not valid JSON: ${errorMessage(err)}`;
-      const uid = readableUid(parsed);
+    const decoded = decode(body);
+    if (!('request' in decoded)) {
+      recorder.finish(webhook, 'error', started);
+      const { message, uid } = decoded;
       logger.info({ webhook, uid: clip(uid), err: clip(message) }, 'admission review rejected');
       return uid === undefined ? errorAnswer(400, message) : undecided(webhook, uid, 400, message);
     }
+    const { request } = decoded;
     try {
-      const ctx: PolicyContext = {
-        identities: deps.config.identities,
-        toolNamespacePrefix: deps.config.toolNamespacePrefix,
-        phase: deps.phase(),
-      };
-      const decision = WEBHOOKS[webhook](request, ctx);
-      const counted = record(decision.recording, decision.verdict.allowed);
-      const answer = JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict));
-      finish(webhook, decisionOf(decision), started);
-      log(webhook, request, decision, counted, started);
-      return { status: 200, body: answer };
+      const decision = decide(webhook, request, started);
+      return { status: 200, body: JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict)) };
     } catch (err) {
-      finish(webhook, 'error', started);
       logger.error({ webhook, uid: clip(request.uid), err }, 'admission decision failed');
       return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }

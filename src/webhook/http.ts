@@ -1,6 +1,8 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
+import { pathOf } from '../http/routes.js';
+import type { HttpRequest, HttpResponse } from '../http/routes.js';
 import { errorAnswer } from './admission.js';
 import type { AdmissionHandler, Answer } from './admission.js';
 import type { WebhookName } from './policy/types.js';
@@ -22,21 +24,11 @@ export const ADMISSION_PATHS: Readonly<Record<string, WebhookName>> = Object.fro
  */
 export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
 
-/**
- * What the webhook reads of a request: node:http's `IncomingMessage` (HTTP/1.1) and node:http2's compat
- * `Http2ServerRequest` (h2) both fit, so one code path serves both protocols.
- */
-export type WebhookRequest = Readable & {
-  method?: string | undefined;
-  url?: string | undefined;
-  headers: IncomingHttpHeaders;
-};
+/** What the webhook reads of a request: HTTP/1.1's `IncomingMessage` or h2's compat `Http2ServerRequest`. */
+export type WebhookRequest = HttpRequest;
 
-/** What the webhook writes of a response: `ServerResponse` (HTTP/1.1) and `Http2ServerResponse` (h2) both fit. */
-export interface WebhookResponse {
-  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
-  end(body: string): unknown;
-}
+/** What the webhook writes of a response: HTTP/1.1's `ServerResponse` or h2's compat `Http2ServerResponse`. */
+export type WebhookResponse = HttpResponse;
 
 function send(res: WebhookResponse, answer: Answer): void {
   res.writeHead(answer.status, {
@@ -46,15 +38,14 @@ function send(res: WebhookResponse, answer: Answer): void {
   res.end(answer.body);
 }
 
+/** The webhook an admission POST to `url` is for, if any. */
 export function admissionWebhookFor(url: string | undefined): WebhookName | undefined {
-  if (url === undefined) return undefined;
-  const q = url.indexOf('?');
-  return ADMISSION_PATHS[q === -1 ? url : url.slice(0, q)];
+  return url === undefined ? undefined : ADMISSION_PATHS[pathOf(url)];
 }
 
 /**
- * Reads the JSON body (bounded) from `body` and hands `handler`'s answer to `reply`, once. Shared by the compat
- * (express, HTTP/1.1, h2 compat) and the h2 stream paths.
+ * Reads the JSON body (bounded) from `body` and hands `handler`'s answer to `reply`, once. Shared by the router
+ * (HTTP/1.1 and h2 compat) and the h2 stream path.
  */
 function readReview(
   handler: AdmissionHandler,
@@ -96,7 +87,7 @@ function readReview(
   body.on('error', () => body.destroy());
 }
 
-/** Reads the JSON body (bounded) and answers it with `handler`. Plain node types, so express, HTTP/1.1 and h2 share it. */
+/** The admission route: reads the JSON body (bounded) and answers it with `handler`, over HTTP/1.1 or h2 compat. */
 export function serveAdmission(
   handler: AdmissionHandler,
   webhook: WebhookName,
@@ -126,18 +117,4 @@ export function serveAdmissionStream(
     });
     stream.end(answer.body);
   });
-}
-
-/**
- * The admission POSTs, answered before any framework code runs; returns false for every other request. The
- * apiserver waits on this path for each write, so it skips express's routing and middleware.
- */
-export function admissionFastPath(handler: AdmissionHandler): (req: WebhookRequest, res: WebhookResponse) => boolean {
-  return (req, res) => {
-    if (req.method !== 'POST') return false;
-    const webhook = admissionWebhookFor(req.url);
-    if (webhook === undefined) return false;
-    serveAdmission(handler, webhook, req, res);
-    return true;
-  };
 }

@@ -1,10 +1,10 @@
 import http2 from 'node:http2';
 import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import { pathOf } from '../http/routes.js';
+import type { Readiness } from '../http/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
 import { phaseBeforeKnown } from '../phase/behaviour.js';
@@ -12,14 +12,13 @@ import type { Phase } from '../phase/behaviour.js';
 import type { PhaseView } from '../phase/source.js';
 import { createAdmissionHandler } from './admission.js';
 import type { AdmissionHandler } from './admission.js';
-import { createApp, createPlainRoutes } from './app.js';
-import type { Readiness } from './app.js';
-import { admissionFastPath, admissionWebhookFor, serveAdmissionStream } from './http.js';
+import { admissionWebhookFor, serveAdmissionStream } from './http.js';
+import { webhookRoutes } from './routes.js';
 import {
   CertificateReloader,
-  callerAuthenticated,
-  callerGate,
+  callerCheck,
   clientAuthServerOptions,
+  refuseCaller,
   secureContextOptions,
 } from './tls.js';
 import type { CallerSocket } from './tls.js';
@@ -35,8 +34,6 @@ export interface RunWebhookOptions {
   metrics: WebhookMetrics;
   /** The phase in force. Until it is known the webhook is not ready and denies only what every phase denies. */
   phase: WebhookPhase;
-  /** Signals that start a graceful shutdown; `[]` leaves signals to the caller. Default SIGTERM and SIGINT. */
-  signals?: readonly NodeJS.Signals[];
   /** Build version for `build_info`. */
   version?: string;
 }
@@ -58,7 +55,9 @@ export interface WebhookHandle {
   connections(): ConnectionCounts;
   /** Graceful shutdown (idempotent): not ready, wait the shutdown delay, stop accepting, finish in-flight requests. */
   close(): Promise<void>;
-  /** Resolves once a shutdown (from `close` or a signal) has finished. */
+  /** Cuts a shutdown short: the rest of the shutdown delay is skipped and every connection closed now. */
+  force(): void;
+  /** Resolves once a shutdown has finished. */
   closed: Promise<void>;
 }
 
@@ -68,8 +67,18 @@ const KEEP_ALIVE_MS = 120_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less if `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }
 
 function listen(server: Http2SecureServer, host: string, port: number): Promise<AddressInfo> {
@@ -160,18 +169,16 @@ function admissionPhase(phase: WebhookPhase, initial: Config['phase']['initial']
 }
 
 /**
- * Answers kube-apiserver's h2 admission POSTs on the stream itself (node:http2's core API), before node builds the
- * compat request and response for them: `serveAdmissionStream` sends each answer in one write where the compat
- * response needs two. Every other stream (probes, scrapes, a caller the gate refuses, an `expect` header) goes to
- * the compat layer as before, so the 401 gate and the plain routes see it unchanged. With `clientCas` (caller
- * authentication on) a stream takes this path only when `callerAuthenticated` holds for its session's socket, the
- * same rule as the gate's. Call after the 'request' listener is on: node adds its compat 'stream' listener then,
- * and this one takes its place.
+ * The h2 stream door: answers kube-apiserver's h2 admission POSTs on the stream itself (node:http2's core API),
+ * before node builds the compat request and response for them: `serveAdmissionStream` sends each answer in one
+ * write where the compat response needs two. Every other stream (probes, scrapes, a caller `admits` refuses, an
+ * `expect` header) goes to the compat layer and the request door. Call after the 'request' listener is on: node adds
+ * its compat 'stream' listener then, and this one takes its place.
  */
 function serveAdmissionStreams(
   server: Http2SecureServer,
   admission: AdmissionHandler,
-  clientCas: (() => readonly X509Certificate[] | undefined) | undefined,
+  admits: (path: string, socket: CallerSocket | undefined) => boolean,
 ): void {
   type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
   const compat = server.listeners('stream') as StreamListener[];
@@ -179,11 +186,12 @@ function serveAdmissionStreams(
   const toCompat = compat[0] as StreamListener;
   server.removeListener('stream', toCompat);
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
-    const webhook = headers[':method'] === 'POST' ? admissionWebhookFor(headers[':path']) : undefined;
+    const path = headers[':path'];
+    const webhook = headers[':method'] === 'POST' ? admissionWebhookFor(path) : undefined;
     if (
       webhook !== undefined &&
       headers.expect === undefined &&
-      (clientCas === undefined || callerAuthenticated(stream.session?.socket as CallerSocket | undefined, clientCas()))
+      admits(pathOf(path), stream.session?.socket as CallerSocket | undefined)
     ) {
       serveAdmissionStream(admission, webhook, stream, headers);
       return;
@@ -195,9 +203,9 @@ function serveAdmissionStreams(
 /**
  * Serves the admission webhook over TLS until shut down, h2 and HTTP/1.1 on one port (ALPN): kube-apiserver
  * negotiates h2 and multiplexes its calls over one connection instead of opening more as calls slow down.
- * Certificate hot reload, /healthz, /readyz and /metrics. The two admission POST paths bypass express (see
- * `admissionFastPath`); other h2 requests get the same routes without express (`createPlainRoutes`). The phase is its
- * caller's to start and stop.
+ * Certificate hot reload, /healthz, /readyz and /metrics. Two doors, each checking the caller once: requests
+ * (HTTP/1.1 and h2 compat) go to `webhookRoutes`; kube-apiserver's h2 admission streams to `serveAdmissionStream`,
+ * with the same admission handler. Signals and the phase are its caller's (see `untilSignal`).
  */
 export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHandle> {
   const { config, metrics, phase } = options;
@@ -229,9 +237,11 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     metrics,
     apply: (pair) => server.setSecureContext(secureContextOptions(pair)),
   });
-  const gated = config.webhook.clientCaFile !== undefined;
-  const clientCas = (): readonly X509Certificate[] | undefined => certs.certificate()?.clientCas;
-  const unauthenticated = callerGate({ enabled: gated, clientCas, metrics, logger });
+  const admits = callerCheck({
+    enabled: config.webhook.clientCaFile !== undefined,
+    clientCas: () => certs.certificate()?.clientCas,
+  });
+  const refuse = refuseCaller({ metrics, logger });
   const readiness = (): Readiness => {
     const checks = { certificate: certs.loaded(), phase: phase.known(), draining };
     return { ready: checks.certificate && checks.phase && !draining, checks };
@@ -242,21 +252,14 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     metrics,
     phase: admissionPhase(phase, config.phase.initial),
   });
-  const fast = admissionFastPath(admission);
-  const app = createApp({ admission, registry: metrics.registry, readiness });
-  const plain = createPlainRoutes({ registry: metrics.registry, readiness });
+  const routes = webhookRoutes({ admission, registry: metrics.registry, readiness });
+  // The request door: HTTP/1.1 (allowHTTP1: node:http's own request and response) and h2 compat.
   server.on('request', (req, res) => {
-    if (req.httpVersionMajor === 2) {
-      if (!unauthenticated(req, res) && !fast(req, res)) plain(req, res);
-      return;
-    }
-    // allowHTTP1: node:http's own request and response objects.
-    const h1req = req as unknown as IncomingMessage;
-    const h1res = res as unknown as ServerResponse;
-    connections.track(h1req.socket as TLSSocket, h1res);
-    if (!unauthenticated(h1req, h1res) && !fast(h1req, h1res)) app(h1req, h1res);
+    if (req.httpVersionMajor !== 2) connections.track(req.socket as TLSSocket, res);
+    if (admits(pathOf(req.url), req.socket as CallerSocket)) routes(req, res);
+    else refuse(req, res);
   });
-  serveAdmissionStreams(server, admission, gated ? clientCas : undefined);
+  serveAdmissionStreams(server, admission, admits);
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
   await certs.start();
@@ -269,13 +272,14 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
   let closing: Promise<void> | undefined;
+  const forced = new AbortController();
   const shutdown = async (): Promise<void> => {
     const { shutdownDelaySeconds, shutdownTimeoutSeconds } = config.webhook;
     const deadline = Date.now() + shutdownTimeoutSeconds * 1000;
     draining = true;
     logger.info({ shutdownDelaySeconds, shutdownTimeoutSeconds }, 'webhook draining');
-    await sleep(Math.min(shutdownDelaySeconds * 1000, Math.max(0, deadline - Date.now() - 1000)));
-    await drain(server, connections, deadline);
+    await sleep(Math.min(shutdownDelaySeconds * 1000, Math.max(0, deadline - Date.now() - 1000)), forced.signal);
+    await drain(server, connections, forced.signal.aborted ? Date.now() : deadline);
     certs.stop();
     logger.info('webhook stopped');
   };
@@ -283,21 +287,11 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     closing ??= shutdown().finally(resolveClosed);
     return closing;
   };
-
-  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      logger.warn({ signal }, 'second signal, closing all connections');
-      connections.destroyAll();
-      return;
-    }
-    logger.info({ signal }, 'shutdown requested');
-    void close();
+  const force = (): void => {
+    logger.warn('closing all connections');
+    forced.abort();
+    connections.destroyAll();
   };
-  for (const s of signals) process.on(s, onSignal);
-  void closed.then(() => {
-    for (const s of signals) process.off(s, onSignal);
-  });
 
-  return { server, address, phase, readiness, connections: () => connections.counts(), close, closed };
+  return { server, address, phase, readiness, connections: () => connections.counts(), close, force, closed };
 }

@@ -88,7 +88,7 @@ export function secureContextOptions(pair: LoadedCertificate): SecureContextOpti
 
 /**
  * TLS server options (HTTP/1.1 and h2 alike) for caller authentication: ask every client for a certificate but finish the handshake
- * without one, so kubelet's probes still reach /healthz and /readyz; `callerGate` refuses the rest. No session
+ * without one, so kubelet's probes still reach /healthz and /readyz; `callerCheck` refuses the rest. No session
  * resumption (see `NO_RESUMPTION`).
  */
 export function clientAuthServerOptions(
@@ -162,44 +162,51 @@ function signedByBundle(leaf: X509Certificate, clientCas: readonly X509Certifica
  */
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
-export interface CallerGateOptions {
+export interface CallerCheckOptions {
   /** Off when no client CA is configured: every caller is believed. */
   enabled: boolean;
   /** The client CA certificates in force (they reload with the serving pair). */
   clientCas: () => readonly X509Certificate[] | undefined;
-  metrics: WebhookMetrics;
-  logger: Logger;
 }
 
 /**
- * Refuses requests whose connection is not kube-apiserver's by `callerAuthenticated` (a client certificate signed by
- * the configured client CA, from its admission configuration) with 401 and a count; returns true when it answered.
- * Open paths pass. Over h2 `req.socket` stands for the session's TLS socket, so the check is the same for both
- * protocols.
+ * The webhook's one 401 predicate, for every door: a request to `path` on `socket` may pass when caller
+ * authentication is off, when the path is open (`OPEN_PATHS`), or when `callerAuthenticated` holds for its connection
+ * (over h2 the session's TLS socket, so the rule is the same for both protocols).
  */
-export function callerGate(
-  options: CallerGateOptions,
-): (req: WebhookRequest & { socket: Socket }, res: WebhookResponse) => boolean {
-  if (!options.enabled) return () => false;
-  const { metrics, logger, clientCas } = options;
+export function callerCheck(options: CallerCheckOptions): (path: string, socket: CallerSocket | undefined) => boolean {
+  if (!options.enabled) return () => true;
+  const { clientCas } = options;
+  return (path, socket) => OPEN_PATHS.has(path) || callerAuthenticated(socket, clientCas());
+}
+
+/**
+ * The answer to a request `callerCheck` refused: 401 with a JSON message, counted by reason (no certificate, or one
+ * the client CA did not sign) and logged at debug.
+ */
+export function refuseCaller(options: {
+  metrics: WebhookMetrics;
+  logger: Logger;
+}): (req: WebhookRequest & { socket: Socket }, res: WebhookResponse) => void {
+  const { metrics, logger } = options;
   return (req, res) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    if (OPEN_PATHS.has(q === -1 ? url : url.slice(0, q))) return false;
     const socket = req.socket as TLSSocket;
-    if (callerAuthenticated(socket, clientCas())) return false;
     const presented = socket.getPeerX509Certificate() !== undefined;
     const reason = presented ? 'untrusted_certificate' : 'no_certificate';
     metrics.admissionUnauthenticated.inc({ reason });
     logger.debug(
-      { reason, remote: socket.remoteAddress, path: url.slice(0, 200), err: String(socket.authorizationError ?? '') },
+      {
+        reason,
+        remote: socket.remoteAddress,
+        path: (req.url ?? '/').slice(0, 200),
+        err: String(socket.authorizationError ?? ''),
+      },
       'caller not authenticated',
     );
     req.resume();
     const body = JSON.stringify({ message: 'a client certificate signed by the configured client CA is required' });
     res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-    return true;
   };
 }
 

@@ -176,15 +176,18 @@ async function serve(target: Target, certDir: string): Promise<void> {
       logger,
       metrics,
       phase,
-      signals: [],
     });
     ready(handle.address.port);
     return;
   }
   const { createAdmissionHandler } = await import('../../src/webhook/admission.js');
-  const { createApp } = await import('../../src/webhook/app.js');
+  const { ADMISSION_PATHS, serveAdmission } = await import('../../src/webhook/http.js');
+  const { default: express } = await import('express');
   const admission = createAdmissionHandler({ config, logger, metrics, phase: () => 'runtime-truth' });
-  const app = createApp({ admission, registry: metrics.registry, readiness: () => ({ ready: true, checks: {} }) });
+  // The admission route mounted on express, as the webhook served it before its own router.
+  const app = express();
+  for (const [path, webhook] of Object.entries(ADMISSION_PATHS))
+    app.post(path, (req, res) => serveAdmission(admission, webhook, req, res));
   const server = https.createServer({ cert, key, keepAliveTimeout: 90_000 }, app);
   server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
 }

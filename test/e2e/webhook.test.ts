@@ -234,7 +234,6 @@ before(async () => {
     logger,
     metrics,
     phase: phaseSource,
-    signals: [],
   });
   await eventually('webhook ready', async () => (webhook?.readiness().ready ? true : undefined));
   await cp.apply('admin', [

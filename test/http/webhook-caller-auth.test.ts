@@ -88,7 +88,6 @@ async function start(clientCaFile: string): Promise<{ handle: WebhookHandle; met
     logger: silentLogger(),
     metrics,
     phase: { current: () => 'runtime-truth', known: () => true },
-    signals: [],
   });
   return { handle, metrics };
 }

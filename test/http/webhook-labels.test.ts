@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
 import { createWebhookMetrics } from '../../src/metrics/registry.js';
 import { createAdmissionHandler } from '../../src/webhook/admission.js';
-import { createApp } from '../../src/webhook/app.js';
+import { webhookRoutes } from '../../src/webhook/routes.js';
 import { runWebhook } from '../../src/webhook/server.js';
 import { loadReview } from '../fixtures/admission/load.js';
 
@@ -29,7 +29,7 @@ function app(maxToolSeries: number) {
     metrics,
     phase: () => 'runtime-truth',
   });
-  const server = createApp({
+  const server = webhookRoutes({
     admission,
     registry: metrics.registry,
     readiness: () => ({ ready: true, checks: {} }),
@@ -135,7 +135,6 @@ test(`${INVENTED} reviews from invalid tool namespaces through the real server: 
     logger: silentLogger(),
     metrics,
     phase: { current: () => 'runtime-truth', known: () => true },
-    signals: [],
   });
   const session = http2.connect(`https://127.0.0.1:${handle.address.port}`, {
     ca: readFileSync(ca.certFile),

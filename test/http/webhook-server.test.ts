@@ -73,7 +73,6 @@ async function start(
     logger: silentLogger(),
     metrics,
     phase,
-    signals: [],
   });
   return { handle, metrics };
 }

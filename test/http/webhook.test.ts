@@ -6,9 +6,9 @@ import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
 import { createWebhookMetrics } from '../../src/metrics/registry.js';
 import { createAdmissionHandler } from '../../src/webhook/admission.js';
-import { createApp } from '../../src/webhook/app.js';
-import type { Readiness } from '../../src/webhook/app.js';
+import type { Readiness } from '../../src/http/routes.js';
 import { MAX_REVIEW_BYTES } from '../../src/webhook/http.js';
+import { webhookRoutes } from '../../src/webhook/routes.js';
 import { loadReview, reviewText } from '../fixtures/admission/load.js';
 
 function app(readiness: Readiness = { ready: true, checks: { certificate: true, phase: true, draining: false } }) {
@@ -19,7 +19,7 @@ function app(readiness: Readiness = { ready: true, checks: { certificate: true, 
     metrics,
     phase: () => 'runtime-truth',
   });
-  return createApp({ admission, registry: metrics.registry, readiness: () => readiness });
+  return webhookRoutes({ admission, registry: metrics.registry, readiness: () => readiness });
 }
 
 function post(path: string, body: string) {

@@ -1,5 +1,4 @@
-import { withOneShotSync } from '../compose.js';
-import { impersonation } from '../one-shot.js';
+import { impersonation, withOneShotSync } from '../one-shot.js';
 import { EXIT, formatProgress, showProgress, table } from '../io.js';
 import type { CliIo, ProgressState } from '../io.js';
 import type { Logger } from '../../log/logger.js';

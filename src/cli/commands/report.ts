@@ -1,6 +1,5 @@
 import type { ToolPlan } from '../../sync/reconcile.js';
-import { withOneShotSync } from '../compose.js';
-import { impersonation } from '../one-shot.js';
+import { impersonation, withOneShotSync } from '../one-shot.js';
 import { EXIT, table } from '../io.js';
 import type { CliIo } from '../io.js';
 

@@ -1,18 +1,7 @@
-import { createWebhookMetrics } from '../../metrics/registry.js';
-import { VERSION } from '../../version.js';
-import { runWebhook } from '../../webhook/server.js';
-import { common, webhookParts, withPhase } from '../compose.js';
-import { EXIT } from '../io.js';
-import type { CliIo } from '../io.js';
+import { webhookProcess } from '../compose.js';
+import type { Process } from '../process.js';
 
-/** `jobs-storage webhook`: serves until SIGTERM/SIGINT, then drains. */
-export async function runWebhookCommand(opts: { config?: string }, _io: CliIo): Promise<number> {
-  const parts = await common({ configFile: opts.config, command: 'webhook' }, createWebhookMetrics);
-  const { phase } = webhookParts(parts);
-  const { config, logger, metrics } = parts;
-  return withPhase(phase, async () => {
-    const handle = await runWebhook({ config, logger, metrics, phase, version: VERSION });
-    await handle.closed;
-    return EXIT.ok;
-  });
+/** `jobs-storage webhook`: the admission webhook, as a process the CLI serves until SIGTERM/SIGINT, then drains. */
+export function webhookCommand(opts: { config?: string }): Promise<Process> {
+  return webhookProcess(opts.config);
 }
