@@ -137,11 +137,22 @@ function httpsGet(url: string, ca: Buffer, token?: string): Promise<{ status: nu
   });
 }
 
-function httpGet(url: string, token?: string): Promise<{ status: number; body: string }> {
-  return fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).then(async (r) => ({
-    status: r.status,
-    body: await r.text(),
-  }));
+/**
+ * A GET over fetch's pooled keep-alive connections. A request that meets a pooled connection the server closed at that
+ * moment fails before it is sent (a socket error, no answer); it is sent once more on a new connection. An answer,
+ * whatever its status, is never retried, and a server that is gone fails both tries.
+ */
+async function httpGet(url: string, token?: string): Promise<{ status: number; body: string }> {
+  const once = () =>
+    fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).then(async (r) => ({
+      status: r.status,
+      body: await r.text(),
+    }));
+  try {
+    return await once();
+  } catch {
+    return once();
+  }
 }
 
 function metricLines(text: string, ...names: string[]): string {

@@ -104,10 +104,16 @@ export function getRoutes(gets: ReadonlyMap<string, Route>): Route {
   };
 }
 
+/**
+ * Idle keep-alive connections outlive the clients' own idle timeouts (Prometheus, kubelet, undici's 4 s), so a client
+ * never sends a request on a connection the server is closing at that moment (node's default is 5 s).
+ */
+const KEEP_ALIVE_MS = 65_000;
+
 /** A plain HTTP/1.1 server for `listener` (a `Route`, or the sync's admin app), listening on `host:port`. */
 export function listenHttp(listener: RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer(listener);
+    const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, listener);
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
