@@ -17,3 +17,8 @@ if (mtime(marker) < mtime('package-lock.json')) {
   const res = spawnSync('npm', ['ci', '--no-fund', '--no-audit'], { stdio: 'inherit' });
   if (res.status !== 0) process.exit(res.status ?? 1);
 }
+
+// The runtime the image ships (.node-version): `npm test`, `npm run demo` and `npm run bench` run on it, fetched into
+// the cache when the machine's node is another version.
+const { nodeBinDir } = await import('./tools/node.mjs');
+nodeBinDir();

@@ -5,8 +5,17 @@
  * Flags: --no-e2e skips the control plane (a quick local loop); any other argument filters files by substring.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+
+// The suite runs on the runtime the image ships: `npm test` starts it through scripts/tools/node.mjs, which puts
+// the node of .node-version (or JOBS_STORAGE_NODE_VERSION, to try another line) first on PATH.
+const wantedNode = (process.env.JOBS_STORAGE_NODE_VERSION ?? readFileSync('.node-version', 'utf8')).trim();
+if (process.version !== `v${wantedNode.replace(/^v/, '')}`) {
+  console.error(`[test] running on node ${process.version}, not ${wantedNode} (.node-version): run it as \`npm test\``);
+  process.exit(2);
+}
+console.error(`[test] node ${process.version}`);
 
 const args = process.argv.slice(2);
 const withE2e = !args.includes('--no-e2e');

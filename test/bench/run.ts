@@ -11,20 +11,31 @@
  * Sizes: BENCH_TOOLS / BENCH_JOBS (default 4000 × 5); pass `webhook`, `sync`, `freshness`, `preflight`, `migrate` or
  * `import` to run some.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 
 const only = process.argv.slice(2);
 const benches = ['webhook', 'sync', 'freshness', 'preflight', 'migrate', 'import'].filter(
   (b) => only.length === 0 || only.includes(b),
 );
+/**
+ * Runs one benchmark on this process's node (the pinned runtime, see scripts/tools/node.mjs), its output lines each
+ * prefixed with that node's version, so no figure is read apart from the runtime it was measured on.
+ */
+function runBench(bench: string): Promise<boolean> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', `${bench}.ts`)], {
+    stdio: ['inherit', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => console.log(`node ${process.version} | ${line}`));
+  return new Promise((resolve) => child.on('close', (code) => resolve(code === 0)));
+}
+
 let failed = false;
 for (const bench of benches) {
-  console.log(`\n== ${bench} benchmark ==`);
-  const res = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', `${bench}.ts`)], {
-    stdio: 'inherit',
-  });
-  if (res.status !== 0) failed = true;
+  console.log(`\n== ${bench} benchmark (node ${process.version}) ==`);
+  if (!(await runBench(bench))) failed = true;
 }
 process.exit(failed ? 1 : 0);
