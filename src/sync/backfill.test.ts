@@ -19,10 +19,11 @@ import { createStorageCodec, jobText } from '../storage/codec.js';
 import type { JobCr } from '../storage/codec.js';
 import { PROVENANCE_ANNOTATIONS } from '../storage/kinds.js';
 import { Backfiller } from './backfill.js';
-import type { BackfillResult, WatchedState } from './backfill.js';
-import { backfillCr, backfillCrText, crEntry, workloadEntry } from './entries.js';
+import type { BackfillResult, InventoryView } from './backfill.js';
+import { backfillCr, backfillCrText, crEntry, readWorkloadEntry, workloadEntry } from './entries.js';
 import type { EntryContext, Provenance } from './entries.js';
 import { jobFingerprint } from './fingerprint.js';
+import { WriterGate } from './gate.js';
 import { Inventory } from './inventory.js';
 import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
@@ -49,36 +50,37 @@ function contexts(settings: RuntimeSettings): { kept: EntryContext<string>; rere
 
 /**
  * The sync's live watch, for the backfill to read before writing: the real Inventory, fed the entries its informers
- * would make of the objects they hold. `hold` gives the backfiller the jobs it may keep as the sync does (sync/loop).
+ * would make of the objects they hold, with the jobs of candidates it keeps as the sync does (sync/inventory).
  */
 class Watch {
   readonly inventory: Inventory;
   /** Runs before each read of a workload, e.g. to move the phase on meanwhile. */
   onRead: () => void = () => undefined;
-  readonly state: WatchedState = {
-    hasCr: (job: JobRef) => this.inventory.hasCr(job),
-    workload: (job: JobRef) => {
-      this.onRead();
-      return this.inventory.workloadOf(job);
-    },
-  };
+  readonly view: InventoryView;
 
   constructor(private readonly settings: RuntimeSettings = DEFAULT_RUNTIME_SETTINGS) {
-    this.inventory = new Inventory(settings.toolNamespacePrefix ?? 'tool-');
+    this.inventory = new Inventory(settings.toolNamespacePrefix ?? 'tool-', undefined, { mayKeep: () => true });
+    const inventory = this.inventory;
+    this.view = {
+      hasCr: (job: JobRef) => inventory.hasCr(job),
+      workloadOf: (job: JobRef) => {
+        this.onRead();
+        return inventory.workloadOf(job);
+      },
+      namesOf: (namespace: string) => inventory.namesOf(namespace),
+      candidates: inventory.candidates,
+    };
   }
 
-  /** The workload informer holds `workload`; its job is kept by `holder` (the sync keeps it when it has no CR). */
-  workload(workload: unknown, holder?: Backfiller): RuntimeEntry {
-    const ctx: EntryContext<string> = {
-      ...contexts(this.settings).kept,
-      read: (entry, job) => {
-        if (entry.what === 'job' && job) holder?.hold(entry.entry, job);
-      },
-    };
-    const read = workloadEntry(workload, ctx);
+  /** The workload informer holds `workload`; with `keep`, its job is kept (the sync keeps it when it has no CR). */
+  workload(workload: unknown, keep = false): RuntimeEntry {
+    const { kept } = contexts(this.settings);
+    const made = readWorkloadEntry(workload, kept);
+    const read = made?.entry;
     assert.ok(read?.what === 'job', 'the fixture is a jobs-framework job');
     const w = read.entry.workload;
-    this.inventory.apply(w.kind === 'CronJob' ? 'cronjobs' : 'deployments', w.namespace, w.name, read);
+    const kind = w.kind === 'CronJob' ? 'cronjobs' : 'deployments';
+    this.inventory.apply(kind, w.namespace, w.name, read, keep ? made?.job : undefined);
     return read.entry;
   }
 
@@ -88,8 +90,8 @@ class Watch {
     this.inventory.apply(w.kind === 'CronJob' ? 'cronjobs' : 'deployments', w.namespace, w.name, undefined);
   }
 
-  /** The CR informer holds the CR of the job (as a backfill would have written it); `holder` hears it. */
-  cr(workload: unknown, holder?: Backfiller): void {
+  /** The CR informer holds the CR of the job (as a backfill would have written it). */
+  cr(workload: unknown): void {
     const { reread, kept } = contexts(this.settings);
     const read = workloadEntry(workload, reread);
     assert.ok(read?.what === 'job' && read.entry.parsed.ok);
@@ -97,7 +99,6 @@ class Watch {
     const cr = backfillCr(read.entry.parsed.value, {}, { codec, namespacePrefix: prefix });
     const plural = cr.kind === 'ScheduledJob' ? 'scheduled-jobs' : 'continuous-jobs';
     const entry = crEntry(cr, kept);
-    if (entry?.what === 'cr') holder?.crSeen(entry.entry);
     this.inventory.apply(plural, cr.metadata.namespace, cr.metadata.name, entry);
   }
 }
@@ -145,19 +146,25 @@ function backfiller(
   } = {},
 ) {
   const settings = o.settings ?? DEFAULT_RUNTIME_SETTINGS;
+  const deleted = o.deleted;
+  const gate = new WriterGate({
+    phase: { known: () => true, current: o.phase ?? (() => 'runtime-truth') },
+    ...(deleted ? { tombstones: { covers: deleted } } : {}),
+  });
+  gate.leading(o.leader ?? true);
+  gate.crsListed();
   return new Backfiller({
     api,
-    entries: contexts(settings).reread,
-    watched: watch.state,
+    gate,
+    inventory: watch.view,
+    codec,
+    settings,
     namespacePrefix: settings.toolNamespacePrefix ?? 'tool-',
-    phase: { known: () => true, current: o.phase ?? (() => 'runtime-truth') },
-    isLeader: () => o.leader ?? true,
     identity: 'sync-0',
     metrics: createSyncMetrics(new Registry()),
     logger: silentLogger(),
     now: o.now ?? (() => NOW),
-    ...(o.onRetry ? { onRetry: o.onRetry } : {}),
-    ...(o.deleted ? { deleted: o.deleted } : {}),
+    ...(o.onRetry ? { passes: { dueBy: o.onRetry } } : {}),
     ...(o.random ? { random: o.random } : {}),
   });
 }
@@ -220,7 +227,7 @@ describe('Backfiller', () => {
       {
         name: 'the workload is being deleted',
         answer: answering(workload()),
-        watch: (w, b) => w.workload(deleting(), b),
+        watch: (w) => w.workload(deleting(), true),
         expect: { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' },
         requests: [],
       },
@@ -259,7 +266,7 @@ describe('Backfiller', () => {
       {
         name: 'no job kept (listed while the phase did not backfill): the workload is read once',
         answer: answering(workload()),
-        watch: (_, b, listed) => b.release(listed),
+        watch: (w, _, listed) => w.inventory.candidates.release(listed),
         expect: { outcome: 'created' },
         requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
       },
@@ -268,21 +275,21 @@ describe('Backfiller', () => {
         answer: ({ path }) => {
           throw path === WORKLOAD ? notFound() : new Error(path);
         },
-        watch: (_, b, listed) => b.release(listed),
+        watch: (w, _, listed) => w.inventory.candidates.release(listed),
         expect: { outcome: 'skipped', reason: 'the workload is gone' },
         requests: [`GET ${WORKLOAD}`],
       },
       {
         name: 'no job kept, and the read finds it being deleted',
         answer: answering(deleting()),
-        watch: (_, b, listed) => b.release(listed),
+        watch: (w, _, listed) => w.inventory.candidates.release(listed),
         expect: { outcome: 'skipped', reason: 'the workload changed: being deleted or no longer a readable job' },
         requests: [`GET ${WORKLOAD}`],
       },
       {
         name: 'a workload created seconds ago (jobs-api may be deleting its job right now) is read once',
         answer: answering(young()),
-        watch: (w, b) => w.workload(young(), b),
+        watch: (w) => w.workload(young(), true),
         expect: { outcome: 'created' },
         requests: [`GET ${WORKLOAD}`, `POST ${CR}`],
       },
@@ -303,7 +310,7 @@ describe('Backfiller', () => {
         ...(c.leader === undefined ? {} : { leader: c.leader }),
         deleted: (fresh) => (c.deleted ?? false) && fresh.workload.name === 'nightly',
       });
-      const listed = watch.workload(workload(), b);
+      const listed = watch.workload(workload(), true);
       c.watch?.(watch, b, listed);
       const results = await b.run([listed]);
       assert.deepEqual(results, [{ tool: 'mytool', name: 'nightly', type: 'scheduled', ...c.expect }], c.name);
@@ -322,7 +329,7 @@ describe('Backfiller', () => {
     const requests = () => calls.splice(0).map((r) => `${r.method} ${r.path}`);
     const watch = new Watch();
     const b = backfiller(api, watch);
-    const listed = watch.workload(workload(), b);
+    const listed = watch.workload(workload(), true);
     const created = [{ tool: 'mytool', name: 'nightly', type: 'scheduled', outcome: 'created' }];
     assert.deepEqual(await b.run([listed]), created);
     assert.deepEqual(requests(), [`POST ${CR}`]);
@@ -331,14 +338,14 @@ describe('Backfiller', () => {
     assert.deepEqual(requests(), []);
     assert.deepEqual(b.outcomes, { created: 1, existed: 0, skipped: 0, failed: 0 });
     // Once the watch holds the CR, a backfill (there should be none) finds it there.
-    watch.cr(workload(), b);
+    watch.cr(workload());
     assert.deepEqual(await b.run([listed]), [{ ...created[0], outcome: 'existed' }]);
     assert.deepEqual(requests(), []);
 
     // A job that no longer waits for a CR (the pass's retain) loses the job kept for it: a later backfill reads it.
     const again = new Watch();
     const b2 = backfiller(api, again);
-    const kept = again.workload(workload(), b2);
+    const kept = again.workload(workload(), true);
     b2.retain('mytool', new Set());
     assert.deepEqual(await b2.run([kept]), created);
     assert.deepEqual(requests(), [`GET ${WORKLOAD}`, `POST ${CR}`]);
@@ -352,7 +359,7 @@ describe('Backfiller', () => {
     const entries = Array.from({ length: 12_001 }, (_, i) => {
       const w = { ...template, metadata: { ...template.metadata, name: `job-${i}` } };
       watch.cr(w);
-      return watch.workload(w, b);
+      return watch.workload(w, true);
     });
     const results = await b.run(entries);
     assert.equal(results.length, 12_001);
@@ -370,7 +377,7 @@ describe('Backfiller', () => {
     );
     const watch = new Watch();
     const b = backfiller(api, watch, { onRetry: (tool, at) => retries.push([tool, at]), random: () => 0.5 });
-    const entry = watch.workload(workload(), b);
+    const entry = watch.workload(workload(), true);
     const results = await b.run([entry]);
     assert.equal(results[0]?.outcome, 'failed');
     assert.match(results[0]?.reason ?? '', /etcd is unavailable/);
@@ -394,7 +401,7 @@ describe('Backfiller', () => {
     );
     const watch = new Watch();
     const b = backfiller(api, watch, { random: () => jitter, now: () => now });
-    const entry = watch.workload(workload(), b);
+    const entry = watch.workload(workload(), true);
     const delays: number[] = [];
     for (const r of [0, 0.999, 0, 0.5, 0, 0, 0, 0, 0, 1 - 1e-9]) {
       jitter = r;
@@ -418,7 +425,7 @@ describe('Backfiller', () => {
     };
     const watch = new Watch();
     const b = backfiller(capture, watch);
-    await b.run([watch.workload(workload(), b)]);
+    await b.run([watch.workload(workload(), true)]);
     assert.equal(posted?.kind, 'ScheduledJob');
     assert.equal(posted?.metadata.namespace, 'tool-mytool');
     assert.deepEqual(posted?.metadata.annotations, {
@@ -502,7 +509,7 @@ describe('convert previews the CR the sync writes', () => {
           });
           const watch = new Watch(settings);
           const b = backfiller(api, watch, { settings });
-          const [result] = await b.run([watch.workload(workload, kept ? b : undefined)]);
+          const [result] = await b.run([watch.workload(workload, kept)]);
           assert.equal(result?.outcome, 'created', name);
           const annotations = { ...posted?.metadata.annotations };
           delete annotations[PROVENANCE_ANNOTATIONS.backfilledBy];

@@ -1,67 +1,51 @@
-import { phaseBehaviour } from '../phase/behaviour.js';
 import type { StoredJob } from '../jobs/model.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
 import { Gate } from '../k8s/gate.js';
 import { collectionPath, objectPath } from '../k8s/paths.js';
-import type { PhaseView } from '../phase/source.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import { workloadKindOf } from '../runtime/kinds.js';
+import type { RuntimeSettings } from '../runtime/settings.js';
 import { jobText } from '../storage/codec.js';
-import type { JobText } from '../storage/codec.js';
+import type { JobText, StorageCodec } from '../storage/codec.js';
 import { storageKindForJobType } from '../storage/kinds.js';
+import { BackfillLog } from './backfill-log.js';
+import type { BackfillResult } from './backfill-log.js';
 import { backfillCrText, workloadEntry } from './entries.js';
 import type { EntryContext } from './entries.js';
+import type { WriterGate } from './gate.js';
+import type { Inventory } from './inventory.js';
+import type { PassScheduler } from './passes.js';
 import { PerTool } from './per-tool.js';
-import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry } from './reconcile.js';
 
-export interface BackfillResult {
-  tool: string;
-  name: string;
-  type: StoredJob['job_type'];
-  outcome: 'created' | 'existed' | 'skipped' | 'failed';
-  reason?: string;
-}
+export type { BackfillResult } from './backfill-log.js';
 
-/**
- * What the sync's live watch (its informers) holds right now, read instead of the API server before each write
- * (docs/adr/0005).
- */
-export interface WatchedState {
-  /** Whether the CR informer holds the job's CR (being deleted or not). */
-  hasCr: (job: JobRef) => boolean;
-  /** The job's workload as the workload informer holds it now; undefined once it is gone. */
-  workload: (job: JobRef) => RuntimeEntry<unknown> | undefined;
-}
+/** What the Backfiller reads of the sync's live watch, instead of the API server, before each write (docs/adr/0005). */
+export type InventoryView = Pick<Inventory, 'hasCr' | 'workloadOf' | 'namesOf' | 'candidates'>;
 
 export interface BackfillerDeps {
   api: Pick<KubeApi, 'request'>;
-  /** Reads a workload into an entry that keeps the job itself (the GET when no job is held for it). */
-  entries: EntryContext<StoredJob>;
-  watched: WatchedState;
-  /** Backfills in flight at once (default BACKFILL_IN_FLIGHT). */
-  inFlight?: number;
+  /** Whether this replica may write now, asked before each backfill and again right before its POST. */
+  gate: Pick<WriterGate, 'mayWrite' | 'verdict'>;
+  /** The CRs and workloads the informers hold, and the jobs kept for candidates. */
+  inventory: InventoryView;
+  codec: StorageCodec;
+  /** jobs-api's deployment settings, to read a workload again (the GET when no job is kept for it). */
+  settings: RuntimeSettings;
   namespacePrefix: string;
-  phase: Pick<PhaseView, 'known' | 'current'>;
-  /** Whether this replica holds the Lease (or writes alone). */
-  isLeader: () => boolean;
   /** This replica's name, recorded on the CRs it writes. */
   identity: string;
-  metrics: Pick<SyncMetrics, 'syncedToStorage' | 'syncErrors'>;
-  logger: Logger;
   now: () => number;
-  /** A backfill failed and is retried at `retryAt`: the tool must be reconciled again by then. */
-  onRetry?: (tool: string, retryAt: number) => void;
-  /**
-   * Whether the job of a workload (as just read again) was deleted: its CR was seen deleted while this workload
-   * stood (a tombstone, sync/tombstones), or the sync still holds a CR the API just answered 404 for (its delete
-   * is on its way). Checked right before the write.
-   */
-  deleted?: (fresh: RuntimeEntry<unknown>) => boolean;
   /** [0, 1): the jitter of the retry backoff (Math.random by default). */
   random?: () => number;
+  metrics: Pick<SyncMetrics, 'syncedToStorage' | 'syncErrors'>;
+  logger: Logger;
+  /** Backfills in flight at once (default BACKFILL_IN_FLIGHT). */
+  inFlight?: number;
+  /** Where a failed backfill's retry is scheduled: its tool is reconciled again by then. */
+  passes?: Pick<PassScheduler, 'dueBy'>;
 }
 
 type Outcome = Omit<BackfillResult, 'tool' | 'name' | 'type'>;
@@ -82,7 +66,6 @@ const RETRY_MAX_MS = 30_000;
 /** Per-request deadlines: single-object reads and a create answer in milliseconds on a healthy API server. */
 const READ_TIMEOUT_MS = 5_000;
 const WRITE_TIMEOUT_MS = 10_000;
-const RESULTS_KEPT = 5000;
 /**
  * A workload created less than this long ago is read again before its CR is written, not taken from the watch: long
  * enough to cover the watch's lag behind a job jobs-api creates and deletes at once, short enough that an import of
@@ -96,61 +79,25 @@ interface Retry {
 }
 
 /**
- * A candidate's job as read from its workload at `resourceVersion`, kept until the CR is written or seen. Kept as its
- * JSON (a job is plain data): one flat string instead of a dozen small objects, for the thousands an import waits on,
- * which becomes the CR's spec as it is (`backfillCrText`).
- */
-interface Held extends JobText {
-  resourceVersion: string;
-}
-
-/**
- * Creates the CRs of workloads found without one, on the writer only. Right before each write the live watch is
- * read again, not the API server: the CR must still be missing from the CR informer, the workload still held by the
- * workload informer, not being deleted, still a readable job and not tombstoned. A POST never overwrites: a 409
- * means someone (jobs-api) created the CR first, so it existed (docs/adr/0005). The job the CR is built from is the
- * one `hold` kept from the watched workload at its current resourceVersion; without one (it was not held, or the
- * workload changed since) the workload is read once from the API server. A failure is retried after a while.
+ * Creates the CRs of workloads found without one, when the gate lets this replica write. Right before each write the
+ * live watch is read again, not the API server: the CR must still be missing from the CR informer, the workload still
+ * held by the workload informer, not being deleted, still a readable job and not tombstoned. A POST never overwrites:
+ * a 409 means someone (jobs-api) created the CR first, so it existed (docs/adr/0005). The job the CR is built from is
+ * the one the inventory kept from the watched workload at its current resourceVersion; without one (it was not kept,
+ * or the workload changed since) the workload is read once from the API server. A failure is retried after a while.
  */
 export class Backfiller {
   private readonly retryAt = new PerTool<Retry>();
   private readonly inFlight = new PerTool<true>();
-  private readonly held = new PerTool<Held>();
-  /** Jobs whose CR was written (or found by a 409) and not yet seen by the CR informer: not written again. */
-  private readonly written = new PerTool<true>();
-  private readonly gate: Gate;
-  private readonly results: BackfillResult[] = [];
-  private readonly counts: Record<BackfillResult['outcome'], number> = {
-    created: 0,
-    existed: 0,
-    skipped: 0,
-    failed: 0,
-  };
-  private createdCount = 0;
-  private pendingCount = 0;
+  private readonly slots: Gate;
+  /** Reads a workload again into an entry that keeps the job itself. */
+  private readonly entries: EntryContext<StoredJob>;
+  private readonly log = new BackfillLog();
 
   constructor(private readonly deps: BackfillerDeps) {
-    this.gate = new Gate(deps.inFlight ?? BACKFILL_IN_FLIGHT);
-  }
-
-  /**
-   * Keeps the job read from a backfill candidate's workload (one the CR informer holds no CR for), so its CR can be
-   * built without reading the workload again; replaces what was kept for an older resourceVersion. Dropped once the
-   * CR is written or seen (`release`), or when the job no longer waits for a CR (`retain`).
-   */
-  hold(e: RuntimeEntry<unknown>, job: StoredJob): void {
-    this.held.set(e, { ...jobText(job), resourceVersion: e.workload.resourceVersion });
-  }
-
-  /** Forgets the job kept for `job`: its workload is no longer a candidate. */
-  release(job: JobRef): void {
-    this.held.delete(job);
-  }
-
-  /** The CR informer saw the job's CR: nothing to keep for it, and a CR written for it is now in the watch. */
-  crSeen(job: JobRef): void {
-    this.held.delete(job);
-    this.written.delete(job);
+    this.slots = new Gate(deps.inFlight ?? BACKFILL_IN_FLIGHT);
+    const { inventory, settings, codec } = deps;
+    this.entries = { namesOf: (namespace) => inventory.namesOf(namespace), settings, codec, keep: (job) => job };
   }
 
   /**
@@ -159,51 +106,46 @@ export class Backfiller {
    */
   async run(entries: readonly RuntimeEntry[]): Promise<BackfillResult[]> {
     const now = this.deps.now();
+    const { candidates } = this.deps.inventory;
     const queue = entries.filter(
-      (e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e) && !this.written.get(e),
+      (e) => (this.retryAt.get(e)?.at ?? 0) <= now && !this.inFlight.get(e) && !candidates.written(e),
     );
     for (const e of queue) this.inFlight.set(e, true);
-    this.pendingCount += queue.length;
+    this.log.started(queue.length);
     return Promise.all(
       queue.map((e) =>
-        this.gate.run(async () => {
+        this.slots.run(async () => {
+          let result: BackfillResult | undefined;
           try {
-            const result: BackfillResult = Object.assign(
-              { tool: e.tool, name: e.name, type: e.type },
-              await this.one(e),
-            );
-            this.counts[result.outcome] += 1;
-            this.results.push(result);
-            // Trimmed in batches: one splice per RESULTS_KEPT results, not one per result.
-            if (this.results.length >= 2 * RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
+            result = Object.assign({ tool: e.tool, name: e.name, type: e.type }, await this.one(e));
             return result;
           } finally {
             this.inFlight.delete(e);
-            this.pendingCount -= 1;
+            this.log.ended(result);
           }
         }),
       ),
     );
   }
 
-  /** What the last backfills did (at most RESULTS_KEPT), oldest first; the one-shot import prints these. */
+  /** What the last backfills did (the last few thousand), oldest first; the one-shot import prints these. */
   get history(): readonly BackfillResult[] {
-    return this.results.length > RESULTS_KEPT ? this.results.slice(-RESULTS_KEPT) : this.results;
+    return this.log.history;
   }
 
   /** How many backfills ended in each outcome since start: every one of them, however many the history keeps. */
   get outcomes(): Readonly<Record<BackfillResult['outcome'], number>> {
-    return this.counts;
+    return this.log.outcomes;
   }
 
   /** Backfills dispatched and not finished (waiting for a slot or in flight). */
   get pending(): number {
-    return this.pendingCount;
+    return this.log.pending;
   }
 
   /** How many CRs this replica created. */
   get created(): number {
-    return this.createdCount;
+    return this.log.outcomes.created;
   }
 
   /** The retry times of those of `entries` whose last backfill failed. */
@@ -219,25 +161,15 @@ export class Backfiller {
   /** Forgets the retries, kept jobs and writes of a tool's jobs that are no longer waiting for a CR. */
   retain(tool: string, live: ReadonlySet<string>): void {
     this.retryAt.retain(tool, live);
-    this.held.retain(tool, live);
-    this.written.retain(tool, live);
-  }
-
-  /**
-   * The race guard: reconcile decided on the pass's reading of the phase and the Lease, and the re-reads take
-   * time. If jobs-api became the only writer (the phase moved on) or another replica took the Lease meanwhile, a CR
-   * written now would race jobs-api's or the new leader's own write — so both are read again right before writing.
-   */
-  private stillTheWriter(): boolean {
-    const { phase } = this.deps;
-    return phase.known() && phaseBehaviour(phase.current()).backfillRuntimeOnly && this.deps.isLeader();
+    this.deps.inventory.candidates.retain(tool, live);
   }
 
   private async one(e: RuntimeEntry): Promise<Outcome> {
     const kind = storageKindForJobType(e.type);
     if (!kind || !e.parsed.ok) return { outcome: 'skipped', reason: 'not a stored job' };
+    const { gate } = this.deps;
     try {
-      if (!this.stillTheWriter()) return NOT_THE_WRITER;
+      if (!gate.mayWrite()) return NOT_THE_WRITER;
       const current = await this.current(e);
       if ('outcome' in current) {
         if (current === EXISTED || current === GONE) this.done(e);
@@ -251,17 +183,20 @@ export class Backfiller {
           backfilledAt: new Date(this.deps.now()).toISOString(),
           source: { kind: w.kind, name: w.name, resourceVersion: w.resourceVersion },
         },
-        { codec: this.deps.entries.codec, namespacePrefix: this.deps.namespacePrefix },
+        { codec: this.deps.codec, namespacePrefix: this.deps.namespacePrefix },
       );
-      if (!this.stillTheWriter()) return NOT_THE_WRITER;
-      // Read last: the CR's delete may have been seen meanwhile.
-      if (this.deps.deleted?.(current.entry)) return TOMBSTONED;
+      // The race guard: the pass decided on its reading of the phase and the Lease, and the reads since took time.
+      // If jobs-api became the only writer or another replica took the Lease meanwhile, a CR written now would race
+      // their write; and the CR's delete may have been seen meanwhile (a tombstone), or its CR (its delete on its way).
+      const verdict = gate.verdict(current.entry);
+      if (verdict !== 'write') return verdict === 'tombstoned' ? TOMBSTONED : NOT_THE_WRITER;
+      if (this.deps.inventory.hasCr(current.entry)) return TOMBSTONED;
       return await this.write(e, collectionPath(kind, w.namespace), cr, w.resourceVersion);
     } catch (err) {
       const failures = (this.retryAt.get(e)?.failures ?? 0) + 1;
       const retryAt = this.deps.now() + this.backoff(failures);
       this.retryAt.set(e, { at: retryAt, failures });
-      this.deps.onRetry?.(e.tool, retryAt);
+      this.deps.passes?.dueBy(e.tool, retryAt);
       this.deps.metrics.syncErrors.inc({ stage: 'write' });
       const described = describeApiError(err);
       this.deps.logger.warn({ tool: e.tool, job: e.name, type: e.type, err: described }, 'backfill failed, will retry');
@@ -279,14 +214,13 @@ export class Backfiller {
     } catch (err) {
       if (!isConflict(err)) throw err;
       this.done(e);
-      this.written.set(e, true);
+      this.deps.inventory.candidates.wrote(e);
       this.deps.logger.debug({ tool: e.tool, job: e.name, type: e.type }, 'job definition appeared meanwhile');
       return EXISTED;
     }
     this.done(e);
     // Until the CR informer sees it, a pass would plan this job again: a second write would only meet a 409.
-    this.written.set(e, true);
-    this.createdCount += 1;
+    this.deps.inventory.candidates.wrote(e);
     this.deps.metrics.syncedToStorage.inc({ tool_name: e.tool });
     this.deps.logger.debug(
       { tool: e.tool, job: e.name, type: e.type, workloadResourceVersion },
@@ -298,7 +232,7 @@ export class Backfiller {
   /** The job is settled (its CR written or seen, or its workload gone): nothing to retry, nothing to keep. */
   private done(e: RuntimeEntry): void {
     this.retryAt.delete(e);
-    this.held.delete(e);
+    this.deps.inventory.candidates.release(e);
   }
 
   /**
@@ -306,15 +240,15 @@ export class Backfiller {
    * exists, the workload is gone, being deleted or no longer a readable job.
    */
   private async current(e: RuntimeEntry): Promise<{ job: JobText; entry: RuntimeEntry<unknown> } | Outcome> {
-    const { watched } = this.deps;
-    if (watched.hasCr(e)) return EXISTED;
-    const entry = watched.workload(e);
+    const { inventory } = this.deps;
+    if (inventory.hasCr(e)) return EXISTED;
+    const entry = inventory.workloadOf(e);
     if (!entry) return GONE;
     if (entry.workload.deleting || !entry.parsed.ok) return CHANGED;
     // A young workload may belong to a job jobs-api is creating or deleting right now, whose CR came and went before
     // the CR watch delivered it: only the API server knows whether the workload still stands (docs/adr/0005).
     if (this.deps.now() - entry.workload.createdAt < RECENT_WORKLOAD_MS) return this.reread(e);
-    const held = this.held.get(e);
+    const held = inventory.candidates.heldJob(e);
     if (held?.resourceVersion === entry.workload.resourceVersion) return { job: held, entry };
     return this.reread(e);
   }
@@ -338,7 +272,7 @@ export class Backfiller {
       if (isNotFound(err)) return GONE;
       throw err;
     }
-    const read = workloadEntry(fresh, this.deps.entries);
+    const read = workloadEntry(fresh, this.entries);
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) return CHANGED;
     return { job: jobText(read.entry.parsed.value), entry: read.entry };
   }

@@ -30,11 +30,15 @@ export interface EntryContext<J> {
   codec: StorageCodec;
   /** What an entry keeps of a job that was read: its fingerprint (the inventory) or the job itself (re-reads). */
   keep: (job: StoredJob) => J;
-  /**
-   * Hears each job and job CR entry made, with the job read from the object (undefined when it was unreadable):
-   * the sync keeps the jobs of backfill candidates this way instead of reading their workloads again.
-   */
-  read?: (entry: InventoryEntry<J>, job: StoredJob | undefined) => void;
+}
+
+/**
+ * An object read: its entry, and for a workload the job it was read into (undefined when unreadable or not stored),
+ * for the inventory to keep while the workload is a backfill candidate (one without a CR).
+ */
+export interface EntryRead<J = JobFingerprint> {
+  entry: InventoryEntry<J>;
+  job?: StoredJob | undefined;
 }
 
 interface Meta {
@@ -55,17 +59,24 @@ const NOT_STORED = Object.freeze(problem('', 'not a stored job type'));
 export const FOREIGN: InventoryEntry<never> = Object.freeze({ what: 'foreign' });
 export const SERVICE: InventoryEntry<never> = Object.freeze({ what: 'service' });
 
+const FOREIGN_READ: EntryRead<never> = Object.freeze({ entry: FOREIGN, job: undefined });
+
 /**
  * A CronJob or Deployment as the sync keeps it: a parsed jobs-framework job, a foreign workload, or nothing
  * (webservice objects, other namespaces, one-off Jobs). Runs for every workload the sync lists: the entry is built
  * once, in a fixed field order, with the tool's shared strings.
  */
 export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J> | undefined {
+  return readWorkloadEntry(obj, ctx)?.entry;
+}
+
+/** `workloadEntry` with the job the workload was read into (objects in, entries out: nothing else happens). */
+export function readWorkloadEntry<J>(obj: unknown, ctx: EntryContext<J>): EntryRead<J> | undefined {
   const md = (obj as Meta).metadata ?? {};
   const names = ctx.namesOf(md.namespace ?? '');
   if (!names || !md.name) return undefined;
   const { class: cls, parsed } = readWorkload(obj, ctx.settings);
-  if (cls.kind === 'foreign') return FOREIGN;
+  if (cls.kind === 'foreign') return FOREIGN_READ;
   if (cls.kind !== 'job' || !parsed) return undefined;
   const job = storedJobOf(parsed);
   const entry: RuntimeEntry<J> = {
@@ -77,9 +88,7 @@ export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryE
     parsed: job ? ok(ctx.keep(job)) : parsed.ok ? NOT_STORED : parsed,
   };
   if (job?.job_type === 'continuous' && job.port) entry.exposesPort = true;
-  const made: InventoryEntry<J> = { what: 'job', entry };
-  ctx.read?.(made, job);
-  return made;
+  return { entry: { what: 'job', entry }, job };
 }
 
 /** The job a workload was read into, if jobs-api stores it (one-off jobs are not stored). */
@@ -127,9 +136,7 @@ export function crEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J
       // A hand-edited annotation is not evidence of anything; drift is still computed semantically.
     }
   }
-  const made: InventoryEntry<J> = { what: 'cr', entry };
-  ctx.read?.(made, decoded.ok ? decoded.job : undefined);
-  return made;
+  return { what: 'cr', entry };
 }
 
 /** The resourceVersion an entry was made from; Services and foreign workloads keep none (they are cheap to redo). */

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { loadWorkload } from '../../test/fixtures/workloads/load.js';
+import { DEFAULT_RUNTIME_SETTINGS } from '../runtime/settings.js';
+import { createStorageCodec } from '../storage/codec.js';
 import { Inventory } from './inventory.js';
+import { readWorkloadEntry } from './entries.js';
 import type { InventoryEntry } from './entries.js';
 import type { RuntimeEntry, StorageEntry } from './reconcile.js';
 
@@ -91,5 +95,38 @@ describe('Inventory', () => {
       ['alpha/continuous/web', undefined],
     ]);
     assert.equal(inv.hasCr({ tool: 'alpha', type: 'scheduled', name: 'daily' }), false);
+  });
+
+  test('keeps the job read from a workload without a CR while the gate lets it, until its CR is seen', () => {
+    let keep = false;
+    const inv = new Inventory('tool-', undefined, { mayKeep: () => keep });
+    const ctx = {
+      namesOf: (namespace: string) => inv.namesOf(namespace),
+      settings: DEFAULT_RUNTIME_SETTINGS,
+      codec: createStorageCodec(),
+      keep: () => 'fp',
+    };
+    const object = loadWorkload('v2-scheduled-relative-logs') as { metadata: { namespace: string; name: string } };
+    const { namespace, name } = object.metadata;
+    // Reading is pure: the same object gives the same entry and job, and nothing is kept by reading.
+    const read = readWorkloadEntry(object, ctx);
+    assert.deepEqual(readWorkloadEntry(object, ctx), read);
+    assert.ok(read?.entry.what === 'job' && read.job);
+    const ref = read.entry.entry;
+    assert.equal(inv.candidates.heldJob(ref), undefined);
+    inv.apply('cronjobs', namespace, name, read.entry, read.job);
+    assert.equal(inv.candidates.heldJob(ref), undefined, 'the gate does not let the sync keep it');
+    keep = true;
+    inv.apply('cronjobs', namespace, name, read.entry, read.job);
+    assert.equal(inv.candidates.heldJob(ref)?.resourceVersion, ref.workload.resourceVersion);
+    assert.equal(inv.candidates.heldJob(ref)?.json, JSON.stringify(read.job));
+    inv.candidates.wrote(ref);
+    assert.equal(inv.candidates.written(ref), true);
+    const crOf = { what: 'cr', entry: { ...cr(ref.name, 'scheduled'), tool: ref.tool } } as const;
+    inv.apply('scheduled-jobs', namespace, name, crOf);
+    assert.equal(inv.candidates.heldJob(ref), undefined, 'its CR seen');
+    assert.equal(inv.candidates.written(ref), false, 'the CR written is now in the watch');
+    inv.apply('cronjobs', namespace, name, read.entry, read.job);
+    assert.equal(inv.candidates.heldJob(ref), undefined, 'a workload with a CR is no candidate');
   });
 });

@@ -1,4 +1,6 @@
 import { toolOfNamespace } from '../jobs/tenancy.js';
+import type { StoredJob } from '../jobs/model.js';
+import { Candidates } from './candidates.js';
 import type { InventoryEntry, ToolNames } from './entries.js';
 import type { JobRef } from './per-tool.js';
 import type { RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
@@ -29,14 +31,18 @@ export class Inventory {
   private readonly dirty = new Set<string>();
   /** namespace → its tool, with one string instance per namespace and per tool for every entry to share. */
   private readonly names = new Map<string, ToolNames>();
+  /** The jobs of backfill candidates, and the CRs written and not yet seen (see Candidates). */
+  readonly candidates = new Candidates();
 
   /**
    * `onCrGone` hears when a job's CR leaves the inventory (a watch DELETED event, or gone from a relist), with the
-   * job's workload as the inventory holds it at that moment (undefined if it holds none).
+   * job's workload as the inventory holds it at that moment (undefined if it holds none). `candidacy` says whether
+   * the job of a workload without a CR is kept (sync/gate); without it none is.
    */
   constructor(
     private readonly namespacePrefix: string,
     private readonly onCrGone?: (job: JobRef, workload: RuntimeEntry | undefined) => void,
+    private readonly candidacy?: { mayKeep: () => boolean },
   ) {}
 
   /** Whether the inventory holds a CR for the job. */
@@ -68,10 +74,14 @@ export class Inventory {
     return names;
   }
 
-  /** Applies one informer change (`entry` undefined when the object is gone). */
-  apply(resource: Resource, namespace: string, name: string, entry: InventoryEntry | undefined): void {
+  /**
+   * Applies one informer change (`entry` undefined when the object is gone); `job` is the job a workload was read
+   * into, kept while the workload is a backfill candidate (it has no CR here and the gate lets the sync keep it).
+   */
+  apply(resource: Resource, namespace: string, name: string, entry: InventoryEntry | undefined, job?: StoredJob): void {
     const tool = this.toolOf(namespace);
     if (!tool) return;
+    this.candidate(entry, job);
     const state = this.tools.get(tool) ?? {};
     if (resource === 'services') state.services = toggle(state.services, name, entry?.what === 'service');
     else if (resource === 'cronjobs' || resource === 'deployments') applyWorkload(state, resource, name, entry);
@@ -83,6 +93,15 @@ export class Inventory {
     if (Object.values(state).some((held) => held !== undefined)) this.tools.set(tool, state);
     else this.tools.delete(tool);
     this.dirty.add(tool);
+  }
+
+  /** A CR seen drops what was kept for its job; a workload read without a CR here is a candidate while the gate says. */
+  private candidate(entry: InventoryEntry | undefined, job: StoredJob | undefined): void {
+    if (entry?.what === 'cr') this.candidates.crSeen(entry.entry);
+    if (entry?.what !== 'job') return;
+    const e = entry.entry;
+    if (job && this.candidacy?.mayKeep() && !this.hasCr(e)) this.candidates.hold(e, job);
+    else this.candidates.release(e);
   }
 
   markDirty(tool: string): void {

@@ -11,8 +11,8 @@ import { WORKLOAD_KINDS } from '../runtime/kinds.js';
 import type { WorkloadKind } from '../runtime/kinds.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK } from '../runtime/labels.js';
 import { STORAGE_KINDS } from '../storage/kinds.js';
-import { crEntry, entryResourceVersion, SERVICE, workloadEntry } from './entries.js';
-import type { EntryContext, InventoryEntry } from './entries.js';
+import { crEntry, entryResourceVersion, readWorkloadEntry, SERVICE } from './entries.js';
+import type { EntryContext, EntryRead } from './entries.js';
 import type { Inventory, Resource } from './inventory.js';
 import type { JobFingerprint } from './reconcile.js';
 
@@ -37,7 +37,7 @@ const isWatchedWorkload = (k: WorkloadKind): k is WorkloadKind & { plural: 'cron
 
 /**
  * Listed and watched in this order, across all namespaces. The CRs come first: a workload read while its CR is not
- * yet listed looks like a backfill candidate, whose job the sync keeps until the CR arrives (Backfiller.hold).
+ * yet listed looks like a backfill candidate, whose job the import keeps until the CR arrives (Candidates.hold).
  */
 const WATCHED: readonly Watched[] = [
   ...STORAGE_KINDS.map((k): Watched => ({ resource: k.plural, api: k, read: 'cr' })),
@@ -50,9 +50,12 @@ const WATCHED: readonly Watched[] = [
   },
 ];
 
+const SERVICE_READ: EntryRead = Object.freeze({ entry: SERVICE, job: undefined });
+
 /**
  * One informer per watched resource, each feeding the inventory: an object becomes its entry once (a relist keeps
- * the entries whose resourceVersion is unchanged), and the lists share one gate on pages in flight.
+ * the entries whose resourceVersion is unchanged), and the lists share one gate on pages in flight. A workload's
+ * job goes with its entry to the inventory, which keeps it while the workload is a backfill candidate.
  */
 export function watchInventory(o: {
   api: KubeApi;
@@ -65,18 +68,21 @@ export function watchInventory(o: {
   changed?: () => void;
   /** false: the CRs are listed once and not watched (the one-shot import, docs/adr/0005). Default true. */
   watchCrs?: boolean;
-}): Array<Informer<WatchedObject, InventoryEntry>> {
+}): Array<Informer<WatchedObject, EntryRead>> {
   const { config, entries, inventory } = o;
   const listGate = new Gate(config.sync.listConcurrency);
   const relistGate = new Gate(1);
-  const readers: Record<Watched['read'], (obj: WatchedObject) => InventoryEntry | undefined> = {
-    workload: (obj) => workloadEntry(obj, entries),
-    cr: (obj) => crEntry(obj, entries),
-    service: (obj) => (entries.namesOf(obj.metadata?.namespace ?? '') ? SERVICE : undefined),
+  const readers: Record<Watched['read'], (obj: WatchedObject) => EntryRead | undefined> = {
+    workload: (obj) => readWorkloadEntry(obj, entries),
+    cr: (obj) => {
+      const entry = crEntry(obj, entries);
+      return entry && { entry, job: undefined };
+    },
+    service: (obj) => (entries.namesOf(obj.metadata?.namespace ?? '') ? SERVICE_READ : undefined),
   };
   return WATCHED.map(
     (w) =>
-      new Informer<WatchedObject, InventoryEntry>({
+      new Informer<WatchedObject, EntryRead>({
         name: w.resource,
         api: o.api,
         path: collectionPath(w.api),
@@ -91,10 +97,12 @@ export function watchInventory(o: {
         transform: readers[w.read],
         unchanged: (obj, previous) => {
           const rv = obj.metadata?.resourceVersion;
-          return rv !== undefined && rv === entryResourceVersion(previous);
+          return rv !== undefined && rv === entryResourceVersion(previous.entry);
         },
-        onChange: (namespace, name, entry) => {
-          inventory.apply(w.resource, namespace, name, entry);
+        onChange: (namespace, name, read) => {
+          inventory.apply(w.resource, namespace, name, read?.entry, read?.job);
+          // The job is the inventory's to keep or drop: the informer's store keeps only the entry.
+          if (read?.job !== undefined) read.job = undefined;
           o.changed?.();
         },
         onError: (stage) => o.metrics.syncErrors.inc({ stage }),
