@@ -4,8 +4,8 @@ import type { CliIo } from './cli/io.js';
 import { untilSignal } from './cli/process.js';
 import type { Process } from './cli/process.js';
 import { AppError, errorMessage } from './errors.js';
-import { PHASES } from './phase/behaviour.js';
-import type { Phase } from './phase/behaviour.js';
+import { PHASES } from './rollout/phases.js';
+import type { Phase } from './rollout/phases.js';
 
 interface MigrateCliOptions {
   tool?: string;

@@ -191,3 +191,145 @@ test('one result shape: no module but errors.ts writes out an { ok: … } result
   ]);
   assert.deepEqual(offences(resultShapes, exempt), []);
 });
+
+// ---- The floor plan: which module may import which ----
+
+/**
+ * The top-level modules of src/ (a folder, or a file at the top), floor by floor from the bottom up. A module
+ * imports only from floors below its own; modules side by side on a floor never import each other.
+ */
+const FLOORS: readonly (readonly string[])[] = [
+  ['errors.ts', 'version.ts', 'log/', 'rollout/'], // leaves: typed errors, the build, the logger, the phase names
+  ['jobs/', 'config/', 'http/'], // the job model, the one config schema, the probe routes and small HTTP server
+  ['k8s/', 'storage/', 'runtime/', 'metrics/'], // the API client; job CRs; workloads; every metric
+  ['phase/', 'preflight/'], // the phase table and its ConfigMap; the read-only check of a cluster
+  ['migrate/', 'webhook/', 'sync/'], // the three products
+  ['admin/'], // the sync's admin API: presents the sync and preflight
+  ['cli/'], // the commands and the composition root
+  ['cli.ts'],
+  ['main.ts'],
+];
+
+/** The floor plan: each module and the modules its production code may import. */
+const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
+  'errors.ts': [],
+  'version.ts': [],
+  'log/': [],
+  'rollout/': [],
+  'jobs/': ['errors.ts'],
+  'config/': ['errors.ts', 'rollout/'],
+  'http/': [],
+  'k8s/': ['errors.ts', 'log/', 'config/'],
+  'storage/': ['errors.ts', 'jobs/'],
+  'runtime/': ['errors.ts', 'jobs/', 'config/'],
+  'metrics/': ['rollout/'],
+  'phase/': ['errors.ts', 'log/', 'rollout/', 'config/', 'k8s/'],
+  'preflight/': ['errors.ts', 'jobs/', 'k8s/', 'storage/', 'runtime/'],
+  'migrate/': ['errors.ts', 'rollout/', 'jobs/', 'k8s/', 'storage/', 'runtime/', 'phase/'],
+  'webhook/': [
+    ...['errors.ts', 'log/', 'rollout/', 'jobs/', 'config/', 'http/'],
+    ...['storage/', 'runtime/', 'metrics/', 'phase/'],
+  ],
+  'sync/': [
+    ...['errors.ts', 'log/', 'rollout/', 'jobs/', 'config/', 'http/'],
+    ...['k8s/', 'storage/', 'runtime/', 'metrics/', 'phase/'],
+  ],
+  'admin/': ['errors.ts', 'log/', 'http/', 'k8s/', 'metrics/', 'preflight/', 'sync/'],
+  'cli/': [
+    ...['errors.ts', 'version.ts', 'log/', 'rollout/', 'jobs/', 'config/', 'http/'],
+    ...['k8s/', 'storage/', 'runtime/', 'metrics/', 'phase/', 'preflight/'],
+    ...['migrate/', 'webhook/', 'sync/', 'admin/'],
+  ],
+  'cli.ts': ['errors.ts', 'rollout/', 'cli/'],
+  'main.ts': ['cli.ts'],
+};
+
+/** The top-level module of a path relative to src/: its first folder (`k8s/`), or the file itself (`cli.ts`). */
+function moduleOf(path: string): string {
+  const slash = path.indexOf('/');
+  return slash < 0 ? path : path.slice(0, slash + 1);
+}
+
+/** The arrows (`file → file`, relative to src/) between modules that the floor plan does not allow. */
+function offFloorPlan(arrows: Iterable<readonly [string, string]>): string[] {
+  const offences: string[] = [];
+  for (const [from, to] of arrows) {
+    const [a, b] = [moduleOf(from), moduleOf(to)];
+    if (a !== b && !(MAY_IMPORT[a] ?? []).includes(b)) offences.push(`${from} → ${to}`);
+  }
+  return offences;
+}
+
+/** The arrows of src/'s production code, relative to src/. */
+function productionArrows(): Array<[string, string]> {
+  const production = new Set(productionFiles());
+  return [...importGraph(sourceFiles(SRC))]
+    .filter(([file]) => production.has(file))
+    .flatMap(([file, targets]) => targets.map((t): [string, string] => [relative(SRC, file), relative(SRC, t)]));
+}
+
+test('the floor plan itself runs one way: every module it names imports only from floors below its own', () => {
+  const floorOf = new Map(FLOORS.flatMap((floor, i) => floor.map((m): [string, number] => [m, i])));
+  assert.deepEqual(
+    [...floorOf.keys()].sort(),
+    Object.keys(MAY_IMPORT).sort(),
+    'the floors and the table name the same modules',
+  );
+  const upward = Object.entries(MAY_IMPORT).flatMap(([m, targets]) =>
+    targets.filter((t) => (floorOf.get(t) ?? Infinity) >= (floorOf.get(m) ?? -Infinity)).map((t) => `${m} → ${t}`),
+  );
+  assert.deepEqual(upward, []);
+});
+
+test('the floor plan check catches an arrow that runs up, one between neighbours and one from an unplanned module', () => {
+  assert.deepEqual(
+    offFloorPlan([
+      ['config/schema.ts', 'rollout/phases.ts'],
+      ['config/schema.ts', 'config/load.ts'],
+      ['cli/compose.ts', 'admin/app.ts'],
+      ['config/schema.ts', 'phase/behaviour.ts'],
+      ['metrics/registry.ts', 'phase/source.ts'],
+      ['sync/loop.ts', 'admin/app.ts'],
+      ['runtime/parse.ts', 'storage/codec.ts'],
+      ['webhook/server.ts', 'sync/loop.ts'],
+      ['extra/thing.ts', 'errors.ts'],
+    ]),
+    [
+      'config/schema.ts → phase/behaviour.ts',
+      'metrics/registry.ts → phase/source.ts',
+      'sync/loop.ts → admin/app.ts',
+      'runtime/parse.ts → storage/codec.ts',
+      'webhook/server.ts → sync/loop.ts',
+      'extra/thing.ts → errors.ts',
+    ],
+  );
+  const arrows = productionArrows();
+  assert.ok(
+    arrows.some(([from, to]) => from === 'cli/compose.ts' && to === 'admin/app.ts'),
+    'a dynamic import',
+  );
+  assert.ok(
+    arrows.every(([from]) => !from.endsWith('.test.ts')),
+    'tests are left out',
+  );
+});
+
+test('every module of src/ is on the floor plan', () => {
+  const modules = new Set(productionFiles().map((f) => moduleOf(relative(SRC, f))));
+  assert.deepEqual(
+    [...modules].filter((m) => !(m in MAY_IMPORT)),
+    [],
+  );
+});
+
+test('src/ follows the floor plan: no import runs up or sideways', () => {
+  assert.deepEqual(offFloorPlan(productionArrows()), []);
+});
+
+test('migrate/ plans offline: of k8s/ it imports only the YAML dialect kubectl reads, never the client or its lists', () => {
+  const intoK8s = productionArrows().filter(([from, to]) => from.startsWith('migrate/') && to.startsWith('k8s/'));
+  assert.deepEqual(
+    intoK8s.filter(([, to]) => to !== 'k8s/yaml.ts').map(([from, to]) => `${from} → ${to}`),
+    [],
+  );
+});

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
+import type { SyncHttpServers } from '../admin/app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
@@ -19,7 +20,6 @@ import { PhaseSource } from '../phase/source.js';
 import { loadRuntimeSettings } from '../runtime/settings.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
 import { createStorageCodec } from '../storage/codec.js';
-import type { SyncHttpServers } from '../sync/admin-app.js';
 import { SyncLoop } from '../sync/loop.js';
 import { VERSION } from '../version.js';
 import type { WebhookHandle, WebhookPhase } from '../webhook/server.js';
@@ -228,11 +228,7 @@ async function syncHttp(
   settings: RuntimeSettings,
 ): Promise<SyncHttpServers> {
   const [{ createAdminApp, createProbeApp, listenSyncHttp }, { createTokenVerifier }, { readPreflight }] =
-    await Promise.all([
-      import('../sync/admin-app.js'),
-      import('../sync/admin-auth.js'),
-      import('../preflight/read.js'),
-    ]);
+    await Promise.all([import('../admin/app.js'), import('../admin/auth.js'), import('../preflight/read.js')]);
   const verifier = createTokenVerifier({
     api,
     audience: config.admin.audience,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_PHASE, PHASES } from '../phase/behaviour.js';
+import { DEFAULT_PHASE, PHASES } from '../rollout/phases.js';
 
 /**
  * The one configuration schema. Every default here is the production value for Toolforge's tools cluster;

@@ -1,21 +1,13 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
-import { AppError } from '../errors.js';
 import { credentialsFromKubeConfig } from './credentials.js';
 import type { KubeCredentials } from './credentials.js';
+import { KubeApiError } from './errors.js';
+import { continueTokenOf, scanPage } from './list-scan.js';
+import type { ScannedPage } from './list-scan.js';
 
-/** A non-2xx answer of the API server (or a watch ERROR event), with its status and the Status reason. */
-export class KubeApiError extends AppError {
-  readonly status: number;
-  readonly reason: string | undefined;
-
-  constructor(status: number, message: string, reason?: string, cause?: unknown) {
-    super('ERR_K8S_API', message, cause === undefined ? undefined : { cause });
-    this.status = status;
-    this.reason = reason;
-  }
-}
+export { KubeApiError } from './errors.js';
 
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
@@ -48,16 +40,10 @@ export interface RequestOptions {
   answer?: 'json' | 'discard';
 }
 
-interface ParsedPage<T> {
-  items: PageItems<T>;
-  resourceVersion: string;
-  continueToken: string | undefined;
-}
-
 /** A list page in flight: its `continue` token comes first (as soon as it has arrived), then the parsed page. */
 interface PendingPage<T> {
   continueToken: Promise<string | undefined>;
-  page: Promise<ParsedPage<T>>;
+  page: Promise<ScannedPage<T>>;
   abort: () => void;
 }
 
@@ -212,7 +198,7 @@ export class KubeApi {
       for (;;) {
         const early: string | undefined = await current.continueToken;
         following = early ? this.startListPage<T>(path, query, early) : undefined;
-        let page: ParsedPage<T> | undefined = await current.page;
+        let page: ScannedPage<T> | undefined = await current.page;
         if (page.continueToken !== early) {
           // The early read disagreed with the parsed page (never seen): follow the parsed token.
           following?.abort();
@@ -236,7 +222,7 @@ export class KubeApi {
     const abort = new AbortController();
     let announce: (token: string | undefined) => void = () => undefined;
     const continueToken = new Promise<string | undefined>((resolve) => (announce = resolve));
-    const page = (async (): Promise<ParsedPage<T>> => {
+    const page = (async (): Promise<ScannedPage<T>> => {
       const res = await this.open('GET', this.url(path, { ...query, continue: token }), {
         signal: abort.signal,
         idleTimeoutMs: REQUEST_TIMEOUT_MS,
@@ -248,18 +234,7 @@ export class KubeApi {
         if (found.known) announce(found.token);
         return !found.known;
       });
-      const list = scanList(body);
-      const fields = list.fields as {
-        apiVersion?: string;
-        kind?: string;
-        metadata?: { resourceVersion?: string; continue?: string };
-      };
-      const stamp = kindStamp(fields.apiVersion, fields.kind);
-      return {
-        items: new PageItems<T>(body, list.items, stamp),
-        resourceVersion: fields.metadata?.resourceVersion ?? '',
-        continueToken: fields.metadata?.continue || undefined,
-      };
+      return scanPage<T>(body);
     })();
     // Whoever awaits the page sees its failure; the token then settles as "unknown" (the page decides).
     page.then(
@@ -324,187 +299,6 @@ export class KubeApi {
 }
 
 /**
- * List items come without `apiVersion` and `kind` (watch events carry them); set them from the list
- * (`CronJobList` → `CronJob`) so that every object reaching a caller looks the same whichever way it came.
- */
-function kindStamp(apiVersion: string | undefined, listKind: string | undefined): (item: unknown) => void {
-  if (typeof apiVersion !== 'string' || !apiVersion || typeof listKind !== 'string' || !listKind.endsWith('List'))
-    return () => undefined;
-  const kind = listKind.slice(0, -'List'.length);
-  return (item) => {
-    if (typeof item !== 'object' || item === null) return;
-    const obj = item as { apiVersion?: string; kind?: string };
-    obj.apiVersion ??= apiVersion;
-    obj.kind ??= kind;
-  };
-}
-
-/**
- * A page's items as the byte ranges of its body, each parsed (and its kind stamped) when an iteration reaches it.
- * The body is one Buffer, held outside the JavaScript heap; an item's text and parse are young garbage as soon as
- * the caller has moved on. Iterating twice parses twice.
- */
-export class PageItems<T> implements Iterable<T> {
-  constructor(
-    private readonly body: Buffer,
-    /** Start and end offsets of each item, in pairs. */
-    private readonly ranges: readonly number[],
-    private readonly stamp: (item: unknown) => void,
-  ) {}
-
-  get length(): number {
-    return this.ranges.length / 2;
-  }
-
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.ranges.length; i += 2) {
-      const item = parseJson(this.body, this.ranges[i] ?? 0, this.ranges[i + 1] ?? 0) as T;
-      this.stamp(item);
-      yield item;
-    }
-  }
-}
-
-function parseJson(body: Buffer, start: number, end: number): unknown {
-  try {
-    return JSON.parse(body.toString('utf8', start, end));
-  } catch (err) {
-    throw new KubeApiError(0, `list page from the API server is not valid JSON at byte ${start}`, undefined, err);
-  }
-}
-
-/** A list body's top-level fields other than `items` (parsed), and the byte ranges of its items (in pairs). */
-export interface ScannedList {
-  fields: Record<string, unknown>;
-  items: number[];
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-
-/**
- * Finds the items of a list body (a JSON object with an `items` array) without parsing them: only the structure is
- * read, strings are skipped with `indexOf`. Every other top-level field is parsed as it is. A body that is not such
- * an object ends in a KubeApiError; an item that is not valid JSON fails when it is parsed.
- */
-export function scanList(body: Buffer): ScannedList {
-  return new ListScanner(body).list();
-}
-
-const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-const endsScalar = (c: number | undefined): boolean =>
-  c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isSpace(c);
-
-/** The structure of a JSON body read over its bytes: offsets in, offsets out. */
-class ListScanner {
-  private readonly n: number;
-
-  constructor(private readonly body: Buffer) {
-    this.n = body.length;
-  }
-
-  list(): ScannedList {
-    const { body } = this;
-    const fields: Record<string, unknown> = {};
-    const items: number[] = [];
-    let i = this.expect(this.space(0), OPEN_OBJECT, 'an object was expected');
-    if (body[this.space(i)] === CLOSE_OBJECT) return { fields, items };
-    for (;;) {
-      i = this.space(i);
-      if (body[i] !== QUOTE) this.fail(i, 'a field name was expected');
-      const keyEnd = this.stringEnd(i);
-      const key = JSON.parse(body.toString('utf8', i, keyEnd)) as string;
-      i = this.space(this.expect(this.space(keyEnd), COLON, 'a colon was expected'));
-      if (key === 'items' && body[i] === OPEN_ARRAY) i = this.items(i, items);
-      else {
-        const end = this.valueEnd(i);
-        const value = parseJson(body, i, end);
-        if (key !== 'items') fields[key] = value;
-        else if (value !== null) this.fail(i, 'items is neither an array nor null');
-        i = end;
-      }
-      i = this.space(i);
-      if (body[i] === CLOSE_OBJECT) break;
-      i = this.expect(i, COMMA, 'a comma or the end of the list was expected');
-    }
-    if (this.space(i + 1) !== this.n) this.fail(i + 1, 'text after the list');
-    return { fields, items };
-  }
-
-  /** The items array at `i`: each item's range into `ranges`; returns the offset after the array. */
-  private items(i: number, ranges: number[]): number {
-    i = this.space(i + 1);
-    if (this.body[i] === CLOSE_ARRAY) return i + 1;
-    for (;;) {
-      const end = this.valueEnd(i);
-      ranges.push(i, end);
-      i = this.space(end);
-      if (this.body[i] === CLOSE_ARRAY) return i + 1;
-      i = this.space(this.expect(i, COMMA, 'a comma or the end of items was expected'));
-    }
-  }
-
-  private fail(at: number, what: string): never {
-    throw new KubeApiError(0, `list page from the API server is not valid JSON: ${what} at byte ${at}`);
-  }
-
-  private expect(i: number, byte: number, what: string): number {
-    if (this.body[i] !== byte) this.fail(i, what);
-    return i + 1;
-  }
-
-  private space(i: number): number {
-    while (i < this.n && isSpace(this.body[i])) i += 1;
-    return i;
-  }
-
-  /** `i` is at an opening quote; the offset after the closing one. Strings are skipped with indexOf. */
-  private stringEnd(i: number): number {
-    const { body } = this;
-    let at = i + 1;
-    for (;;) {
-      const q = body.indexOf(QUOTE, at);
-      if (q < 0) return this.fail(i, 'unterminated string');
-      let slashes = 0;
-      while (body[q - 1 - slashes] === BACKSLASH) slashes += 1;
-      if (slashes % 2 === 0) return q + 1;
-      at = q + 1;
-    }
-  }
-
-  private valueEnd(i: number): number {
-    const c = this.body[i];
-    if (c === QUOTE) return this.stringEnd(i);
-    if (c === OPEN_OBJECT || c === OPEN_ARRAY) return this.nestedEnd(i);
-    const start = i;
-    while (i < this.n && !endsScalar(this.body[i])) i += 1;
-    return i > start ? i : this.fail(i, 'a value was expected');
-  }
-
-  private nestedEnd(i: number): number {
-    const { body, n } = this;
-    let depth = 0;
-    while (i < n) {
-      const b = body[i];
-      if (b === QUOTE) {
-        i = this.stringEnd(i);
-        continue;
-      }
-      if (b === OPEN_OBJECT || b === OPEN_ARRAY) depth += 1;
-      else if ((b === CLOSE_OBJECT || b === CLOSE_ARRAY) && --depth === 0) return i + 1;
-      i += 1;
-    }
-    return this.fail(i, 'unterminated object or array');
-  }
-}
-
-/**
  * The whole body as text. `onHead`, if given, sees the text received so far after each chunk until it returns
  * false (or 64 KiB have arrived), for what the start of a body says before the rest is in.
  */
@@ -540,21 +334,6 @@ function readBody(res: IncomingMessage, onHead?: (head: string) => boolean): Pro
 }
 
 const HEAD_LIMIT = 64 * 1024;
-/**
- * The `continue` token from the start of a list body, before its items arrive: `{ known: true, token }` once the
- * list metadata is complete (token undefined on the last page), `{ known: false }` until then. Reads only the text
- * before `"items"`, which holds nothing but the list's kind, apiVersion and metadata; anything unexpected is left
- * to the full parse (`listPages` checks the two agree).
- */
-export function continueTokenOf(head: string): { known: false } | { known: true; token: string | undefined } {
-  const items = head.indexOf('"items":');
-  if (items < 0) return { known: false };
-  const prefix = head.slice(0, items);
-  const token = /"metadata":\{[^{}]*?"continue":"([^"\\]*)"/.exec(prefix);
-  if (token) return { known: true, token: token[1] || undefined };
-  return /"metadata":\{[^{}]*\}/.test(prefix) ? { known: true, token: undefined } : { known: false };
-}
-
 function toApiError(status: number, text: string): KubeApiError {
   try {
     const s = JSON.parse(text) as { message?: string; reason?: string };

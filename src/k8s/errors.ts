@@ -1,4 +1,16 @@
-import { KubeApiError } from './api.js';
+import { AppError } from '../errors.js';
+
+/** A non-2xx answer of the API server (or a watch ERROR event), with its status and the Status reason. */
+export class KubeApiError extends AppError {
+  readonly status: number;
+  readonly reason: string | undefined;
+
+  constructor(status: number, message: string, reason?: string, cause?: unknown) {
+    super('ERR_K8S_API', message, cause === undefined ? undefined : { cause });
+    this.status = status;
+    this.reason = reason;
+  }
+}
 
 /** client-node's ApiException, recognised by shape so that this module does not load client-node. */
 interface ApiExceptionLike {

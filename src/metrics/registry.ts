@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES } from '../phase/behaviour.js';
-import type { PhaseReport } from '../phase/source.js';
+import { PHASES } from '../rollout/phases.js';
+import type { Phase } from '../rollout/phases.js';
 
 export const METRIC_PREFIX = 'toolforge_jobs_';
 
@@ -181,11 +181,18 @@ export type SharedMetrics = ReturnType<typeof createSharedMetrics>;
 export type WebhookMetrics = ReturnType<typeof createWebhookMetrics>;
 export type SyncMetrics = ReturnType<typeof createSyncMetrics>;
 
+/** The rollout phase as the phase metrics show it: the phase in force (undefined until it is known). */
+export interface PhaseGauges {
+  phase: Phase | undefined;
+  /** The last read of the phase failed, so the last known phase is in use. */
+  stale: boolean;
+}
+
 /**
- * Exports what a PhaseSource reports: `phase_info` is 1 for the phase in force and 0 for the others (all 0 until the
- * phase is known); `phase_config_stale` is 1 while the last read failed.
+ * Exports the rollout phase (what a PhaseSource reports): `phase_info` is 1 for the phase in force and 0 for the
+ * others (all 0 until the phase is known); `phase_config_stale` is 1 while the last read failed.
  */
-export function reportPhase(metrics: SharedMetrics, report: PhaseReport): void {
+export function reportPhase(metrics: SharedMetrics, report: PhaseGauges): void {
   for (const p of PHASES) metrics.phaseInfo.set({ phase: p }, p === report.phase ? 1 : 0);
   metrics.phaseStale.set(report.stale ? 1 : 0);
 }

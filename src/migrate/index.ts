@@ -47,4 +47,3 @@ export {
   type IndexRow,
 } from './render.js';
 export { toolFiles, indexFiles, type MigrationFile } from './files.js';
-export { groupByNamespace, sortNamespaces, namespaceKey, type NamespaceGroup } from '../k8s/by-namespace.js';

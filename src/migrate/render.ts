@@ -1,7 +1,7 @@
 import { quote as shlexQuote } from 'shlex';
 import { Document, isScalar, visit } from 'yaml';
 import { YAML_1_1_SAFE } from '../k8s/yaml.js';
-import type { Phase } from '../phase/behaviour.js';
+import type { Phase } from '../rollout/phases.js';
 import type { LoadEntry } from './load-file.js';
 import type { JobMigration, ToolPlan } from './plan.js';
 

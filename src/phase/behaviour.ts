@@ -1,11 +1,11 @@
-/**
- * Rollout phases. The order is the rollout order; switching back is allowed.
- * Every behaviour that depends on the phase is read from `phaseBehaviour`, so the table below is the whole policy.
- */
-export const PHASES = ['runtime-truth', 'storage-truth', 'ignore-unmanaged', 'enforce'] as const;
-export type Phase = (typeof PHASES)[number];
+import { PHASES } from '../rollout/phases.js';
+import type { Phase } from '../rollout/phases.js';
 
-export const DEFAULT_PHASE: Phase = 'runtime-truth';
+/**
+ * What each rollout phase does. Every behaviour that depends on the phase is read from `phaseBehaviour`, so the
+ * table below is the whole policy. The phase names live in `rollout/phases.ts` and are re-exported here.
+ */
+export { DEFAULT_PHASE, PHASES, isPhase, type Phase } from '../rollout/phases.js';
 
 export interface PhaseBehaviour {
   /** Where jobs-api reads job definitions from. */
@@ -47,10 +47,6 @@ const TABLE: Readonly<Record<Phase, PhaseBehaviour>> = {
 
 export function phaseBehaviour(phase: Phase): PhaseBehaviour {
   return TABLE[phase];
-}
-
-export function isPhase(value: unknown): value is Phase {
-  return typeof value === 'string' && (PHASES as readonly string[]).includes(value);
 }
 
 /**

@@ -4,25 +4,23 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { ConfigError, UsageError } from '../../errors.js';
 import type { KubeApi } from '../../k8s/api.js';
-import { listItems } from '../../k8s/by-namespace.js';
+import { groupByNamespace, listItems, sortNamespaces } from '../../k8s/by-namespace.js';
 import { isNotFound } from '../../k8s/errors.js';
 import { collectionPath, SERVICES, type ApiResource } from '../../k8s/paths.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
 import {
-  groupByNamespace,
   groupByTool,
   indexFiles,
   planTool,
   renderJobsYaml,
   renderJson,
   renderMarkdown,
-  sortNamespaces,
   toolFiles,
   type MessageOptions,
   type MigrationFile,
   type ToolPlan,
 } from '../../migrate/index.js';
-import type { Phase } from '../../phase/behaviour.js';
+import type { Phase } from '../../rollout/phases.js';
 import { getPhase } from '../../phase/store.js';
 import { LABELS, MANAGED_BY_JOBS_FRAMEWORK, WORKLOAD_KINDS, type RuntimeSettings } from '../../runtime/index.js';
 import { createStorageCodec } from '../../storage/codec.js';

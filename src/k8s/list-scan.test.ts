@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { continueTokenOf, KubeApiError, PageItems, scanList } from './api.js';
+import { KubeApiError } from './errors.js';
+import { continueTokenOf, PageItems, scanList, scanPage } from './list-scan.js';
 
 test('the continue token is read from the start of a list body, before its items', () => {
   const head =
@@ -84,4 +85,27 @@ test('a list body that is not a JSON list is a clear API error, not a crash', ()
     () => [...pages],
     (err: unknown) => err instanceof KubeApiError && /not valid JSON at byte 18/.test(err.message),
   );
+});
+
+test('a scanned page stamps each item with the kind and apiVersion of its list, and keeps its version and token', () => {
+  const body = Buffer.from(
+    '{"kind":"CronJobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"7","continue":"next"},' +
+      '"items":[{"metadata":{"name":"a"}},{"kind":"Other","apiVersion":"v9","metadata":{"name":"b"}}]}',
+  );
+  const page = scanPage<{ kind?: string; apiVersion?: string; metadata: { name: string } }>(body);
+  assert.equal(page.resourceVersion, '7');
+  assert.equal(page.continueToken, 'next');
+  assert.equal(page.items.length, 2);
+  assert.deepEqual(
+    [...page.items],
+    [
+      { kind: 'CronJob', apiVersion: 'batch/v1', metadata: { name: 'a' } },
+      { kind: 'Other', apiVersion: 'v9', metadata: { name: 'b' } },
+    ],
+  );
+  // The last page: an empty token is no token; a list without a List kind stamps nothing.
+  const last = scanPage<unknown>(Buffer.from('{"kind":"Odd","metadata":{"continue":""},"items":[{"a":1}]}'));
+  assert.equal(last.continueToken, undefined);
+  assert.equal(last.resourceVersion, '');
+  assert.deepEqual([...last.items], [{ a: 1 }]);
 });

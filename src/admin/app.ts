@@ -6,10 +6,15 @@ import type { Route } from '../http/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import type { PreflightReport } from '../preflight/preflight.js';
-import { AuthError, bearerToken } from './admin-auth.js';
-import type { TokenVerifier } from './admin-auth.js';
-import type { SyncStatus } from './report.js';
-import type { ToolPlan } from './reconcile.js';
+import type { ToolPlan } from '../sync/reconcile.js';
+import type { SyncStatus } from '../sync/report.js';
+import { AuthError, bearerToken } from './auth.js';
+import type { TokenVerifier } from './auth.js';
+
+/*
+ * The sync sidecar's HTTP surface: its probes and metrics, and the admin API. The admin API presents what the sync
+ * knows (its status, a tool's plan) and what preflight reads, so it sits above both; neither imports it.
+ */
 
 export interface AdminSource {
   status(): SyncStatus;
