@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { KubeApi } from '../src/k8s/api.js';
 import { toolUidFromObjects } from '../src/preflight/preflight.js';
-import { renderWorkloads } from '../src/runtime/render.js';
+import { renderJobWorkloads } from '../src/runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../src/runtime/settings.js';
 import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from './control-plane/cluster.js';
 import type { ControlPlane } from './control-plane/cluster.js';
@@ -628,9 +628,9 @@ async function preflightAndRestore(o: {
     '/apis/jobs-api.toolforge.org/v1/namespaces/tool-alpha/scheduled-jobs',
     { body: crOf(job) },
   );
-  const rendered = renderWorkloads(job, DEFAULT_RUNTIME_SETTINGS, toolUid === undefined ? {} : { toolUid });
-  if (!rendered.ok) throw new Error(`render failed: ${rendered.error.message}`);
-  for (const obj of rendered.objects)
+  const rendered = renderJobWorkloads(job, DEFAULT_RUNTIME_SETTINGS, toolUid === undefined ? {} : { toolUid });
+  if (!rendered.ok) throw new Error(`render failed: ${rendered.problem.message}`);
+  for (const obj of rendered.value)
     await new KubeApi(cp!.kubeConfig('alpha')).request('POST', '/apis/batch/v1/namespaces/tool-alpha/cronjobs', {
       body: obj,
       query: { fieldManager: 'jobs-api toolforge_weld' },

@@ -1,5 +1,5 @@
 import type { StoredJob } from '../../src/jobs/model.js';
-import { renderWorkloads } from '../../src/runtime/render.js';
+import { renderJobWorkloads } from '../../src/runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
@@ -23,9 +23,9 @@ export function scheduledJob(
 
 /** The objects jobs-api renders for a job (CronJob, or Deployment + Service). */
 export function workloadsOf(job: StoredJob): Array<Record<string, unknown>> {
-  const res = renderWorkloads(job, DEFAULT_RUNTIME_SETTINGS);
-  if (!res.ok) throw new Error(`render failed: ${res.error.path}: ${res.error.message}`);
-  return res.objects;
+  const res = renderJobWorkloads(job, DEFAULT_RUNTIME_SETTINGS);
+  if (!res.ok) throw new Error(`render failed: ${res.problem.path}: ${res.problem.message}`);
+  return res.value;
 }
 
 export function crOf(job: StoredJob): JobCr {

@@ -221,8 +221,11 @@ export function syncProcessOf(parts: Common<SyncMetrics>, { phase, sync, setting
   };
 }
 
-/** The sync's two listeners: probes and metrics (the shared probe routes), and the admin API with its token check. */
-async function syncHttp(
+/**
+ * The sync's two listeners: probes and metrics (the shared probe routes), and the admin API with its token check, at
+ * `config.sync` and `config.admin`. The sync process serves them; tests serve a running replica's with it.
+ */
+export async function syncHttp(
   { config, logger, metrics, api }: Common<SyncMetrics>,
   sync: SyncLoop,
   settings: RuntimeSettings,

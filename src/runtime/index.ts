@@ -9,7 +9,7 @@ export {
   type ParseWarning,
   type ParseWarningCode,
 } from './parse.js';
-export { renderJobWorkloads, renderWorkloads, type RenderOptions, type RenderResult } from './render.js';
+export { renderJobWorkloads, type RenderOptions, type RenderResult } from './render.js';
 export {
   DEFAULT_RUNTIME_SETTINGS,
   DEFAULT_PREBUILT_IMAGES,

@@ -19,7 +19,7 @@ import {
   type HealthCheck,
   type Job,
 } from '../jobs/index.js';
-import { ok, problem, type Problem, type Result } from '../errors.js';
+import { ok, problem, type Result } from '../errors.js';
 import { renderCommand } from './command.js';
 import { namespaceOfTool } from '../jobs/tenancy.js';
 import { generateLabels, WORKLOAD_ANNOTATIONS } from './labels.js';
@@ -313,18 +313,4 @@ export function renderJobWorkloads(job: Job, settings: RuntimeSettings, options:
     if (e instanceof RenderError) return problem(e.path, e.reason);
     return problem('', `unexpected: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-/**
- * `renderJobWorkloads` in the shape the control-plane scripts (scripts/control-plane/jobs.ts, scripts/demo.ts) still
- * read; new code uses `renderJobWorkloads`.
- * @deprecated remove once those scripts read a `Result`.
- */
-export function renderWorkloads(
-  job: Job,
-  settings: RuntimeSettings,
-  options: RenderOptions = {},
-): { ok: true; objects: KObject[] } | { ok: false; error: Problem } {
-  const r = renderJobWorkloads(job, settings, options);
-  return r.ok ? { ok: true, objects: r.value } : { ok: false, error: r.problem };
 }

@@ -58,10 +58,6 @@ export type DecodeProblem = CodedProblem<'ERR_STORAGE_DECODE' | 'ERR_STORAGE_VER
 
 export type DecodeResult = Result<DecodedCr, DecodeProblem>;
 
-/** `DecodeResult` in the shape the sync (src/sync/entries.ts) still reads. @deprecated use `StorageCodec.read`. */
-export type LegacyDecodeResult =
-  { ok: true; job: StoredJob; version: string; migratedFrom?: string } | { ok: false; error: InputError };
-
 /** Keys jobs-api accepts in a spec but which are not part of a job definition. */
 const NON_DEFINITION_KEYS = ['k8s_object', 'status_short', 'status_long'];
 
@@ -116,16 +112,6 @@ export class StorageCodec {
         ? { job: job as unknown as StoredJob, version: this.current }
         : { job: job as unknown as StoredJob, version: this.current, migratedFrom: declared },
     );
-  }
-
-  /**
-   * `read` in the shape the sync still reads (src/sync/entries.ts); new code uses `read`.
-   * @deprecated remove once the sync reads a `Result`.
-   */
-  decode(obj: unknown): LegacyDecodeResult {
-    const r = this.read(obj);
-    if (!r.ok) return { ok: false, error: decodeError(r.problem) };
-    return { ok: true, ...r.value };
   }
 
   /** Validates a spec against its declared version's schema and migrates it step by step to the current version. */

@@ -1,4 +1,4 @@
-import { ok, problem } from '../errors.js';
+import { formatProblem, ok, problem } from '../errors.js';
 import type { StoredJob } from '../jobs/model.js';
 import { readWorkload } from '../runtime/read.js';
 import type { RuntimeSettings } from '../runtime/settings.js';
@@ -119,14 +119,14 @@ export function crEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J
   const names = ctx.namesOf(md.namespace ?? '');
   const kind = storageKindForKind((obj as Meta).kind ?? '');
   if (!names || !kind || !md.name) return undefined;
-  const decoded = ctx.codec.decode(obj);
+  const decoded = ctx.codec.read(obj);
   const entry: StorageEntry<J> = {
     tool: names.tool,
     type: kind.jobType,
     name: md.name,
     resourceVersion: md.resourceVersion ?? '',
     deleting: Boolean(md.deletionTimestamp),
-    decoded: decoded.ok ? ok(ctx.keep(decoded.job)) : problem('', decoded.error.message),
+    decoded: decoded.ok ? ok(ctx.keep(decoded.value.job)) : problem('', formatProblem(decoded.problem)),
   };
   const recorded = md.annotations?.[PROVENANCE_ANNOTATIONS.sourceVersions];
   if (recorded) {

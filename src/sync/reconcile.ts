@@ -3,6 +3,7 @@ import type { Phase } from '../phase/behaviour.js';
 import { formatProblem } from '../errors.js';
 import type { Result } from '../errors.js';
 import type { StoredJob } from '../jobs/model.js';
+import type { WorkloadKindName } from '../runtime/kinds.js';
 import { jobKey } from './per-tool.js';
 
 /**
@@ -48,7 +49,8 @@ export interface CrDeleted {
 }
 
 export interface WorkloadRef {
-  kind: 'CronJob' | 'Deployment';
+  /** The sync watches CronJobs and Deployments (sync/sources), not Jobs. */
+  kind: Exclude<WorkloadKindName, 'Job'>;
   namespace: string;
   name: string;
   resourceVersion: string;

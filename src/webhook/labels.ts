@@ -1,4 +1,5 @@
 import { DEFAULT_TOOL_NAMESPACE_PREFIX, isToolNamespace, namespaceOfTool } from '../jobs/tenancy.js';
+import { WORKLOAD_KINDS } from '../runtime/kinds.js';
 import { ALL_STORAGE_PLURALS } from '../storage/kinds.js';
 import { OPERATIONS } from './review.js';
 
@@ -10,15 +11,13 @@ import { OPERATIONS } from './review.js';
 export const OTHER = 'other';
 
 /** The kinds a direct workload write can be of (a `deployments/scale` write counts as its Deployment). */
-export const WORKLOAD_KINDS = ['Job', 'CronJob', 'Deployment'] as const;
-
-const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
+const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS.map((k) => k.kind));
 const OPERATION_SET: ReadonlySet<string> = new Set(OPERATIONS);
 
 /** Resources a break-glass write is counted by: every storage plural and the workloads, with their subresources. */
 const RESOURCE_SET: ReadonlySet<string> = new Set([
   ...ALL_STORAGE_PLURALS.flatMap((p) => [p, `${p}/status`]),
-  ...['jobs', 'cronjobs', 'deployments'].flatMap((r) => [r, `${r}/status`]),
+  ...WORKLOAD_KINDS.flatMap(({ plural }) => [plural, `${plural}/status`]),
   'deployments/scale',
 ]);
 

@@ -5,14 +5,13 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isConflict, isNotFound } from '../../src/k8s/errors.js';
-import { PhaseSource } from '../../src/phase/source.js';
+import type { PhaseSource } from '../../src/phase/source.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
-import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
+import { createSyncMetrics } from '../../src/metrics/registry.js';
 import type { SyncMetrics } from '../../src/metrics/registry.js';
-import { createStorageCodec } from '../../src/storage/codec.js';
-import { SyncLoop } from '../../src/sync/loop.js';
-import { loadRuntimeSettings } from '../../src/runtime/settings.js';
+import type { SyncLoop } from '../../src/sync/loop.js';
+import { syncParts } from '../../src/cli/compose.js';
 import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
@@ -112,18 +111,8 @@ describe('sync under faults on a real control plane', { timeout: 900_000 }, () =
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
     metrics = createSyncMetrics(new Registry());
     const logger = silentLogger();
-    phase = new PhaseSource({ config, api, logger, report: (report) => reportPhase(metrics, report) });
+    ({ phase, sync } = syncParts({ config, logger, metrics, api }, { identity: 'sync-0' }));
     phase.start();
-    sync = new SyncLoop({
-      config,
-      logger,
-      metrics,
-      api,
-      codec: createStorageCodec(),
-      phase,
-      identity: 'sync-0',
-      settings: loadRuntimeSettings(config),
-    });
     sync.start();
     await sync.firstReconcile;
     await waitFor('the Lease', () => sync.isLeader);

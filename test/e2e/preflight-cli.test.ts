@@ -11,16 +11,15 @@ import type { ContinuousJob, StoredJob } from '../../src/jobs/index.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
+import { createSyncMetrics } from '../../src/metrics/registry.js';
 import type { SyncMetrics } from '../../src/metrics/registry.js';
-import { PhaseSource } from '../../src/phase/source.js';
+import type { PhaseSource } from '../../src/phase/source.js';
 import type { PreflightReport } from '../../src/preflight/preflight.js';
 import { loadWorkload } from '../fixtures/workloads/load.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../../src/runtime/settings.js';
-import { createStorageCodec } from '../../src/storage/codec.js';
-import { SyncLoop } from '../../src/sync/loop.js';
-import { loadRuntimeSettings } from '../../src/runtime/settings.js';
+import type { SyncLoop } from '../../src/sync/loop.js';
+import { syncParts } from '../../src/cli/compose.js';
 import {
   installJobsCrds,
   JOBS_STORAGE_SA,
@@ -146,20 +145,11 @@ describe('jobs-storage preflight and restore', { timeout: 300_000 }, () => {
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
     metrics = createSyncMetrics(new Registry());
     const logger = silentLogger();
-    phase = new PhaseSource({ config, api, logger, report: (report) => reportPhase(metrics, report) });
+    ({ phase, sync: sidecar } = syncParts(
+      { config, logger, metrics, api },
+      { identity: 'sync-e2e', elect: false, readOnly: true },
+    ));
     phase.start();
-    sidecar = new SyncLoop({
-      config,
-      logger,
-      metrics,
-      api,
-      codec: createStorageCodec(),
-      phase,
-      identity: 'sync-e2e',
-      elect: false,
-      readOnly: true,
-      settings: loadRuntimeSettings(config),
-    });
     sidecar.start();
     await sidecar.firstReconcile;
   });

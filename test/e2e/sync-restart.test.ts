@@ -5,16 +5,15 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
-import { PhaseSource } from '../../src/phase/source.js';
+import type { PhaseSource } from '../../src/phase/source.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
-import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
-import { createStorageCodec } from '../../src/storage/codec.js';
-import { SyncLoop } from '../../src/sync/loop.js';
+import { createSyncMetrics } from '../../src/metrics/registry.js';
+import type { SyncLoop } from '../../src/sync/loop.js';
+import { syncParts } from '../../src/cli/compose.js';
 import { checkpointKey, decodeCheckpoint, tombstonesConfigMap } from '../../src/sync/tombstone-store.js';
 import { CHECKPOINT_SLACK_MS } from '../../src/sync/tombstones.js';
 import type { Checkpoint } from '../../src/sync/tombstones.js';
-import { loadRuntimeSettings } from '../../src/runtime/settings.js';
 import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
@@ -69,18 +68,8 @@ describe('sync restarts on a real control plane: a deleted job stays deleted', {
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
     const metrics = createSyncMetrics(new Registry());
     const logger = silentLogger();
-    const phase = new PhaseSource({ config, api, logger, report: (report) => reportPhase(metrics, report) });
+    const { phase, sync } = syncParts({ config, logger, metrics, api }, { identity: name });
     phase.start();
-    const sync = new SyncLoop({
-      config,
-      logger,
-      metrics,
-      api,
-      codec: createStorageCodec(),
-      phase,
-      identity: name,
-      settings: loadRuntimeSettings(config),
-    });
     sync.start();
     return { name, sync, phase };
   };

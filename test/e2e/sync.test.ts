@@ -6,19 +6,19 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
-import { PhaseSource } from '../../src/phase/source.js';
+import type { PhaseSource } from '../../src/phase/source.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
-import { createSyncMetrics, reportPhase } from '../../src/metrics/registry.js';
+import { createSyncMetrics } from '../../src/metrics/registry.js';
 import type { SyncMetrics } from '../../src/metrics/registry.js';
 import { createStorageCodec } from '../../src/storage/codec.js';
 import type { JobCr } from '../../src/storage/codec.js';
 import { PROVENANCE_ANNOTATIONS as ANNOTATIONS } from '../../src/storage/kinds.js';
-import { SyncLoop as SyncSidecar } from '../../src/sync/loop.js';
-import { createAdminApp, createProbeApp, listenSyncHttp } from '../../src/admin/app.js';
-import { createTokenVerifier } from '../../src/admin/auth.js';
+import type { SyncLoop } from '../../src/sync/loop.js';
+import { syncHttp, syncParts } from '../../src/cli/compose.js';
+import type { Common } from '../../src/cli/compose.js';
+import type { RuntimeSettings } from '../../src/runtime/settings.js';
 import request from 'supertest';
-import { loadRuntimeSettings } from '../../src/runtime/settings.js';
 import { startControlPlane, installJobsCrds, JOBS_STORAGE_SA } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, sleep, waitFor, workloadsOf } from '../../scripts/control-plane/jobs.js';
@@ -28,9 +28,11 @@ const JOBS_API_MANAGER = 'jobs-api toolforge_weld';
 
 interface Replica {
   name: string;
-  sidecar: SyncSidecar;
+  sidecar: SyncLoop;
   phase: PhaseSource;
   metrics: SyncMetrics;
+  parts: Common<SyncMetrics>;
+  settings: RuntimeSettings;
 }
 
 describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
@@ -83,20 +85,11 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));
     const metrics = createSyncMetrics(new Registry());
     const logger = silentLogger();
-    const phase = new PhaseSource({ config, api, logger, report: (report) => reportPhase(metrics, report) });
+    const parts = { config, logger, metrics, api };
+    const { phase, sync: sidecar, settings } = syncParts(parts, { identity: name });
     phase.start();
-    const sidecar = new SyncSidecar({
-      config,
-      logger,
-      metrics,
-      api,
-      codec: createStorageCodec(),
-      phase,
-      identity: name,
-      settings: loadRuntimeSettings(config),
-    });
     sidecar.start();
-    const r = { name, sidecar, phase, metrics };
+    const r = { name, sidecar, phase, metrics, parts, settings };
     replicas.push(r);
     return r;
   }
@@ -152,10 +145,10 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     assert.deepEqual(JSON.parse(cr.metadata.annotations?.[ANNOTATIONS.sourceVersions] ?? '{}'), {
       'CronJob/kc-a': cronjob.metadata.resourceVersion,
     });
-    const decoded = createStorageCodec().decode(cr);
+    const decoded = createStorageCodec().read(cr);
     assert.ok(decoded.ok);
-    assert.equal(decoded.job.cmd, './kc-a.sh');
-    assert.equal(decoded.job.job_type === 'scheduled' && decoded.job.schedule.text, '17 3 * * *');
+    assert.equal(decoded.value.job.cmd, './kc-a.sh');
+    assert.equal(decoded.value.job.job_type === 'scheduled' && decoded.value.job.schedule.text, '17 3 * * *');
     await waitFor(
       'only_in_runtime back to 0',
       async () => (await gauge(leader()!.metrics, 'toolforge_jobs_only_in_runtime', 'alpha')) === 0,
@@ -292,18 +285,22 @@ describe('sync sidecar on a real control plane', { timeout: 600_000 }, () => {
     const audience = config.admin.audience;
     const l = leader()!;
     // Served as the sync serves it: the admin API on its loopback listener, probes and metrics on the other.
-    const servers = await listenSyncHttp(
-      { sync: { host: '0.0.0.0', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+    const servers = await syncHttp(
       {
-        probe: createProbeApp({ source: l.sidecar, metrics: l.metrics }),
-        admin: createAdminApp({
-          source: l.sidecar,
-          metrics: l.metrics,
-          verifier: createTokenVerifier({ api: new KubeApi(cp.kubeConfig('jobs-storage-sync')), audience }),
-          allowedSubjects: [`system:serviceaccount:${ns}:an-admin`],
-          logger: silentLogger(),
-        }),
+        ...l.parts,
+        config: {
+          ...config,
+          sync: { ...config.sync, host: '0.0.0.0', port: 0 },
+          admin: {
+            ...config.admin,
+            host: '127.0.0.1',
+            port: 0,
+            allowedSubjects: [`system:serviceaccount:${ns}:an-admin`],
+          },
+        },
       },
+      l.sidecar,
+      l.settings,
     );
     t.after(() => servers.close());
     const app = `http://127.0.0.1:${(servers.admin.address() as AddressInfo).port}`;

@@ -16,11 +16,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { KubeApi } from '../../src/k8s/api.js';
 import type { Phase } from '../../src/phase/behaviour.js';
-import { PhaseSource } from '../../src/phase/source.js';
+import type { PhaseSource } from '../../src/phase/source.js';
+import { webhookParts } from '../../src/cli/compose.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Registry } from 'prom-client';
-import { createWebhookMetrics, reportPhase } from '../../src/metrics/registry.js';
+import { createWebhookMetrics } from '../../src/metrics/registry.js';
 import type { WebhookMetrics } from '../../src/metrics/registry.js';
 import { storagePolicy, validatingWebhookConfiguration } from '../../src/webhook/manifests.js';
 import { runWebhook } from '../../src/webhook/server.js';
@@ -222,12 +223,12 @@ before(async () => {
     },
   });
   const logger = createLogger({ level: 'debug', destination: createWriteStream(join(dir, 'webhook.log')) });
-  phaseSource = new PhaseSource({
+  phaseSource = webhookParts({
     config: webhookConfig,
     api: new KubeApi(cp.kubeConfig('jobs-storage-webhook')), // the chart's ServiceAccount and RBAC
     logger,
-    report: (report) => reportPhase(metrics, report),
-  });
+    metrics,
+  }).phase;
   phaseSource.start();
   webhook = await runWebhook({
     config: webhookConfig,

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { main } from '../../cli.js';
+import { formatProblem } from '../../errors.js';
 import { createStorageCodec } from '../../storage/codec.js';
 import type { ConvertEntry } from './convert.js';
 
@@ -47,8 +48,8 @@ describe('jobs-storage convert', () => {
       day_of_week: '*',
     });
     // What jobs-api stores has no keys its model would refuse (extra="forbid"); our v1 schema mirrors it.
-    const decoded = createStorageCodec().decode(cr);
-    assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
+    const decoded = createStorageCodec().read(cr);
+    assert.ok(decoded.ok, decoded.ok ? '' : formatProblem(decoded.problem));
     assert.equal(Object.keys(spec).includes('k8s_object'), false);
   });
 
@@ -76,7 +77,7 @@ describe('jobs-storage convert', () => {
       const jobs = entries.filter((e) => e.outcome === 'job');
       assert.equal(jobs.length, 1);
       assert.equal(jobs[0]?.cr?.kind, kind);
-      assert.ok(createStorageCodec().decode(jobs[0]?.cr).ok);
+      assert.ok(createStorageCodec().read(jobs[0]?.cr).ok);
     });
   }
 

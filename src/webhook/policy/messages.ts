@@ -1,4 +1,6 @@
+import type { JobType } from '../../jobs/model.js';
 import type { PhaseBehaviour } from '../../phase/behaviour.js';
+import { WORKLOAD_KINDS } from '../../runtime/kinds.js';
 import type { Operation } from '../review.js';
 
 /**
@@ -9,14 +11,19 @@ export const MAX_WARNING_LENGTH = 256;
 
 const PLACEHOLDER = '<name>';
 
-/** `toolforge jobs run` flags per kind of job, by CR kind and by workload kind. */
+/** `toolforge jobs run` flags per type of job. */
+const TYPE_FLAGS: Readonly<Record<JobType, string>> = {
+  scheduled: ' --schedule ...',
+  continuous: ' --continuous ...',
+  'one-off': ' ...',
+};
+
+/** `toolforge jobs run` flags per kind of job, by CR kind and by workload kind (runtime/kinds). */
 const RUN_FLAGS: Readonly<Record<string, string>> = {
-  ScheduledJob: ' --schedule ...',
-  ContinuousJob: ' --continuous ...',
-  OneOffJob: ' ...',
-  CronJob: ' --schedule ...',
-  Deployment: ' --continuous ...',
-  Job: ' ...',
+  ScheduledJob: TYPE_FLAGS.scheduled,
+  ContinuousJob: TYPE_FLAGS.continuous,
+  OneOffJob: TYPE_FLAGS['one-off'],
+  ...Object.fromEntries(WORKLOAD_KINDS.map((k) => [k.kind, TYPE_FLAGS[k.jobType]])),
 };
 
 const VERB: Readonly<Record<Operation, string>> = {
