@@ -1,5 +1,5 @@
 # One image for every subcommand: `webhook`, `sync`, `import`, `report`, `phase`, `convert`.
-FROM docker.io/library/node:20-bookworm-slim AS build
+FROM docker.io/library/node:26-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +7,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM docker.io/library/node:20-bookworm-slim
+FROM docker.io/library/node:26-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 # glibc malloc for the sync's list pages (malloc'd Buffers of ~0.5 MB each, freed when V8 collects them): at most two

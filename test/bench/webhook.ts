@@ -143,7 +143,7 @@ async function serve(target: Target, certDir: string): Promise<void> {
     else {
       // node:http2's core API: no compat request/response objects.
       server = http2.createSecureServer({ cert, key });
-      server.on('stream', (stream) => {
+      server.on('stream', (stream: http2.ServerHttp2Stream) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
