@@ -1,3 +1,4 @@
+import { EarliestTimer } from './earliest-timer.js';
 import type { Logger } from '../log/logger.js';
 import type { ToolSummaries } from './report.js';
 
@@ -7,9 +8,7 @@ import type { ToolSummaries } from './report.js';
  * run beside the passes, tracked so that `settled()` can wait for them.
  */
 export class PassScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  /** When `timer` fires (wall clock ms). */
-  private timerAt = Infinity;
+  private readonly timer = new EarliestTimer();
   /** A pass is chained and has not started: more events join it instead of chaining another. */
   private passQueued = false;
   private passing = false;
@@ -48,7 +47,7 @@ export class PassScheduler {
   /** Stops scheduling passes; `settled()` then waits for the pass and backfills in flight. */
   halt(): void {
     this.runningNow = false;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.clear();
   }
 
   /** The tool must be reconciled again by `at` (a failed backfill's retry time). */
@@ -61,15 +60,7 @@ export class PassScheduler {
   wake(delayMs: number): void {
     if (!this.runningNow || !this.passing) return;
     const delay = Math.max(0, Math.min(delayMs, this.o.intervalMs));
-    const at = Date.now() + delay;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.queuePass();
-    }, delay);
+    this.timer.arm(Date.now() + delay, () => this.queuePass());
   }
 
   /** One pass at a time: each pass is chained after the previous one, so `settled()` awaits all of them. */

@@ -1,3 +1,4 @@
+import { EarliestTimer } from './earliest-timer.js';
 import type { Config } from '../config/schema.js';
 import type { KubeApi } from '../k8s/api.js';
 import { describeApiError, isConflict, isNotFound } from '../k8s/errors.js';
@@ -119,9 +120,7 @@ export class TombstoneStore {
   private seen: Record<string, string> = {};
   /** The last checkpoint written, without its time, and when. */
   private written: { content: string; at: number } | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** When `timer` fires (ms). */
-  private timerAt = Infinity;
+  private readonly timer = new EarliestTimer({ unref: true });
   private writing: Promise<void> | undefined;
   private again = false;
   private failures = 0;
@@ -175,8 +174,7 @@ export class TombstoneStore {
   abandon(): void {
     this.stopped = true;
     this.wakeLoad();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
   }
 
   /** Writes the checkpoint in `delayMs` (or sooner, if already due sooner); one write at a time. */
@@ -188,12 +186,7 @@ export class TombstoneStore {
     }
     const now = Date.now();
     const at = now + Math.max(delayMs, this.lastWriteEnd + WRITE_GAP_MS - now, 0);
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
+    this.timer.arm(at, () => {
       this.writing = this.write().then((next) => {
         this.writing = undefined;
         this.lastWriteEnd = Date.now();
@@ -201,8 +194,7 @@ export class TombstoneStore {
         this.again = false;
         this.schedule(again ? 0 : next);
       });
-    }, at - now);
-    this.timer.unref();
+    });
   }
 
   /** Writes the checkpoint if it changed or is due a refresh; returns when to look again (ms). */
