@@ -88,6 +88,15 @@ export class Informer<T extends ObjectMeta, E> {
     await this.loop;
   }
 
+  /**
+   * When the informer last heard from the API server (a list's end, or a watch event, bookmarks included), wall clock
+   * ms; 0 before its first list ends. Its store holds every change made until shortly before then; a stalled or
+   * failing watch stops it from advancing.
+   */
+  get currentAsOf(): number {
+    return this.lastEventAt;
+  }
+
   /** What the informer holds now. */
   get store(): ObjectStore<E> {
     return this.current;

@@ -125,7 +125,9 @@ export class SyncLoop {
         identity: deps.identity,
         logger,
         metrics,
-        checkpoint: () => this.planner.checkpoint(),
+        // As of when every informer last heard from the API server, not now: a workload a stalled watch never
+        // delivered must not look like one that had a CR at the checkpoint (sync/tombstones `lostWhileAway`).
+        checkpoint: () => this.planner.checkpoint(Math.min(...this.informers.map((i) => i.currentAsOf))),
       });
     }
     deps.phase.onChange(() => {

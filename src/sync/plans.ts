@@ -61,11 +61,14 @@ export class Planner {
     return { backfills, nextDueAt };
   }
 
-  /** What this replica persists (sync/tombstones): its tombstones and the jobs it holds without a CR, as of now. */
-  checkpoint(): Checkpoint {
+  /**
+   * What this replica persists (sync/tombstones): its tombstones and the jobs it holds without a CR, as of `asOf` (when
+   * its informers last heard from the API server; never later than now).
+   */
+  checkpoint(asOf: number): Checkpoint {
     const unmatched = this.unmatched.keys(UNMATCHED_KEPT);
     return {
-      at: this.o.now(),
+      at: Math.min(this.o.now(), asOf),
       unmatched: unmatched && new Set(unmatched),
       tombstones: this.o.tombstones.held(),
     };
