@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -209,6 +209,7 @@ export class ControlPlane {
   private readonly log: LogFn;
   private unregisterExit: (() => void) | undefined;
   private stopped = false;
+  private cliConfigs = 0;
 
   private constructor(
     private readonly state: ControlPlaneState,
@@ -272,6 +273,23 @@ export class ControlPlane {
   }
   get tools(): readonly string[] {
     return this.state.tools;
+  }
+
+  /**
+   * A `jobs-storage --config` file for the admin CLI against this control plane: the admin's kubeconfig, the phase
+   * ConfigMap's namespace and quiet logs, with `extra` on top (top-level keys replace). Kept in the control plane's
+   * directory, removed with it.
+   */
+  cliConfig(extra: Record<string, unknown> = {}): string {
+    const path = join(this.state.dir, `cli-config-${++this.cliConfigs}.yaml`);
+    const config = {
+      logLevel: 'warn',
+      kubeconfig: this.kubeconfigPath('admin'),
+      phase: { namespace: JOBS_STORAGE_SA.namespace },
+      ...extra,
+    };
+    writeFileSync(path, JSON.stringify(config));
+    return path;
   }
 
   kubeconfigPath(identity: Identity): string {

@@ -7,10 +7,10 @@
  *
  *   npx tsx test/bench/migrate.ts [--tools 4000] [--jobs 5] [--runs 3]
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
+import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import {
   buildDist,
   measure,
@@ -33,17 +33,10 @@ async function main(): Promise<void> {
   const { cp, cronJobs, crs } = await seedCluster(TOOLS, JOBS);
   try {
     const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-bench-migrate-'));
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-        sync: { listPageSize: PAGE },
-        migration: { deadline: '2026-12-15', announcementUrl: 'https://lists.wikimedia.org/announce/jobs' },
-      }),
-    );
+    const configFile = cp.cliConfig({
+      sync: { listPageSize: PAGE },
+      migration: { deadline: '2026-12-15', announcementUrl: 'https://lists.wikimedia.org/announce/jobs' },
+    });
     const baselineScript = join(dir, 'bare-list.mjs');
     writeBareListScript(baselineScript, PAGE, MIGRATE_LISTS);
     const namespacesScript = join(dir, 'bare-namespaces.mjs');

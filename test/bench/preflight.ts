@@ -10,7 +10,7 @@
  *   npx tsx test/bench/preflight.ts [--tools 4000] [--jobs 5] [--runs 3]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredJob } from '../../src/jobs/index.js';
@@ -19,7 +19,7 @@ import { DEFAULT_PAGE_SIZE } from '../../src/preflight/read.js';
 import { loadWorkload } from '../fixtures/workloads/load.js';
 import { parseWorkload } from '../../src/runtime/parse.js';
 import { DEFAULT_RUNTIME_SETTINGS } from '../../src/runtime/settings.js';
-import { installJobsCrds, JOBS_STORAGE_SA, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import { installJobsCrds, REPO_ROOT, startControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { buildDist, pool, SYNC_LISTS, writeBareListScript, benchScale } from './cluster.js';
 import { median } from './median.js';
@@ -119,15 +119,7 @@ async function main(): Promise<void> {
     );
 
     const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-bench-preflight-'));
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-      }),
-    );
+    const configFile = cp.cliConfig();
     const baselineScript = join(dir, 'bare-list.mjs');
     writeBareListScript(baselineScript, PAGE, SYNC_LISTS);
 

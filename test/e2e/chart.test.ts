@@ -57,6 +57,10 @@ describe(
       `webhook.url=https://127.0.0.1:${webhookPort}`,
     ];
 
+    /** The phase the phase ConfigMap holds. */
+    const storedPhase = (): Promise<string> =>
+      cp.kubectlOk('admin', ['get', 'configmap', 'jobs-storage-phase', '-n', NS, '-o', 'jsonpath={.data.phase}']);
+
     const get = (url: string): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
         const req = https.get(url, url.startsWith('https:') ? { ca } : {}, (res) => {
@@ -168,15 +172,7 @@ describe(
 
     test('helm reports the release deployed, with the phase of the local values', async () => {
       assert.match(helm(['status', 'jobs-storage', '--namespace', NS]), /STATUS: deployed/);
-      const phase = await cp.kubectlOk('admin', [
-        'get',
-        'configmap',
-        'jobs-storage-phase',
-        '-n',
-        NS,
-        '-o',
-        'jsonpath={.data.phase}',
-      ]);
+      const phase = await storedPhase();
       assert.equal(phase, 'ignore-unmanaged');
     });
 
@@ -267,15 +263,7 @@ describe(
         '{"data":{"phase":"enforce"}}',
       ]);
       helm(helmInstallArgs('upgrade'));
-      const phase = await cp.kubectlOk('admin', [
-        'get',
-        'configmap',
-        'jobs-storage-phase',
-        '-n',
-        NS,
-        '-o',
-        'jsonpath={.data.phase}',
-      ]);
+      const phase = await storedPhase();
       assert.equal(phase, 'enforce');
     });
 
@@ -301,15 +289,7 @@ describe(
       assert.deepEqual(await left(['get', 'scheduled-jobs', '-n', `tool-${TOOL}`]), [
         'scheduledjob.jobs-api.toolforge.org/kept',
       ]);
-      const phase = await cp.kubectlOk('admin', [
-        'get',
-        'configmap',
-        'jobs-storage-phase',
-        '-n',
-        NS,
-        '-o',
-        'jsonpath={.data.phase}',
-      ]);
+      const phase = await storedPhase();
       assert.equal(phase, 'enforce');
     });
   },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import { main } from '../../src/cli.js';
 import { KubeApi } from '../../src/k8s/api.js';
 import type { LoadEntry, ToolPlan } from '../../src/migrate/index.js';
-import { installJobsCrds, JOBS_STORAGE_SA, startControlPlane } from '../../scripts/control-plane/cluster.js';
+import { installJobsCrds, startControlPlane } from '../../scripts/control-plane/cluster.js';
 import type { ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
 import { loadThroughApi } from '../../scripts/control-plane/load-jobs.js';
@@ -79,16 +79,9 @@ describe('jobs-storage migrate', { timeout: 300_000 }, () => {
       { name: 'fine', command: './fine.sh', image: 'python3.11', schedule: '@daily' },
     ]);
     work = mkdtempSync(join(tmpdir(), 'jobs-storage-migrate-'));
-    configFile = join(work, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-        migration: { deadline: '2026-12-15', announcementUrl: 'https://lists.wikimedia.org/announce/jobs' },
-      }),
-    );
+    configFile = cp.cliConfig({
+      migration: { deadline: '2026-12-15', announcementUrl: 'https://lists.wikimedia.org/announce/jobs' },
+    });
   });
   after(async () => {
     await cp?.stop();

@@ -59,15 +59,7 @@ describe('jobs-storage import, report and phase', { timeout: 300_000 }, () => {
     // The guard every import meets on Toolforge: only storage writers and break-glass groups may write job CRs.
     await cp.kubectlOk('admin', ['apply', '-f', join(REPO_ROOT, 'webhook-config', 'storage-policy.yaml')]);
     dir = mkdtempSync(join(tmpdir(), 'jobs-storage-operate-'));
-    configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-      }),
-    );
+    configFile = cp.cliConfig();
   });
   after(async () => {
     await cp?.stop();

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
@@ -130,16 +127,7 @@ describe('jobs-storage preflight and restore', { timeout: 300_000 }, () => {
       await create(crOf(storedFrom(obj)) as unknown as Record<string, unknown>);
       await create(obj);
     }
-    const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-preflight-'));
-    configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-      }),
-    );
+    configFile = cp.cliConfig();
     // the sync, as it runs beside jobs-api: reports only
     const config = loadConfig({ env: {}, overrides: { phase: { namespace: JOBS_STORAGE_SA.namespace } } });
     const api = new KubeApi(cp.kubeConfig('jobs-storage-sync'));

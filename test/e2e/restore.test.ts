@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { main } from '../../src/cli.js';
@@ -10,12 +7,7 @@ import { KubeApi } from '../../src/k8s/api.js';
 import { isNotFound } from '../../src/k8s/errors.js';
 import { renderJobWorkloads } from '../../src/runtime/render.js';
 import { DEFAULT_RUNTIME_SETTINGS as S } from '../../src/runtime/settings.js';
-import {
-  installJobsCrds,
-  JOBS_STORAGE_SA,
-  startControlPlane,
-  type ControlPlane,
-} from '../../scripts/control-plane/cluster.js';
+import { installJobsCrds, startControlPlane, type ControlPlane } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob } from '../../scripts/control-plane/jobs.js';
 import { toolPodPolicy } from '../fixtures/kyverno/tool-pod-policy.js';
 
@@ -131,16 +123,7 @@ describe('jobs-storage restore: kubectl-safe YAML and the tool uid', { timeout: 
     await cp.kubectlOk('admin', ['apply', '-n', 'tool-gamma', '-f', '-'], {
       stdin: JSON.stringify(toolPodPolicy('tool-gamma', GAMMA_UID)),
     });
-    const dir = mkdtempSync(join(tmpdir(), 'jobs-storage-restore-'));
-    configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        logLevel: 'warn',
-        kubeconfig: cp.kubeconfigPath('admin'),
-        phase: { namespace: JOBS_STORAGE_SA.namespace },
-      }),
-    );
+    configFile = cp.cliConfig();
   });
 
   after(async () => {
