@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
-import type { ClientHttp2Session } from 'node:http2';
+import { h2Call } from './h2-call.js';
 import https from 'node:https';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
@@ -77,20 +77,6 @@ function webhookConfig(port: number, shutdownDelaySeconds: number) {
   });
 }
 
-function h2Call(session: ClientHttp2Session, method: string, path: string, body?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': method,
-      ':path': path,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    });
-    stream.on('response', (headers) => resolve(Number(headers[':status'])));
-    stream.on('error', reject);
-    stream.resume();
-    stream.end(body);
-  });
-}
-
 async function until(what: string, condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i += 1) await new Promise((r) => setTimeout(r, 20));
   assert.ok(condition(), what);
@@ -112,15 +98,15 @@ test('the webhook process under untilSignal: the first SIGTERM drains (not ready
   const closed = once(session, 'close');
   session.on('error', () => undefined);
   assert.equal(
-    await h2Call(session, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl')),
+    (await h2Call(session, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl'))).status,
     200,
   );
 
   signals.emit('SIGTERM', 'SIGTERM');
   await until('not ready once draining', () => !proc.ready());
-  assert.equal(await h2Call(session, 'GET', '/readyz'), 503);
+  assert.equal((await h2Call(session, 'GET', '/readyz')).status, 503);
   assert.equal(
-    await h2Call(session, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl')),
+    (await h2Call(session, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl'))).status,
     200,
     'still serving during the shutdown delay',
   );

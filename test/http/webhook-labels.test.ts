@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
-import type { ClientHttp2Session } from 'node:http2';
+import { h2Call } from './h2-call.js';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,23 +90,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function h2Post(session: ClientHttp2Session, path: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': body === undefined ? 'GET' : 'POST',
-      ':path': path,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    });
-    let status = 0;
-    const chunks: Buffer[] = [];
-    stream.on('response', (headers) => (status = Number(headers[':status'])));
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
-    stream.on('error', reject);
-    stream.end(body);
-  });
-}
-
 /** Namespaces that are no tool's: each class once per `i`, all distinct. */
 const INVALID_NAMESPACES: ReadonlyArray<[what: string, make: (i: number) => string]> = [
   ['16 KiB', (i) => `tool-t${i}-${'x'.repeat(16 * 1024)}`],
@@ -154,7 +137,7 @@ test(`${INVENTED} reviews from invalid tool namespaces through the real server: 
           const body = loadReview('cronjob-create-kubectl');
           body.request.uid = randomUUID();
           body.request.namespace = make(i);
-          return h2Post(session, '/validate/record-direct-writes', JSON.stringify(body));
+          return h2Call(session, 'POST', '/validate/record-direct-writes', JSON.stringify(body));
         }),
       );
       for (const reply of replies) assert.equal(reply.status, 200);
@@ -167,10 +150,10 @@ test(`${INVENTED} reviews from invalid tool namespaces through the real server: 
       body.request.namespace = 'tool-mytool';
       body.request.name = `job-${i}`;
       (body.request.object as { metadata: { name: string } }).metadata.name = `job-${i}`;
-      assert.equal((await h2Post(session, '/validate/record-direct-writes', JSON.stringify(body))).status, 200);
+      assert.equal((await h2Call(session, 'POST', '/validate/record-direct-writes', JSON.stringify(body))).status, 200);
     }
 
-    const scraped = await h2Post(session, '/metrics');
+    const scraped = await h2Call(session, 'GET', '/metrics');
     assert.equal(scraped.status, 200);
     const bytes = Buffer.byteLength(scraped.body);
     t.diagnostic(`/metrics after ${INVENTED} reviews from invalid namespaces: ${bytes} bytes`);

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import { h2Call } from './h2-call.js';
+import type { H2Reply } from './h2-call.js';
 import type { ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -77,10 +79,7 @@ async function start(
   return { handle, metrics };
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
+type Reply = H2Reply;
 
 function call(
   handle: WebhookHandle,
@@ -391,23 +390,6 @@ function h2Session(handle: WebhookHandle, client?: { cert: Buffer; key: Buffer }
     });
     session.once('connect', () => resolve(session));
     session.once('error', reject);
-  });
-}
-
-function h2Call(session: ClientHttp2Session, method: string, path: string, body?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': method,
-      ':path': path,
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    });
-    let status = 0;
-    const chunks: Buffer[] = [];
-    stream.on('response', (headers) => (status = Number(headers[':status'])));
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
-    stream.on('error', reject);
-    stream.end(body);
   });
 }
 
