@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
-import { ConfigError, errorMessage, ok, problem } from '../errors.js';
-import type { Result } from '../errors.js';
 import type { PrebuiltImage, ResolveSettings } from '../jobs/index.js';
+import { FollowedImageConfig } from './image-config-file.js';
+import type { FollowOptions } from './image-config-file.js';
+
+export { prebuiltImagesFromImageConfig, type ImageConfigResult } from './image-config.js';
 
 /**
  * What parsing and rendering a workload depends on besides the object: jobs-api's deployment settings.
@@ -167,105 +167,23 @@ export const DEFAULT_RUNTIME_SETTINGS: RuntimeSettings = Object.freeze({
   prebuiltImages: DEFAULT_PREBUILT_IMAGES,
 });
 
-/** The prebuilt image table, or the problem with the image config (its path names the image at fault). */
-export type ImageConfigResult = Result<PrebuiltImage[]>;
-
-function splitContainer(container: string): {
-  host: string;
-  path: string;
-  tag: string;
-} {
-  const slash = container.indexOf('/');
-  const host = slash >= 0 ? container.slice(0, slash) : '';
-  let path = slash >= 0 ? container.slice(slash + 1) : container;
-  let tag = 'latest';
-  const colon = path.indexOf(':');
-  if (colon >= 0) {
-    tag = path.slice(colon + 1);
-    path = path.slice(0, colon);
-  }
-  return { host, path, tag };
-}
-
-function variantImage(variants: Record<string, unknown>, key: string): string | undefined {
-  const v = variants[key];
-  if (typeof v !== 'object' || v === null) return undefined;
-  const image = (v as Record<string, unknown>)['image'];
-  return typeof image === 'string' ? image : undefined;
-}
-
 /**
- * The prebuilt image table from the text of `images-v1.yaml`. Like jobs-api since 2026, an image renders as its
- * webservice variant when it has one, else its jobs-framework variant; images with neither are skipped.
+ * jobs-api's deployment settings from the configuration, with the built-in image table unless a file is given. The
+ * file is followed: `prebuiltImages` is the table of its latest good version (a mounted ConfigMap changes under a
+ * running sync). A file that cannot be read or parsed now is a configuration error.
  */
-export function prebuiltImagesFromImageConfig(yamlText: string): ImageConfigResult {
-  let data: unknown;
-  try {
-    data = parseYaml(yamlText);
-  } catch (e) {
-    return problem('', `not YAML: ${(e as Error).message}`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return problem('', 'must be a mapping of image name to image');
-  }
-  const images: PrebuiltImage[] = [];
-  for (const [name, raw] of Object.entries(data as Record<string, unknown>)) {
-    if (typeof raw !== 'object' || raw === null) {
-      return problem(name, 'must be a mapping');
-    }
-    const entry = raw as Record<string, unknown>;
-    const variants =
-      typeof entry['variants'] === 'object' && entry['variants'] !== null
-        ? (entry['variants'] as Record<string, unknown>)
-        : {};
-    const web = variantImage(variants, 'webservice');
-    const jobs = variantImage(variants, 'jobs-framework');
-    const chosen = web ?? jobs;
-    if (chosen === undefined) continue;
-    const aliases = Array.isArray(entry['aliases'])
-      ? entry['aliases'].filter((a): a is string => typeof a === 'string')
-      : [];
-    const { host, path, tag } = splitContainer(chosen);
-    const others = [web, jobs, typeof entry['image'] === 'string' ? entry['image'] : undefined]
-      .filter((c): c is string => c !== undefined)
-      .map((c) => splitContainer(c).path)
-      .filter((p) => p !== path);
-    images.push({
-      short_name: name,
-      aliases,
-      state: typeof entry['state'] === 'string' ? entry['state'] : 'unknown',
-      host,
-      path,
-      tag,
-      variant_paths: [...new Set(others)],
-    });
-  }
-  return ok(images);
-}
-
-/** jobs-api's deployment settings from the configuration, with the built-in image table unless a file is given. */
-export function loadRuntimeSettings(config: Config): RuntimeSettings {
-  let prebuiltImages = DEFAULT_RUNTIME_SETTINGS.prebuiltImages;
-  if (config.runtime.imageConfigFile) {
-    let text: string;
-    try {
-      text = readFileSync(config.runtime.imageConfigFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError([
-        `runtime.imageConfigFile: cannot read ${config.runtime.imageConfigFile}: ${errorMessage(err)}`,
-      ]);
-    }
-    const parsed = prebuiltImagesFromImageConfig(text);
-    if (!parsed.ok)
-      throw new ConfigError([`runtime.imageConfigFile: ${parsed.problem.path} ${parsed.problem.message}`.trim()]);
-    prebuiltImages = parsed.value;
-  }
+export function loadRuntimeSettings(config: Config, follow: FollowOptions = {}): RuntimeSettings {
+  const file = config.runtime.imageConfigFile
+    ? new FollowedImageConfig(config.runtime.imageConfigFile, follow)
+    : undefined;
   return {
     ...DEFAULT_RUNTIME_SETTINGS,
     defaultCpuLimit: config.runtime.defaultCpuLimit,
     toolHomeBase: config.runtime.toolHomeBase,
     harborHost: config.runtime.harborHost,
-    prebuiltImages,
+    get prebuiltImages(): readonly PrebuiltImage[] {
+      return file ? file.images() : DEFAULT_PREBUILT_IMAGES;
+    },
     toolNamespacePrefix: config.toolNamespacePrefix,
   };
 }

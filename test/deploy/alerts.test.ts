@@ -41,7 +41,35 @@ const unitTests = (
   parseYaml(readFileSync(TESTS, 'utf8')) as { tests: { name?: string; alert_rule_test?: AlertCase[] }[] }
 ).tests;
 
+/**
+ * A file-header tag as the alerts repository's test_alerts.py `_get_tag` reads it: `# <name>: <value>` among the
+ * leading lines, which end at the first line that is neither a comment nor indented (a blank line ends them too).
+ */
+function headerTag(text: string, name: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^# *${name}: *(.+)$`).exec(line);
+    if (m) return m[1];
+    if (!line.startsWith('#') && !line.startsWith(' ')) return undefined;
+  }
+  return undefined;
+}
+
 describe('deploy/prometheus alerts', { timeout: 600_000 }, () => {
+  test('the file header names where the alerts repository deploys it (deploy-tag, deploy-site)', () => {
+    const text = readFileSync(RULES, 'utf8');
+    const tags = headerTag(text, 'deploy-tag')?.split(/,\s*/);
+    assert.ok(tags, 'a # deploy-tag: line in the header');
+    // test_alerts.py: global and local each stand alone.
+    if (tags.length > 1) assert.ok(!tags.includes('global') && !tags.includes('local'), tags.join(', '));
+    assert.deepEqual(tags, ['cloud']);
+    const sites = headerTag(text, 'deploy-site')?.split(/,\s*/);
+    assert.ok(sites, 'a # deploy-site: line in the header');
+    for (const site of sites) assert.match(site, /^(eqiad|codfw)$/);
+    // The header reader stops at the first line that is neither a comment nor indented.
+    assert.equal(headerTag('groups: []\n# deploy-tag: cloud\n', 'deploy-tag'), undefined);
+    assert.equal(headerTag('\n# deploy-tag: cloud\n', 'deploy-tag'), undefined);
+  });
+
   test('promtool check rules', () => {
     const res = runTool('promtool', ['check', 'rules', RULES]);
     assert.equal(res.code, 0, res.stdout + res.stderr);

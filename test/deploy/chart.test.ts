@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, parseDocument } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import {
@@ -234,6 +234,13 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
   test('bad values fail with a message, not a broken manifest', () => {
     const cases: Array<[string[], RegExp]> = [
       [['image.tag=latest'], /image\.tag must name a published version/],
+      [['image.name='], /image\.name must name the image/],
+      [['image.repository=tools-harbor.wmcloud.org/toolforge/jobs-storage'], /image\.repository is gone/],
+      [
+        ['imageConfig.configMap=image-config', 'config.runtime.imageConfigFile=/etc/images.yaml'],
+        /imageConfig\.configMap and config\.runtime\.imageConfigFile are both set/,
+      ],
+      [['imageConfig.configMap=image-config', 'imageConfig.key='], /imageConfig\.key must name/],
       [['phase.initial=bogus'], /phase\.initial must be one of/],
       [['certManager.enabled=false'], /webhook\.caBundle is required/],
       [['config.sync.leaseNamespace=elsewhere'], /leaseNamespace \(elsewhere\) must be the release namespace/],
@@ -404,5 +411,159 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
     const want = parseYaml(readFileSync(join(CHART_DIR, '..', 'prometheus', 'jobs-storage.yaml'), 'utf8')) as unknown;
     assert.deepEqual(rule['spec'], want);
     find(objs, 'ServiceMonitor', 'jobs-storage');
+  });
+  test("the image is image.name:image.tag, Toolforge's key names; toolsbeta pulls from its own Harbor", () => {
+    const images = (env: Environment) =>
+      ['jobs-storage-webhook', 'jobs-storage-sync'].map(
+        (name) =>
+          (
+            find(render(env), 'Deployment', name) as K8sObject & {
+              spec: { template: { spec: { containers: { image: string }[] } } };
+            }
+          ).spec.template.spec.containers[0]?.image,
+      );
+    assert.deepEqual(images('tools'), [
+      'tools-harbor.wmcloud.org/toolforge/jobs-storage:OVERWRITTEN_BY_CI',
+      'tools-harbor.wmcloud.org/toolforge/jobs-storage:OVERWRITTEN_BY_CI',
+    ]);
+    assert.deepEqual(images('toolsbeta'), [
+      'toolsbeta-harbor.wmcloud.org/toolforge/jobs-storage:OVERWRITTEN_BY_CI',
+      'toolsbeta-harbor.wmcloud.org/toolforge/jobs-storage:OVERWRITTEN_BY_CI',
+    ]);
+    const chartValues = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as { image: object };
+    assert.deepEqual(Object.keys(chartValues.image).sort(), ['name', 'pullPolicy', 'tag']);
+    for (const env of ENVIRONMENTS) {
+      const values = parseYaml(readFileSync(join(VALUES_DIR, `${env}.yaml`), 'utf8')) as { image?: object };
+      assert.ok(!values.image || !('repository' in values.image), `${env}: no image.repository`);
+    }
+  });
+
+  type SyncDeployment = K8sObject & {
+    spec: {
+      template: {
+        metadata: { annotations: Record<string, string> };
+        spec: {
+          volumes: { name: string; configMap?: { name: string; items?: unknown } }[];
+          containers: { volumeMounts: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[] }[];
+        };
+      };
+    };
+  };
+
+  test('imageConfig.configMap mounts the live image table into the sync, whole, and points the config file at it', () => {
+    const objs = objects(helmTemplate({ environment: 'tools', set: ['imageConfig.configMap=image-config'] }));
+    const { config } = loadRenderedConfig(objs, 'image-config');
+    assert.equal(config.runtime.imageConfigFile, '/etc/jobs-storage-image-config/images-v1.yaml');
+    const dep = find(objs, 'Deployment', 'jobs-storage-sync') as SyncDeployment;
+    assert.deepEqual(
+      dep.spec.template.spec.volumes.find((v) => v.name === 'image-config'),
+      {
+        name: 'image-config',
+        configMap: { name: 'image-config', items: [{ key: 'images-v1.yaml', path: 'images-v1.yaml' }] },
+      },
+    );
+    // No subPath: kubelet updates a ConfigMap volume only when it is mounted whole.
+    assert.deepEqual(
+      dep.spec.template.spec.containers[0]?.volumeMounts.find((m) => m.name === 'image-config'),
+      { name: 'image-config', mountPath: '/etc/jobs-storage-image-config', readOnly: true },
+    );
+    // The webhook does not read the image table.
+    const webhook = find(objs, 'Deployment', 'jobs-storage-webhook') as SyncDeployment;
+    assert.equal(
+      webhook.spec.template.spec.volumes.find((v) => v.name === 'image-config'),
+      undefined,
+    );
+    // Every environment ships it off (documented in its values file) and keeps the built-in table.
+    for (const env of ENVIRONMENTS) {
+      assert.equal(loadRenderedConfig(render(env), `${env}-images`).config.runtime.imageConfigFile, '', env);
+      const text = readFileSync(join(VALUES_DIR, `${env}.yaml`), 'utf8');
+      const doc = parseDocument(text);
+      assert.ok(doc.has('imageConfig'), `${env}: imageConfig is in the values file`);
+      assert.match(text, /^# .*image-config/m, `${env}: a comment says where the image table comes from`);
+    }
+  });
+
+  describe("deploy/helmfile.yaml in toolforge-deploy's layout", () => {
+    const HELMFILE = join(CHART_DIR, '..', 'helmfile.yaml');
+    interface Helmfile {
+      environments?: Record<string, { values: string[] }>;
+      repositories?: { name: string; url: string; oci?: boolean }[];
+      releases?: { name: string; namespace: string; chart: string; version: string; values: string[] }[];
+    }
+    // helmfile renders each part with Go templates; every template here sits inside a YAML string, so the file
+    // parses as it stands.
+    const parts = parseAllDocuments(readFileSync(HELMFILE, 'utf8')).map((d) => {
+      assert.deepEqual(d.errors, []);
+      return d.toJS() as Helmfile;
+    });
+    const helmfile: Helmfile = Object.assign({}, ...parts) as Helmfile;
+
+    test('environments read values/<env>.yaml, so the pinned chartVersion and chartRepository reach the release', () => {
+      assert.deepEqual(Object.keys(helmfile.environments ?? {}).sort(), [...ENVIRONMENTS].sort());
+      for (const env of ENVIRONMENTS) {
+        assert.deepEqual(helmfile.environments?.[env]?.values, ['values/{{ .Environment.Name }}.yaml'], env);
+      }
+      // The environments are declared in a part before the releases: helmfile renders a part with the values of
+      // the parts before it.
+      assert.ok(parts.findIndex((p) => p.environments) < parts.findIndex((p) => p.releases));
+    });
+
+    test("repositories: the two Harbors' OCI chart repositories", () => {
+      assert.deepEqual(
+        [...(helmfile.repositories ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
+        [
+          { name: 'tools', url: 'tools-harbor.wmcloud.org/toolforge', oci: true },
+          { name: 'toolsbeta', url: 'toolsbeta-harbor.wmcloud.org/toolforge', oci: true },
+        ],
+      );
+    });
+
+    test("the release's chart and version come from the values; the local override installs ./chart", () => {
+      const [release, ...others] = helmfile.releases ?? [];
+      assert.deepEqual(others, []);
+      assert.ok(release);
+      assert.equal(release.name, 'jobs-storage');
+      assert.equal(release.namespace, 'jobs-storage');
+      assert.equal(
+        release.chart,
+        '{{ .Values | get "localChart" (printf "%s/jobs-storage" .Values.chartRepository) }}',
+      );
+      assert.equal(release.version, '{{ if not (.Values | get "localChart" "") }}{{ .Values.chartVersion }}{{ end }}');
+      assert.deepEqual(release.values, ['values/{{ .Environment.Name }}.yaml']);
+      // The OCI chart is published under the chart's own name; ./chart, relative to the helmfile, is this chart.
+      assert.equal(
+        (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { name: string }).name,
+        'jobs-storage',
+      );
+      assert.equal(join(HELMFILE, '..', 'chart'), CHART_DIR);
+      assert.match(readFileSync(HELMFILE, 'utf8'), /--state-values-set localChart=\.\/chart/);
+    });
+
+    test('every environment pins chartVersion and names one of the repositories as chartRepository', () => {
+      const repositories = new Set((helmfile.repositories ?? []).map((r) => r.name));
+      for (const env of ENVIRONMENTS) {
+        const file = join(VALUES_DIR, `${env}.yaml`);
+        assert.ok(existsSync(file), file);
+        const values = parseYaml(readFileSync(file, 'utf8')) as { chartVersion?: unknown; chartRepository?: unknown };
+        assert.equal(typeof values.chartVersion, 'string', `${env}: chartVersion`);
+        assert.notEqual(values.chartVersion, '', `${env}: chartVersion`);
+        assert.ok(
+          repositories.has(String(values.chartRepository)),
+          `${env}: chartRepository ${String(values.chartRepository)}`,
+        );
+      }
+      const repoOf = (env: Environment) =>
+        (parseYaml(readFileSync(join(VALUES_DIR, `${env}.yaml`), 'utf8')) as { chartRepository: string })
+          .chartRepository;
+      // As toolforge-deploy: each cluster its own Harbor; local (lima-kilo) the toolsbeta one.
+      assert.deepEqual(
+        ENVIRONMENTS.map((e) => [e, repoOf(e)]),
+        [
+          ['local', 'toolsbeta'],
+          ['toolsbeta', 'toolsbeta'],
+          ['tools', 'tools'],
+        ],
+      );
+    });
   });
 });

@@ -11,10 +11,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
 {{- define "jobs-storage.image" -}}
+{{- if hasKey .Values.image "repository" }}
+{{- fail "image.repository is gone: Toolforge's charts name the image image.name (without the tag) and image.tag" }}
+{{- end }}
+{{- if not .Values.image.name }}
+{{- fail "image.name must name the image (registry/project/name, without the tag)" }}
+{{- end }}
 {{- if or (not .Values.image.tag) (eq (toString .Values.image.tag) "latest") }}
 {{- fail "image.tag must name a published version (never empty or latest)" }}
 {{- end }}
-{{- printf "%s:%s" .Values.image.repository (toString .Values.image.tag) }}
+{{- printf "%s:%s" .Values.image.name (toString .Values.image.tag) }}
 {{- end }}
 
 {{/* A CEL list literal, as src/webhook/manifests.ts writes it (JSON string quoting, ", " between items). */}}
@@ -39,7 +45,21 @@ Lease live in the release namespace.
 {{- if .Values.webhook.clientCA.enabled }}
 {{- $_ := set $config.webhook "clientCaFile" (printf "/etc/webhook/client-ca/%s" .Values.webhook.clientCA.key) }}
 {{- end }}
+{{- with .Values.imageConfig.configMap }}
+{{- if $config.runtime.imageConfigFile }}
+{{- fail "imageConfig.configMap and config.runtime.imageConfigFile are both set: name the ConfigMap and leave the file to the chart" }}
+{{- end }}
+{{- if not $.Values.imageConfig.key }}
+{{- fail "imageConfig.key must name the ConfigMap's key holding images-v1.yaml" }}
+{{- end }}
+{{- $_ := set $config.runtime "imageConfigFile" (printf "%s/%s" (include "jobs-storage.imageConfigDir" $) $.Values.imageConfig.key) }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* Where the sync pod mounts imageConfig.configMap: a directory of its own, so kubelet can swap its content. */}}
+{{- define "jobs-storage.imageConfigDir" -}}
+/etc/jobs-storage-image-config
 {{- end }}
 
 {{- define "jobs-storage.podSecurityContext" -}}
