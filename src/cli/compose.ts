@@ -8,6 +8,9 @@ import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { SyncHttpServers } from '../admin/app.js';
 import { loadConfig } from '../config/load.js';
+import { ToolEvents } from '../sync/events/emitter.js';
+import type { SyncEvents } from '../sync/events/emitter.js';
+import { EventRecorder } from '../sync/events/recorder.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
 import { loadCredentials, withImpersonation } from '../k8s/credentials.js';
@@ -94,6 +97,11 @@ export interface SyncPartsOptions {
   eventDelayMs?: number;
   /** false: list the CRs once, do not watch them (the one-shot import). */
   watchCrs?: boolean;
+  /**
+   * Write Events on workloads not managed through the jobs API (sync/events/); default: `sync.events.enabled` for a
+   * replica that campaigns for the Lease and may write (the daemon), never for the one-shot commands.
+   */
+  events?: boolean;
 }
 
 export interface SyncParts {
@@ -110,7 +118,12 @@ export interface SyncParts {
 export function syncParts(parts: Common<SyncMetrics>, options: SyncPartsOptions = {}): SyncParts {
   const { config, logger, metrics, api } = parts;
   const phase = phaseSource(parts);
-  const settings = loadRuntimeSettings(config);
+  const settings = loadRuntimeSettings(config, { logger: logger.child({ component: 'image-config' }) });
+  const identity = options.identity ?? syncIdentity(config);
+  const events =
+    (options.events ?? config.sync.events.enabled) && options.elect !== false && !options.readOnly
+      ? syncEvents(parts, identity)
+      : undefined;
   const sync = new SyncLoop({
     config,
     logger,
@@ -118,8 +131,9 @@ export function syncParts(parts: Common<SyncMetrics>, options: SyncPartsOptions 
     api,
     codec: createStorageCodec(),
     phase,
-    identity: options.identity ?? syncIdentity(config),
+    identity,
     settings,
+    ...(events ? { events } : {}),
     ...(options.elect === undefined ? {} : { elect: options.elect }),
     ...(options.readOnly ? { readOnly: true } : {}),
     ...(options.backfillInFlight === undefined ? {} : { backfillInFlight: options.backfillInFlight }),
@@ -127,6 +141,27 @@ export function syncParts(parts: Common<SyncMetrics>, options: SyncPartsOptions 
     ...(options.watchCrs === undefined ? {} : { watchCrs: options.watchCrs }),
   });
   return { phase, sync, settings };
+}
+
+/** The sync leader's Events (sync/events/), written through a rate-limited queue: configured by `sync.events`. */
+function syncEvents({ config, logger, metrics, api }: Common<SyncMetrics>, identity: string): SyncEvents {
+  const { events } = config.sync;
+  const sink = new EventRecorder({
+    api,
+    logger: logger.child({ component: 'events' }),
+    metrics,
+    ratePerSecond: events.ratePerSecond,
+    burst: events.burst,
+    queueSize: events.queueSize,
+  });
+  return new ToolEvents({
+    sink,
+    identity,
+    texts: { deadline: config.migration.deadline, migrationUrl: events.migrationUrl },
+    repeatSeconds: events.repeatSeconds,
+    graceSeconds: config.sync.backfillGraceSeconds,
+    now: Date.now,
+  });
 }
 
 /** The name this replica campaigns and writes under. */

@@ -63,6 +63,29 @@ const webhook = z
   .strict()
   .prefault({});
 
+/**
+ * The Events the sync leader writes on workloads not managed through the jobs API, in the tool's namespace, where
+ * its maintainers see them (`kubectl get events`); see sync/events/.
+ */
+const syncEvents = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Events written per second across all tools (a token bucket), and how many may go at once after a quiet spell. */
+    ratePerSecond: z.number().positive().max(1000).default(5),
+    burst: z.number().int().min(1).default(25),
+    /** Events waiting to be written; more are dropped (and counted) rather than holding up a sync pass. */
+    queueSize: z.number().int().min(1).default(1000),
+    /**
+     * A series is observed again (series.count bumped) this often while its workload stands: the API server deletes
+     * an Event an hour after its last write by default (--event-ttl), so the default keeps it in view.
+     */
+    repeatSeconds: z.number().int().min(60).default(1800),
+    /** The page an Event sends a maintainer to for how to move a job to the jobs API. */
+    migrationUrl: z.url().default('https://wikitech.wikimedia.org/wiki/Help:Toolforge/Jobs_framework'),
+  })
+  .strict()
+  .prefault({});
+
 const sync = z
   .object({
     /** A workload seen without a CR is backfilled only after this long (jobs-api writes the CR first). */
@@ -90,6 +113,7 @@ const sync = z
     /** Port of /metrics, /healthz and /readyz, for Prometheus and the kubelet (0 picks a free one). */
     port: z.number().int().min(0).max(65535).default(9100),
     host: z.string().default('0.0.0.0'),
+    events: syncEvents,
   })
   .strict()
   .superRefine((s, ctx) => {

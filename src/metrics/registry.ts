@@ -169,6 +169,14 @@ export function createSyncMetrics(registry: Registry) {
       help: 'Jobs whose CR went away while their workload stands, held as tombstones: never backfilled',
       registers,
     }),
+    events: new Counter({
+      name: `${METRIC_PREFIX}sync_events_total`,
+      help:
+        'Events on workloads not managed through the jobs API, by result: created, repeated (series count bumped), ' +
+        'failed, dropped (the queue was full)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     isLeader: new Gauge({
       name: `${METRIC_PREFIX}sync_leader`,
       help: '1 when this replica holds the sync lease and may write',

@@ -12,7 +12,7 @@ import type { JobFingerprint, RuntimeEntry, StorageEntry, WorkloadRef } from './
  */
 export type InventoryEntry<J = JobFingerprint> =
   | { what: 'job'; entry: RuntimeEntry<J> }
-  | { what: 'foreign' }
+  | { what: 'foreign'; workload: WorkloadRef }
   | { what: 'service' }
   | { what: 'cr'; entry: StorageEntry<J> };
 
@@ -56,14 +56,11 @@ interface Meta {
 
 const NOT_STORED = Object.freeze(problem('', 'not a stored job type'));
 
-export const FOREIGN: InventoryEntry<never> = Object.freeze({ what: 'foreign' });
 export const SERVICE: InventoryEntry<never> = Object.freeze({ what: 'service' });
 
-const FOREIGN_READ: EntryRead<never> = Object.freeze({ entry: FOREIGN, job: undefined });
-
 /**
- * A CronJob or Deployment as the sync keeps it: a parsed jobs-framework job, a foreign workload, or nothing
- * (webservice objects, other namespaces, one-off Jobs). Runs for every workload the sync lists: the entry is built
+ * A CronJob or Deployment as the sync keeps it: a parsed jobs-framework job, a foreign workload (its reference: the
+ * sync's Events name it, sync/events), or nothing (webservice objects, other namespaces, one-off Jobs). Runs for every workload the sync lists: the entry is built
  * once, in a fixed field order, with the tool's shared strings.
  */
 export function workloadEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J> | undefined {
@@ -76,15 +73,16 @@ export function readWorkloadEntry<J>(obj: unknown, ctx: EntryContext<J>): EntryR
   const names = ctx.namesOf(md.namespace ?? '');
   if (!names || !md.name) return undefined;
   const { class: cls, parsed } = readWorkload(obj, ctx.settings);
-  if (cls.kind === 'foreign') return FOREIGN_READ;
+  // The sync lists only CronJobs and Deployments (sync/sources); the API stamps the kind on every listed object.
+  const kind = (obj as Meta).kind as WorkloadRef['kind'];
+  if (cls.kind === 'foreign') return { entry: { what: 'foreign', workload: workloadRef(kind, md.name, md, names) } };
   if (cls.kind !== 'job' || !parsed) return undefined;
   const job = storedJobOf(parsed);
   const entry: RuntimeEntry<J> = {
     tool: names.tool,
     type: cls.jobType,
     name: md.name,
-    // A job class is only ever a CronJob or a Deployment; the API stamps the kind on every listed object.
-    workload: workloadRef((obj as Meta).kind as WorkloadRef['kind'], md.name, md, names),
+    workload: workloadRef(kind, md.name, md, names),
     parsed: job ? ok(ctx.keep(job)) : parsed.ok ? NOT_STORED : parsed,
   };
   if (job?.job_type === 'continuous' && job.port) entry.exposesPort = true;
@@ -139,9 +137,10 @@ export function crEntry<J>(obj: unknown, ctx: EntryContext<J>): InventoryEntry<J
   return { what: 'cr', entry };
 }
 
-/** The resourceVersion an entry was made from; Services and foreign workloads keep none (they are cheap to redo). */
+/** The resourceVersion an entry was made from; Services keep none (they are cheap to redo). */
 export function entryResourceVersion(entry: InventoryEntry): string | undefined {
   if (entry.what === 'job') return entry.entry.workload.resourceVersion;
+  if (entry.what === 'foreign') return entry.workload.resourceVersion;
   if (entry.what === 'cr') return entry.entry.resourceVersion;
   return undefined;
 }

@@ -34,13 +34,17 @@ const cr = (name: string, type: 'scheduled' | 'continuous'): StorageEntry => ({
 });
 
 const job = (entry: RuntimeEntry): InventoryEntry => ({ what: 'job', entry });
+const foreign = (name: string, kind: 'CronJob' | 'Deployment'): InventoryEntry => ({
+  what: 'foreign',
+  workload: workload(name, kind).workload,
+});
 
 describe('Inventory', () => {
   test('indexes each tool’s workloads, CRs, foreign workloads and Services', () => {
     const inv = new Inventory('tool-');
     inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
     inv.apply('deployments', 'tool-alpha', 'web', job({ ...workload('web', 'Deployment'), exposesPort: true }));
-    inv.apply('deployments', 'tool-alpha', 'hand-made', { what: 'foreign' });
+    inv.apply('deployments', 'tool-alpha', 'hand-made', foreign('hand-made', 'Deployment'));
     inv.apply('scheduled-jobs', 'tool-alpha', 'daily', { what: 'cr', entry: cr('daily', 'scheduled') });
     inv.apply('cronjobs', 'kube-system', 'other', job(workload('other', 'CronJob')));
     assert.deepEqual(inv.toolNames(), ['alpha']);
@@ -54,6 +58,10 @@ describe('Inventory', () => {
       ['daily'],
     );
     assert.equal(alpha.foreign, 1);
+    assert.deepEqual(
+      alpha.foreignWorkloads?.map((w) => [w.kind, w.name, w.uid]),
+      [['Deployment', 'hand-made', 'uid-hand-made']],
+    );
 
     inv.apply('services', 'tool-alpha', 'web', { what: 'service' });
     assert.equal(inv.inventoryOf('alpha').runtime.find((r) => r.name === 'web')?.hasService, true);
@@ -62,7 +70,7 @@ describe('Inventory', () => {
   test('a job that turns foreign is no longer a job, and a tool with nothing left is gone', () => {
     const inv = new Inventory('tool-');
     inv.apply('cronjobs', 'tool-alpha', 'daily', job(workload('daily', 'CronJob')));
-    inv.apply('cronjobs', 'tool-alpha', 'daily', { what: 'foreign' });
+    inv.apply('cronjobs', 'tool-alpha', 'daily', foreign('daily', 'CronJob'));
     assert.deepEqual(inv.inventoryOf('alpha').runtime, []);
     assert.equal(inv.inventoryOf('alpha').foreign, 1);
     inv.takeDirty();

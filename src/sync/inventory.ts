@@ -3,7 +3,7 @@ import type { StoredJob } from '../jobs/model.js';
 import { Candidates } from './candidates.js';
 import type { InventoryEntry, ToolNames } from './entries.js';
 import type { JobRef } from './per-tool.js';
-import type { RuntimeEntry, StorageEntry, ToolInventory } from './reconcile.js';
+import type { RuntimeEntry, StorageEntry, ToolInventory, WorkloadRef } from './reconcile.js';
 
 export type Resource = 'cronjobs' | 'deployments' | 'services' | 'scheduled-jobs' | 'continuous-jobs';
 
@@ -16,8 +16,8 @@ interface ToolState {
   deployments?: Map<string, RuntimeEntry>;
   scheduled?: Map<string, StorageEntry>;
   continuous?: Map<string, StorageEntry>;
-  /** `resource/name` of CronJobs and Deployments without jobs-framework labels (rare). */
-  foreign?: Set<string>;
+  /** CronJobs and Deployments without jobs-framework labels (rare), by `resource/name`. */
+  foreign?: Map<string, WorkloadRef>;
   /** Names of jobs-framework Services. */
   services?: Set<string>;
 }
@@ -129,7 +129,7 @@ export class Inventory {
 
   inventoryOf(tool: string): ToolInventory {
     const state = this.tools.get(tool);
-    if (!state) return { tool, runtime: [], storage: [], foreign: 0 };
+    if (!state) return { tool, runtime: [], storage: [], foreign: 0, foreignWorkloads: [] };
     const services = state.services;
     // Only a job with a port needs its Service (see reconcile). Object.assign, not a spread: docs/adr/0004.
     const continuous = [...(state.deployments?.values() ?? [])].map((r) =>
@@ -140,6 +140,7 @@ export class Inventory {
       runtime: [...(state.cronjobs?.values() ?? []), ...continuous],
       storage: [...(state.scheduled?.values() ?? []), ...(state.continuous?.values() ?? [])],
       foreign: state.foreign?.size ?? 0,
+      foreignWorkloads: [...(state.foreign?.values() ?? [])],
     };
   }
 }
@@ -153,7 +154,7 @@ function applyWorkload(
   const job = entry?.what === 'job' ? entry.entry : undefined;
   if (resource === 'cronjobs') state.cronjobs = update(state.cronjobs, name, job);
   else state.deployments = update(state.deployments, name, job);
-  state.foreign = toggle(state.foreign, `${resource}/${name}`, entry?.what === 'foreign');
+  state.foreign = update(state.foreign, `${resource}/${name}`, entry?.what === 'foreign' ? entry.workload : undefined);
 }
 
 /** Applies a CR change; true when a CR the inventory held went away. */

@@ -106,6 +106,7 @@ export class SyncLoop {
       metrics,
       graceSeconds: config.sync.backfillGraceSeconds,
       now,
+      events: deps.events,
     });
     const changed = () => this.passes.wake(this.eventDelay);
     this.informers = watchInventory({ ...deps, inventory: this.inventory, entries: kept, changed });
@@ -113,6 +114,7 @@ export class SyncLoop {
     void Promise.all(crLists).then(() => this.gate.crsListed());
     const leading = (yes: boolean) => {
       this.gate.leading(yes);
+      deps.events?.leading(yes);
       metrics.isLeader.set(yes ? 1 : 0);
       if (yes) this.inventory.markAllDirty();
       changed();
@@ -176,7 +178,12 @@ export class SyncLoop {
     this.passes.halt();
     this.stopWaiting();
     await this.passes.settled();
-    await Promise.all([...this.informers.map((i) => i.stop()), this.elector?.stop(), this.tombstoneStore?.stop()]);
+    await Promise.all([
+      ...this.informers.map((i) => i.stop()),
+      this.elector?.stop(),
+      this.tombstoneStore?.stop(),
+      this.deps.events?.stop(),
+    ]);
   }
 
   /**
@@ -186,6 +193,7 @@ export class SyncLoop {
   kill(): void {
     this.passes.halt();
     this.gate.leading(false);
+    void this.deps.events?.stop();
     this.elector?.abandon();
     this.tombstoneStore?.abandon();
     for (const inf of this.informers) void inf.stop();

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { SyncEvents } from './events/emitter.js';
 import type { KubeApi } from '../k8s/api.js';
 import type { PhaseView } from '../phase/source.js';
 import type { Logger } from '../log/logger.js';
@@ -35,6 +36,11 @@ export interface SyncDeps {
    * writes counts as seen when the API server answers the POST. Default true: the daemon watches them.
    */
   watchCrs?: boolean;
+  /**
+   * The Events on workloads not managed through the jobs API (sync/events/): each pass hands them its tools' inventories,
+   * and they write only while this replica leads. The daemon has them; the one-shot commands do not.
+   */
+  events?: SyncEvents;
   now?: () => number;
   /** The longest wait between passes (default 500 ms); tests lengthen it to show what events alone do. */
   intervalMs?: number;

@@ -1,9 +1,10 @@
+import type { SyncEvents } from './events/emitter.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { SyncMetrics } from '../metrics/registry.js';
 import type { Backfiller } from './backfill.js';
 import type { Inventory } from './inventory.js';
 import { reconcileTool } from './reconcile.js';
-import type { RuntimeEntry, ToolPlan } from './reconcile.js';
+import type { RuntimeEntry, ToolInventory, ToolPlan } from './reconcile.js';
 import { publishGauges, toolSummary } from './report.js';
 import type { ToolSummaries } from './report.js';
 import { UNMATCHED_KEPT } from './tombstone-store.js';
@@ -27,15 +28,23 @@ export class Planner {
       metrics: SyncMetrics;
       graceSeconds: number;
       now: () => number;
+      /** The Events: a pass hands them each tool's inventory (sync/options `events`). */
+      events?: Pick<SyncEvents, 'observe'> | undefined;
     },
   ) {}
 
   /** A tool's plan; `record` as in UnmatchedSince.mark (a pass also forgets what no longer waits for a CR). */
   planFor(tool: string, phase: Phase, o: { record: boolean }): ToolPlan {
+    return this.planned(tool, phase, o).plan;
+  }
+
+  /** A tool's plan, and the inventory it was made from (marked with when its jobs were first seen without a CR). */
+  private planned(tool: string, phase: Phase, o: { record: boolean }): { plan: ToolPlan; inventory: ToolInventory } {
     const now = this.o.now();
     const { inventory, waiting } = this.unmatched.mark(this.o.inventory.inventoryOf(tool), now, o);
     if (o.record) this.o.backfiller.retain(tool, waiting);
-    return reconcileTool(this.o.tombstones.mark(inventory, now, o), { phase, now, graceSeconds: this.o.graceSeconds });
+    const marked = this.o.tombstones.mark(inventory, now, o);
+    return { plan: reconcileTool(marked, { phase, now, graceSeconds: this.o.graceSeconds }), inventory: marked };
   }
 
   /**
@@ -47,11 +56,14 @@ export class Planner {
     const backfills: RuntimeEntry[] = [];
     let nextDueAt = Infinity;
     for (const tool of tools) {
-      const plan = this.planFor(tool, phase, { record: true });
+      const { plan, inventory } = this.planned(tool, phase, { record: true });
       publishGauges(plan, this.o.metrics);
       // A retry time already passed is this pass's backfill or one in flight: its end wakes the loop (a CR event, a
       // new retry time), so only later ones make the tool due — else passes would spin while a retry hangs.
       const retries = this.o.backfiller.retryTimes(plan.backfill).filter((at) => at > started);
+      // The Events' next write (a grace period ends, a series is observed again) makes the tool due too.
+      const eventsDue = this.o.events?.observe(inventory, phase);
+      if (eventsDue !== undefined && eventsDue > started) retries.push(eventsDue);
       const summary = toolSummary(plan, retries);
       this.o.summaries.set(tool, summary);
       if (summary?.nextDueAt !== undefined) nextDueAt = Math.min(nextDueAt, summary.nextDueAt);

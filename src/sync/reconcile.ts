@@ -78,6 +78,8 @@ export interface ToolInventory {
   storage: readonly StorageEntry[];
   /** CronJobs and Deployments without jobs-framework labels. */
   foreign: number;
+  /** Those workloads (the inventory gives them; a plan needs only their number). */
+  foreignWorkloads?: readonly WorkloadRef[];
 }
 
 export interface FieldDiff {

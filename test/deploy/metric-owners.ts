@@ -38,6 +38,7 @@ export const OWNERS: Readonly<Record<string, Owner>> = {
   sync_errors_total: 'sync',
   sync_leader: 'sync',
   sync_tombstones: 'sync',
+  sync_events_total: 'sync',
   phase_info: 'shared',
   phase_config_stale: 'shared',
   build_info: 'shared',

@@ -1,3 +1,4 @@
+import { jobsRunCommand } from '../../jobs/commands.js';
 import type { JobType } from '../../jobs/model.js';
 import type { PhaseBehaviour } from '../../phase/behaviour.js';
 import { WORKLOAD_KINDS } from '../../runtime/kinds.js';
@@ -11,19 +12,12 @@ export const MAX_WARNING_LENGTH = 256;
 
 const PLACEHOLDER = '<name>';
 
-/** `toolforge jobs run` flags per type of job. */
-const TYPE_FLAGS: Readonly<Record<JobType, string>> = {
-  scheduled: ' --schedule ...',
-  continuous: ' --continuous ...',
-  'one-off': ' ...',
-};
-
-/** `toolforge jobs run` flags per kind of job, by CR kind and by workload kind (runtime/kinds). */
-const RUN_FLAGS: Readonly<Record<string, string>> = {
-  ScheduledJob: TYPE_FLAGS.scheduled,
-  ContinuousJob: TYPE_FLAGS.continuous,
-  OneOffJob: TYPE_FLAGS['one-off'],
-  ...Object.fromEntries(WORKLOAD_KINDS.map((k) => [k.kind, TYPE_FLAGS[k.jobType]])),
+/** The type of job each kind stands for, by CR kind and by workload kind (runtime/kinds). */
+const JOB_TYPE: Readonly<Record<string, JobType>> = {
+  ScheduledJob: 'scheduled',
+  ContinuousJob: 'continuous',
+  OneOffJob: 'one-off',
+  ...Object.fromEntries(WORKLOAD_KINDS.map((k) => [k.kind, k.jobType])),
 };
 
 const VERB: Readonly<Record<Operation, string>> = {
@@ -38,8 +32,7 @@ export function jobsCommand(kind: string, operation: Operation, name: string): s
   const job = name || PLACEHOLDER;
   if (operation === 'DELETE') return `toolforge jobs delete ${job}`;
   if (operation === 'UPDATE') return 'toolforge jobs load <jobs.yaml>';
-  const flags = RUN_FLAGS[kind];
-  return flags === undefined ? 'toolforge jobs ...' : `toolforge jobs run ${job}${flags}`;
+  return jobsRunCommand(JOB_TYPE[kind], job);
 }
 
 /** `render(subject, commandName)`, with the name dropped from the command, then from the subject, until it fits. */
