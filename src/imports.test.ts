@@ -210,7 +210,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'metrics/': ['rollout/'],
   'phase/': ['errors.ts', 'log/', 'rollout/', 'config/', 'k8s/'],
   'preflight/': ['errors.ts', 'jobs/', 'k8s/', 'storage/', 'runtime/'],
-  'migrate/': ['errors.ts', 'rollout/', 'jobs/', 'k8s/', 'storage/', 'runtime/', 'phase/'],
+  'migrate/': ['errors.ts', 'rollout/', 'jobs/', 'k8s/', 'storage/', 'runtime/', 'phase/', 'preflight/'],
   'webhook/': [
     ...['errors.ts', 'log/', 'rollout/', 'jobs/', 'config/', 'http/'],
     ...['storage/', 'runtime/', 'metrics/', 'phase/'],
@@ -225,7 +225,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
     ...['k8s/', 'storage/', 'runtime/', 'metrics/', 'phase/', 'preflight/'],
     ...['migrate/', 'webhook/', 'sync/', 'admin/'],
   ],
-  'cli.ts': ['errors.ts', 'rollout/', 'cli/'],
+  'cli.ts': ['errors.ts', 'version.ts', 'rollout/', 'cli/'],
   'main.ts': ['cli.ts'],
 };
 

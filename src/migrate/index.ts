@@ -21,6 +21,7 @@ export {
   type ProblemCode,
 } from './foreign.js';
 export { functionalDiff, functionalView, type FunctionalDifference } from './functional.js';
+export { checkBehaviour, type BehaviourInput, type BehaviourResult } from './behaviour.js';
 export {
   planTool,
   groupByTool,

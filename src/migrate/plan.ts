@@ -11,8 +11,10 @@ import {
   type ParseResult,
   type RuntimeSettings,
 } from '../runtime/index.js';
+import { toolUidFromObjects } from '../preflight/preflight.js';
 import { createStorageCodec, type StorageCodec } from '../storage/codec.js';
 import { STORAGE_GROUP, storageKindForKind } from '../storage/kinds.js';
+import { checkBehaviour, type MigrationNote } from './behaviour.js';
 import { entryFromJob, sortedEntry } from './entry.js';
 import { convertForeign } from './foreign.js';
 import { functionalDiff, type FunctionalDifference } from './functional.js';
@@ -35,15 +37,7 @@ export type MigrationReason =
   /** An object that looks like a job but cannot be read; no entry. */
   | 'unreadable';
 
-export interface MigrationNote {
-  code: string;
-  /** The workload field (hand-written objects) or load key (jobs-framework objects) the note is about. */
-  where: string;
-  message: string;
-  /** What to do instead, where there is something to do. */
-  instead?: string;
-  attention: boolean;
-}
+export type { MigrationNote } from './behaviour.js';
 
 export interface DirectWrite {
   manager: string;
@@ -148,6 +142,8 @@ interface Ctx {
   storage: Map<string, Result<StoredJob>>;
   jobs: JobMigration[];
   skipped: SkippedObject[];
+  /** Each listed job's running objects (its workload, and a continuous job's Service): what its entry is compared with. */
+  live: Map<JobMigration, unknown[]>;
 }
 
 function readCrs(input: PlanInput, codec: StorageCodec): Ctx['storage'] {
@@ -209,7 +205,7 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
     message: n.message,
     attention: n.attention,
   }));
-  ctx.jobs.push({
+  const job: JobMigration = {
     ...base,
     reason,
     detail,
@@ -218,7 +214,14 @@ function labelledJob(ctx: Ctx, obj: unknown, jobType: 'scheduled' | 'continuous'
     inJobsYaml: true,
     notes: migrationNotes,
     needsAttention: migrationNotes.some((n) => n.attention),
-  });
+  };
+  ctx.jobs.push(job);
+  ctx.live.set(job, jobType === 'continuous' ? [obj, ...servicesNamed(ctx, name)] : [obj]);
+}
+
+/** The tool's jobs-framework Services of a name (migrate lists only those): a continuous job's Service. */
+function servicesNamed(ctx: Ctx, name: string): unknown[] {
+  return ctx.input.workloads.filter((o) => kindOf(o) === 'Service' && nameOf(o) === name).slice(0, 1);
 }
 
 /**
@@ -262,7 +265,7 @@ function handWritten(ctx: Ctx, obj: unknown): void {
   }
   const result = converted.value;
   const plural = workloadKindOf(kind)?.plural ?? kind.toLowerCase();
-  ctx.jobs.push({
+  const job: JobMigration = {
     ...base,
     jobType: result.jobType,
     reason: 'hand-written',
@@ -278,7 +281,9 @@ function handWritten(ctx: Ctx, obj: unknown): void {
     })),
     needsAttention: result.needsAttention,
     deleteCommand: deleteCommand(obj, plural, name),
-  });
+  };
+  ctx.jobs.push(job);
+  ctx.live.set(job, [obj]);
 }
 
 function classify(ctx: Ctx, obj: unknown): void {
@@ -315,14 +320,36 @@ function takenBy(job: JobMigration, stored: ReadonlyMap<string, unknown>): strin
 const HOLD_BACK = new Set(['non-toolforge-image', 'unknown-image']);
 
 /**
- * Marks entries that are not loadable (one-off, invalid, a name taken twice, an image jobs-api refuses) as not part
- * of jobs.yaml: one bad entry would stop the load of the others.
+ * Renders a valid entry as jobs-api would and compares it with what runs (preflight's classifier): the entry
+ * amended where it can keep what runs, and a note for each other change of behaviour.
  */
-function checkEntries(jobs: JobMigration[], stored: ReadonlyMap<string, unknown>): LoadEntry[] {
+function checkRunsTheSame(ctx: Ctx, job: JobMigration, uid: number | undefined): void {
+  if (job.entry === null) return;
+  const checked = checkBehaviour({
+    entry: job.entry,
+    tool: ctx.input.tool,
+    live: ctx.live.get(job) ?? [],
+    settings: ctx.input.settings,
+    ...(uid === undefined ? {} : { toolUid: uid }),
+    noted: new Set(job.notes.map((n) => n.code)),
+  });
+  job.entry = sortedEntry(checked.entry);
+  job.notes.push(...checked.notes);
+  if (checked.notes.some((n) => n.attention)) job.needsAttention = true;
+}
+
+/**
+ * Marks entries that are not loadable (one-off, invalid, a name taken twice, an image jobs-api refuses) as not part
+ * of jobs.yaml: one bad entry would stop the load of the others. Each valid entry is first checked against what
+ * runs (`checkRunsTheSame`).
+ */
+function checkEntries(ctx: Ctx, stored: ReadonlyMap<string, unknown>): LoadEntry[] {
   const entries: LoadEntry[] = [];
   const names = new Set<string>();
-  for (const job of jobs) {
+  const uid = toolUidFromObjects(ctx.input.workloads);
+  for (const job of ctx.jobs) {
     if (job.entry === null) continue;
+    if (!validateLoadEntry(job.entry, 0).some((i) => i.severity === 'error')) checkRunsTheSame(ctx, job, uid);
     const taken = takenBy(job, stored);
     if (taken !== undefined) {
       job.notes.push({
@@ -380,10 +407,11 @@ export function planTool(input: PlanInput): ToolPlan {
     storage: readCrs(input, input.codec ?? createStorageCodec()),
     jobs: [],
     skipped: [],
+    live: new Map(),
   };
   for (const obj of input.workloads) classify(ctx, obj);
   ctx.jobs.sort((a, b) => (a.name === b.name ? a.kind.localeCompare(b.kind) : a.name < b.name ? -1 : 1));
-  const entries = checkEntries(ctx.jobs, ctx.storage);
+  const entries = checkEntries(ctx, ctx.storage);
   return {
     tool: input.tool,
     phase: input.phase,

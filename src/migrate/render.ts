@@ -1,7 +1,7 @@
 import { quote as shlexQuote } from 'shlex';
 import { Document, isScalar, visit } from 'yaml';
 import { YAML_1_1_SAFE } from '../k8s/yaml.js';
-import type { Phase } from '../rollout/phases.js';
+import { atDeadline } from '../rollout/phases.js';
 import type { LoadEntry } from './load-file.js';
 import type { JobMigration, ToolPlan } from './plan.js';
 
@@ -31,17 +31,6 @@ export function renderJobsYaml(plan: Pick<ToolPlan, 'tool' | 'entries'>): string
 export function renderJson(plan: ToolPlan): string {
   return `${JSON.stringify(plan, null, 2)}\n`;
 }
-
-const AT_DEADLINE: Readonly<Record<Phase, string>> = {
-  'runtime-truth':
-    "From {deadline}, the jobs service reads job definitions only from its own records. A job that was not created through the jobs API is then no longer listed by 'toolforge jobs list' and cannot be restarted, changed or deleted with 'toolforge jobs'. It keeps running as it is until someone deletes it.",
-  'storage-truth':
-    "From {deadline}, the jobs service stops picking up jobs that were created outside the jobs API. Such a job is then no longer listed by 'toolforge jobs list' and cannot be restarted, changed or deleted with 'toolforge jobs'. It keeps running as it is until someone deletes it.",
-  'ignore-unmanaged':
-    "Jobs created outside the jobs API are already not listed by 'toolforge jobs list' and cannot be managed with 'toolforge jobs'. From {deadline}, creating or changing jobs-framework objects directly (with kubectl or scripts) is refused.",
-  enforce:
-    "Creating or changing jobs-framework objects directly is refused already. Hand-written objects still run, but 'toolforge jobs' does not know them: they get none of its fixes, logs or status.",
-};
 
 const REASON_TEXT: Readonly<Record<JobMigration['reason'], string>> = {
   'not-in-storage': 'not recorded by the jobs API',
@@ -129,7 +118,7 @@ export function renderMarkdown(plan: ToolPlan, options: MessageOptions, jobsYaml
     '',
     '## What happens at the deadline',
     '',
-    AT_DEADLINE[plan.phase].replace('{deadline}', options.deadline),
+    atDeadline(plan.phase, options.deadline),
     '',
   );
   if (plan.jobs.some((j) => j.reason === 'edited-directly'))

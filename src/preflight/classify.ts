@@ -356,6 +356,12 @@ export const RULES: readonly Rule[] = [
     class: 'functional',
     reason: (v) => `${change('the Service selector', v)} (which pods get the traffic)`,
   },
+  {
+    rule: 'job-template-name',
+    path: /^jobTemplate\.metadata\.name$/,
+    class: 'cosmetic',
+    reason: (v) => `${change("the Job template's name", v)} (the CronJob controller names each run itself)`,
+  },
   { rule: 'labels', path: new RegExp(String.raw`^${METADATA}\.labels${KEY}$`), class: 'cosmetic', reason: labelChange },
   {
     rule: 'annotations',

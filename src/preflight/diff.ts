@@ -1,5 +1,5 @@
 import { isObject, type KObject } from '../runtime/object.js';
-import { classifyDifference, type DifferenceClass } from './classify.js';
+import { canonicalPath, classifyDifference, type DifferenceClass } from './classify.js';
 import { commandParts } from './command-parts.js';
 import { canonicalQuantity, normalizeWorkload, comparedKindOf, type ComparedKind } from './normalize.js';
 
@@ -32,8 +32,11 @@ export interface WorkloadDiff {
 const NAMED_LISTS = new Set(['env', 'volumes', 'volumeMounts']);
 /** String maps whose keys are shown in brackets, and compared key by key also when one side has no map at all. */
 const STRING_MAPS = new Set(['labels', 'annotations', 'matchLabels', 'selector', 'nodeSelector']);
-/** Maps compared key by key also when one side has none, so each quantity is its own difference. */
-const DESCEND = new Set([...STRING_MAPS, 'resources', 'requests', 'limits']);
+/**
+ * Maps compared key by key also when one side has none, so each quantity is its own difference; and metadata, so a
+ * hand-written template without any (kubectl's) differs label by label, each classified, not as one unknown field.
+ */
+const DESCEND = new Set([...STRING_MAPS, 'resources', 'requests', 'limits', 'metadata']);
 const QUANTITY = /\.resources\.(?:requests|limits)\.(cpu|memory)$/;
 const CONTAINER = /\.containers\[\d+\]$/;
 
@@ -171,12 +174,22 @@ function verdictOf(differences: readonly Difference[]): Verdict {
   return differences.some((d) => d.class === 'functional') ? 'functional' : 'cosmetic';
 }
 
+/** A difference with the classifier rule that judged it and its kind-independent path (`container.image`). */
+export interface ClassifiedDifference extends Difference {
+  /** The rule of the classifier table that matched (`unknown` when none did). */
+  rule: string;
+  /** The path the rules match, e.g. `container.resources.requests.cpu`. */
+  canonical: string;
+  kind: ComparedKind;
+}
+
 /**
  * Field by field: the live objects of one job (CronJob, or Deployment and its Service) against the objects jobs-api
- * would render for it. Objects are matched by kind; one that exists on one side only is one difference. Pure.
+ * would render for it, each difference with the classifier's rule. Objects are matched by kind; one that exists on
+ * one side only is one difference. Pure. `diffWorkloads` is this without the rules; migrate reads the rules.
  */
-export function diffWorkloads(live: readonly unknown[], rendered: readonly unknown[]): WorkloadDiff {
-  const differences: Difference[] = [];
+export function classifiedDifferences(live: readonly unknown[], rendered: readonly unknown[]): ClassifiedDifference[] {
+  const differences: ClassifiedDifference[] = [];
   const kinds = new Set<ComparedKind>();
   for (const o of [...live, ...rendered]) {
     const kind = comparedKindOf(o);
@@ -200,9 +213,23 @@ export function diffWorkloads(live: readonly unknown[], rendered: readonly unkno
         class: c.class,
         reason: c.reason,
         ...(c.recreate ? { recreate: true as const } : {}),
+        rule: c.rule,
+        canonical: canonicalPath(kind, d.path),
+        kind,
       });
     }
   }
+  return differences;
+}
+
+/**
+ * Field by field: the live objects of one job (CronJob, or Deployment and its Service) against the objects jobs-api
+ * would render for it. Objects are matched by kind; one that exists on one side only is one difference. Pure.
+ */
+export function diffWorkloads(live: readonly unknown[], rendered: readonly unknown[]): WorkloadDiff {
+  const differences: Difference[] = classifiedDifferences(live, rendered).map(
+    ({ rule: _rule, canonical: _canonical, kind: _kind, ...d }) => d,
+  );
   return {
     verdict: verdictOf(differences),
     differences,

@@ -7,7 +7,14 @@ export {
   type DifferenceClass,
 } from './classify.js';
 export { commandParts, type CommandParts } from './command-parts.js';
-export { diffWorkloads, type Difference, type Verdict, type WorkloadDiff } from './diff.js';
+export {
+  classifiedDifferences,
+  diffWorkloads,
+  type ClassifiedDifference,
+  type Difference,
+  type Verdict,
+  type WorkloadDiff,
+} from './diff.js';
 export {
   canonicalQuantity,
   normalizeWorkload,

@@ -154,6 +154,38 @@ describe('jobs-storage migrate', { timeout: 300_000 }, () => {
     assert.match(missing.err, /no tool 'nosuch'/);
   });
 
+  test("the notes name what changes when jobs-api runs an entry (preflight's classifier), against the server's objects", async () => {
+    const res = await cli(['migrate', '--tool', 'alpha', '-o', 'json', '--config', configFile]);
+    assert.equal(res.code, 0, res.err);
+    const plan = JSON.parse(res.out) as ToolPlan;
+    const changes = (name: string): string[] =>
+      (plan.jobs.find((j) => j.name === name)?.notes ?? [])
+        .map((n) => n.code)
+        .filter((c) => c.startsWith('runs-differently-'));
+    // jobs-api's own render, written with kubectl: the server's defaults are no change
+    assert.deepEqual(changes('orphan'), []);
+    // `kubectl create deployment`: the image's own working directory and variant, no shell, no resources
+    assert.deepEqual(changes('web'), [
+      'runs-differently-command',
+      'runs-differently-working-dir',
+      'runs-differently-image',
+      'runs-differently-resources',
+      'runs-differently-strategy',
+      'runs-differently-grace-period',
+      'runs-differently-security-context',
+    ]);
+    const md = await cli(['migrate', '--tool', 'alpha', '-o', 'markdown', '--config', configFile]);
+    assert.equal(md.code, 0, md.err);
+    assert.match(
+      md.out,
+      /- `container\.workingDir`: the working directory would be set to \/data\/project\/alpha\. \*\*Instead:\*\* relative paths in the command start from \/data\/project\/alpha/,
+    );
+    assert.match(
+      md.out,
+      /- `container\.image`: the image would change from toolforge-python311-sssd-base:latest to toolforge-python311-sssd-web:latest/,
+    );
+  });
+
   test("loading the jobs.yaml through the API and deleting the old objects empties the tool's only-in-runtime and foreign counts", async () => {
     const before = await report('alpha');
     assert.deepEqual(before?.counts && [before.counts.onlyInRuntime, before.counts.foreign], [1, 2]);
