@@ -932,6 +932,8 @@ export function baseRbacObjects(): object[] {
         { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'statefulsets'], verbs: crud },
         { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: crud },
         { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'networkpolicies'], verbs: crud },
+        // A tool reads the Events in its namespace (`kubectl get events`, `kubectl events`), as on Toolforge.
+        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['get', 'list', 'watch'] },
         // Production tools-user grants nothing on this group. Writes are allowed here on purpose so that the requests
         // reach admission and the jobs-storage webhook/policy is what denies them (the thing under test).
         { apiGroups: [JOBS_GROUP], resources: JOBS_PLURALS, verbs: crud },

@@ -19,7 +19,8 @@ import { scheduledJob, sleep, waitFor, workloadsOf } from '../../scripts/control
 /**
  * The sync leader's Events where a tool's maintainers look: a tool writes a CronJob with kubectl, the sync (as its
  * chart ServiceAccount, with the chart's RBAC) writes an events.k8s.io Event on it, and the tool reads it with
- * `kubectl get events`. Tools read core Events in their own namespace, as Toolforge's tools-user role grants.
+ * `kubectl get events`. Tools read the Events in their own namespace, as Toolforge's tools-user role grants
+ * (the control plane's stand-in for it carries that rule).
  */
 
 const GRACE_SECONDS = 2;
@@ -65,23 +66,6 @@ describe('Events on workloads not managed through the jobs API, on a real contro
     await Promise.all([cp.addTool('alpha'), cp.addTool('beta')]);
     await installJobsCrds(cp);
     admin = new KubeApi(cp.kubeConfig('admin'));
-    // Toolforge's tools-user ClusterRole lets a tool get/list/watch core Events in its namespace; the control plane's
-    // stand-in role does not carry that rule, so it is added here, bound per tool namespace like tools-user.
-    await cp.apply('admin', [
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRole',
-        metadata: { name: 'tools-user-events' },
-        rules: [{ apiGroups: [''], resources: ['events'], verbs: ['get', 'list', 'watch'] }],
-      },
-      ...['alpha', 'beta'].map((tool) => ({
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: `${tool}-tool-events`, namespace: `tool-${tool}` },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tools-user-events' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tool }],
-      })),
-    ]);
     config = loadConfig({
       env: {},
       overrides: {
