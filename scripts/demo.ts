@@ -490,7 +490,7 @@ async function main(): Promise<void> {
   await migrateAct(adminConfig, syncUrl);
 
   await act('Act 6 — enforce');
-  const p3 = cli(['phase', 'set', 'enforce', '--config', adminConfig]);
+  const p3 = cli(['phase', 'set', 'enforce', '--yes', '--config', adminConfig]);
   say(indent(p3.out + p3.err));
   await phaseInEffect('enforce');
   const enforced = await kubectlCreateJob('beta', 'imitation');

@@ -1,13 +1,15 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { EXIT, defaultIo } from './cli/io.js';
-import type { CliIo } from './cli/io.js';
+import type { ClusterFlags } from './cli/cluster.js';
+import { EXIT, defaultIo, errorText, writeDocument } from './cli/io.js';
+import type { CliIo, DocumentFormat } from './cli/io.js';
 import { untilSignal } from './cli/process.js';
 import type { Process } from './cli/process.js';
 import { AppError, errorMessage } from './errors.js';
 import { PHASES } from './rollout/phases.js';
 import type { Phase } from './rollout/phases.js';
+import { VERSION, buildInfo } from './version.js';
 
-interface MigrateCliOptions {
+interface MigrateCliOptions extends ClusterFlags {
   tool?: string;
   all: boolean;
   out?: string;
@@ -17,8 +19,7 @@ interface MigrateCliOptions {
   config?: string;
 }
 
-interface RestoreCliOptions {
-  config?: string;
+interface RestoreCliOptions extends ClusterFlags {
   tool: string;
   job: string[];
   apply: boolean;
@@ -69,9 +70,10 @@ function command<O>(spec: CommandSpec<O>): CommandRow {
 }
 
 const config = (description = 'configuration file (YAML)'): Option => new Option('--config <file>', description);
-const asUser = (description: string): Option => new Option('--as <user>', description);
-const asGroup = (): Option => new Option('--as-group <group...>', 'impersonate these groups too (needs --as)');
 const tools = (): Option => new Option('--tool <name...>', 'only these tools').default([]);
+/** `-o json|yaml` on a command whose default output is for people. */
+const documentOutput = (): Option =>
+  new Option('-o, --output <format>', 'print the result as one JSON or YAML document').choices(['json', 'yaml']);
 const output = (choices: string[], fallback?: string, description = 'output format'): Option => {
   const option = new Option('-o, --output <format>', description).choices(choices);
   return fallback === undefined ? option : option.default(fallback);
@@ -102,28 +104,18 @@ function commandTable(): readonly CommandRow[] {
       options: [config()],
       daemon: async (opts) => (await import('./cli/commands/sync.js')).syncCommand(opts),
     }),
-    command<{ config?: string; dryRun: boolean; as?: string; asGroup?: string[] }>({
+    command<ClusterFlags & { dryRun: boolean; output?: DocumentFormat }>({
       name: 'import',
       description:
-        'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads)',
-      options: [
-        new Option('--dry-run', 'only print what would be created').default(false),
-        asUser('impersonate this user, e.g. the sync ServiceAccount (README "Who runs import and report")'),
-        asGroup(),
-        config(),
-      ],
+        'Initial import: create the CR of every jobs-framework job found without one (never modifies workloads); ' +
+        'run it as the sync ServiceAccount with --as (README "Who runs import and report")',
+      options: [new Option('--dry-run', 'only print what would be created').default(false), documentOutput(), config()],
       run: async (opts, io) => (await import('./cli/commands/import.js')).runImport(opts, io),
     }),
-    command<{ config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] }>({
+    command<ClusterFlags & { tool: string[]; output: 'table' | 'json' | 'yaml' }>({
       name: 'report',
       description: 'Per-tool report: each job, where it exists, what the jobs API lists in this phase, drift',
-      options: [
-        tools(),
-        output(['table', 'json'], 'table'),
-        asUser('impersonate this user (README "Who runs import and report")'),
-        asGroup(),
-        config(),
-      ],
+      options: [tools(), output(['table', 'json', 'yaml'], 'table'), config()],
       run: async (opts, io) => (await import('./cli/commands/report.js')).runReport(opts, io),
     }),
     command<MigrateCliOptions>({
@@ -146,7 +138,7 @@ function commandTable(): readonly CommandRow[] {
       ],
       run: async (opts, io) => (await import('./cli/commands/migrate.js')).runMigrate(opts, io),
     }),
-    command<{ config?: string; tool: string[]; output: 'table' | 'json' }>({
+    command<ClusterFlags & { tool: string[]; output: 'table' | 'json' }>({
       name: 'preflight',
       description:
         'Per job, what jobs-api would change if it rendered the job from its CR now (exit 0 none, 1 functional, 2 errors)',
@@ -174,20 +166,44 @@ function commandTable(): readonly CommandRow[] {
       name: 'phase',
       description: 'Show or switch the rollout phase (ConfigMap)',
       commands: [
-        command<{ config?: string }>({
+        command<ClusterFlags & { output?: DocumentFormat }>({
           name: 'get',
-          options: [config()],
+          description: 'The phase in force and its last changes',
+          options: [documentOutput(), config()],
           run: async (opts, io) => (await import('./cli/commands/phase.js')).runPhaseGet(opts, io),
         }),
-        command<{ config?: string; reason?: string }>({
+        command<ClusterFlags & { reason?: string; yes: boolean; output?: DocumentFormat }>({
           name: 'set',
+          description:
+            "Switch the phase, recorded in its history as made by the caller's API identity; asks before enforce",
           arguments: [new Argument('<phase>', 'the phase to switch to').choices(PHASES)],
-          options: [new Option('--reason <text>', 'recorded in the phase history'), config()],
+          options: [
+            new Option('--reason <text>', 'recorded in the phase history'),
+            new Option('-y, --yes', 'switch to enforce without asking (needed when stdin is not a terminal)').default(
+              false,
+            ),
+            documentOutput(),
+            config(),
+          ],
           run: async (opts, io, [value]) =>
             (await import('./cli/commands/phase.js')).runPhaseSet(value ?? '', opts, io),
         }),
       ],
     },
+    command<{ output?: DocumentFormat }>({
+      name: 'version',
+      description: 'The version of this build, its git commit when known, and the Node.js version running it',
+      options: [documentOutput()],
+      run: (opts, io) => {
+        const info = buildInfo();
+        if (opts.output !== undefined) writeDocument(io, info, opts.output);
+        else
+          io.stdout(
+            `jobs-storage ${info.version}${info.gitCommit ? ` (git ${info.gitCommit.slice(0, 12)})` : ''}, node ${info.node}\n`,
+          );
+        return EXIT.ok;
+      },
+    }),
     command<{ out: string; check: boolean; config?: string }>({
       name: 'manifests',
       description:
@@ -202,39 +218,100 @@ function commandTable(): readonly CommandRow[] {
   ];
 }
 
-/** Adds `spec` (and its subcommands) to `parent`; each action reports its exit code to `setExit`. */
-function addCommand(parent: Command, spec: CommandRow, io: CliIo, setExit: (code: number) => void): void {
-  const cmd = parent.command(spec.name);
-  if (spec.description !== undefined) cmd.description(spec.description);
-  for (const argument of spec.arguments ?? []) cmd.addArgument(argument);
-  for (const option of spec.options ?? []) cmd.addOption(option);
-  for (const sub of spec.commands ?? []) addCommand(cmd, sub, io, setExit);
-  const { action } = spec;
-  if (action === undefined) return;
-  cmd.action(async (...args: unknown[]) => {
-    // commander passes the arguments, then the options, then the command itself.
-    const positional = args.slice(0, -2).map(String);
-    setExit(await action(args[args.length - 2], io, positional));
+/** Where the CLI is while it parses and runs: the command whose usage an error is about. */
+interface Run {
+  io: CliIo;
+  setExit: (code: number) => void;
+  /** `jobs-storage phase set`: the command running, for "see '… --help'". */
+  command: string;
+}
+
+/** The line after a usage error: where the command's usage is. */
+const seeHelp = (command: string): string => `see '${command} --help'\n`;
+
+/**
+ * A usage error as one line (what was wrong, without commander's "error: ") and where to read the usage, not the
+ * whole help.
+ */
+function usageOutput(cmd: Command, io: CliIo): void {
+  cmd.configureOutput({
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    outputError: (text, write) =>
+      write(`jobs-storage: ${text.trim().replace(/^error: /, '')}\n${seeHelp(commandPath(cmd))}`),
   });
 }
 
-function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Adds `spec` (and its subcommands) to `parent`; each action reports its exit code to `run.setExit`. */
+function addCommand(parent: Command, spec: CommandRow, run: Run): void {
+  const cmd = parent.command(spec.name);
+  usageOutput(cmd, run.io);
+  if (spec.description !== undefined) cmd.description(spec.description);
+  for (const argument of spec.arguments ?? []) cmd.addArgument(argument);
+  for (const option of spec.options ?? []) cmd.addOption(option);
+  for (const sub of spec.commands ?? []) addCommand(cmd, sub, run);
+  const { action } = spec;
+  if (action === undefined) return;
+  cmd.action(async (...args: unknown[]) => {
+    // commander passes the arguments, then the options, then the command itself; the global flags (--kubeconfig,
+    // --context, --as, --as-group, -v) are the program's options, merged in.
+    const positional = args.slice(0, -2).map(String);
+    run.command = commandPath(cmd);
+    run.setExit(await action(cmd.optsWithGlobals(), run.io, positional));
+  });
+}
+
+/** kubectl's flags, accepted before or after the command by every command; those that do not talk to the cluster ignore them. */
+function globalOptions(): Option[] {
+  return [
+    new Option('--kubeconfig <file>', 'the kubeconfig to use (default: $KUBECONFIG, else ~/.kube/config)'),
+    new Option('--context <name>', 'the kubeconfig context to use instead of its current context'),
+    new Option('--as <user>', 'impersonate this user, e.g. the sync ServiceAccount for import and report'),
+    new Option('--as-group <group...>', 'impersonate these groups too (needs --as)'),
+    new Option('-v, --verbose', "log lines (NDJSON) on stderr; without it, only the command's own lines").default(
+      false,
+    ),
+  ];
+}
+
+function buildProgram(run: Run): Command {
   const program = new Command('jobs-storage')
     .description("Guards and backfills Toolforge's job-definition custom resources")
-    .showHelpAfterError()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .version(VERSION, '-V, --version', 'print the version')
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText(
+      'after',
+      '\nCommands that talk to the cluster wait for an unreachable API server for oneShot.unreachableSeconds ' +
+        '(default 20 s), then end with one line; a refusal (401/403) or a missing kubeconfig ends them at once.\n' +
+        'Exit codes: 0 success, 1 input errors, refused or unreachable, 2 usage or configuration errors ' +
+        '(preflight: 0 no change, 1 functional changes, 2 errors).\n',
+    )
     .exitOverride();
-  for (const spec of commandTable()) addCommand(program, spec, io, setExit);
+  usageOutput(program, run.io);
+  for (const option of globalOptions()) program.addOption(option);
+  for (const spec of commandTable()) addCommand(program, spec, run);
   return program;
 }
 
 /** Errors that mean the command line (or the files it names) is wrong, rather than the input's content. */
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_FILE', 'ERR_INPUT_READ']);
 
+/** An error's one line (a configuration error with a single issue included), and the usage hint for usage errors. */
+function errorLines(err: AppError, command: string): string {
+  return `jobs-storage: ${errorText(err)}\n${err.code === 'ERR_USAGE' ? seeHelp(command) : ''}`;
+}
+
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram(io, (c) => (code = c));
+  const run: Run = { io, setExit: (c) => (code = c), command: 'jobs-storage' };
+  const program = buildProgram(run);
   if (argv.length === 0) {
     io.stderr(program.helpInformation());
     return EXIT.usage;
@@ -246,8 +323,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (err instanceof AppError) {
-      io.stderr(`jobs-storage: ${err.message}\n`);
-      return USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.inputErrors;
+      io.stderr(errorLines(err, run.command));
+      return USAGE_CODES.has(err.code)
+        ? err.code === 'ERR_CONFIG_INVALID'
+          ? EXIT.config
+          : EXIT.usage
+        : EXIT.inputErrors;
     }
     io.stderr(`jobs-storage: unexpected error: ${errorMessage(err)}\n`);
     return EXIT.inputErrors;

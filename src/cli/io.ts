@@ -1,3 +1,7 @@
+import { createInterface } from 'node:readline/promises';
+import { ConfigError, errorMessage } from '../errors.js';
+import { toSafeYaml } from '../k8s/yaml.js';
+
 /** Where a command writes: the CLI's streams in production, strings in tests. */
 export interface CliIo {
   stdout: (text: string) => void;
@@ -5,16 +9,50 @@ export interface CliIo {
   readStdin?: () => string;
   /** Whether stderr is a terminal: progress then updates one line instead of printing one every few seconds. */
   stderrIsTTY?: boolean;
+  /** Whether stdin is a terminal, so a person can answer a question (`ask`). */
+  stdinIsTTY?: boolean;
+  /** Asks a question (on stderr) and resolves with the line read from stdin. */
+  ask?: (question: string) => Promise<string>;
+}
+
+/** One line read from the terminal after `question` (written to stderr, so stdout stays the command's output). */
+async function askOnTerminal(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
 }
 
 export const defaultIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   stderrIsTTY: process.stderr.isTTY === true,
+  stdinIsTTY: process.stdin.isTTY === true,
+  ask: askOnTerminal,
 };
 
-/** Exit codes: 0 success, 1 the input had errors, 2 usage errors. */
-export const EXIT = { ok: 0, inputErrors: 1, usage: 2 } as const;
+/**
+ * Exit codes: 0 success, 1 the input had errors or the cluster refused or could not be reached, 2 usage and
+ * configuration errors (a missing or empty kubeconfig included: nothing was tried).
+ */
+export const EXIT = { ok: 0, inputErrors: 1, usage: 2, config: 2 } as const;
+
+/** An error as the CLI says it: a configuration error with a single issue on one line, else its message. */
+export function errorText(err: unknown): string {
+  return err instanceof ConfigError && err.issues.length === 1
+    ? `invalid configuration: ${err.issues[0]}`
+    : errorMessage(err);
+}
+
+/** `-o json|yaml`: a command's result as one document instead of its table or text. */
+export type DocumentFormat = 'json' | 'yaml';
+
+/** Writes `value` to stdout as one JSON document (indented) or YAML document (read back as the same values). */
+export function writeDocument(io: CliIo, value: unknown, format: DocumentFormat): void {
+  io.stdout(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : toSafeYaml(value));
+}
 
 /** Rows as left-aligned columns two spaces apart, one line each, without trailing blanks. */
 export function table(rows: string[][]): string {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { credentialsFromKubeconfigFile } from './credentials.js';
+import { credentialsFromKubeconfigFile, loadCredentials } from './credentials.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -67,4 +67,40 @@ test('an empty or non-mapping kubeconfig is a configuration error naming the fil
       (err: unknown) => err instanceof ConfigError && err.message.includes(path),
     );
   }
+});
+
+test('--context picks another context of the kubeconfig; one it does not have is a configuration error', async () => {
+  const path = join(dir, 'two-contexts.yaml');
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'one',
+      clusters: [
+        { name: 'c1', cluster: { server: 'https://127.0.0.1:6443' } },
+        { name: 'c2', cluster: { server: 'https://127.0.0.2:6443' } },
+      ],
+      contexts: [
+        { name: 'one', context: { cluster: 'c1', user: 'u1' } },
+        { name: 'two', context: { cluster: 'c2', user: 'u2' } },
+      ],
+      users: [
+        { name: 'u1', user: { token: 't1' } },
+        { name: 'u2', user: { token: 't2' } },
+      ],
+    }),
+  );
+  assert.equal(credentialsFromKubeconfigFile(path)?.server, 'https://127.0.0.1:6443');
+  const two = await loadCredentials({ kubeconfig: path, inCluster: { host: '', port: '' } }, { context: 'two' });
+  assert.equal(two.server, 'https://127.0.0.2:6443');
+  assert.deepEqual((await two.resolve()).headers, { authorization: 'Bearer t2' });
+  assert.throws(
+    () => credentialsFromKubeconfigFile(path, 'three'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes("context 'three' not found"),
+  );
+  await assert.rejects(
+    loadCredentials({ kubeconfig: '', inCluster: { host: '', port: '' } }, { context: 'two' }),
+    ConfigError,
+  );
 });

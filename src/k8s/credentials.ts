@@ -71,8 +71,8 @@ function material(entry: Record<string, unknown>, dataKey: string, fileKey: stri
  * else (exec plugins, auth providers) returns undefined so the caller falls back to client-node. This keeps
  * client-node's 70 MB of generated API code out of the sync's memory (see the sync benchmark).
  */
-export function credentialsFromKubeconfigFile(path: string): KubeCredentials | undefined {
-  const { cluster, user } = currentContextOf(path);
+export function credentialsFromKubeconfigFile(path: string, context?: string): KubeCredentials | undefined {
+  const { cluster, user } = currentContextOf(path, context);
   return Object.keys(user).every((k) => LEAN_USER_KEYS.has(k))
     ? leanCredentials(cluster, user, dirname(path))
     : undefined;
@@ -95,20 +95,35 @@ function readKubeconfig(path: string): KubeconfigFile {
   } catch (err) {
     throw new ConfigError([`kubeconfig ${path}: ${errorMessage(err)}`]);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+  if (doc === null || doc === undefined) throw new ConfigError([`kubeconfig ${path}: is empty`]);
+  if (typeof doc !== 'object' || Array.isArray(doc))
     throw new ConfigError([`kubeconfig ${path}: must be a YAML mapping (a kubeconfig file)`]);
   return doc as KubeconfigFile;
 }
 
-/** The cluster and user of the kubeconfig's current context (its first context when none is current). */
-function currentContextOf(path: string): {
+/** The context named `name`, or the first one when no name is given. */
+function contextOf(doc: KubeconfigFile, name: string | undefined): { cluster: string; user: string } | undefined {
+  return name ? doc.contexts?.find((c) => c.name === name)?.context : doc.contexts?.[0]?.context;
+}
+
+/**
+ * The cluster and user of the kubeconfig's context `context` (kubectl's `--context`), else its current context, else
+ * its first context.
+ */
+function currentContextOf(
+  path: string,
+  context?: string,
+): {
   cluster: Record<string, unknown> & { server: string };
   user: Record<string, unknown>;
 } {
   const doc = readKubeconfig(path);
-  const current = doc['current-context'];
-  const ctx = current ? doc.contexts?.find((c) => c.name === current)?.context : doc.contexts?.[0]?.context;
-  if (!ctx) throw new ConfigError([`kubeconfig ${path}: context '${current ?? ''}' not found`]);
+  const current = context || doc['current-context'];
+  const ctx = contextOf(doc, current);
+  if (!ctx)
+    throw new ConfigError([
+      current ? `kubeconfig ${path}: context '${current}' not found` : `kubeconfig ${path}: has no context`,
+    ]);
   const cluster = doc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster || typeof cluster['server'] !== 'string')
     throw new ConfigError([`kubeconfig ${path}: no cluster for the current context`]);
@@ -155,14 +170,23 @@ export function inClusterCredentials(host: string, port: string): KubeCredential
   };
 }
 
-/** Credentials for the configuration: the lean paths first, client-node for everything else. */
-export async function loadCredentials(config: Pick<Config, 'kubeconfig' | 'inCluster'>): Promise<KubeCredentials> {
+/**
+ * Credentials for the configuration: the lean paths first, client-node for everything else. `context` picks a
+ * kubeconfig context other than the current one (kubectl's `--context`); it needs a kubeconfig.
+ */
+export async function loadCredentials(
+  config: Pick<Config, 'kubeconfig' | 'inCluster'>,
+  options: { context?: string } = {},
+): Promise<KubeCredentials> {
+  const { context } = options;
+  if (context && !config.kubeconfig)
+    throw new ConfigError([`--context '${context}': needs a kubeconfig (--kubeconfig or KUBECONFIG)`]);
   const lean = config.kubeconfig
-    ? credentialsFromKubeconfigFile(config.kubeconfig)
+    ? credentialsFromKubeconfigFile(config.kubeconfig, context)
     : inClusterCredentials(config.inCluster.host, config.inCluster.port);
   if (lean) return lean;
   const { loadKubeConfig } = await import('./client.js');
-  return credentialsFromKubeConfig(await loadKubeConfig(config));
+  return credentialsFromKubeConfig(await loadKubeConfig(config, context));
 }
 
 /** Whom to act as (kubectl's `--as` / `--as-group`): the API server checks that the caller may impersonate them. */

@@ -50,6 +50,14 @@ export function phaseBehaviour(phase: Phase): PhaseBehaviour {
 }
 
 /**
+ * Whether going from `from` to `to` starts denying tools' direct workload writes: the one switch an admin is asked
+ * to confirm (`phase set`), since kubectl users then see refusals where they saw warnings.
+ */
+export function startsDenying(from: Phase, to: Phase): boolean {
+  return TABLE[to].denyDirectJobsFrameworkWrites && !TABLE[from].denyDirectJobsFrameworkWrites;
+}
+
+/**
  * The phase to decide in while the phase in force is not known yet (the ConfigMap has not been read): `phase`
  * (the configured initial one) if it denies no workload write, else the latest phase before it that denies none.
  * Such a phase denies only what every phase denies (job CR writes that bypass jobs-api).

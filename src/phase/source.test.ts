@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configSchema } from '../config/schema.js';
-import { silentLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import { Registry } from 'prom-client';
 import { createSharedMetrics, reportPhase } from '../metrics/registry.js';
 import type { SharedMetrics } from '../metrics/registry.js';
@@ -64,14 +65,14 @@ const cm = (phase: string, name = 'jobs-storage-phase'): ConfigMap => ({
   data: { phase },
 });
 
-function setup(objects: ConfigMap[] = []) {
+function setup(objects: ConfigMap[] = [], logger: Logger = silentLogger()) {
   const api = new FakeApi();
   api.objects = objects;
   const metrics = createSharedMetrics(new Registry());
   const source = new PhaseSource({
     config: configSchema.parse({}),
     api: api as unknown as KubeApi,
-    logger: silentLogger(),
+    logger,
     report: (report) => reportPhase(metrics, report),
     sleep: () => new Promise((r) => setTimeout(r, 5)),
     random: () => 0.5,
@@ -235,6 +236,35 @@ test('a broken watch marks the phase stale and resumes: the next change arrives 
     await until(() => source.current() === 'enforce');
     assert.equal(await gauge(metrics, 'phaseStale'), 0);
     assert.equal(api.lists, lists, 'resumed from the last resourceVersion');
+  } finally {
+    await source.stop();
+  }
+});
+
+test('the first read is logged at debug as "phase read", not as a change from the initial phase; a later change is', async () => {
+  const lines: Array<{ level: string; msg: string; from?: string; to?: string; phase?: string }> = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+  });
+  const { api, source } = setup([cm('ignore-unmanaged')], logger);
+  const changes: string[] = [];
+  source.onChange((next, previous) => changes.push(`${previous}→${next}`));
+  source.start();
+  try {
+    await until(() => source.known());
+    assert.deepEqual(
+      lines.filter((l) => l.msg.startsWith('phase')).map((l) => [l.level, l.msg, l.phase]),
+      [['debug', 'phase read', 'ignore-unmanaged']],
+    );
+    api.emit('MODIFIED', cm('enforce'));
+    await until(() => source.current() === 'enforce');
+    const changed = lines.filter((l) => l.msg === 'phase changed');
+    assert.deepEqual(
+      changed.map((l) => [l.level, l.from, l.to]),
+      [['info', 'ignore-unmanaged', 'enforce']],
+    );
+    assert.deepEqual(changes, ['runtime-truth→ignore-unmanaged', 'ignore-unmanaged→enforce']);
   } finally {
     await source.stop();
   }

@@ -157,10 +157,11 @@ export class PhaseSource implements PhaseView {
     this.phase = next;
     this.isKnown = true;
     this.report(false);
-    if (!wasKnown) this.log.info({ phase: next, resourceVersion }, 'phase known');
     for (const resolve of this.knownWaiters.splice(0)) resolve();
+    // The first read is not a change: until then the phase was not known, only assumed (`phase.initial`).
+    if (!wasKnown) this.log.debug({ phase: next, resourceVersion }, 'phase read');
     if (next === previous) return;
-    this.log.info({ from: previous, to: next, resourceVersion }, 'phase changed');
+    if (wasKnown) this.log.info({ from: previous, to: next, resourceVersion }, 'phase changed');
     for (const listener of this.listeners) {
       try {
         listener(next, previous);

@@ -1,4 +1,3 @@
-import { userInfo } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { KubeApi } from '../k8s/api.js';
 import { isNotFound } from '../k8s/errors.js';
@@ -79,14 +78,16 @@ export async function getPhase(api: KubeApi, config: Config): Promise<PhaseState
 }
 
 /**
- * Writes the phase into its ConfigMap (creating it), appending the change to the history annotation. The write
- * carries the resourceVersion read, so two admins switching at once cannot lose a change silently.
+ * Writes the phase into its ConfigMap (creating it), appending the change to the history annotation with `by`, who
+ * made it: the caller's API identity (the CLI asks a SelfSubjectReview), never the local OS user, who means nothing
+ * to the cluster. The write carries the resourceVersion read, so two admins switching at once cannot lose a change
+ * silently.
  */
 export async function setPhase(
   api: KubeApi,
   config: Config,
   phase: string,
-  o: { by?: string; reason?: string; now?: Date } = {},
+  o: { by: string; reason?: string; now?: Date },
 ): Promise<PhaseChange> {
   if (!isPhase(phase)) throw new UsageError(`unknown phase '${phase}': expected one of ${PHASES.join(', ')}`);
   const cm = await read(api, config);
@@ -95,7 +96,7 @@ export async function setPhase(
     phase,
     previous: isPhase(previousValue) ? previousValue : null,
     at: (o.now ?? new Date()).toISOString(),
-    by: o.by ?? userInfo().username,
+    by: o.by,
     ...(o.reason ? { reason: o.reason } : {}),
   };
   const history = [...historyOf(cm), change].slice(-HISTORY_LENGTH);

@@ -7,13 +7,16 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import { freePort } from '../../scripts/control-plane/process.js';
 import { main } from '../../src/cli.js';
+import type { CliIo } from '../../src/cli/io.js';
+import type { PhaseConfigMap } from '../../src/phase/store.js';
 import { startStandInApi } from './stand-in-api.js';
 import type { StandInApi } from './stand-in-api.js';
 
 /**
- * `import` and `report` against a local HTTPS server standing in for the API server: refusals (401, 403) end them
- * at once naming who was refused what; an unreachable server ends them after `oneShot.unreachableSeconds` with one
- * line. Before, each case retried for about 300 s.
+ * The cluster commands against a local HTTPS server standing in for the API server: refusals (401, 403) end them
+ * at once naming who was refused what; an unreachable server ends every one of them after
+ * `oneShot.unreachableSeconds` with the same line. Before, import and report retried for about 300 s and the others
+ * stopped at once with `unexpected error: connect ECONNREFUSED`.
  */
 
 const SYNC_SA = 'system:serviceaccount:jobs-storage:jobs-storage-sync';
@@ -74,13 +77,14 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
   let configFile: string;
   let unreachableConfig: string;
 
-  const cli = async (args: string[]) => {
+  const cli = async (args: string[], io: Partial<CliIo> = {}, config = configFile) => {
     let out = '';
     let err = '';
     const started = Date.now();
-    const code = await main([...args, '--config', configFile], {
+    const code = await main([...args, '--config', config], {
       stdout: (t) => (out += t),
       stderr: (t) => (err += t),
+      ...io,
     });
     return { code, out, err, seconds: (Date.now() - started) / 1000 };
   };
@@ -240,5 +244,186 @@ describe('one-shot commands fail fast', { timeout: 60_000 }, () => {
       stderr,
       /cannot reach the API server at https:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\); gave up after 2 s/,
     );
+  });
+
+  test('every cluster command against a closed port: the same budget and the same one line, never a raw ECONNREFUSED', async () => {
+    const commands: Array<[string[], number]> = [
+      [['report'], 1],
+      [['import'], 1],
+      [['phase', 'get'], 1],
+      [['phase', 'set', 'storage-truth'], 1],
+      [['migrate', '--tool', 'alpha'], 1],
+      [['restore', '--tool', 'alpha'], 1],
+      [['preflight'], 2],
+    ];
+    const results = await Promise.all(commands.map(([args]) => cli(args, {}, unreachableConfig)));
+    for (const [i, [args, code]] of commands.entries()) {
+      const res = results[i];
+      assert.ok(res);
+      const what = `${args.join(' ')}: ${res.err}`;
+      assert.equal(res.code, code, what);
+      assert.ok(res.seconds >= 2 && res.seconds < 8, `${what} took ${res.seconds} s`);
+      assert.equal(res.err.trim().split('\n').length, 1, what);
+      assert.match(
+        res.err,
+        /^jobs-storage: cannot reach the API server at https:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\); gave up after 2 s/,
+        what,
+      );
+      assert.equal(res.out, '', what);
+    }
+  });
+
+  test('every cluster command refused (403) stops at once with one line naming the API identity and the request', async () => {
+    handler = apiServer('alice', (req, res, url) => {
+      if (req.method === 'GET')
+        status(res, 403, 'Forbidden', `forbidden: User "alice" cannot list resource at ${url.pathname}`);
+    });
+    const commands: Array<[string[], RegExp, number]> = [
+      [
+        ['phase', 'get'],
+        /phase get stopped: user "alice" may not get configmaps jobs-storage-phase in namespace jobs-storage \(403 Forbidden/,
+        1,
+      ],
+      [
+        ['phase', 'set', 'storage-truth'],
+        /phase set stopped: user "alice" may not get configmaps jobs-storage-phase/,
+        1,
+      ],
+      [['migrate', '--tool', 'alpha'], /migrate stopped: user "alice" may not get configmaps jobs-storage-phase/, 1],
+      [
+        ['restore', '--tool', 'alpha'],
+        /restore stopped: user "alice" may not list [a-z.-]+ in namespace tool-alpha \(403 Forbidden/,
+        1,
+      ],
+      [['preflight'], /preflight stopped: user "alice" may not list [a-z.-]+ at the cluster scope \(403 Forbidden/, 2],
+      [
+        ['report'],
+        /report stopped: user "alice" may not list [a-z.-]+ (at the cluster scope|in namespace jobs-storage) \(403 Forbidden/,
+        1,
+      ],
+    ];
+    for (const [args, line, code] of commands) {
+      const res = await cli(args);
+      const what = `${args.join(' ')}: ${res.err}`;
+      assert.equal(res.code, code, what);
+      assert.ok(res.seconds < 5, `${what} took ${res.seconds} s`);
+      assert.equal(res.err.trim().split('\n').length, 1, what);
+      assert.match(res.err, new RegExp(`^jobs-storage: ${line.source}`), what);
+    }
+  });
+
+  test('an empty kubeconfig is a configuration error at once (exit 2), not a retry', async () => {
+    const empty = join(dir, 'empty-kubeconfig');
+    writeFileSync(empty, '');
+    for (const args of [['report'], ['phase', 'get'], ['import']]) {
+      const res = await cli([...args, '--kubeconfig', empty]);
+      assert.equal(res.code, 2, res.err);
+      assert.ok(res.seconds < 2, `took ${res.seconds} s`);
+      assert.equal(res.err, `jobs-storage: invalid configuration: kubeconfig ${empty}: is empty\n`);
+    }
+  });
+
+  test('--context picks the kubeconfig context; --kubeconfig overrides the configured one', async () => {
+    handler = apiServer('ops-admin');
+    const two = join(dir, 'two-contexts');
+    const { address, ca } = standIn as StandInApi;
+    writeFileSync(
+      two,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'gone',
+        contexts: [
+          { name: 'gone', context: { cluster: 'gone', user: 'u' } },
+          { name: 'live', context: { cluster: 'live', user: 'u' } },
+        ],
+        clusters: [
+          { name: 'gone', cluster: { server: `https://127.0.0.1:${await freePort()}` } },
+          { name: 'live', cluster: { server: address, 'certificate-authority-data': ca.toString('base64') } },
+        ],
+        users: [{ name: 'u', user: { token: 'a-token' } }],
+      }),
+    );
+    const res = await cli(
+      ['--kubeconfig', two, '--context', 'live', 'phase', 'get', '-o', 'json'],
+      {},
+      unreachableConfig,
+    );
+    assert.equal(res.code, 0, res.err);
+    assert.deepEqual(JSON.parse(res.out), { phase: 'runtime-truth', stored: false, history: [] });
+    const missing = await cli(['phase', 'get', '--kubeconfig', two, '--context', 'nowhere']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /^jobs-storage: invalid configuration: kubeconfig .*: context 'nowhere' not found\n$/);
+  });
+
+  test('no log lines without -v, on a terminal or not; -v adds them on stderr, never on stdout', async () => {
+    handler = apiServer('ops-admin');
+    const chatty = join(dir, 'chatty.json');
+    writeFileSync(chatty, JSON.stringify({ logLevel: 'info', kubeconfig: join(dir, 'kubeconfig') }));
+    for (const stderrIsTTY of [true, false]) {
+      const quiet = await cli(['report'], { stderrIsTTY }, chatty);
+      assert.equal(quiet.code, 0, quiet.err);
+      assert.equal(quiet.err, '', `stderrIsTTY ${stderrIsTTY}`);
+    }
+    const verbose = await cli(['report', '-v'], { stderrIsTTY: true }, chatty);
+    assert.equal(verbose.code, 0, verbose.err);
+    const lines = verbose.err
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; command: string });
+    assert.ok(lines.some((l) => l.msg === 'running as'));
+    assert.ok(lines.every((l) => l.command === 'report'));
+    assert.ok(!lines.some((l) => /phase changed/.test(l.msg)), 'the first read of the phase is not a change');
+    assert.ok(!verbose.out.includes('"level"'));
+  });
+
+  test("phase set records the caller's API identity; enforce asks first and needs --yes without a terminal", async () => {
+    let stored: PhaseConfigMap | undefined;
+    const base = apiServer('alice@example');
+    handler = (req, res, url) => {
+      if (!url.pathname.includes('/configmaps')) return base(req, res, url);
+      if (req.method === 'GET') {
+        if (stored) json(res, 200, stored);
+        else status(res, 404, 'NotFound', 'not found');
+        return;
+      }
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        stored = JSON.parse(body) as PhaseConfigMap;
+        stored.metadata.resourceVersion = String(Number(stored.metadata.resourceVersion ?? '0') + 1);
+        json(res, req.method === 'POST' ? 201 : 200, stored);
+      });
+    };
+    const set = await cli(['phase', 'set', 'storage-truth', '--reason', 'why', '-o', 'json']);
+    assert.equal(set.code, 0, set.err);
+    const change = JSON.parse(set.out) as { phase: string; previous: null; by: string; reason: string; at: string };
+    assert.deepEqual(
+      { ...change, at: '' },
+      { phase: 'storage-truth', previous: null, at: '', by: 'alice@example', reason: 'why' },
+    );
+
+    const piped = await cli(['phase', 'set', 'enforce']);
+    assert.equal(piped.code, 2);
+    assert.match(piped.err, /^jobs-storage: phase set enforce: .*stdin is not a terminal to confirm on: add --yes/);
+    const asked: string[] = [];
+    const declined = await cli(['phase', 'set', 'enforce'], {
+      stdinIsTTY: true,
+      ask: async (q) => (asked.push(q), 'n'),
+    });
+    assert.equal(declined.code, 1);
+    assert.match(asked[0] ?? '', /^Switch the phase from storage-truth to enforce\? .*\[y\/N\] $/);
+    assert.match(declined.err, /phase not changed/);
+    assert.equal(stored?.data?.['phase'], 'storage-truth');
+    const confirmed = await cli(['phase', 'set', 'enforce'], { stdinIsTTY: true, ask: async () => 'y' });
+    assert.equal(confirmed.code, 0, confirmed.err);
+    assert.equal(confirmed.out, 'phase: storage-truth → enforce (by alice@example)\n');
+    const get = await cli(['phase', 'get', '-o', 'yaml']);
+    assert.match(get.out, /^phase: enforce\nstored: true\nhistory:\n/);
+    assert.match(get.out, /by: alice@example/);
+    assert.equal(stored?.data?.['phase'], 'enforce');
+    stored = undefined;
+    const yes = await cli(['phase', 'set', 'enforce', '--yes']);
+    assert.equal(yes.code, 0, yes.err);
   });
 });

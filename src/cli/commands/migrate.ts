@@ -28,14 +28,15 @@ import { namespaceOfTool, toolOfNamespace } from '../../jobs/tenancy.js';
 import { loadRuntimeSettings } from '../../runtime/settings.js';
 import { STORAGE_KINDS } from '../../storage/kinds.js';
 import { loadConfig } from '../../config/load.js';
-import { common } from '../compose.js';
+import { connect, failFast } from '../cluster.js';
+import type { ClusterFlags } from '../cluster.js';
 import { readObjects } from '../input.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
 export type MigrateFormat = 'yaml' | 'json' | 'markdown';
 
-export interface MigrateOptions {
+export interface MigrateOptions extends ClusterFlags {
   tool?: string;
   all?: boolean;
   out?: string;
@@ -136,7 +137,15 @@ function reportUnreadable(plans: readonly ToolPlan[], io: CliIo): boolean {
 export async function runMigrate(opts: MigrateOptions, io: CliIo): Promise<number> {
   checkUsage(opts);
   if (opts.filename !== undefined) return migrateFile(opts, opts.filename, io);
-  const parts = await common({ configFile: opts.config, command: 'migrate', oneShot: true }, createSharedMetrics);
+  const parts = await connect(opts, 'migrate', io, createSharedMetrics);
+  return failFast(parts, () => migrateCluster(parts, opts, io));
+}
+
+async function migrateCluster(
+  parts: { config: Config; api: KubeApi },
+  opts: MigrateOptions,
+  io: CliIo,
+): Promise<number> {
   const message =
     opts.all === true || opts.output === 'markdown' ? messageOptions(parts.config, 'for messages') : undefined;
   const state = await getPhase(parts.api, parts.config);

@@ -1,4 +1,4 @@
-import { AppError, errorMessage } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
 import {
   exitCodeOf,
@@ -9,7 +9,9 @@ import {
 } from '../../preflight/preflight.js';
 import { eachToolPreflight } from '../../preflight/read.js';
 import { loadRuntimeSettings as runtimeSettings } from '../../runtime/settings.js';
-import { common } from '../compose.js';
+import { connect, failFast } from '../cluster.js';
+import type { ClusterFlags } from '../cluster.js';
+import { errorText } from '../io.js';
 import type { CliIo } from '../io.js';
 
 const TOOL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -58,21 +60,22 @@ export function reportWriter(output: 'table' | 'json', io: CliIo) {
  * Tools are written as they are compared (cluster-wide: in the API server's namespace order).
  */
 export async function runPreflight(
-  opts: { config?: string; tool: string[]; output: 'table' | 'json' },
+  opts: ClusterFlags & { tool: string[]; output: 'table' | 'json' },
   io: CliIo,
 ): Promise<number> {
   checkToolNames(opts.tool);
   const writer = reportWriter(opts.output, io);
   let totals: Totals;
   try {
-    // Every failure to read, the configuration's included, is exit 2: 1 says that some job would change.
-    const { api, config } = await common(
-      { configFile: opts.config, command: 'preflight', oneShot: true },
-      createSharedMetrics,
+    // Every failure to read, the configuration's and the connection's included, is exit 2: 1 says that some job
+    // would change. The line is the one every cluster command ends with (src/cli/cluster.ts).
+    const session = await connect(opts, 'preflight', io, createSharedMetrics);
+    totals = await failFast(session, () =>
+      eachToolPreflight(session.api, { runtime: runtimeSettings(session.config) }, { tools: opts.tool }, writer.tool),
     );
-    totals = await eachToolPreflight(api, { runtime: runtimeSettings(config) }, { tools: opts.tool }, writer.tool);
   } catch (err) {
-    io.stderr(`jobs-storage: preflight could not read the cluster: ${errorMessage(err)}\n`);
+    if (err instanceof AppError && err.code === 'ERR_USAGE') throw err;
+    io.stderr(`jobs-storage: ${errorText(err)}\n`);
     return PREFLIGHT_EXIT.error;
   }
   writer.end(totals);

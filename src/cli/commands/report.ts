@@ -1,7 +1,10 @@
+import { createSyncMetrics } from '../../metrics/registry.js';
 import type { ToolPlan } from '../../sync/reconcile.js';
-import { impersonation, withOneShotSync } from '../one-shot.js';
-import { EXIT, table } from '../io.js';
+import { connect } from '../cluster.js';
+import type { ClusterFlags } from '../cluster.js';
+import { EXIT, table, writeDocument } from '../io.js';
 import type { CliIo } from '../io.js';
+import { withOneShotSync } from '../one-shot.js';
 
 function selectTools(plans: ToolPlan[], tools: readonly string[]): ToolPlan[] {
   return tools.length === 0 ? plans : plans.filter((p) => tools.includes(p.tool));
@@ -33,22 +36,19 @@ function reportRows(plans: ToolPlan[]): string[][] {
 
 /** `jobs-storage report`: what the sync sees, per tool and job, without writing anything. */
 export async function runReport(
-  opts: { config?: string; tool: string[]; output: 'table' | 'json'; as?: string; asGroup?: string[] },
+  opts: ClusterFlags & { tool: string[]; output: 'table' | 'json' | 'yaml' },
   io: CliIo,
 ): Promise<number> {
-  const as = impersonation(opts);
-  const options = { configFile: opts.config, command: 'report' as const, readOnly: true, ...(as ? { as } : {}) };
-  return withOneShotSync(options, async (sync) => {
+  const session = await connect(opts, 'report', io, createSyncMetrics);
+  return withOneShotSync(session, { readOnly: true }, async (sync) => {
     const plans = selectTools(await sync.allPlans(), opts.tool);
-    if (opts.output === 'json')
-      io.stdout(
-        `${JSON.stringify(
-          plans.map(({ backfill: _b, ...p }) => p),
-          null,
-          2,
-        )}\n`,
+    if (opts.output === 'table') io.stdout(table(reportRows(plans)));
+    else
+      writeDocument(
+        io,
+        plans.map(({ backfill: _b, ...p }) => p),
+        opts.output,
       );
-    else io.stdout(table(reportRows(plans)));
     return EXIT.ok;
   });
 }

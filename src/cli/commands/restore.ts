@@ -1,4 +1,3 @@
-import { AppError, errorMessage } from '../../errors.js';
 import { createSharedMetrics } from '../../metrics/registry.js';
 import { toolUidFromObjects, workloadKindOfCr } from '../../preflight/preflight.js';
 import { readTool } from '../../preflight/read.js';
@@ -15,7 +14,8 @@ import type { KubeApi } from '../../k8s/api.js';
 import { isObject } from '../../runtime/object.js';
 import { storageKindForKind } from '../../storage/kinds.js';
 import { loadRuntimeSettings as runtimeSettings } from '../../runtime/settings.js';
-import { common } from '../compose.js';
+import { connect, failFast } from '../cluster.js';
+import type { ClusterFlags } from '../cluster.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 import { checkToolNames } from './preflight.js';
@@ -102,23 +102,21 @@ function outcomeLine(namespace: string, o: RestoreOutcome): string {
  * created or the tool could not be read, 2 on usage errors.
  */
 export async function runRestore(
-  opts: { config?: string; tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json'; uid?: number },
+  opts: ClusterFlags & { tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json'; uid?: number },
   io: CliIo,
 ): Promise<number> {
   checkToolNames([opts.tool]);
-  const { api, config } = await common(
-    { configFile: opts.config, command: 'restore', oneShot: true },
-    createSharedMetrics,
-  );
-  const runtime = runtimeSettings(config);
-  let read;
-  try {
-    read = await readTool(api, opts.tool, { namespacePrefix: runtime.toolNamespacePrefix });
-  } catch (err) {
-    throw new AppError('ERR_K8S_API', `restore could not read tool '${opts.tool}': ${errorMessage(err)}`, {
-      cause: err,
-    });
-  }
+  const session = await connect(opts, 'restore', io, createSharedMetrics);
+  return failFast(session, () => restore(session.api, runtimeSettings(session.config), opts, io));
+}
+
+async function restore(
+  api: KubeApi,
+  runtime: RestoreSettings['runtime'],
+  opts: { tool: string; job: string[]; apply: boolean; output: 'yaml' | 'json'; uid?: number },
+  io: CliIo,
+): Promise<number> {
+  const read = await readTool(api, opts.tool, { namespacePrefix: runtime.toolNamespacePrefix });
   const namespace = `${runtime.toolNamespacePrefix}${opts.tool}`;
   const { uid, source, note } = await learnToolUid(
     api,
