@@ -4,7 +4,6 @@
  * `syncProcess`) that the CLI runs under `untilSignal`; the one-shot commands take their parts from here.
  */
 import { hostname } from 'node:os';
-import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { SyncHttpServers } from '../admin/app.js';
 import { loadConfig } from '../config/load.js';
@@ -13,8 +12,8 @@ import type { SyncEvents } from '../sync/events/emitter.js';
 import { EventRecorder } from '../sync/events/recorder.js';
 import type { Config } from '../config/schema.js';
 import { KubeApi } from '../k8s/api.js';
-import { loadCredentials, withImpersonation } from '../k8s/credentials.js';
-import type { Impersonation, KubeCredentials } from '../k8s/credentials.js';
+import { loadCredentials } from '../k8s/credentials.js';
+import type { KubeCredentials } from '../k8s/credentials.js';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { createProcessRegistry, createSyncMetrics, createWebhookMetrics, reportPhase } from '../metrics/registry.js';
@@ -33,10 +32,6 @@ export interface CommonOptions {
   configFile: string | undefined;
   /** The command, for the log lines (`command` field). */
   command: string;
-  /** One-shot commands log to stderr, so their stdout is only their output (tables, JSON) and can be piped. */
-  oneShot?: boolean;
-  /** `--as` / `--as-group`: every request impersonates this user. */
-  as?: Impersonation;
 }
 
 export interface Common<M extends SharedMetrics, A extends KubeApi = KubeApi> {
@@ -47,8 +42,8 @@ export interface Common<M extends SharedMetrics, A extends KubeApi = KubeApi> {
 }
 
 /**
- * Config, logger, this process's metrics (`createMetrics`: the webhook's, the sync's or only the shared ones) and the
- * API client. Daemons log NDJSON to stdout; one-shot commands to stderr.
+ * A daemon's config, logger (NDJSON on stdout), metrics (`createMetrics`: the webhook's or the sync's) and API client.
+ * The one-shot commands build theirs in cli/cluster (`connect`).
  */
 export async function common<M extends SharedMetrics>(
   options: CommonOptions,
@@ -68,13 +63,12 @@ export async function common<M extends SharedMetrics>(
   const logger = createLogger({
     level: config.logLevel,
     base: { command: options.command, version: VERSION },
-    ...(options.oneShot ? { destination: pino.destination(2) } : {}),
     buffered: options.command === 'webhook',
   });
   const metrics = createMetrics(createProcessRegistry());
   metrics.buildInfo.set({ version: VERSION }, 1);
   const credentials = await loadCredentials(config);
-  const api = createApi(options.as ? withImpersonation(credentials, options.as) : credentials);
+  const api = createApi(credentials);
   return { config, logger, metrics, api };
 }
 

@@ -164,8 +164,8 @@ const admin = z
 const oneShot = z
   .object({
     /**
-     * `import` and `report` give up once the API server has been unreachable (refused, reset, no answer) for this
-     * long, with one line; a daemon retries instead.
+     * Every command that talks to the cluster gives up once the API server has been unreachable (refused, reset, no
+     * answer) for this long, with one line; a daemon retries instead.
      */
     unreachableSeconds: period(20),
     /** How long `import` and `report` wait for the first complete list of every workload and job CR. */
