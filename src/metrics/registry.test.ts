@@ -52,6 +52,7 @@ test('the sync exports exactly its own metrics and the shared ones', () => {
       'out_of_sync',
       'sync_duration_seconds',
       'sync_errors_total',
+      'sync_events_total',
       'sync_last_success_timestamp_seconds',
       'sync_leader',
       'sync_tombstones',
