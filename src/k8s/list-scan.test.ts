@@ -109,3 +109,36 @@ test('a scanned page stamps each item with the kind and apiVersion of its list, 
   assert.equal(last.resourceVersion, '');
   assert.deepEqual([...last.items], [{ a: 1 }]);
 });
+
+test("a page is read once: its body's memory is given back when an iteration reaches the end", () => {
+  const items = Array.from({ length: 2000 }, (_, i) => ({
+    metadata: { name: `job-${i}` },
+    spec: { pad: 'x'.repeat(40) },
+  }));
+  // A page's body read from a response is a Buffer of its own (Buffer.concat), not a slice of Node's pool (bodies of
+  // less than half the pool's size are).
+  const body = Buffer.concat([Buffer.from(JSON.stringify({ kind: 'CronJobList', apiVersion: 'batch/v1', items }))]);
+  assert.ok(body.length > 128 * 1024);
+  const page = scanPage<{ metadata: { name: string } }>(body);
+
+  // An iteration stopped early leaves the page as it was.
+  for (const item of page.items) {
+    assert.equal(item.metadata.name, 'job-0');
+    break;
+  }
+  assert.ok(body.length > 128 * 1024);
+
+  const names = [...page.items].map((item) => item.metadata.name);
+  assert.equal(names.length, 2000);
+  assert.equal(names[1999], 'job-1999');
+  assert.equal(body.length, 0, 'the body was given back');
+  assert.equal(body.buffer.byteLength, 0);
+  assert.throws(() => [...page.items], TypeError);
+
+  // A small body carved from Node's shared pool is left alone: other Buffers share its memory.
+  const small = Buffer.from('{"items":[{"a":1}]}');
+  const neighbour = Buffer.from('still here');
+  assert.deepEqual([...scanPage<unknown>(small).items], [{ a: 1 }]);
+  assert.equal(small.toString(), '{"items":[{"a":1}]}');
+  assert.equal(neighbour.toString(), 'still here');
+});

@@ -47,9 +47,14 @@ function kindStamp(apiVersion: string | undefined, listKind: string | undefined)
 /**
  * A page's items as the byte ranges of its body, each parsed (and its kind stamped) when an iteration reaches it.
  * The body is one Buffer, held outside the JavaScript heap; an item's text and parse are young garbage as soon as
- * the caller has moved on. Iterating twice parses twice.
+ * the caller has moved on. A page is read once: when an iteration has reached the end, the body's memory is given
+ * back at once (its ArrayBuffer detached, when the body has one of its own) instead of when V8 next collects the
+ * Buffer, which for a Buffer that lived through two scavenges is the next full collection: at an import's 20,000
+ * CronJobs those dead pages were tens of MB of RSS (docs/benchmarks.md, Import: memory).
  */
 export class PageItems<T> implements Iterable<T> {
+  private read = false;
+
   constructor(
     private readonly body: Buffer,
     /** Start and end offsets of each item, in pairs. */
@@ -62,12 +67,25 @@ export class PageItems<T> implements Iterable<T> {
   }
 
   *[Symbol.iterator](): Iterator<T> {
+    if (this.read) throw new TypeError('a list page is read once: its bytes were given back after its first reading');
     for (let i = 0; i < this.ranges.length; i += 2) {
       const item = parseJson(this.body, this.ranges[i] ?? 0, this.ranges[i + 1] ?? 0) as T;
       this.stamp(item);
       yield item;
     }
+    this.read = true;
+    release(this.body);
   }
+}
+
+/**
+ * Frees a Buffer's memory now, if the Buffer is the whole of its ArrayBuffer (a body read from a response is; a
+ * small Buffer carved from Node's shared pool is not, and is left to the collector). The Buffer is empty afterwards.
+ */
+function release(body: Buffer): void {
+  const ab = body.buffer;
+  if (!(ab instanceof ArrayBuffer) || body.byteOffset !== 0 || ab.byteLength !== body.length) return;
+  if (!ab.detached) ab.transfer(0);
 }
 
 function parseJson(body: Buffer, start: number, end: number): unknown {

@@ -143,6 +143,7 @@ function backfiller(
     deleted?: (fresh: RuntimeEntry<unknown>) => boolean;
     random?: () => number;
     now?: () => number;
+    inFlight?: number;
   } = {},
 ) {
   const settings = o.settings ?? DEFAULT_RUNTIME_SETTINGS;
@@ -166,6 +167,7 @@ function backfiller(
     now: o.now ?? (() => NOW),
     ...(o.onRetry ? { passes: { dueBy: o.onRetry } } : {}),
     ...(o.random ? { random: o.random } : {}),
+    ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }),
   });
 }
 
@@ -349,6 +351,53 @@ describe('Backfiller', () => {
     b2.retain('mytool', new Set());
     assert.deepEqual(await b2.run([kept]), created);
     assert.deepEqual(requests(), [`GET ${WORKLOAD}`, `POST ${CR}`]);
+  });
+
+  test('at most inFlight write at once, across calls, in the order they were dispatched', async () => {
+    const posted: string[] = [];
+    const waiting: Array<() => void> = [];
+    let open = 0;
+    let most = 0;
+    const request = (method: string, path: string, o?: { json?: string }) => {
+      assert.equal(`${method} ${path}`, `POST ${CR}`);
+      posted.push((sent(o) as { metadata: { name: string } }).metadata.name);
+      open += 1;
+      most = Math.max(most, open);
+      return new Promise<undefined>((resolve) =>
+        waiting.push(() => {
+          open -= 1;
+          resolve(undefined);
+        }),
+      );
+    };
+    const watch = new Watch();
+    const b = backfiller({ request: request as KubeApi['request'] }, watch, { inFlight: 3 });
+    const template = workload();
+    const entries = Array.from({ length: 9 }, (_, i) =>
+      watch.workload({ ...template, metadata: { ...template.metadata, name: `job-${i}` } }, true),
+    );
+    const first = b.run(entries.slice(0, 5));
+    const second = b.run(entries.slice(5));
+    assert.equal(b.pending, 9);
+    while (posted.length < 9 || waiting.length > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      waiting.shift()?.();
+    }
+    const names = (results: BackfillResult[]) => results.map((r) => `${r.name} ${r.outcome}`);
+    assert.deepEqual(
+      names(await first),
+      ['job-0', 'job-1', 'job-2', 'job-3', 'job-4'].map((n) => `${n} created`),
+    );
+    assert.deepEqual(
+      names(await second),
+      ['job-5', 'job-6', 'job-7', 'job-8'].map((n) => `${n} created`),
+    );
+    assert.deepEqual(
+      posted,
+      entries.map((e) => e.name),
+    );
+    assert.equal(most, 3);
+    assert.equal(b.pending, 0);
   });
 
   test('outcomes are counted however many there are; the history keeps the last few thousand', async () => {

@@ -13,6 +13,9 @@
  * the ratio is judged against the bare client's whole run (LIST + POSTs), the same work the import must do, and the
  * ratio against the create phase alone is printed beside it.
  *
+ * The import runs with the environment the image gives it (the Dockerfile's `ENV`s, `imageEnv`: glibc malloc's
+ * settings), so its peak RSS is the image's; the bare client runs plain.
+ *
  * Besides each client's own CPU, the CPU kube-apiserver and etcd spent during each run is printed: on a 2-core
  * machine that is the share a client's work and the watch traffic it causes take from the API server.
  *
@@ -35,7 +38,7 @@ import { backfillCr } from '../../src/sync/entries.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
-import { buildDist, measure, pool, seedCluster, benchScale } from './cluster.js';
+import { buildDist, imageEnv, measure, pool, seedCluster, benchScale } from './cluster.js';
 import type { Measured } from './cluster.js';
 import { median } from './median.js';
 
@@ -234,6 +237,7 @@ async function main(): Promise<void> {
     const prof = process.env['BENCH_CPU_PROF'];
     const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
     const servers = [cp.pids.apiserver, cp.pids.etcd];
+    const importEnv: NodeJS.ProcessEnv = { ...process.env, ...imageEnv() };
     const imports: ImportRun[] = [];
     const baselines: ImportRun[] = [];
     const bares: BareRun[] = [];
@@ -250,7 +254,7 @@ async function main(): Promise<void> {
       const importArgs = [...profile, join(REPO_ROOT, 'dist/main.js'), 'import', '--config', configFile];
       const importOnce = async (args: string[]) => {
         await deleteCrs(admin, tools);
-        return parseImport(await withServerCpu(servers, () => measure(args, 'exit')));
+        return parseImport(await withServerCpu(servers, () => measure(args, 'exit', importEnv)));
       };
       // The baseline, if any, takes turns with this import going first, as the bare client does.
       const baselineArgs = BASELINE ? [BASELINE, 'import', '--config', configFile] : undefined;
