@@ -67,8 +67,25 @@ export interface ControlPlaneOptions {
    * runs, garbage collection and TTL deletion are real.
    */
   controllerManager?: boolean;
+  /**
+   * Prepare the control plane for a node (scripts/control-plane/node.ts, startNode()); default: none, and nothing
+   * below changes. With it: kube-apiserver binds 0.0.0.0 and advertises `advertiseAddress` (so the `kubernetes`
+   * Service reaches it from pods), authorizes with Node,RBAC, admits with NodeRestriction and ServiceAccount, and
+   * calls kubelets with a client certificate (logs, exec); kube-controller-manager also runs the controllers pods
+   * need (node lifecycle, EndpointSlices, DaemonSets, StatefulSets, PodDisruptionBudgets, pod GC). Needs the
+   * controller-manager (its ServiceAccount controller makes the default ServiceAccounts pods are admitted with).
+   */
+  node?: NodeSupportOptions;
   log?: LogFn;
 }
+
+export interface NodeSupportOptions {
+  /** The node's IP (node.ts NODE_IP, which startNode() puts on the pods' bridge); the apiserver advertises it. */
+  advertiseAddress: string;
+}
+
+/** The Service range kube-apiserver allocates ClusterIPs from; kube-proxy and the node's routes must match it. */
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
 
 export interface KubectlResult {
   code: number;
@@ -110,6 +127,8 @@ export interface ControlPlaneState {
   webhookClientCaFile?: string;
   /** The certificate kube-apiserver presents to webhooks, for tests that call a webhook as the apiserver would. */
   webhookClientCert?: KeyPair;
+  /** Set when started with the `node` option: what startNode() needs to join. */
+  node?: { advertiseAddress: string; apiPort: number };
 }
 
 const defaultLog: LogFn = (msg, fields) => {
@@ -266,6 +285,16 @@ export class ControlPlane {
   get webhookClientCert(): KeyPair {
     if (this.state.webhookClientCert === undefined) throw new Error('control plane has no webhook client certificate');
     return this.state.webhookClientCert;
+  }
+  /**
+   * What a node needs to join (startNode()): the address the apiserver advertises, its port and the CA that signs
+   * client certificates (the kubelet's `system:node:<name>`, kube-proxy's, kube-scheduler's). Only with the `node`
+   * option of startControlPlane().
+   */
+  get nodeSupport(): { advertiseAddress: string; apiPort: number; clientCa: KeyPair } {
+    const { node } = this.state;
+    if (node === undefined) throw new Error('control plane was started without the node option');
+    return { ...node, clientCa: this.state.clientCa };
   }
   /** Identity name to kubeconfig path. */
   get kubeconfigs(): Readonly<Record<string, string>> {
@@ -585,7 +614,7 @@ async function prepareDir(requested: string | undefined): Promise<string> {
   return dir;
 }
 
-async function createPki(pkiDir: string) {
+async function createPki(pkiDir: string, node: NodeSupportOptions | undefined) {
   const [servingCa, clientCa, saKey] = await Promise.all([
     createCA(pkiDir, 'serving-ca', 'jobs-storage-e2e-serving-ca'),
     createCA(pkiDir, 'client-ca', 'jobs-storage-e2e-client-ca'),
@@ -596,7 +625,7 @@ async function createPki(pkiDir: string) {
       commonName: 'kube-apiserver',
       usage: 'server',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: ['127.0.0.1', '10.0.0.1', ...(node ? [node.advertiseAddress] : [])],
     }),
     createLeaf(pkiDir, 'admin', clientCa, { commonName: 'admin', organizations: ['system:masters'], usage: 'client' }),
     createLeaf(pkiDir, 'kube-controller-manager', clientCa, {
@@ -605,7 +634,15 @@ async function createPki(pkiDir: string) {
     }),
     createWebhookClientPki(pkiDir),
   ]);
-  return { servingCa, clientCa, saKey, serving, admin, controllerManager, webhookClient };
+  // kube-apiserver's client certificate for kubelets (logs, exec, port-forward), only when a node may join.
+  const kubeletClient = node
+    ? await createLeaf(pkiDir, 'apiserver-kubelet-client', clientCa, {
+        commonName: 'kube-apiserver-kubelet-client',
+        organizations: ['system:masters'],
+        usage: 'client',
+      })
+    : undefined;
+  return { servingCa, clientCa, saKey, serving, admin, controllerManager, webhookClient, kubeletClient };
 }
 
 /** kube-apiserver's client certificate for admission webhooks, from a CA that signs nothing else. */
@@ -681,12 +718,24 @@ const CONTROLLERS = [
   'clusterrole-aggregation-controller',
 ];
 
+/** The controllers a node's pods need on top of CONTROLLERS (only with the `node` option). */
+const NODE_CONTROLLERS = [
+  // Takes the node.kubernetes.io/not-ready taint the kubelet registers with off once the node is Ready.
+  'node-lifecycle-controller',
+  'endpointslice-controller',
+  'endpoints-controller',
+  'daemonset-controller',
+  'statefulset-controller',
+  'disruption-controller',
+  'pod-garbage-collector-controller',
+];
+
 /**
  * kube-controller-manager as `system:kube-controller-manager`, each controller with its own ServiceAccount
  * (`system:serviceaccount:kube-system:cronjob-controller`, `…:generic-garbage-collector`, …) as in a real cluster.
- * No pods ever run (no scheduler, no kubelet), so only API-level controllers matter.
+ * Without the `node` option no pods ever run (no scheduler, no kubelet), so only API-level controllers matter.
  */
-function controllerManagerArgs(dir: string, kubeconfig: string, pki: Pki): string[] {
+function controllerManagerArgs(dir: string, kubeconfig: string, pki: Pki, node: boolean): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
     '--use-service-account-credentials=true',
@@ -695,7 +744,7 @@ function controllerManagerArgs(dir: string, kubeconfig: string, pki: Pki): strin
     '--leader-elect=false',
     '--secure-port=0',
     // Only API-level controllers: nothing schedules or runs pods here.
-    `--controllers=${CONTROLLERS.join(',')}`,
+    `--controllers=${[...CONTROLLERS, ...(node ? NODE_CONTROLLERS : [])].join(',')}`,
     '--concurrent-cron-job-syncs=2',
     `--cert-dir=${join(dir, 'kcm-certs')}`,
     '--v=1',
@@ -754,6 +803,7 @@ async function startControllerManager(
   dir: string,
   server: string,
   pki: Pki,
+  node: boolean,
 ): Promise<Daemon | undefined> {
   if (binary === undefined) return undefined;
   const kubeconfig = join(dir, 'kubeconfig', 'kube-controller-manager.yaml');
@@ -763,7 +813,7 @@ async function startControllerManager(
   });
   return spawnDaemon(
     binary,
-    controllerManagerArgs(dir, kubeconfig, pki),
+    controllerManagerArgs(dir, kubeconfig, pki, node),
     join(dir, 'logs', 'kube-controller-manager.log'),
   );
 }
@@ -773,9 +823,10 @@ function apiserverArgs(
   pki: Pki,
   apiAudiences: string[],
   admissionConfig: string,
-  extra: string[],
+  opts: Pick<ControlPlaneOptions, 'extraApiserverArgs' | 'node'>,
 ): string[] {
-  return [
+  const { node, extraApiserverArgs: extra = [] } = opts;
+  const base = [
     `--admission-control-config-file=${admissionConfig}`,
     `--etcd-servers=${ep.etcdUrl}`,
     '--bind-address=127.0.0.1',
@@ -789,15 +840,49 @@ function apiserverArgs(
     `--service-account-key-file=${pki.saKey.publicKeyFile}`,
     `--service-account-signing-key-file=${pki.saKey.privateKeyFile}`,
     `--api-audiences=${apiAudiences.join(',')}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--allow-privileged=true',
     // No controller-manager runs, so nothing would create the token Secrets this plugin expects; tokens come from
     // the TokenRequest API instead.
     '--disable-admission-plugins=ServiceAccount',
     '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
     '--profiling=false',
-    ...extra,
   ];
+  return [...(node && pki.kubeletClient ? withNodeSupport(base, node, pki.kubeletClient) : base), ...extra];
+}
+
+/**
+ * The node option's changes to kube-apiserver's arguments: reachable from pods through the `kubernetes` Service,
+ * Node authorization and NodeRestriction for kubelets, ServiceAccount admission (the controller-manager makes the
+ * default ServiceAccounts) so pods get their token volume, and a client certificate for calling kubelets.
+ */
+function withNodeSupport(args: string[], node: NodeSupportOptions, kubeletClient: KeyPair): string[] {
+  const replaced = new Map<string, string>([
+    ['--bind-address', '0.0.0.0'],
+    ['--advertise-address', node.advertiseAddress],
+    ['--authorization-mode', 'Node,RBAC'],
+    [
+      '--enable-admission-plugins',
+      'NamespaceLifecycle,LimitRanger,ServiceAccount,NodeRestriction,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
+    ],
+  ]);
+  const out = args
+    .filter((a) => !a.startsWith('--disable-admission-plugins='))
+    .map((a) => {
+      const flag = a.slice(0, a.indexOf('='));
+      const value = replaced.get(flag);
+      return value === undefined ? a : `${flag}=${value}`;
+    });
+  return [
+    ...out,
+    `--kubelet-client-certificate=${kubeletClient.certFile}`,
+    `--kubelet-client-key=${kubeletClient.keyFile}`,
+    '--kubelet-preferred-address-types=InternalIP',
+  ];
+}
+
+function nodeState(node: NodeSupportOptions | undefined, ep: Endpoints): Pick<ControlPlaneState, 'node'> {
+  return node ? { node: { advertiseAddress: node.advertiseAddress, apiPort: ep.apiPort } } : {};
 }
 
 async function apiserverReady(server: string, pki: Pki): Promise<() => Promise<boolean>> {
@@ -830,7 +915,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   });
 
   try {
-    const [ep, pki] = await Promise.all([allocateEndpoints(), createPki(join(dir, 'pki'))]);
+    const [ep, pki] = await Promise.all([allocateEndpoints(), createPki(join(dir, 'pki'), opts.node)]);
     const issuer = ep.server;
     const tokenAudience = opts.tokenAudience ?? issuer;
     const apiAudiences = [...new Set([issuer, tokenAudience, ...(opts.apiAudiences ?? [])])];
@@ -846,7 +931,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const apiserver = spawnDaemon(
       bins.apiserver,
-      apiserverArgs(ep, pki, apiAudiences, admissionConfig, opts.extraApiserverArgs ?? []),
+      apiserverArgs(ep, pki, apiAudiences, admissionConfig, opts),
       join(dir, 'logs', 'kube-apiserver.log'),
     );
     daemons.push(apiserver);
@@ -854,7 +939,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor('kube-apiserver', timeoutMs, apiserver, await apiserverReady(ep.server, pki));
     log('kube-apiserver ready', { ms: Date.now() - started });
 
-    const controllerManager = await startControllerManager(bins.controllerManager, dir, ep.server, pki);
+    const controllerManager = await startControllerManager(
+      bins.controllerManager,
+      dir,
+      ep.server,
+      pki,
+      opts.node !== undefined,
+    );
     if (controllerManager) {
       daemons.push(controllerManager);
       log('kube-controller-manager started', { pid: controllerManager.pid });
@@ -877,6 +968,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         tools: [],
         webhookClientCaFile: pki.webhookClient.ca.certFile,
         webhookClientCert: pki.webhookClient.client,
+        ...nodeState(opts.node, ep),
       },
       log,
       !keep,
