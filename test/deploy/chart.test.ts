@@ -86,7 +86,12 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
         const [container] = dep.spec.template.spec.containers;
         assert.ok(container);
         assert.deepEqual(container.args.slice(1), ['--config', '/etc/jobs-storage/config.yaml']);
-        assert.equal(container.env, undefined, `${name}: no setting through the environment`);
+        // No configuration through the environment; the sync's V8 flags only (a young generation capped at 8 MB).
+        assert.deepEqual(
+          container.env,
+          name === 'jobs-storage-sync' ? [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' }] : undefined,
+          `${name}: no setting through the environment`,
+        );
         assert.doesNotMatch(container.image, /:latest$/);
       }
     });
