@@ -433,6 +433,18 @@ async function main(): Promise<void> {
   expect(status.status === 200, 'the admin API answers an allowed service-account token');
   const anon = await httpGet(`${adminUrl}/admin/v1/status`, 'not-a-token');
   expect(anon.status === 401, 'and refuses a bad token (401)');
+  // The sync leader puts an Event on the hand-made CronJob of Act 2, where every maintainer of the tool looks.
+  const byHand = ['get', 'events', '-n', 'tool-alpha', '--field-selector', 'involvedObject.name=hand-made'];
+  await waitFor(
+    'the Event on cronjob/hand-made',
+    async () => ((await cp!.kubectl('alpha', byHand)).stdout.includes('WrittenOutsideJobsApi') ? true : undefined),
+    30_000,
+  ).catch(() => undefined);
+  const seen = await kubectl('alpha', byHand);
+  expect(
+    seen.code === 0 && seen.out.includes('WrittenOutsideJobsApi'),
+    "the tool's maintainers see an Event on the hand-made CronJob with kubectl get events",
+  );
   const report = cli(['report', '--config', adminConfig, '--tool', 'alpha']);
   say(indent(report.out));
   const imported = cli(['import', '--dry-run', '--config', adminConfig]);
