@@ -103,8 +103,17 @@ export interface TombstoneStoreDeps {
 }
 
 interface ConfigMap {
+  metadata?: { resourceVersion?: string };
   data?: Record<string, string>;
 }
+
+/** The ConfigMap as last read or written: its data and the resourceVersion it had then. */
+interface Seen {
+  data: Record<string, string>;
+  version: string | undefined;
+}
+
+const seenOf = (cm: ConfigMap): Seen => ({ data: cm.data ?? {}, version: cm.metadata?.resourceVersion });
 
 /**
  * Persists this replica's checkpoint (sync/tombstones) under its own key of one ConfigMap, and reads every
@@ -116,8 +125,8 @@ interface ConfigMap {
 export class TombstoneStore {
   private readonly key: string;
   private readonly path: string;
-  /** The ConfigMap's data as last read or written (other replicas' keys, to find stale ones). */
-  private seen: Record<string, string> = {};
+  /** The ConfigMap as last read or written (other replicas' keys, to find stale ones). */
+  private seen: Seen = { data: {}, version: undefined };
   /** The last checkpoint written, without its time, and when. */
   private written: { content: string; at: number } | undefined;
   private readonly timer = new EarliestTimer({ unref: true });
@@ -141,9 +150,9 @@ export class TombstoneStore {
     while (!this.stopped) {
       try {
         const cm = await this.deps.api.request<ConfigMap>('GET', this.path, { timeoutMs: REQUEST_TIMEOUT_MS });
-        this.seen = cm.data ?? {};
+        this.seen = seenOf(cm);
         this.failures = 0;
-        return Object.values(this.seen).flatMap((text) => decodeCheckpoint(text) ?? []);
+        return Object.values(this.seen.data).flatMap((text) => decodeCheckpoint(text) ?? []);
       } catch (err) {
         if (isNotFound(err)) return [];
         this.failed(err, 'could not read the persisted tombstones, retrying; nothing is backfilled until then');
@@ -205,10 +214,21 @@ export class TombstoneStore {
     if (this.written?.content === content && c.at - this.written.at < REFRESH_MS) {
       return this.written.at + REFRESH_MS - c.at;
     }
-    const data: Record<string, string | null> = { [this.key]: encodeCheckpoint(c) };
-    for (const key of staleKeys(this.seen, this.key, c.at)) data[key] = null;
+    const mine = { [this.key]: encodeCheckpoint(c) };
+    const stale = staleKeys(this.seen.data, this.key, c.at);
     try {
-      this.seen = await this.patch(data);
+      this.seen =
+        stale.length === 0
+          ? await this.patch(mine)
+          : await this.patch(
+              { ...mine, ...Object.fromEntries(stale.map((key) => [key, null])) },
+              this.seen.version,
+            ).catch(async (err: unknown) => {
+              // The ConfigMap changed since the keys were judged stale (a replica may have come back and written its
+              // key): write this replica's key only, and judge again from what that write returns.
+              if (!isConflict(err)) throw err;
+              return this.patch(mine);
+            });
       this.written = { content, at: c.at };
       this.failures = 0;
       return REFRESH_MS;
@@ -220,17 +240,21 @@ export class TombstoneStore {
     }
   }
 
-  /** Merges `data` into the ConfigMap (creating it if missing); returns its data after the write. */
-  private async patch(data: Record<string, string | null>): Promise<Record<string, string>> {
+  /**
+   * Merges `data` into the ConfigMap (creating it if missing); returns it after the write. With `ifVersion`, only if
+   * the ConfigMap still has that resourceVersion (409 otherwise): removing other replicas' keys is decided on what
+   * was read, so it must not apply to anything written since.
+   */
+  private async patch(data: Record<string, string | null>, ifVersion?: string): Promise<Seen> {
     const { api, namespace, name } = this.deps;
     for (let attempt = 0; ; attempt++) {
       try {
         const cm = await api.request<ConfigMap>('PATCH', this.path, {
-          body: { data },
+          body: ifVersion === undefined ? { data } : { metadata: { resourceVersion: ifVersion }, data },
           contentType: 'application/merge-patch+json',
           timeoutMs: REQUEST_TIMEOUT_MS,
         });
-        return cm.data ?? {};
+        return seenOf(cm);
       } catch (err) {
         if (!isNotFound(err) || attempt > 0) throw err;
       }
@@ -240,7 +264,7 @@ export class TombstoneStore {
           body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: created },
           timeoutMs: REQUEST_TIMEOUT_MS,
         });
-        return cm.data ?? {};
+        return seenOf(cm);
       } catch (err) {
         // Another replica created it meanwhile: patch it (once more).
         if (!isConflict(err)) throw err;
