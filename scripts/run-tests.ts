@@ -64,8 +64,8 @@ if (filters.length === 0) {
 if (files.some((f) => f.startsWith('test/e2e')) && existsSync('scripts/control-plane/build.sh')) {
   run('control plane binaries (built once, then cached)', 'bash', ['scripts/control-plane/build.sh']);
 }
-// The node (kubelet, kube-proxy, kube-scheduler, containerd, the pause image) for test/e2e/node, built once, cached.
-if (files.some((f) => f.endsWith('test/e2e/node.test.ts')) && process.env['JOBS_STORAGE_NODE_E2E'] !== '0') {
+// The node (kubelet, kube-proxy, kube-scheduler, containerd, the pause image) for test/e2e/node*, built once, cached.
+if (files.some((f) => f.startsWith('test/e2e/node')) && process.env['JOBS_STORAGE_NODE_E2E'] !== '0') {
   run('node binaries and images (built once, then cached)', 'bash', ['scripts/node/build.sh']);
 }
 // helm renders the chart for test/deploy and for the RBAC every e2e control plane applies; promtool runs the alert

@@ -81,8 +81,17 @@ describe('deploy/chart', { timeout: 600_000 }, () => {
       assert.equal(config.phase.namespace, 'jobs-storage');
       for (const name of ['jobs-storage-webhook', 'jobs-storage-sync']) {
         const dep = find(objs, 'Deployment', name) as K8sObject & {
-          spec: { template: { spec: { containers: { args: string[]; env?: unknown; image: string }[] } } };
+          spec: {
+            template: {
+              spec: {
+                enableServiceLinks?: boolean;
+                containers: { args: string[]; env?: unknown; image: string }[];
+              };
+            };
+          };
         };
+        // Service links would set JOBS_STORAGE_WEBHOOK_PORT/JOBS_STORAGE_SYNC_PORT to tcp://… and fail the config.
+        assert.equal(dep.spec.template.spec.enableServiceLinks, false, `${name}: no Service environment variables`);
         const [container] = dep.spec.template.spec.containers;
         assert.ok(container);
         assert.deepEqual(container.args.slice(1), ['--config', '/etc/jobs-storage/config.yaml']);
