@@ -402,7 +402,11 @@ export function explain(session: Session, err: unknown): AppError {
   const refusal = api.lastRefusal;
   if ((status === 401 || status === 403) && refusal !== undefined)
     return refusalError(command, caller, refusal, config);
-  if (isConnectionFailure(err) && api.unreachableSince !== undefined) return unreachableError(server, config, api);
+  // "Gave up after N s" only when that long has passed; a connection lost on a request that is not retried (a list
+  // page) is named as it is.
+  const since = api.unreachableSince;
+  if (isConnectionFailure(err) && since !== undefined && Date.now() - since >= config.oneShot.unreachableSeconds * 1000)
+    return unreachableError(server, config, api);
   if (err instanceof AppError) return err;
   return new AppError('ERR_K8S_API', `${command}: ${errorMessage(err)}`, { cause: err });
 }

@@ -161,7 +161,11 @@ describe('decideEvents: what is written now, given what was written', () => {
     nextDueAt: number;
   }
   const cases: Case[] = [
-    { name: 'never written: the series is created', write: 'create', nextDueAt: NOW + 30 * MIN },
+    {
+      name: 'never written: the series is created, looked at again when a failure would be retried',
+      write: 'create',
+      nextDueAt: NOW + MIN,
+    },
     {
       name: 'written less than repeatSeconds ago: nothing, due at the repeat',
       state: { count: 1, at: NOW - 10 * MIN, pending: false, failed: false },
@@ -173,20 +177,20 @@ describe('decideEvents: what is written now, given what was written', () => {
       state: { count: 1, at: NOW - 30 * MIN, pending: false, failed: false },
       write: 'repeat',
       count: 2,
-      nextDueAt: NOW + 30 * MIN,
+      nextDueAt: NOW + MIN,
     },
     {
       name: 'a series observed 4 times: the next is 5',
       state: { count: 4, at: NOW - 31 * MIN, pending: false, failed: false },
       write: 'repeat',
       count: 5,
-      nextDueAt: NOW + 30 * MIN,
+      nextDueAt: NOW + MIN,
     },
     {
-      name: 'a write in flight: nothing, looked at again by the repeat at the latest',
+      name: 'a write in flight: nothing, looked at again when its failure would be retried',
       state: { count: 0, at: NOW - 1000, pending: true, failed: false },
       write: 'none',
-      nextDueAt: NOW + 30 * MIN,
+      nextDueAt: NOW + MIN,
     },
     {
       name: 'a create that failed 10 s ago: nothing until retrySeconds',
@@ -198,14 +202,14 @@ describe('decideEvents: what is written now, given what was written', () => {
       name: 'a create that failed a minute ago: created again',
       state: { count: 0, at: NOW - MIN, pending: false, failed: true },
       write: 'create',
-      nextDueAt: NOW + 30 * MIN,
+      nextDueAt: NOW + MIN,
     },
     {
       name: 'a repeat that failed a minute ago: repeated again with the next count',
       state: { count: 3, at: NOW - MIN, pending: false, failed: true },
       write: 'repeat',
       count: 4,
-      nextDueAt: NOW + 30 * MIN,
+      nextDueAt: NOW + MIN,
     },
   ];
   for (const c of cases) {

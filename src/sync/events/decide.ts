@@ -202,7 +202,8 @@ export function eventObject(
 /**
  * The writes due now for a tool's subjects, given what was written of each series (`series`, by series name): a
  * series never written is created; one written `repeatSeconds` ago or more is observed again; a failed write is
- * tried again after `retrySeconds`; one in flight waits. Also the names of the subjects' series (the caller forgets
+ * tried again after `retrySeconds`; one in flight waits. A write handed over now, or in flight, makes the tool due
+ * again after `retrySeconds` (its outcome is not known yet). Also the names of the subjects' series (the caller forgets
  * the others: objects gone, or a phase switch) and when the next write of these subjects falls due.
  */
 export function decideEvents(
@@ -219,8 +220,8 @@ export function decideEvents(
     live.add(key);
     const state = series.get(key);
     if (state?.pending) {
-      // Its end sets the time of the next write; look again by then at the latest.
-      due(o.now + o.repeatSeconds * 1000);
+      // Its end sets the time of the next write; a failure is retried after retrySeconds: look again by then.
+      due(o.now + o.retrySeconds * 1000);
       continue;
     }
     const wait = state === undefined ? 0 : (state.failed ? o.retrySeconds : o.repeatSeconds) * 1000;
@@ -228,7 +229,9 @@ export function decideEvents(
       due(state.at + wait);
       continue;
     }
-    due(o.now + o.repeatSeconds * 1000);
+    // Should this write fail or be dropped, it is tried again after retrySeconds: look again by then (a success
+    // moves the next write to the repeat).
+    due(o.now + o.retrySeconds * 1000);
     const event = eventObject(s, o);
     if (state === undefined || state.count === 0) writes.push({ op: 'create', key, tool: s.tool, event });
     else writes.push({ op: 'repeat', key, tool: s.tool, event, count: state.count + 1, observedAt: microTime(o.now) });

@@ -95,13 +95,15 @@ describe('ToolEvents', () => {
     const { events, sink, clock } = emitter();
     events.leading(true);
     sink.accept = false;
-    events.observe(inventory('hand'), 'enforce');
+    const dropped = events.observe(inventory('hand'), 'enforce');
+    assert.equal(dropped, clock.now + 60_000, 'the pass that dropped it makes the tool due again at the retry');
     sink.accept = true;
     events.observe(inventory('hand'), 'enforce');
     assert.equal(sink.writes.length, 0, 'not at once');
     clock.now += 60_000;
-    events.observe(inventory('hand'), 'enforce');
+    const handed = events.observe(inventory('hand'), 'enforce');
     assert.equal(sink.writes[0]?.write.op, 'create');
+    assert.equal(handed, clock.now + 60_000, 'a write handed over makes the tool due again at its retry');
     sink.writes[0]?.done({ written: false, at: clock.now });
     clock.now += 59_000;
     events.observe(inventory('hand'), 'enforce');
