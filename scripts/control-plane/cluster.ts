@@ -135,22 +135,30 @@ const defaultLog: LogFn = (msg, fields) => {
   process.stderr.write(`[control-plane] ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}\n`);
 };
 
-export async function buildBinaries(log: LogFn = defaultLog): Promise<string> {
-  const fromEnv = process.env['JOBS_STORAGE_CP_BIN_DIR'];
+/**
+ * Runs a build script that builds or installs what is missing and prints the directory of its outputs, unless
+ * `envVar` names that directory already; logs `ready` with the directory and the time taken.
+ */
+export async function runBuildScript(script: string, envVar: string, ready: string, log: LogFn): Promise<string> {
+  const fromEnv = process.env[envVar];
   if (fromEnv) return fromEnv;
   const started = Date.now();
   const out = await new Promise<string>((resolveOut, reject) => {
-    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolveOut(stdout.trim());
-      else reject(new Error(`build.sh exited with ${String(code)}`));
+      else reject(new Error(`${script} exited with ${String(code)}`));
     });
   });
-  log('control-plane binaries ready', { binDir: out, ms: Date.now() - started });
+  log(ready, { binDir: out, ms: Date.now() - started });
   return out;
+}
+
+export function buildBinaries(log: LogFn = defaultLog): Promise<string> {
+  return runBuildScript(BUILD_SCRIPT, 'JOBS_STORAGE_CP_BIN_DIR', 'control-plane binaries ready', log);
 }
 
 interface HttpsResult {

@@ -2,14 +2,14 @@
 // mode) and kube-scheduler, all as host processes started and stopped by PID. Opt-in: the control plane must be
 // started with startControlPlane({ node: { advertiseAddress: NODE_IP } }). Binaries and the locally built sandbox
 // image come from scripts/node/build.sh. Needs root (containers, iptables, a bridge).
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
-import { REPO_ROOT, SERVICE_CLUSTER_IP_RANGE } from './cluster.js';
+import { REPO_ROOT, SERVICE_CLUSTER_IP_RANGE, runBuildScript } from './cluster.js';
 import type { ControlPlane, LogFn } from './cluster.js';
 import { createLeaf } from './pki.js';
 import type { KeyPair } from './pki.js';
@@ -82,22 +82,8 @@ const defaultLog: LogFn = (msg, fields) => {
 };
 
 /** Runs scripts/node/build.sh (builds/installs what is missing); returns the directory it prints. */
-export async function buildNodeBinaries(log: LogFn = defaultLog): Promise<string> {
-  const fromEnv = process.env['JOBS_STORAGE_NODE_BIN_DIR'];
-  if (fromEnv) return fromEnv;
-  const started = Date.now();
-  const out = await new Promise<string>((resolveOut, reject) => {
-    const child = spawn('bash', [NODE_BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0) resolveOut(stdout.trim());
-      else reject(new Error(`scripts/node/build.sh exited with ${String(code)}`));
-    });
-  });
-  log('node binaries ready', { binDir: out, ms: Date.now() - started });
-  return out;
+export function buildNodeBinaries(log: LogFn = defaultLog): Promise<string> {
+  return runBuildScript(NODE_BUILD_SCRIPT, 'JOBS_STORAGE_NODE_BIN_DIR', 'node binaries ready', log);
 }
 
 async function run(command: string, args: string[], timeoutMs = 60_000): Promise<string> {
