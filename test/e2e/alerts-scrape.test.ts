@@ -22,6 +22,8 @@ import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/job
 import { freePort, sleep } from '../../scripts/control-plane/process.js';
 import { runTool } from '../../scripts/tools/binaries.js';
 import { APISERVER_SAMPLES, metricNamesIn } from '../deploy/metric-owners.js';
+import { grown, keyOf, parseExposition } from './exposition.js';
+import type { Series } from './exposition.js';
 
 const RULES = join(REPO_ROOT, 'deploy', 'prometheus', 'jobs-storage.yaml');
 const POLICY_FILE = join(REPO_ROOT, 'webhook-config', 'storage-policy.yaml');
@@ -30,45 +32,8 @@ const NS = `tool-${TOOL}`;
 const POLICY_ALERT = 'JobsStorageAdmissionPolicyErrors';
 const config = configSchema.parse({});
 
-/** One sample line of the exposition format. */
-interface Series {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
 /** The kube-apiserver families the rules read about the product's policy and webhooks. */
 const FAMILY = /^apiserver_(validating_admission_policy_check_total|admission_webhook_)/;
-
-function parseLabels(text: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    labels[m[1] ?? ''] = (m[2] ?? '').replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1');
-  }
-  return labels;
-}
-
-function parseExposition(text: string): Series[] {
-  const out: Series[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m || !FAMILY.test(m[1] ?? '')) continue;
-    out.push({ name: m[1] ?? '', labels: parseLabels(m[2] ?? ''), value: Number(m[3]) });
-  }
-  return out;
-}
-
-const keyOf = (s: Pick<Series, 'name' | 'labels'>): string =>
-  `${s.name}{${Object.entries(s.labels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-    .join(', ')}}`;
-
-/** The series whose value grew from `before` to `after` (new series count from 0). */
-function grown(before: Series[], after: Series[]): Series[] {
-  const old = new Map(before.map((s) => [keyOf(s), s.value]));
-  return after.filter((s) => s.value > (old.get(keyOf(s)) ?? 0));
-}
 
 let cp: ControlPlane | undefined;
 let dir = '';
@@ -89,7 +54,7 @@ function plane(): ControlPlane {
 }
 
 async function scrape(): Promise<Series[]> {
-  const series = parseExposition(await plane().kubectlOk('admin', ['get', '--raw', '/metrics']));
+  const series = parseExposition(await plane().kubectlOk('admin', ['get', '--raw', '/metrics']), FAMILY);
   for (const s of series) seen.set(keyOf(s), s);
   return series;
 }
