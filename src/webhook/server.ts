@@ -92,14 +92,21 @@ function listen(server: Http2SecureServer, host: string, port: number): Promise<
 }
 
 /**
+ * How long an h2 peer has, after the first GOAWAY of a drain, to stop opening streams on the session before the
+ * final GOAWAY closes it. Many round trips on a cluster network; well inside the shutdown timeout.
+ */
+export const GOAWAY_NOTICE_MS = 1_000;
+
+/**
  * The server's live connections: h2 sessions and HTTP/1.1 sockets with their in-flight request counts, so a drain
- * can close idle HTTP/1.1 connections at once, the rest after their last answer, and send GOAWAY on every h2 session.
+ * can close idle HTTP/1.1 connections at once, the rest after their last answer, and retire every h2 session.
  */
 class Connections {
   readonly sessions = new Set<ServerHttp2Session>();
   readonly http1 = new Map<TLSSocket, number>();
   opened = { h2: 0, http1: 0 };
   draining = false;
+  private deadline = Infinity;
 
   constructor(server: Http2SecureServer) {
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -112,7 +119,7 @@ class Connections {
       this.opened.h2 += 1;
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
-      if (this.draining) session.close();
+      if (this.draining) this.retire(session);
     });
   }
 
@@ -137,11 +144,32 @@ class Connections {
     });
   }
 
-  /** GOAWAY on every h2 session (in-flight streams finish) and closes idle HTTP/1.1 connections. */
-  drain(): void {
+  /** Retires every h2 session (in-flight streams finish) and closes idle HTTP/1.1 connections. */
+  drain(deadline: number): void {
     this.draining = true;
-    for (const session of this.sessions) session.close();
+    this.deadline = deadline;
+    for (const session of this.sessions) this.retire(session);
     for (const [socket, inFlight] of this.http1) if (inFlight === 0) socket.end();
+  }
+
+  /**
+   * A graceful end of an h2 session (RFC 9113 §6.8) that leaves the peer time to read it. The GOAWAY names the last
+   * stream processed: the peer opens no more streams here, and a stream it sent meanwhile is refused unprocessed,
+   * which it retries on another connection (Go's client, kube-apiserver's, does). The session stays open
+   * GOAWAY_NOTICE_MS longer; then close() ends it once its streams are done. Closing at once races the peer's next
+   * request: a stream sent before the peer read the GOAWAY reaches a closed socket, the kernel answers with a reset,
+   * the GOAWAY is lost with it, and kube-apiserver fails the call (its failure policy lets it through or denies it).
+   */
+  private retire(session: ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+    const timer = setTimeout(() => session.close(), this.noticeMs());
+    session.once('close', () => clearTimeout(timer));
+  }
+
+  /** The notice a GOAWAY gives, shortened so the drain still ends before its deadline. */
+  noticeMs(): number {
+    return Math.max(0, Math.min(GOAWAY_NOTICE_MS, this.deadline - Date.now() - GOAWAY_NOTICE_MS));
   }
 
   destroyAll(): void {
@@ -150,10 +178,12 @@ class Connections {
   }
 }
 
-/** Stops accepting, lets in-flight requests finish, and cuts what is left at `deadline`. */
+/** GOAWAY on every h2 session, then stops accepting, lets in-flight requests finish, and cuts what is left at `deadline`. */
 async function drain(server: Http2SecureServer, connections: Connections, deadline: number): Promise<void> {
+  connections.drain(deadline);
+  // server.close() closes every h2 session at once: only after the GOAWAYs' notice.
+  await new Promise((resolve) => setTimeout(resolve, connections.noticeMs()));
   const done = new Promise<void>((resolve) => server.close(() => resolve()));
-  connections.drain();
   const timer = setTimeout(() => connections.destroyAll(), Math.max(0, deadline - Date.now()));
   await done;
   clearTimeout(timer);

@@ -507,3 +507,73 @@ test('h2 shutdown: GOAWAY on open sessions, in-flight streams finish, then no ne
   await eventually(() => Promise.resolve(handle.connections().open === 0));
   await assert.rejects(h2Session(handle), /ECONNREFUSED/);
 });
+
+/** HTTP/2 frames as a raw client reads them (RFC 9113 §4.1): the frames of `buf` and the bytes left over. */
+function h2Frames(buf: Buffer): { frames: Array<{ type: number; flags: number; payload: Buffer }>; rest: Buffer } {
+  const frames: Array<{ type: number; flags: number; payload: Buffer }> = [];
+  let at = 0;
+  while (buf.length - at >= 9) {
+    const length = buf.readUIntBE(at, 3);
+    if (buf.length - at < 9 + length) break;
+    frames.push({ type: buf[at + 3] ?? 0, flags: buf[at + 4] ?? 0, payload: buf.subarray(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  return { frames, rest: buf.subarray(at) };
+}
+
+function h2Frame(type: number, flags: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  return Buffer.concat([head, payload]);
+}
+
+test('h2 shutdown: after the GOAWAY the session stays open for the notice period, so frames a peer sent before reading it are not met by a reset', async (t) => {
+  const SETTINGS = 0x4;
+  const PING = 0x6;
+  const GOAWAY = 0x7;
+  const { handle } = await start(fixedPhase(), { shutdownDelaySeconds: 0, shutdownTimeoutSeconds: 10 });
+  // A raw client, like kube-apiserver's between the GOAWAY leaving the server and reaching its reader.
+  const socket = connect({
+    host: '127.0.0.1',
+    port: handle.address.port,
+    ca: readFileSync(join(dir, 'ca.crt')),
+    servername: 'localhost',
+    ALPNProtocols: ['h2'],
+  });
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  assert.equal(socket.alpnProtocol, 'h2');
+  const seen: Array<{ type: number; flags: number; payload: Buffer; at: number }> = [];
+  let pending: Buffer = Buffer.alloc(0);
+  let ended: string | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    const { frames, rest } = h2Frames(Buffer.concat([pending, chunk]));
+    pending = rest;
+    for (const f of frames) seen.push({ ...f, at: Date.now() });
+  });
+  socket.on('end', () => (ended ??= 'end'));
+  socket.on('error', (err: NodeJS.ErrnoException) => (ended ??= err.code ?? err.message));
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(SETTINGS, 0, Buffer.alloc(0))]));
+  await eventually(() => Promise.resolve(seen.some((f) => f.type === SETTINGS && f.flags === 0)));
+  socket.write(h2Frame(SETTINGS, 0x1, Buffer.alloc(0)));
+
+  const closing = handle.close();
+  await eventually(() => Promise.resolve(seen.some((f) => f.type === GOAWAY)));
+  const firstGoaway = seen.find((f) => f.type === GOAWAY);
+  assert.ok(firstGoaway);
+  // It names the last stream processed (none here): a stream the peer sent after it is refused unprocessed.
+  assert.equal(firstGoaway.payload.readUInt32BE(0) & 0x7fffffff, 0);
+  // A frame the peer sends now (here a PING; kube-apiserver's would be a request's HEADERS) reaches an open
+  // connection, which is still open a while later: no reset for it.
+  await new Promise((r) => setTimeout(r, 100));
+  socket.write(h2Frame(PING, 0, Buffer.from('jobs-sto')));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(ended, undefined, 'the connection ended before the notice period did');
+  // Then an orderly end of the connection, no reset.
+  await eventually(() => Promise.resolve(ended !== undefined), 5_000);
+  assert.equal(ended, 'end');
+  t.diagnostic(`GOAWAY -> end of the connection: ${Date.now() - firstGoaway.at} ms`);
+  await closing;
+  socket.destroy();
+});
