@@ -12,6 +12,9 @@
  *   5. `jobs-storage migrate`: a tool's kubectl-made CronJob and hand-written Deployment become a jobs.yaml and a
  *      message; loaded through the API path, with the old objects deleted, nothing of the tool is only in runtime
  *   6. enforce denies imitations of API jobs
+ *   7. with `--node`: the same product as deployed, on a fresh control plane with a node (kubelet, containerd): the
+ *      image built from the Dockerfile, the chart's pods (helm install), a tool's CR write denied and kubectl-created
+ *      CronJob warned through the Service, a backfill by the leading sync pod, the leader pod deleted and replaced
  *
  * Pauses between acts when run in a terminal; `--ci` (or no TTY) runs straight through. Every expectation is
  * checked: the demo exits 1 if the product does not behave as shown. Everything is cleaned up on exit or Ctrl-C.
@@ -35,12 +38,16 @@ import { crOf, scheduledJob, waitFor, workloadsOf } from './control-plane/jobs.j
 import { loadThroughApi } from './control-plane/load-jobs.js';
 import type { ToolPlan } from '../src/migrate/index.js';
 import { helmTemplate } from './tools/binaries.js';
+import { SYNC_LABEL, TOOL, TOOL_NS, WEBHOOK_LABEL, startChartOnNode } from './control-plane/chart-on-node.js';
+import type { ChartOnNode } from './control-plane/chart-on-node.js';
 
 const interactive = process.stdin.isTTY && !process.argv.includes('--ci') && !process.env['CI'];
 const BIN = join(REPO_ROOT, 'bin', 'jobs-storage.mjs');
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'workloads');
 const children: ChildProcess[] = [];
+const onNode = process.argv.includes('--node');
 let cp: ControlPlane | undefined;
+let chart: ChartOnNode | undefined;
 let work = '';
 let failures = 0;
 
@@ -690,15 +697,91 @@ async function preflightAndRestore(o: {
   expect(refused.code === 1 && /workload-exists/.test(refused.err), 'and refuses a job whose workload still runs');
 }
 
-async function cleanup(): Promise<void> {
-  for (const child of children) child.kill('SIGTERM');
+/** Stops the host processes and the control plane of acts 0-6. */
+async function stopHostPlane(): Promise<void> {
+  const stopping = children.splice(0);
+  for (const child of stopping) child.kill('SIGTERM');
   await Promise.all(
-    children.map(
+    stopping.map(
       (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
     ),
   );
-  await cp?.stop();
+  if (chart === undefined) await cp?.stop();
+  cp = undefined;
+}
+
+async function cleanup(): Promise<void> {
+  await stopHostPlane();
+  await chart?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
+}
+
+/** Act 7 (`--node`): the chart's pods on a node, told through kubectl as an admin and as a tool. */
+async function nodeAct(): Promise<void> {
+  await act("Act 7 — as deployed: the image from the Dockerfile, the chart's pods on a node (kubelet + containerd)");
+  await stopHostPlane();
+  say('  a fresh control plane with a node; the image built from the Dockerfile (cached after its first build)');
+  chart = await startChartOnNode({ webhookReplicas: 1, syncReplicas: 2 });
+  cp = chart.cp;
+  say(`  helm install with the local values -> both Deployments' pods Ready in ${chart.installToReadyMs} ms`);
+  await kubectl('admin', ['get', 'pods', '-n', 'jobs-storage', '-o', 'wide']);
+  const [webhookPod] = await chart.podsOf(WEBHOOK_LABEL);
+  const probe = await kubectl('admin', [
+    'exec',
+    '-n',
+    'jobs-storage',
+    webhookPod ?? '',
+    '--',
+    'node',
+    '-e',
+    "let r;try{require('node:fs').writeFileSync('/x','')}catch(e){r=e.code}console.log('uid',process.getuid(),'root',r)",
+  ]);
+  expect(probe.out.trim() === 'uid 65534 root EROFS', 'the webhook runs as uid 65534 on a read-only root filesystem');
+  const cr = {
+    apiVersion: 'jobs-api.toolforge.org/v1',
+    kind: 'ScheduledJob',
+    metadata: { name: 'sneaky', namespace: TOOL_NS },
+    spec: {},
+  };
+  const denied = await kubectl(TOOL, ['create', '-f', '-'], JSON.stringify(cr));
+  expect(denied.code !== 0 && /managed by the Toolforge jobs API/.test(denied.err), "a tool's CR write is denied");
+  const warned = await waitFor(
+    'a warned CronJob',
+    async () => {
+      const res = await cp!.kubectl(TOOL, [
+        'create',
+        'cronjob',
+        `direct-${Date.now()}`,
+        '-n',
+        TOOL_NS,
+        '--image=busybox',
+        '--schedule=0 * * * *',
+      ]);
+      return /Warning:/.test(res.stderr) ? res.stderr : undefined;
+    },
+    30_000,
+    1_000,
+  ).catch(() => '');
+  say(indent(warned));
+  expect(warned !== '', "a tool's kubectl-created CronJob is warned by the webhook pod, reached through the Service");
+  const holder = await chart.leaseHolder();
+  await chart.createUnmanagedJob('nightly');
+  const by = await chart.waitForBackfill('nightly').catch(() => '');
+  expect(by === holder, `a jobs-framework CronJob without a CR is backfilled by the Lease holder ${holder}`);
+  await kubectl('admin', ['delete', 'pod', holder, '-n', 'jobs-storage', '--wait=false']);
+  const next = await waitFor(
+    'a new Lease holder',
+    async () => {
+      const h = await chart!.leaseHolder();
+      return h !== '' && h !== holder ? h : undefined;
+    },
+    60_000,
+    500,
+  ).catch(() => '');
+  await chart.createUnmanagedJob('weekly');
+  const by2 = await chart.waitForBackfill('weekly').catch(() => '');
+  expect(next !== '' && by2 === next, `the other sync pod takes the Lease (${next}) and backfills`);
+  await kubectl('admin', ['get', 'pods', '-n', 'jobs-storage', '-l', SYNC_LABEL]);
 }
 
 process.once('SIGINT', () => {
@@ -708,6 +791,8 @@ process.once('SIGINT', () => {
 
 try {
   await main();
+  if (onNode) await nodeAct();
+  else say("\n(act 7, the chart's pods on a node: npm run demo -- --node, as root)");
   say(
     `\n${failures === 0 ? 'demo finished: every expectation held' : `demo finished with ${failures} failed expectation(s)`}`,
   );
