@@ -65,14 +65,21 @@ if (files.some((f) => f.startsWith('test/e2e')) && existsSync('scripts/control-p
   run('control plane binaries (built once, then cached)', 'bash', ['scripts/control-plane/build.sh']);
 }
 // The node (kubelet, kube-proxy, kube-scheduler, containerd, the pause image) for test/e2e/node*, built once, cached.
-if (files.some((f) => f.startsWith('test/e2e/node')) && process.env['JOBS_STORAGE_NODE_E2E'] !== '0') {
+const nodeE2e = process.env['JOBS_STORAGE_NODE_E2E'] !== '0';
+if (files.some((f) => f.startsWith('test/e2e/node')) && nodeE2e) {
   run('node binaries and images (built once, then cached)', 'bash', ['scripts/node/build.sh']);
 }
+// cert-manager's controller and cainjector for test/e2e/node-cert-manager, built from its Go module once, cached.
+if (files.some((f) => f.startsWith('test/e2e/node-cert-manager')) && nodeE2e) {
+  run('cert-manager (built once, then cached)', 'bash', ['scripts/cert-manager/build.sh']);
+}
 // helm renders the chart for test/deploy and for the RBAC every e2e control plane applies; promtool runs the alert
-// unit tests. Both are built once from their Go modules and cached like the control plane.
+// unit tests. All are built once from their Go modules and cached like the control plane.
 const needs = [
   ...(files.some((f) => f.startsWith('test/deploy') || f.startsWith('test/e2e')) ? ['helm'] : []),
   ...(files.some((f) => f.startsWith('test/deploy/alerts')) ? ['promtool'] : []),
+  // The Prometheus server test/e2e/node-alerts runs the alert rules on.
+  ...(files.some((f) => f.startsWith('test/e2e/node-alerts')) && nodeE2e ? ['prometheus'] : []),
 ];
 if (needs.length > 0) {
   run(`${needs.join(' and ')} (built once, then cached)`, 'bash', ['scripts/tools/install.sh', ...needs]);

@@ -13,6 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { WEBHOOK_NAMES } from '../../src/webhook/manifests.js';
 import { waitFor } from '../../scripts/control-plane/jobs.js';
 import { admissionCalls, scrapeAdmissionWebhooks } from './exposition.js';
+import { WriteStream } from './write-stream.js';
 import type { AdmissionCalls } from './exposition.js';
 import {
   CHART_DIR,
@@ -41,58 +42,6 @@ function on(): ChartOnNode {
   return chart;
 }
 
-/** A tool creating CronJobs directly at a steady pace, through the client library with its own credentials. */
-class WriteStream {
-  created = 0;
-  readonly errors: string[] = [];
-  private stopped = false;
-  private readonly done: Promise<void>;
-
-  constructor(
-    private readonly api: k8s.BatchV1Api,
-    private readonly prefix: string,
-  ) {
-    this.done = this.run();
-  }
-
-  private async run(): Promise<void> {
-    let next = Date.now();
-    for (let i = 1; !this.stopped; i += 1) {
-      try {
-        await this.api.createNamespacedCronJob({
-          namespace: TOOL_NS,
-          body: {
-            metadata: { name: `${this.prefix}-${i}` },
-            spec: {
-              schedule: '17 3 * * *',
-              jobTemplate: {
-                spec: {
-                  template: {
-                    spec: {
-                      restartPolicy: 'Never',
-                      containers: [{ name: 'job', image: 'docker-registry.tools.wmflabs.org/bookworm:latest' }],
-                    },
-                  },
-                },
-              },
-            },
-          },
-        });
-        this.created += 1;
-      } catch (err) {
-        this.errors.push(String(err).slice(0, 300));
-      }
-      next += EVERY_MS;
-      await sleep(Math.max(0, next - Date.now()));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-}
-
 /** Streams the tool's writes while `during` runs, and returns what the apiserver counted meanwhile. */
 async function countedDuring(
   prefix: string,
@@ -102,7 +51,7 @@ async function countedDuring(
   const scrapeStarted = Date.now();
   const before = await scrapeAdmissionWebhooks(on().cp);
   note(`${prefix}: scraped kube-apiserver's /metrics in ${Date.now() - scrapeStarted} ms`);
-  const stream = new WriteStream(api, prefix);
+  const stream = new WriteStream(api, TOOL_NS, prefix, EVERY_MS);
   try {
     await during();
   } finally {
@@ -152,7 +101,7 @@ if (!nodeE2eEnabled) {
       // for the first call the apiserver counts as answered.
       const api = chart.cp.kubeConfig(TOOL).makeApiClient(k8s.BatchV1Api);
       const first = await scrapeAdmissionWebhooks(chart.cp);
-      const warmup = new WriteStream(api, 'warmup');
+      const warmup = new WriteStream(api, TOOL_NS, 'warmup', EVERY_MS);
       try {
         await waitFor(
           'a webhook call the apiserver counts as answered',
