@@ -77,7 +77,9 @@ if (files.some((f) => f.startsWith('test/e2e/node-cert-manager')) && nodeE2e) {
 // unit tests. All are built once from their Go modules and cached like the control plane.
 const needs = [
   ...(files.some((f) => f.startsWith('test/deploy') || f.startsWith('test/e2e')) ? ['helm'] : []),
-  ...(files.some((f) => f.startsWith('test/deploy/alerts')) ? ['promtool'] : []),
+  ...(files.some((f) => f.startsWith('test/deploy/alerts') || (f.startsWith('test/e2e/node-alerts') && nodeE2e))
+    ? ['promtool']
+    : []),
   // The Prometheus server test/e2e/node-alerts runs the alert rules on.
   ...(files.some((f) => f.startsWith('test/e2e/node-alerts')) && nodeE2e ? ['prometheus'] : []),
 ];

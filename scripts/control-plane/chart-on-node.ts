@@ -96,8 +96,8 @@ export class ChartOnNode {
     readonly cp: ControlPlane,
     readonly node: Node,
     readonly dir: string,
-    /** PEM of the CA that signed the webhook's serving certificate ('test' certificates only). */
-    readonly servingCaPem: string | undefined,
+    /** The CA file that signed the webhook's serving certificate ('test' certificates only). */
+    readonly servingCaFile: string | undefined,
   ) {}
 
   /** helm with the admin kubeconfig; throws with helm's output on failure. */
@@ -260,14 +260,16 @@ export async function startChartOnNode(opts: ChartOnNodeOptions = {}): Promise<C
       'config.phase.initial=storage-truth',
       'config.sync.backfillGraceSeconds=2',
     ];
-    let servingCaPem: string | undefined;
+    let servingCaFile: string | undefined;
     if ((opts.certificate ?? 'test') === 'test') {
-      // The webhook's serving certificate, as cert-manager's Certificate would issue it: the Service's DNS names.
-      const caPair = await createCA(dir, 'webhook-ca', 'jobs-storage node e2e webhook CA');
+      // The webhook's serving certificate, as the chart's Certificate would have cert-manager issue it: the Service's
+      // DNS names, valid 90 days (certManager.duration), so JobsStorageWebhookCertificateExpiresSoon stays quiet.
+      const caPair = await createCA(dir, 'webhook-ca', 'jobs-storage node e2e webhook CA', 365);
       const leaf = await createLeaf(dir, 'webhook', caPair, {
         commonName: `jobs-storage-webhook.${NS}.svc`,
         usage: 'server',
         dnsNames: [`jobs-storage-webhook.${NS}.svc`, `jobs-storage-webhook.${NS}.svc.cluster.local`],
+        days: 90,
       });
       await cp.kubectlOk('admin', [
         'create',
@@ -279,12 +281,12 @@ export async function startChartOnNode(opts: ChartOnNodeOptions = {}): Promise<C
         `--cert=${leaf.certFile}`,
         `--key=${leaf.keyFile}`,
       ]);
-      servingCaPem = readFileSync(caPair.certFile, 'utf8');
-      set.push('certManager.enabled=false', `webhook.caBundle=${Buffer.from(servingCaPem).toString('base64')}`);
+      servingCaFile = caPair.certFile;
+      set.push('certManager.enabled=false', `webhook.caBundle=${readFileSync(servingCaFile).toString('base64')}`);
     }
     await opts.beforeInstall?.(cp, node);
 
-    const chart = new ChartOnNode(cp, node, dir, servingCaPem);
+    const chart = new ChartOnNode(cp, node, dir, servingCaFile);
     const installStarted = Date.now();
     chart.helm([
       'install',

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Tool = 'helm' | 'promtool' | 'go-peer';
+export type Tool = 'helm' | 'promtool' | 'prometheus' | 'go-peer';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const INSTALL_SCRIPT = join(REPO_ROOT, 'scripts', 'tools', 'install.sh');

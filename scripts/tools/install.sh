@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the pinned helm and promtool the chart and alert tests use, from their published Go modules (no prebuilt
-# downloads), into the same cache as scripts/control-plane/build.sh; and go-peer, the webhook benchmarks' Go
+# Builds the pinned helm, promtool and prometheus the chart and alert tests use, from their published Go modules (no
+# prebuilt downloads), into the same cache as scripts/control-plane/build.sh; and go-peer, the webhook benchmarks' Go
 # baseline (test/bench/go-peer: controller-runtime pinned by its go.mod and go.sum), cached under a digest of its
 # sources.
-# Usage: install.sh [helm|promtool|go-peer]...   (no argument: helm and promtool)
+# Usage: install.sh [helm|promtool|prometheus|go-peer]...   (no argument: helm and promtool)
 # stdout: the path of each requested binary, one a line, in the order asked. Progress goes to stderr.
 #
 # Env:
@@ -29,9 +29,17 @@ main() {
         github.com/prometheus/prometheus/cmd/promtool \
         "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}" \
         "remove_all_sd" ;;
+      # The server the live alert test scrapes the node's pods with: the same module and version as promtool, with
+      # every service discovery dropped but kubernetes (plugins/plugin_*.go: `!remove_all_sd || enable_<name>_sd`;
+      # file and http SD stay, plugins/minimum.go) and without builtinassets, so no web UI is embedded (the HTTP API
+      # is all the test uses).
+      prometheus) install_one prometheus "${PROMETHEUS_VERSION}" github.com/prometheus/prometheus \
+        github.com/prometheus/prometheus/cmd/prometheus \
+        "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}" \
+        "remove_all_sd,enable_kubernetes_sd" ;;
       go-peer) install_go_peer ;;
       *)
-        echo "install.sh: unknown tool '${tool}' (expected helm, promtool or go-peer)" >&2
+        echo "install.sh: unknown tool '${tool}' (expected helm, promtool, prometheus or go-peer)" >&2
         exit 2
         ;;
     esac
