@@ -315,24 +315,41 @@ function drain(res: IncomingMessage): Promise<void> {
   });
 }
 
-/** The whole body as bytes; `onHead` as for `readAll`. */
+/**
+ * The whole body as bytes, in one ArrayBuffer of its own; `onHead` as for `readAll`.
+ *
+ * Each chunk is copied into the body as it arrives and not kept: the chunks of a list page (tens of them, each its own
+ * ArrayBuffer) used to live in an array until the page's end, long enough at a few MB per page to be promoted, and
+ * then freed only by the next full collection — tens of MB of RSS through an import's list (docs/benchmarks.md,
+ * Import: memory). A chunk now dies young. The body grows by doubling with `ArrayBuffer.transfer`, which gives the old
+ * memory back at once, and is cut to its length at the end (so a reader can give it back in turn, `PageItems`).
+ */
 function readBody(res: IncomingMessage, onHead?: (head: string) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let watching = onHead !== undefined;
+    const announced = Number(res.headers['content-length']);
+    let body = new ArrayBuffer(
+      Number.isSafeInteger(announced) && announced > 0 ? Math.min(announced, BODY_ANNOUNCED_MAX) : BODY_FIRST_BYTES,
+    );
     let received = 0;
+    let watching = onHead !== undefined;
     res.on('data', (c: Buffer) => {
-      chunks.push(c);
+      if (received + c.length > body.byteLength)
+        body = body.transfer(Math.max(received + c.length, 2 * body.byteLength));
+      new Uint8Array(body, received, c.length).set(c);
       received += c.length;
       if (watching && onHead) {
-        watching = received < HEAD_LIMIT && onHead(Buffer.concat(chunks).toString('utf8'));
+        watching = received < HEAD_LIMIT && onHead(Buffer.from(body, 0, received).toString('utf8'));
       }
     });
-    res.on('end', () => resolve(Buffer.concat(chunks, received)));
+    res.on('end', () => resolve(Buffer.from(received === body.byteLength ? body : body.transfer(received))));
     res.on('error', reject);
   });
 }
 
+/** A body of unannounced length starts at this size and doubles as it needs. */
+const BODY_FIRST_BYTES = 16 * 1024;
+/** At most this much is set aside up front for a body's announced length; a longer one grows as it arrives. */
+const BODY_ANNOUNCED_MAX = 16 * 1024 * 1024;
 const HEAD_LIMIT = 64 * 1024;
 function toApiError(status: number, text: string): KubeApiError {
   try {
