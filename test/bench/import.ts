@@ -14,20 +14,27 @@
  * ratio against the create phase alone is printed beside it.
  *
  * The import runs with the environment the image gives it (the Dockerfile's `ENV`s, `imageEnv`: glibc malloc's
- * settings), so its peak RSS is the image's; the bare client runs plain.
+ * settings) and the V8 flags the chart gives the sync container (`sync.nodeOptions` in deploy/chart/values.yaml, as
+ * `NODE_OPTIONS`): an admin runs `import` with `kubectl exec` into the sync pod, which inherits both. So its peak RSS
+ * is the one the product sees; the bare client runs plain. `BENCH_IMPORT_NODE_OPTIONS` overrides the flags (empty:
+ * none).
  *
  * Besides each client's own CPU, the CPU kube-apiserver and etcd spent during each run is printed: on a 2-core
  * machine that is the share a client's work and the watch traffic it causes take from the API server.
  *
  *   npx tsx test/bench/import.ts [--tools 4000] [--jobs 5] [--runs 3]
  *   BENCH_CPU_PROF=<dir>: the import child writes a V8 CPU profile there when it exits.
+ *   BENCH_IMPORT_MEMORY=1: the import child samples its own memory every 100 ms (`process.memoryUsage()` and V8's
+ *   heap spaces, a `node --import` probe the import knows nothing of); printed per run while listing and while
+ *   writing: the sample at the peak RSS and what made it up.
  *   BENCH_IMPORT_BASELINE=<path to another build's dist/main.js>: each run also runs that import next to this one,
  *   taking turns going first (A, B, bare; then B, A, bare), so a change is compared with what it replaces in the same
  *   run and neither always follows the other.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { KubeApi } from '../../src/k8s/api.js';
 import { configSchema } from '../../src/config/schema.js';
 import type { StoredJob } from '../../src/jobs/model.js';
@@ -38,7 +45,7 @@ import { backfillCr } from '../../src/sync/entries.js';
 import { IMPORT_BACKFILL_IN_FLIGHT } from '../../src/sync/backfill.js';
 import { JOBS_STORAGE_SA, REPO_ROOT } from '../../scripts/control-plane/cluster.js';
 import { crOf, scheduledJob, workloadsOf } from '../../scripts/control-plane/jobs.js';
-import { buildDist, imageEnv, measure, pool, seedCluster, benchScale } from './cluster.js';
+import { buildDist, imageEnv, measure, pool, seedCluster, benchScale, writeMemoryProbe } from './cluster.js';
 import type { Measured } from './cluster.js';
 import { median } from './median.js';
 
@@ -50,6 +57,61 @@ const CRS = '/apis/jobs-api.toolforge.org/v1';
 const BASELINE = process.env['BENCH_IMPORT_BASELINE'];
 const settings = loadRuntimeSettings(configSchema.parse({}));
 const codec = createStorageCodec();
+const MEMORY = Boolean(process.env['BENCH_IMPORT_MEMORY']);
+
+/** The V8 flags the chart gives the sync container (`sync.nodeOptions`), which `kubectl exec … import` inherits. */
+function chartNodeOptions(): string {
+  const values = parseYaml(readFileSync(join(REPO_ROOT, 'deploy/chart/values.yaml'), 'utf8')) as {
+    sync?: { nodeOptions?: string };
+  };
+  return values.sync?.nodeOptions ?? '';
+}
+
+const NODE_OPTIONS = process.env['BENCH_IMPORT_NODE_OPTIONS'] ?? chartNodeOptions();
+
+interface MemorySample {
+  t: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  spaces: Record<string, [used: number, size: number]>;
+}
+
+/**
+ * The probe's samples of one import, split where its listing and planning ended (the import's own figure, counted
+ * from its first sample): per phase, the sample at the highest RSS and what made it up, and the highest old-space,
+ * new-space and array-buffer figures seen.
+ */
+function memoryReport(samplesFile: string, listingSeconds: number): string[] {
+  const samples = readFileSync(samplesFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as MemorySample);
+  rmSync(samplesFile, { force: true });
+  const first = samples[0]?.t ?? 0;
+  const phases: Array<[string, MemorySample[]]> = [
+    ['start', samples.slice(0, 1)],
+    ['listing and planning', samples.filter((s) => s.t - first <= listingSeconds * 1000)],
+    ['writing', samples.filter((s) => s.t - first > listingSeconds * 1000)],
+  ];
+  const space = (s: MemorySample, name: string): string =>
+    `${(s.spaces[name]?.[0] ?? 0).toFixed(0)}/${(s.spaces[name]?.[1] ?? 0).toFixed(0)}`;
+  return phases
+    .filter(([, list]) => list.length > 0)
+    .map(([phase, list]) => {
+      const peak = list.reduce((a, b) => (b.rss > a.rss ? b : a));
+      const max = (f: (s: MemorySample) => number): string => Math.max(...list.map(f)).toFixed(0);
+      return (
+        `${phase}: peak RSS ${peak.rss.toFixed(0)} MB = heap ${peak.heapUsed.toFixed(0)} used/` +
+        `${peak.heapTotal.toFixed(0)} total (old ${space(peak, 'old_space')}, new ${space(peak, 'new_space')}, large ` +
+        `${space(peak, 'large_object_space')}, code ${space(peak, 'code_space')}), external ${peak.external.toFixed(0)} ` +
+        `(array buffers ${peak.arrayBuffers.toFixed(0)}); phase max: old used ${max((s) => s.spaces['old_space']?.[0] ?? 0)}, ` +
+        `new reserved ${max((s) => s.spaces['new_space']?.[1] ?? 0)}, array buffers ${max((s) => s.arrayBuffers)}`
+      );
+    });
+}
 
 /** The CR `import` writes for a seeded job: read back from its CronJob as the sync reads it, with provenance. */
 function importedCrOf(job: StoredJob): unknown {
@@ -195,6 +257,26 @@ function parseBare(m: Measured & { serverCpuSeconds: number }): BareRun {
   };
 }
 
+/** With BENCH_IMPORT_MEMORY, the import child's memory probe: its node arguments and environment, and its report. */
+function memoryProbe(dir: string): {
+  args: string[];
+  env: Record<string, string>;
+  report: (label: string, stdout: string) => void;
+} {
+  if (!MEMORY) return { args: [], env: {}, report: () => undefined };
+  const probe = join(dir, 'memory-probe.mjs');
+  writeMemoryProbe(probe);
+  const samples = join(dir, 'memory-samples.jsonl');
+  return {
+    args: ['--import', probe],
+    env: { BENCH_MEMORY_SAMPLES: samples },
+    report: (label, stdout) => {
+      const listing = Number(/listing and planning ([\d.]+) s/.exec(stdout)?.[1] ?? 0);
+      for (const line of memoryReport(samples, listing)) console.error(`[bench] ${label} ${line}`);
+    },
+  };
+}
+
 async function main(): Promise<void> {
   buildDist();
   const { cp, tools, cronJobs } = await seedCluster(TOOLS, JOBS, { storedShare: 0 });
@@ -237,7 +319,8 @@ async function main(): Promise<void> {
     const prof = process.env['BENCH_CPU_PROF'];
     const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
     const servers = [cp.pids.apiserver, cp.pids.etcd];
-    const importEnv: NodeJS.ProcessEnv = { ...process.env, ...imageEnv() };
+    const importEnv: NodeJS.ProcessEnv = { ...process.env, ...imageEnv(), NODE_OPTIONS };
+    const memory = memoryProbe(dir);
     const imports: ImportRun[] = [];
     const baselines: ImportRun[] = [];
     const bares: BareRun[] = [];
@@ -251,13 +334,24 @@ async function main(): Promise<void> {
       // Which goes first alternates, so that neither always meets the API server right after a mass delete.
       const bareFirst = run % 2 === 1;
       let b = bareFirst ? await bare(crsFile) : undefined;
-      const importArgs = [...profile, join(REPO_ROOT, 'dist/main.js'), 'import', '--config', configFile];
+      const importArgs = [
+        ...profile,
+        ...memory.args,
+        join(REPO_ROOT, 'dist/main.js'),
+        'import',
+        '--config',
+        configFile,
+      ];
       const importOnce = async (args: string[]) => {
         await deleteCrs(admin, tools);
-        return parseImport(await withServerCpu(servers, () => measure(args, 'exit', importEnv)));
+        const m = parseImport(
+          await withServerCpu(servers, () => measure(args, 'exit', { ...importEnv, ...memory.env })),
+        );
+        memory.report(`run ${run + 1}: ${args === importArgs ? 'import' : 'baseline'}`, m.stdout ?? '');
+        return m;
       };
       // The baseline, if any, takes turns with this import going first, as the bare client does.
-      const baselineArgs = BASELINE ? [BASELINE, 'import', '--config', configFile] : undefined;
+      const baselineArgs = BASELINE ? [...memory.args, BASELINE, 'import', '--config', configFile] : undefined;
       let o = baselineArgs && run % 2 === 1 ? await importOnce(baselineArgs) : undefined;
       const i = await importOnce(importArgs);
       imports.push(i);
@@ -290,7 +384,11 @@ async function main(): Promise<void> {
     console.log(
       `import benchmark: ${TOOLS} tools × ${JOBS} jobs (${cronJobs} CronJobs, no CRs), ${WIDTH} writes in flight, ` +
         `page size ${PAGE}, median of ${RUNS}, each run after deleting every CR; the bare client writes the very ` +
-        `CRs the import writes`,
+        `CRs the import writes; node ${process.version}; the import with NODE_OPTIONS=${JSON.stringify(NODE_OPTIONS)} ` +
+        `(the chart's sync.nodeOptions unless BENCH_IMPORT_NODE_OPTIONS) and the image's environment ` +
+        `(${Object.entries(imageEnv())
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')})`,
     );
     console.log(
       `  jobs-storage import (child process, start to exit): ${importRate.toFixed(0)} CRs/s, ` +
