@@ -92,6 +92,7 @@ export class SyncLoop {
       settings,
       namespacePrefix: config.toolNamespacePrefix,
       identity: deps.identity,
+      jobsApiManagers: config.identities.jobsApiFieldManagers,
       now,
       metrics,
       logger,
