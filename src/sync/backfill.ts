@@ -9,8 +9,6 @@ import type { RuntimeSettings } from '../runtime/settings.js';
 import { jobText } from '../storage/codec.js';
 import type { JobText, StorageCodec } from '../storage/codec.js';
 import { storageKindForJobType } from '../storage/kinds.js';
-import { writers } from '../webhook/policy/evidence.js';
-import type { KubeObject } from '../webhook/review.js';
 import { BackfillLog } from './backfill-log.js';
 import type { BackfillResult } from './backfill-log.js';
 import { backfillCrText, workloadEntry } from './entries.js';
@@ -38,11 +36,6 @@ export interface BackfillerDeps {
   namespacePrefix: string;
   /** This replica's name, recorded on the CRs it writes. */
   identity: string;
-  /**
-   * jobs-api's field managers (config `identities.jobsApiFieldManagers`): a young workload one of them wrote, without
-   * a CR, is a job jobs-api is deleting, not one to backfill.
-   */
-  jobsApiManagers: readonly string[];
   now: () => number;
   /** [0, 1): the jitter of the retry backoff (Math.random by default). */
   random?: () => number;
@@ -327,32 +320,10 @@ export class Backfiller {
     }
     const read = workloadEntry(fresh, this.entries);
     if (read?.what !== 'job' || read.entry.workload.deleting || !read.entry.parsed.ok) return CHANGED;
-    if (deletedByJobsApi(fresh as KubeObject, read.entry, this.deps.now(), this.deps.jobsApiManagers))
-      return JOBS_API_DELETING;
     return { job: jobText(read.entry.parsed.value), entry: read.entry };
   }
 }
 
-/**
- * A workload created less than RECENT_WORKLOAD_MS ago that jobs-api wrote, read from the API server with no CR in the
- * watch: jobs-api writes a job's CR before its workload and deletes the CR first, so this is a job it is deleting
- * (the CR gone, the workload next), or one whose CR the CR watch has not delivered yet. Neither wants a CR from the
- * sync; writing one between jobs-api's two deletes would bring a deleted job back. A jobs-api workload that stays
- * without a CR is backfilled once it is older.
- */
-export function deletedByJobsApi(
-  obj: KubeObject,
-  entry: RuntimeEntry<unknown>,
-  now: number,
-  jobsApiManagers: readonly string[],
-): boolean {
-  return now - entry.workload.createdAt < RECENT_WORKLOAD_MS && writers(obj).some((m) => jobsApiManagers.includes(m));
-}
-
-const JOBS_API_DELETING: Outcome = Object.freeze({
-  outcome: 'skipped',
-  reason: 'a workload jobs-api wrote just now has no CR: a job jobs-api is deleting',
-});
 const CREATED: Outcome = Object.freeze({ outcome: 'created' });
 const EXISTED: Outcome = Object.freeze({ outcome: 'existed' });
 const GONE: Outcome = Object.freeze({ outcome: 'skipped', reason: 'the workload is gone' });

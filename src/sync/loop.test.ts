@@ -320,15 +320,7 @@ test('a job whose CR is seen deleted is not backfilled while its workload remain
 test('a tool whose grace period ends is reconciled then, with no event and no tick', async () => {
   const posts: string[] = [];
   const w = workloadOf('alpha');
-  // Made just now with kubectl (a young workload jobs-api wrote would be a job it is deleting: never backfilled).
-  const fresh = {
-    ...w,
-    metadata: {
-      ...w.metadata,
-      creationTimestamp: new Date().toISOString(),
-      managedFields: [{ manager: 'kubectl-create', operation: 'Update', time: new Date().toISOString() }],
-    },
-  };
+  const fresh = { ...w, metadata: { ...w.metadata, creationTimestamp: new Date().toISOString() } };
   const { api } = fakeApi(
     { [CRONJOBS]: [fresh, workloadOf('beta')], [SCHEDULED_JOBS]: [crOf('beta', '5')] },
     (method, path) => {

@@ -92,7 +92,6 @@ export class SyncLoop {
       settings,
       namespacePrefix: config.toolNamespacePrefix,
       identity: deps.identity,
-      jobsApiManagers: config.identities.jobsApiFieldManagers,
       now,
       metrics,
       logger,
