@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { STDOUT_BUFFER_BYTES, STDOUT_FLUSH_MS, batchedDestination } from './logger.js';
+import { Writable } from 'node:stream';
+import { STDOUT_BUFFER_BYTES, STDOUT_FLUSH_MS, atTime, batchedDestination, createLogger } from './logger.js';
 import { fileURLToPath } from 'node:url';
 
 const LOGGER = fileURLToPath(new URL('./logger.ts', import.meta.url));
@@ -119,4 +120,32 @@ describe('batchedDestination', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('a line written inside atTime carries that time, and the lines after it the time they are written', () => {
+  const lines: { msg: string; time: string }[] = [];
+  const logger = createLogger({
+    level: 'info',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString()) as { msg: string; time: string });
+        done();
+      },
+    }),
+  });
+  const then = Date.parse('2026-01-02T03:04:05.678Z');
+  atTime(then, () => logger.child({ component: 'webhook' }).info('decided earlier'));
+  const before = Date.now();
+  logger.info('now');
+  assert.equal(lines[0]?.time, '2026-01-02T03:04:05.678Z');
+  assert.ok(Date.parse(lines[1]?.time ?? '') >= before);
+  assert.throws(
+    () =>
+      atTime(then, () => {
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
+  logger.info('after a throw');
+  assert.ok(Date.parse(lines[2]?.time ?? '') >= before, 'a throw does not leave the time held');
 });

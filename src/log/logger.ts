@@ -85,12 +85,33 @@ export function batchedDestination(dest: number | string): BatchedDestination {
   };
 }
 
+/** The time `atTime` gives the lines written inside it; none: now. */
+let heldTime: number | undefined;
+
+/** pino's ISO time, of the moment `atTime` holds or else now. */
+function isoTime(): string {
+  return `,"time":"${new Date(heldTime ?? Date.now()).toISOString()}"`;
+}
+
+/**
+ * Runs `write` with every line it logs timed at `ms` (epoch milliseconds) instead of now: for a line written after the
+ * event it records (the webhook writes its decision lines in batches), so its time is the event's.
+ */
+export function atTime(ms: number, write: () => void): void {
+  heldTime = ms;
+  try {
+    write();
+  } finally {
+    heldTime = undefined;
+  }
+}
+
 /** The root logger; components take `logger.child({ component })`. Secrets in headers and tokens are redacted. */
 export function createLogger(options: LoggerOptions): Logger {
   const config: pino.LoggerOptions = {
     level: options.level,
     base: { service: SERVICE_NAME, ...options.base },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     redact: {
       paths: ['req.headers.authorization', '*.token', 'token', '*.data'],
       censor: '[redacted]',
