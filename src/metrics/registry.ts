@@ -59,25 +59,36 @@ export function createSharedMetrics(registry: Registry) {
 /** The webhook's metrics: admission decisions and the serving certificate, plus the shared ones. */
 export function createWebhookMetrics(registry: Registry) {
   const registers = [registry];
+  // Each read of an admission metric (a scrape, a test) first applies the records the admission handler still holds
+  // in its batch, so what is read counts every review answered before it.
+  const pending = { apply: (): void => undefined };
+  const collect = (): void => pending.apply();
   return {
     ...createSharedMetrics(registry),
+    /** Sets what a read of the admission metrics applies first (`createAdmission` with a batch). */
+    applyBeforeRead(apply: () => void): void {
+      pending.apply = apply;
+    },
     directWrites: new Counter({
       name: `${METRIC_PREFIX}direct_writes_total`,
       help: 'Workload writes in tool namespaces that did not come through the jobs API, per tool, kind and operation',
       labelNames: ['tool_name', 'kind', 'operation'] as const,
       registers,
+      collect,
     }),
     storageWritesDenied: new Counter({
       name: `${METRIC_PREFIX}storage_writes_denied_total`,
       help: 'Writes of job definition custom resources denied because they did not come from the jobs API',
       labelNames: ['operation'] as const,
       registers,
+      collect,
     }),
     breakGlass: new Counter({
       name: `${METRIC_PREFIX}break_glass_total`,
       help: 'Writes allowed only because the requester is in a break-glass group',
       labelNames: ['resource', 'operation'] as const,
       registers,
+      collect,
     }),
     admissionDuration: new Histogram({
       name: `${METRIC_PREFIX}admission_duration_seconds`,
@@ -85,12 +96,14 @@ export function createWebhookMetrics(registry: Registry) {
       labelNames: ['webhook'] as const,
       buckets: ADMISSION_BUCKETS,
       registers,
+      collect,
     }),
     admissionRequests: new Counter({
       name: `${METRIC_PREFIX}admission_requests_total`,
       help: 'Admission reviews answered, by webhook and decision',
       labelNames: ['webhook', 'decision'] as const,
       registers,
+      collect,
     }),
     admissionUnauthenticated: new Counter({
       name: `${METRIC_PREFIX}admission_unauthenticated_total`,

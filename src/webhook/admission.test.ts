@@ -8,11 +8,11 @@ import { Registry } from 'prom-client';
 import { createWebhookMetrics } from '../metrics/registry.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
 import { loadReview, reviewText } from '../../test/fixtures/admission/load.js';
-import { createAdmissionHandler } from './admission.js';
+import { createAdmission, createAdmissionHandler } from './admission.js';
 
 const config = configSchema.parse({});
 
-function setup(phase: Phase = 'runtime-truth') {
+function setup(phase: Phase = 'runtime-truth', recordsBatchMs = 0) {
   const metrics = createWebhookMetrics(new Registry());
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
@@ -23,14 +23,15 @@ function setup(phase: Phase = 'runtime-truth') {
   });
   let clock = 0;
   const state = { phase };
-  const handle = createAdmissionHandler({
+  const admission = createAdmission({
     config,
     logger: createLogger({ level: 'info', destination }),
     metrics,
     phase: () => state.phase,
     now: () => clock,
+    recordsBatchMs,
   });
-  return { handle, metrics, lines, state, advance: (ms: number) => (clock += ms) };
+  return { handle: admission.answer, admission, metrics, lines, state, advance: (ms: number) => (clock += ms) };
 }
 
 async function value(
@@ -223,4 +224,50 @@ test('an internal error is answered 200 with status 500, logged and counted as a
     });
     assert.equal(await value(metrics, 'admissionRequests', { webhook, decision: 'error' }), 1);
   }
+});
+
+test('with a batch, a review is answered at once and its counters and decision line follow, timed at the decision', async () => {
+  const { admission, metrics, lines } = setup('runtime-truth', 60_000);
+  const before = Date.now();
+  const answer = admission.answer('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  const after = Date.now();
+  assert.equal((JSON.parse(answer.body) as { response: { allowed: boolean } }).response.allowed, true);
+  assert.equal(lines.length, 0, 'nothing applied before the batch');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  admission.flush();
+  const line = lines.find((l) => l['msg'] === 'admission decision');
+  assert.ok(line, 'the decision line is written by the flush');
+  assert.equal(line['counted'], true);
+  const time = Date.parse(String(line['time']));
+  assert.ok(time >= before && time <= after, `line time ${String(line['time'])} is the decision's`);
+  admission.flush();
+  assert.equal(lines.filter((l) => l['msg'] === 'admission decision').length, 1, 'a record is applied once');
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+});
+
+test('with a batch, a read of the admission metrics applies the records still waiting', async () => {
+  const { admission, metrics, lines } = setup('runtime-truth', 60_000);
+  admission.answer('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  assert.equal(lines.length, 0);
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+  assert.equal(await value(metrics, 'admissionRequests', { webhook: 'record-direct-writes', decision: 'allow' }), 1);
+  assert.equal(lines.filter((l) => l['msg'] === 'admission decision').length, 1);
+  const text = await metrics.registry.getSingleMetricAsString('toolforge_jobs_admission_duration_seconds');
+  assert.match(text, /toolforge_jobs_admission_duration_seconds_count\{webhook="record-direct-writes"\} 1/);
+});
+
+test('a batch is applied by its timer, in the order of the reviews', async () => {
+  const { admission, metrics, lines } = setup('runtime-truth', 10);
+  admission.answer('record-direct-writes', reviewText('cronjob-create-kubectl'));
+  admission.answer('protect-storage', reviewText('scheduledjob-create-tool'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(await value(metrics, 'directWrites', cronCreate), 1);
+  const decisions = lines.filter((l) => l['msg'] === 'admission decision');
+  assert.deepEqual(
+    decisions.map((l) => [l['webhook'], l['decision']]),
+    [
+      ['record-direct-writes', 'allow'],
+      ['protect-storage', 'deny'],
+    ],
+  );
 });

@@ -1,6 +1,7 @@
 import type { Phase } from '../phase/behaviour.js';
 import type { Config } from '../config/schema.js';
 import { AppError, errorMessage } from '../errors.js';
+import { atTime } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import type { WebhookMetrics } from '../metrics/registry.js';
 import { objectName } from './policy/evidence.js';
@@ -27,6 +28,11 @@ export interface AdmissionDeps {
   phase: () => Phase;
   /** Milliseconds clock for the repeat window; tests pass their own. */
   now?: () => number;
+  /**
+   * How long a decided review's records (counters, timing, decision line) may wait after its answer, ms, so they are
+   * applied in batches (`RECORDS_BATCH_MS` in the server). 0, the default: applied before the answer is returned.
+   */
+  recordsBatchMs?: number;
 }
 
 /** An HTTP answer: status and JSON text. */
@@ -38,11 +44,26 @@ export interface Answer {
 export type AdmissionHandler = (webhook: WebhookName, body: string) => Answer;
 
 /**
- * One review decided: the type every piece of the admission pipeline has, so each cross-cutting concern (recording,
- * timing, the decision line) wraps the next as a decorator. `started` is the review's `performance.now()` on arrival,
- * before its body was parsed.
+ * The admission handler and its pending records: `flush` applies them now (at shutdown, on exit; a read of the
+ * admission metrics does too).
  */
-export type Decide = (webhook: WebhookName, request: AdmissionRequest, started: number) => Decision;
+export interface Admission {
+  answer: AdmissionHandler;
+  flush(): void;
+}
+
+/**
+ * A review decided and answered, with what its records need: when it arrived and was decided (`performance.now()`),
+ * and the wall-clock time of the decision, which its log line carries however late it is written.
+ */
+export interface Decided {
+  webhook: WebhookName;
+  request: AdmissionRequest;
+  decision: Decision;
+  started: number;
+  finished: number;
+  at: number;
+}
 
 /** An error answer: a JSON body with the message, as the apiserver logs it. */
 export function errorAnswer(status: number, message: string): Answer {
@@ -80,65 +101,93 @@ function outcomeOf(decision: Decision): Outcome {
 }
 
 /** The policies: `WEBHOOKS[webhook]` over the request, in the context in force (read on every review). */
-export function decideByPolicy(context: () => PolicyContext): Decide {
+export function decideByPolicy(
+  context: () => PolicyContext,
+): (webhook: WebhookName, request: AdmissionRequest) => Decision {
   return (webhook, request) => WEBHOOKS[webhook](request, context());
 }
 
-/** Applies what each decision records once the answer is known, and says whether it counted (`Decision.counted`). */
-export function withRecording(recorder: Recorder, next: Decide): Decide {
-  return (webhook, request, started) => {
-    const decision = next(webhook, request, started);
-    if (decision.recording === undefined) return decision;
-    return { ...decision, counted: recorder.record(decision.recording, decision.verdict.allowed) };
-  };
-}
-
-/** Times each review and counts it by outcome; a decision that throws is counted as `error` and rethrown. */
-export function withTiming(recorder: Recorder, next: Decide): Decide {
-  return (webhook, request, started) => {
-    let decision: Decision;
-    try {
-      decision = next(webhook, request, started);
-    } catch (err) {
-      recorder.finish(webhook, 'error', started);
-      throw err;
-    }
-    recorder.finish(webhook, outcomeOf(decision), started);
-    return decision;
+/**
+ * What a decided review records, in order: its counters (whether a direct write counts depends on the writes before
+ * it, `Recorder.record`), its timing under its outcome, and its decision line: info for recorded direct writes and
+ * denials, warn for break-glass writes; a repeated call for a direct write already recorded logs at debug, like
+ * routine allows. The line's fields are the review's identifiers, never a token or data, so the logger needs no
+ * redaction (a third of a line's CPU).
+ */
+export function recordDecision(recorder: Recorder, logger: Logger): (decided: Decided) => void {
+  const decisions = logger.child({}, { redact: { paths: [] } });
+  return ({ webhook, request, decision, started, finished, at }) => {
+    const counted =
+      decision.recording === undefined ? false : recorder.record(decision.recording, decision.verdict.allowed);
+    recorder.finish(webhook, outcomeOf(decision), (finished - started) / 1000);
+    const level = decision.recording?.metric === 'directWrites' && !counted ? 'debug' : decision.level;
+    if (!decisions.isLevelEnabled(level)) return;
+    atTime(at, () =>
+      decisions[level](
+        {
+          webhook,
+          uid: clip(request.uid),
+          namespace: clip(request.namespace),
+          name: clip(objectName(request)),
+          kind: clip(request.kind.kind),
+          operation: request.operation,
+          user: clip(request.userInfo.username),
+          dryRun: request.dryRun === true,
+          decision: outcomeOf(decision),
+          reason: decision.source,
+          counted,
+          durationMs: finished - started,
+        },
+        'admission decision',
+      ),
+    );
   };
 }
 
 /**
- * Logs each decision at its level: info for recorded direct writes and denials, warn for break-glass writes; a
- * repeated call for a direct write already recorded logs at debug, like routine allows. The line's fields are the
- * review's identifiers, never a token or data, so the logger needs no redaction (a third of a line's CPU).
+ * Records applied in batches, at most `ms` after the first of a batch: at a few hundred reviews a second each review
+ * arrives alone, and the code that counts and logs it ran cold every time, at several times its cost in a loop. A
+ * batch runs it warm, off the answer's path. Order is kept; a record that throws is logged and the rest applied.
  */
-export function withDecisionLog(logger: Logger, next: Decide): Decide {
-  const decisions = logger.child({}, { redact: { paths: [] } });
-  return (webhook, request, started) => {
-    const decision = next(webhook, request, started);
-    const counted = decision.counted === true;
-    const level = decision.recording?.metric === 'directWrites' && !counted ? 'debug' : decision.level;
-    if (!decisions.isLevelEnabled(level)) return decision;
-    decisions[level](
-      {
-        webhook,
-        uid: clip(request.uid),
-        namespace: clip(request.namespace),
-        name: clip(objectName(request)),
-        kind: clip(request.kind.kind),
-        operation: request.operation,
-        user: clip(request.userInfo.username),
-        dryRun: request.dryRun === true,
-        decision: outcomeOf(decision),
-        reason: decision.source,
-        counted,
-        durationMs: performance.now() - started,
-      },
-      'admission decision',
-    );
-    return decision;
-  };
+class RecordBatch {
+  private pending: Decided[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly apply: (decided: Decided) => void,
+    private readonly ms: number,
+    private readonly logger: Logger,
+  ) {}
+
+  push(decided: Decided): void {
+    if (this.ms <= 0) {
+      this.applyOne(decided);
+      return;
+    }
+    this.pending.push(decided);
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), this.ms);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    for (const decided of batch) this.applyOne(decided);
+  }
+
+  private applyOne(decided: Decided): void {
+    try {
+      this.apply(decided);
+    } catch (err) {
+      this.logger.error({ webhook: decided.webhook, uid: clip(decided.request.uid), err }, 'admission record failed');
+    }
+  }
 }
 
 /** A review body read: its request, or what was wrong with it and the uid when one was readable. */
@@ -156,12 +205,13 @@ function decode(body: string): Decoded {
 }
 
 /**
- * Decides one AdmissionReview body for `webhook`: decode → policies → record → time → log. Never throws. Every
- * review whose `request.uid` is readable is answered 200 with an AdmissionReview echoing it: a malformed one with
- * `status.code` 400, an unexpected failure with 500 (see `ALLOWED_WHEN_UNDECIDED`), both counted as decision
- * `error`. Only a body without a readable uid (not JSON, no request) gets an HTTP 400 with a JSON message.
+ * Decides AdmissionReview bodies: decode → policies → answer, then the review's records (`recordDecision`), in
+ * batches when `recordsBatchMs` is set. Never throws. Every review whose `request.uid` is readable is answered 200
+ * with an AdmissionReview echoing it: a malformed one with `status.code` 400, an unexpected failure with 500 (see
+ * `ALLOWED_WHEN_UNDECIDED`), both counted as decision `error` at once. Only a body without a readable uid (not JSON,
+ * no request) gets an HTTP 400 with a JSON message.
  */
-export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
+export function createAdmission(deps: AdmissionDeps): Admission {
   const { config, logger } = deps;
   const recorder = new Recorder(deps.metrics, {
     maxToolSeries: config.webhook?.maxToolSeries,
@@ -173,24 +223,34 @@ export function createAdmissionHandler(deps: AdmissionDeps): AdmissionHandler {
     toolNamespacePrefix: config.toolNamespacePrefix,
     phase: deps.phase(),
   }));
-  const decide = withDecisionLog(logger, withTiming(recorder, withRecording(recorder, policies)));
+  const records = new RecordBatch(recordDecision(recorder, logger), deps.recordsBatchMs ?? 0, logger);
+  if ((deps.recordsBatchMs ?? 0) > 0) deps.metrics.applyBeforeRead(() => records.flush());
 
-  return (webhook, body) => {
+  const answer: AdmissionHandler = (webhook, body) => {
     const started = performance.now();
     const decoded = decode(body);
     if (!('request' in decoded)) {
-      recorder.finish(webhook, 'error', started);
+      recorder.finish(webhook, 'error', (performance.now() - started) / 1000);
       const { message, uid } = decoded;
       logger.info({ webhook, uid: clip(uid), err: clip(message) }, 'admission review rejected');
       return uid === undefined ? errorAnswer(400, message) : undecided(webhook, uid, 400, message);
     }
     const { request } = decoded;
+    let decision: Decision;
     try {
-      const decision = decide(webhook, request, started);
-      return { status: 200, body: JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict)) };
+      decision = policies(webhook, request);
     } catch (err) {
+      recorder.finish(webhook, 'error', (performance.now() - started) / 1000);
       logger.error({ webhook, uid: clip(request.uid), err }, 'admission decision failed');
       return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }
+    records.push({ webhook, request, decision, started, finished: performance.now(), at: Date.now() });
+    return { status: 200, body: JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict)) };
   };
+  return { answer, flush: () => records.flush() };
+}
+
+/** The handler alone, its records applied before each answer returns (tests and tools that need no batching). */
+export function createAdmissionHandler(deps: Omit<AdmissionDeps, 'recordsBatchMs'>): AdmissionHandler {
+  return createAdmission(deps).answer;
 }

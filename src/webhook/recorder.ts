@@ -79,14 +79,14 @@ export class Recorder {
     }
   }
 
-  /** Observes a review's duration since `started` (`performance.now()`) and counts it under its outcome. */
-  finish(webhook: WebhookName, outcome: Outcome, started: number): void {
+  /** Observes a review's duration (seconds) and counts it under its outcome. */
+  finish(webhook: WebhookName, outcome: Outcome, seconds: number): void {
     let duration = this.durations.get(webhook);
     if (duration === undefined) {
       duration = this.metrics.admissionDuration.labels({ webhook });
       this.durations.set(webhook, duration);
     }
-    duration.observe((performance.now() - started) / 1000);
+    duration.observe(seconds);
     const key = `${webhook}/${outcome}`;
     let count = this.requests.get(key);
     if (count === undefined) {

@@ -10,7 +10,7 @@ import type { WebhookMetrics } from '../metrics/registry.js';
 import { phaseBeforeKnown } from '../phase/behaviour.js';
 import type { Phase } from '../phase/behaviour.js';
 import type { PhaseView } from '../phase/source.js';
-import { createAdmissionHandler } from './admission.js';
+import { createAdmission } from './admission.js';
 import type { AdmissionHandler } from './admission.js';
 import { admissionWebhookFor, serveAdmissionStream } from './http.js';
 import { webhookRoutes } from './routes.js';
@@ -66,6 +66,11 @@ const KEEP_ALIVE_MS = 120_000;
 /** Far above the ≤ 3 s the apiserver waits for an answer; they only bound stuck or slow clients. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * How long a review's counters, timing and decision line may wait after its answer, to be applied in a batch (see
+ * `createAdmission`). Far inside a scrape interval, and each scrape applies what waits first.
+ */
+export const RECORDS_BATCH_MS = 100;
 
 /** Waits `ms`, or less if `signal` aborts first. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -276,24 +281,28 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     const checks = { certificate: certs.loaded(), phase: phase.known(), draining };
     return { ready: checks.certificate && checks.phase && !draining, checks };
   };
-  const admission = createAdmissionHandler({
+  const admission = createAdmission({
     config,
     logger,
     metrics,
     phase: admissionPhase(phase, config.phase.initial),
+    recordsBatchMs: RECORDS_BATCH_MS,
   });
-  const routes = webhookRoutes({ admission, registry: metrics.registry, readiness });
+  const routes = webhookRoutes({ admission: admission.answer, registry: metrics.registry, readiness });
   // The request door: HTTP/1.1 (allowHTTP1: node:http's own request and response) and h2 compat.
   server.on('request', (req, res) => {
     if (req.httpVersionMajor !== 2) connections.track(req.socket as TLSSocket, res);
     if (admits(pathOf(req.url), req.socket as CallerSocket)) routes(req, res);
     else refuse(req, res);
   });
-  serveAdmissionStreams(server, admission, admits);
+  serveAdmissionStreams(server, admission.answer, admits);
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
 
   await certs.start();
   const address = await listen(server, config.webhook.host, config.webhook.port);
+  // Records still waiting are applied before the process's stdout is flushed on exit (an earlier 'exit' listener).
+  const flushRecords = (): void => admission.flush();
+  process.prependListener('exit', flushRecords);
   logger.info(
     { host: address.address, port: address.port, phase: phase.known() ? phase.current() : null },
     'webhook listening',
@@ -310,6 +319,8 @@ export async function runWebhook(options: RunWebhookOptions): Promise<WebhookHan
     logger.info({ shutdownDelaySeconds, shutdownTimeoutSeconds }, 'webhook draining');
     await sleep(Math.min(shutdownDelaySeconds * 1000, Math.max(0, deadline - Date.now() - 1000)), forced.signal);
     await drain(server, connections, forced.signal.aborted ? Date.now() : deadline);
+    flushRecords();
+    process.off('exit', flushRecords);
     certs.stop();
     logger.info('webhook stopped');
   };

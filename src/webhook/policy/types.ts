@@ -38,6 +38,4 @@ export interface Decision {
   /** Log level of the decision line: debug for routine allows, info for direct writes and denials, warn for break-glass. */
   level: 'debug' | 'info' | 'warn';
   recording?: Recording;
-  /** Whether `recording` counted, once applied (`withRecording`): a repeated or refused write does not. */
-  counted?: boolean;
 }
