@@ -325,15 +325,17 @@ function report(rows: Row[], o: Options): void {
     );
   }
   const webhook = of('webhook');
-  if (!bare || !webhook) return;
+  if (!webhook) return;
   const node = `node ${process.version}`;
   const us = (r: Row): string => `${r.cpuUsPerReview.toFixed(0)} µs`;
-  console.log(
-    `[${node}] webhook share of calls ≤ 5 ms as kube-apiserver sees it at ${o.rate}/s: ` +
-      `${(webhook.le5ms * 100).toFixed(1)}% vs bare node:https ${(bare.le5ms * 100).toFixed(1)}% ` +
-      `(target: at least bare's): ${verdict(webhook.le5ms >= bare.le5ms)}; p99 bucket ${webhook.p99ms.toFixed(0)} vs ` +
-      `${bare.p99ms.toFixed(0)} ms`,
-  );
+  if (bare) {
+    console.log(
+      `[${node}] webhook share of calls ≤ 5 ms as kube-apiserver sees it at ${o.rate}/s: ` +
+        `${(webhook.le5ms * 100).toFixed(1)}% vs bare node:https ${(bare.le5ms * 100).toFixed(1)}% ` +
+        `(target: at least bare's): ${verdict(webhook.le5ms >= bare.le5ms)}; p99 bucket ${webhook.p99ms.toFixed(0)} vs ` +
+        `${bare.p99ms.toFixed(0)} ms`,
+    );
+  }
   const floor = of('bare-h2-stream');
   if (floor) {
     const { median: ratio, byRound } = pairedRatios(webhook, floor);
@@ -353,7 +355,7 @@ function report(rows: Row[], o: Options): void {
     );
   }
   const bareH2 = of('bare-h2');
-  if (bareH2) {
+  if (bare && bareH2) {
     console.log(
       `[${node}] Node's h2 itself: bare node:http2 (compat) ${(bareH2.cpuUsPerReview / bare.cpuUsPerReview).toFixed(2)}× ` +
         `bare node:https (${us(bareH2)} vs ${us(bare)})`,
