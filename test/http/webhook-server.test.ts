@@ -152,6 +152,27 @@ test('serves admission over HTTPS with the files’ certificate and exports its 
   }
 });
 
+test('a scrape right after a review counts it (its records wait in a batch); a stopped webhook leaves no exit listener', async () => {
+  const { handle } = await start(fixedPhase());
+  const exitListeners = process.listenerCount('exit');
+  try {
+    const reply = await call(handle, 'POST', '/validate/record-direct-writes', reviewText('cronjob-create-kubectl'));
+    assert.equal(reply.status, 200);
+    const scrape = await call(handle, 'GET', '/metrics');
+    assert.match(
+      scrape.body,
+      /toolforge_jobs_direct_writes_total\{tool_name="mytool",kind="CronJob",operation="CREATE"\} 1/,
+    );
+    assert.match(
+      scrape.body,
+      /toolforge_jobs_admission_requests_total\{webhook="record-direct-writes",decision="allow"\} 1/,
+    );
+  } finally {
+    await handle.close();
+  }
+  assert.equal(process.listenerCount('exit'), exitListeners - 1, 'the listener that applies waiting records is gone');
+});
+
 test('not ready until the phase is known', async () => {
   const phase = fixedPhase(false);
   const { handle } = await start(phase);
