@@ -52,13 +52,36 @@ export interface Admission {
   flush(): void;
 }
 
+/** What a decision line names of its review; kept instead of the review, whose object may be a megabyte. */
+export interface ReviewSubject {
+  uid: string;
+  namespace: string | undefined;
+  name: string | undefined;
+  kind: string;
+  operation: AdmissionRequest['operation'];
+  user: string;
+  dryRun: boolean;
+}
+
+function subjectOf(request: AdmissionRequest): ReviewSubject {
+  return {
+    uid: request.uid,
+    namespace: request.namespace,
+    name: objectName(request),
+    kind: request.kind.kind,
+    operation: request.operation,
+    user: request.userInfo.username,
+    dryRun: request.dryRun === true,
+  };
+}
+
 /**
  * A review decided and answered, with what its records need: when it arrived and was decided (`performance.now()`),
  * and the wall-clock time of the decision, which its log line carries however late it is written.
  */
 export interface Decided {
   webhook: WebhookName;
-  request: AdmissionRequest;
+  subject: ReviewSubject;
   decision: Decision;
   started: number;
   finished: number;
@@ -116,7 +139,7 @@ export function decideByPolicy(
  */
 export function recordDecision(recorder: Recorder, logger: Logger): (decided: Decided) => void {
   const decisions = logger.child({}, { redact: { paths: [] } });
-  return ({ webhook, request, decision, started, finished, at }) => {
+  return ({ webhook, subject, decision, started, finished, at }) => {
     const counted =
       decision.recording === undefined ? false : recorder.record(decision.recording, decision.verdict.allowed);
     recorder.finish(webhook, outcomeOf(decision), (finished - started) / 1000);
@@ -126,13 +149,13 @@ export function recordDecision(recorder: Recorder, logger: Logger): (decided: De
       decisions[level](
         {
           webhook,
-          uid: clip(request.uid),
-          namespace: clip(request.namespace),
-          name: clip(objectName(request)),
-          kind: clip(request.kind.kind),
-          operation: request.operation,
-          user: clip(request.userInfo.username),
-          dryRun: request.dryRun === true,
+          uid: clip(subject.uid),
+          namespace: clip(subject.namespace),
+          name: clip(subject.name),
+          kind: clip(subject.kind),
+          operation: subject.operation,
+          user: clip(subject.user),
+          dryRun: subject.dryRun,
           decision: outcomeOf(decision),
           reason: decision.source,
           counted,
@@ -185,7 +208,7 @@ class RecordBatch {
     try {
       this.apply(decided);
     } catch (err) {
-      this.logger.error({ webhook: decided.webhook, uid: clip(decided.request.uid), err }, 'admission record failed');
+      this.logger.error({ webhook: decided.webhook, uid: clip(decided.subject.uid), err }, 'admission record failed');
     }
   }
 }
@@ -244,7 +267,14 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       logger.error({ webhook, uid: clip(request.uid), err }, 'admission decision failed');
       return undecided(webhook, request.uid, 500, 'internal error deciding the admission review');
     }
-    records.push({ webhook, request, decision, started, finished: performance.now(), at: Date.now() });
+    records.push({
+      webhook,
+      subject: subjectOf(request),
+      decision,
+      started,
+      finished: performance.now(),
+      at: Date.now(),
+    });
     return { status: 200, body: JSON.stringify(buildAdmissionResponse(request.uid, decision.verdict)) };
   };
   return { answer, flush: () => records.flush() };
